@@ -1,1 +1,151 @@
-fn main() {}
+//! # arcade: the server binary
+//!
+//! Wires the crates together: reads the config, opens the store, builds the simulation with
+//! the bridge and persistence systems, starts the tick thread and the HTTP/WebSocket server,
+//! and shuts everything down in order on SIGTERM or SIGINT.
+//!
+//! - [`config`]: flags and their environment twins.
+//! - [`tick`]: the tick thread.
+//! - [`shutdown`]: the shutdown signal and sequence.
+
+mod config;
+mod shutdown;
+mod tick;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use arcade_data::Store;
+use arcade_net::app::{AppState, NetConfig, ServerClock};
+use arcade_net::auth::Tokens;
+use arcade_net::bridge::{self, BridgeConfig, MetricsHandle};
+use arcade_net::hub::Hub;
+use arcade_net::metrics::Metrics;
+use arcade_systems::bevy_ecs::prelude::IntoScheduleConfigs;
+use arcade_systems::sim::{SimConfig, SimSystems, Simulation};
+use clap::Parser;
+use tracing::info;
+
+use crate::config::{Config, LogFormat};
+
+fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    init_tracing(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("net")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+fn init_tracing(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .with_context(|| format!("--log {:?} is not a tracing filter", config.log))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = Store::open(&config.db)
+        .with_context(|| format!("opening the database {}", config.db.display()))?;
+    let metrics = Arc::new(Metrics::new());
+    {
+        let histogram = metrics.db_write_duration.clone();
+        store.set_write_observer(move |op: &'static str, took: std::time::Duration| {
+            histogram
+                .with_label_values(&[op])
+                .observe(took.as_secs_f64());
+        });
+    }
+    let secret = match &config.jwt_secret {
+        Some(secret) => secret.clone().into_bytes(),
+        None => shutdown::load_or_create_secret(&config.db)?,
+    };
+    let clock = Arc::new(ServerClock::new());
+    let (commands, inbox) = crossbeam_channel::unbounded();
+
+    let mut sim = Simulation::new(SimConfig {
+        tick_rate: config.tick_rate,
+        reconnect_grace_ticks: (config.reconnect_grace.as_secs_f64() * f64::from(config.tick_rate))
+            .round() as u64,
+    });
+    bridge::install(
+        &mut sim.world,
+        inbox,
+        BridgeConfig {
+            snapshot_every: config.snapshot_every,
+        },
+    );
+    sim.world.insert_resource(MetricsHandle(metrics.clone()));
+    arcade_data::persist::install(&mut sim.world, store.clone());
+    sim.schedule.add_systems((
+        bridge::receive_commands.in_set(SimSystems::Receive),
+        (
+            arcade_data::persist::persist_finished_matches,
+            bridge::update_match_metrics,
+            bridge::send_updates,
+        )
+            .chain()
+            .in_set(SimSystems::Send),
+    ));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tick_thread = tick::TickLoop {
+        sim,
+        tick_rate: config.tick_rate,
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        stop: stop.clone(),
+        paused: Arc::new(AtomicBool::new(false)),
+    }
+    .spawn()
+    .context("starting the tick thread")?;
+
+    // Serve only once the loop runs, so `/health` is truthful from the first request.
+    let first_tick = std::time::Instant::now();
+    while clock.since_last_tick() == std::time::Duration::MAX
+        && first_tick.elapsed() < std::time::Duration::from_secs(1)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let hub = Arc::new(Hub::new());
+    let state = AppState {
+        config: Arc::new(NetConfig {
+            tick_rate: config.tick_rate,
+            assets: config.assets.clone(),
+            admin_token: config.admin_token.clone(),
+        }),
+        store: store.clone(),
+        tokens: Tokens::new(&secret),
+        hub: hub.clone(),
+        commands,
+        clock,
+        metrics,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen_addr())
+        .await
+        .with_context(|| format!("binding {}", config.listen_addr()))?;
+    let addr = listener.local_addr()?;
+    info!("listening on {addr}");
+    axum::serve(listener, arcade_net::app::router(state))
+        .with_graceful_shutdown(shutdown::signal())
+        .await
+        .context("serving HTTP")?;
+
+    shutdown::run(shutdown::Parts {
+        stop,
+        tick_thread,
+        store,
+        hub,
+    })
+    .await;
+    Ok(())
+}

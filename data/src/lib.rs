@@ -1,1 +1,37 @@
-//! placeholder
+//! # arcade-data: the server's storage
+//!
+//! Players, sessions, finished matches and counters in one SQLite file, behind an API that
+//! shows no SQL and no driver types (so the store can move to another database later).
+//!
+//! One thread, the writer, owns the only write connection and commits writes in batches; a
+//! write is acknowledged only once its batch is on disk. Reads run on pooled read-only
+//! connections and never wait for the writer (WAL mode).
+//!
+//! ## Layout
+//! - [`store`] — [`Store`], the cloneable handle: open, writes, reads, flush and close.
+//! - [`persist`] — the tick-thread system that stores every match that ended this tick.
+//! - `writer` — the writer thread: batching, one transaction per batch, acknowledgement after
+//!   commit, the per-write duration hook ([`WriteObserver`]).
+//! - `read` — the read-connection pool and the queries.
+//! - `schema` — connection settings and the migrations (`schema.sql` is step 1).
+//! - [`types`] — the values handed in and out ([`StoredMatch`], [`MatchFilter`], [`MatchPage`],
+//!   [`Cursor`], [`PlayerRow`], [`SessionId`]), with the wire shapes of PROTOCOL.md.
+//! - [`time`] — Unix milliseconds to and from RFC 3339 (`2026-11-21T23:45:00.123Z`).
+//! - [`error`] — [`DataError`].
+
+pub mod error;
+pub mod persist;
+mod read;
+mod schema;
+pub mod store;
+pub mod time;
+pub mod types;
+mod writer;
+
+pub use error::DataError;
+pub use store::Store;
+pub use types::{
+    Credentials, Cursor, CursorParseError, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MatchFilter,
+    MatchPage, PlayerRow, SessionId, SessionIdParseError, StoredMatch,
+};
+pub use writer::WriteObserver;

@@ -7,10 +7,24 @@
 //! - [`model`]: ids, games, modes, seats, phases, options and the history record (plain values).
 //! - [`sim`]: [`sim::Simulation`] (the World and its Schedule) and the operations the network
 //!   layer applies between ticks: create, join, leave, drop, return, input.
-//! - [`view`]: read-only views of a match for snapshots and listings.
+//! - [`view`]: read-only views of a match for snapshots and listings, and its state hash.
+//! - [`components`]: the components of a match and its members, and the shared resources.
+//! - [`rng`]: the per-match seeded PRNG.
+//! - `lifecycle` (private): the systems every game shares: inputs, clock, countdown, grace,
+//!   end and record.
+//! - `pong` (private): the Pong rules, one system per rule.
+//! - `physics` (private): swept circle-against-rectangle collision.
 
+pub mod components;
 pub mod model;
+pub mod rng;
 pub mod sim;
 pub mod view;
+
+mod lifecycle;
+mod physics;
+mod pong;
+#[cfg(test)]
+mod testkit;
 
 pub use bevy_ecs;

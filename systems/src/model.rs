@@ -280,7 +280,11 @@ impl MatchOptions {
     /// Checks the options against the game and mode, and fills in the defaults that apply.
     pub fn resolve(mut self, game: Game, mode: Mode) -> Result<MatchOptions, String> {
         if !mode.fits(game) {
-            return Err(format!("mode {} is not a mode of {}", mode.as_str(), game.as_str()));
+            return Err(format!(
+                "mode {} is not a mode of {}",
+                mode.as_str(),
+                game.as_str()
+            ));
         }
         match game {
             Game::Pong => {
@@ -417,15 +421,28 @@ mod tests {
 
     #[test]
     fn options_fill_defaults_and_refuse_what_does_not_apply() {
-        let pong = MatchOptions::default().resolve(Game::Pong, Mode::OneVsOne).unwrap();
+        let pong = MatchOptions::default()
+            .resolve(Game::Pong, Mode::OneVsOne)
+            .unwrap();
         assert_eq!(pong.score_limit, Some(DEFAULT_SCORE_LIMIT));
-        let versus = MatchOptions::default().resolve(Game::Breakout, Mode::Versus).unwrap();
+        let versus = MatchOptions::default()
+            .resolve(Game::Breakout, Mode::Versus)
+            .unwrap();
         assert_eq!(versus.time_limit, Some(DEFAULT_TIME_LIMIT_SECONDS));
-        let bot = MatchOptions::default().resolve(Game::Pong, Mode::VsBot).unwrap();
+        let bot = MatchOptions::default()
+            .resolve(Game::Pong, Mode::VsBot)
+            .unwrap();
         assert_eq!(bot.bot, Some(BotLevel::Normal));
-        let too_high = MatchOptions { score_limit: Some(22), ..Default::default() };
+        let too_high = MatchOptions {
+            score_limit: Some(22),
+            ..Default::default()
+        };
         assert!(too_high.resolve(Game::Pong, Mode::OneVsOne).is_err());
-        assert!(MatchOptions::default().resolve(Game::Pong, Mode::Solo).is_err());
+        assert!(
+            MatchOptions::default()
+                .resolve(Game::Pong, Mode::Solo)
+                .is_err()
+        );
     }
 
     #[test]
@@ -433,7 +450,13 @@ mod tests {
         for seat in Mode::TwoVsTwo.player_seats() {
             assert_eq!(seat.as_str().parse::<Seat>(), Ok(*seat));
         }
-        for mode in [Mode::OneVsOne, Mode::TwoVsTwo, Mode::VsBot, Mode::Solo, Mode::Versus] {
+        for mode in [
+            Mode::OneVsOne,
+            Mode::TwoVsTwo,
+            Mode::VsBot,
+            Mode::Solo,
+            Mode::Versus,
+        ] {
             assert_eq!(mode.as_str().parse::<Mode>(), Ok(mode));
         }
     }

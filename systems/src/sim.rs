@@ -1,9 +1,30 @@
 //! The simulation: one World holding every match, one Schedule run once per tick, and the
 //! operations the network layer applies to the World on the tick thread between ticks.
+//!
+//! A tick runs [`SimSystems::Receive`] (the network layer's systems), then the rules in
+//! [`SimSystems::Game`] in this fixed order: `apply_inputs`, `advance_match_clock`,
+//! `forfeit_absent_players`, `run_countdown`, `serve_ball`, `move_paddles`, `move_ball`,
+//! `score_points`, `finish_matches`; then [`SimSystems::Send`].
+//!
+//! Simulated now: the match lifecycle for every mode, and Pong 1v1 and 2v2 gameplay. A vs_bot
+//! match is created with its bot seat and paddle, but no bot moves it yet; Breakout matches
+//! are created, seated and run through their phases, but nothing in them moves or scores yet.
 
 use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::SingleThreadedExecutor;
 
-use crate::model::{Game, MatchId, MatchOptions, MatchRecord, Mode, PlayerId, PlayerRef, Seat};
+use crate::components::{
+    EndCause, EndedMatches, InMatch, MAX_SEATS, MatchClock, MatchEnding, MatchIndex, MatchInfo,
+    MatchPhase, MatchRng, Occupant, Outcome, PlayerInput, PongCourt, Presence, PublishedEvents,
+    SeatKind, SeatSlot, Seats, Side, TeamScore,
+};
+use crate::lifecycle::{self, Departure};
+use crate::model::{
+    DEFAULT_SCORE_LIMIT, EndReason, Game, MatchId, MatchOptions, MatchRecord, Mode, Phase,
+    PlayerId, PlayerRef, Seat,
+};
+use crate::pong;
+use crate::rng::SplitMix64;
 
 /// The fixed order of a tick, after bevy_replicon: the network layer drains its inbound queue
 /// in `Receive`, the rules run in `Game`, and snapshots and events leave in `Send`.
@@ -21,6 +42,34 @@ pub struct SimConfig {
     /// How many ticks a dropped player keeps the seat (GAMES.md `reconnectGrace`).
     pub reconnect_grace_ticks: u64,
 }
+
+impl SimConfig {
+    /// Ticks in `seconds` at this tick rate (GAMES.md gives durations in seconds: 60 ticks
+    /// at 60 Hz is 1 s).
+    pub fn ticks(&self, seconds: u32) -> u32 {
+        seconds * self.tick_rate
+    }
+
+    /// The length of one tick in seconds: a speed moves `speed * tick_seconds()` per tick.
+    pub fn tick_seconds(&self) -> f32 {
+        1.0 / self.tick_rate as f32
+    }
+}
+
+/// The GAMES.md defaults: 60 Hz, a reconnect grace of 10 s.
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            tick_rate: DEFAULT_TICK_RATE,
+            reconnect_grace_ticks: DEFAULT_RECONNECT_GRACE_SECONDS * u64::from(DEFAULT_TICK_RATE),
+        }
+    }
+}
+
+/// The default server tick rate (GAMES.md: 60 Hz).
+pub const DEFAULT_TICK_RATE: u32 = 60;
+/// The default `reconnectGrace` (GAMES.md: 10 s).
+pub const DEFAULT_RECONNECT_GRACE_SECONDS: u64 = 10;
 
 /// What a match needs to be created. The caller draws `id` and `seed` (the simulation has no
 /// RNG of its own) and stamps `started_at_ms` (it has no clock).
@@ -51,11 +100,20 @@ pub enum MatchEvent {
     /// Every seat is filled: the countdown began (`match.start`).
     Started,
     /// A point was scored (pong): the seat that scored and the score after it.
-    Point { scorer: Seat, score: [u32; 2] },
-    Paused { player: PlayerId },
+    Point {
+        scorer: Seat,
+        score: [u32; 2],
+    },
+    Paused {
+        player: PlayerId,
+    },
     Resumed,
-    PlayerLeft { player: PlayerId },
-    PlayerBack { player: PlayerId },
+    PlayerLeft {
+        player: PlayerId,
+    },
+    PlayerBack {
+        player: PlayerId,
+    },
     /// The match finished; its history record. The match entity is despawned at the start of
     /// the next tick.
     Ended(MatchRecord),
@@ -79,6 +137,18 @@ pub enum JoinError {
     AlreadySeated,
 }
 
+impl std::fmt::Display for JoinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JoinError::NoFreeSeat => "no free seat",
+            JoinError::NotJoinable => "the match cannot be joined",
+            JoinError::AlreadySeated => "already seated in this match",
+        })
+    }
+}
+
+impl std::error::Error for JoinError {}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputError {
     /// The player holds no seat in this match.
@@ -87,6 +157,17 @@ pub enum InputError {
     BadAxis,
 }
 
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            InputError::NotAPlayer => "not a player of this match",
+            InputError::BadAxis => "axis must be a number in [-1, 1]",
+        })
+    }
+}
+
+impl std::error::Error for InputError {}
+
 /// The World with every match and the Schedule of one tick.
 pub struct Simulation {
     pub world: World,
@@ -94,74 +175,896 @@ pub struct Simulation {
 }
 
 impl Simulation {
+    /// A World with the shared resources ([`SimConfig`], [`MatchEvents`], [`MatchIndex`]) and
+    /// a Schedule whose sets run Receive → Game → Send, with the rules chained in `Game`.
+    /// Other crates add their systems with
+    /// `sim.schedule.add_systems(x.in_set(SimSystems::Send))`.
     pub fn new(config: SimConfig) -> Simulation {
-        let _ = config;
-        todo!()
+        assert!(config.tick_rate > 0, "tick_rate must be positive");
+        let mut world = World::new();
+        world.insert_resource(config);
+        world.insert_resource(MatchEvents::default());
+        world.insert_resource(MatchIndex::default());
+        world.insert_resource(EndedMatches::default());
+        world.insert_resource(PublishedEvents::default());
+
+        let mut schedule = Schedule::default();
+        // Deterministic whatever features other crates turn on for bevy_ecs.
+        schedule.set_executor(SingleThreadedExecutor::new());
+        schedule.configure_sets((SimSystems::Receive, SimSystems::Game, SimSystems::Send).chain());
+        schedule.add_systems(
+            (
+                lifecycle::apply_inputs,
+                lifecycle::advance_match_clock,
+                lifecycle::forfeit_absent_players,
+                lifecycle::run_countdown,
+                pong::serve_ball,
+                pong::move_paddles,
+                pong::move_ball,
+                pong::score_points,
+                lifecycle::finish_matches,
+            )
+                .chain()
+                .in_set(SimSystems::Game),
+        );
+        Simulation { world, schedule }
     }
 
-    /// Runs one tick: clears last tick's events, then Receive → Game → Send.
+    /// Runs one tick: drops the events the last tick's `Send` saw (events pushed by the
+    /// operations since then stay for this tick's `Send`), despawns the matches that ended
+    /// last tick with their seats and ball, then runs Receive → Game → Send.
     pub fn step(&mut self) {
-        todo!()
+        let world = &mut self.world;
+        let seen = world.resource::<PublishedEvents>().0;
+        {
+            let mut events = world.resource_mut::<MatchEvents>();
+            let seen = seen.min(events.list.len());
+            events.list.drain(..seen);
+        }
+
+        let mut ended = std::mem::take(&mut world.resource_mut::<EndedMatches>().0);
+        for game in ended.drain(..) {
+            if let Some(info) = world.get::<MatchInfo>(game) {
+                let id = info.id;
+                world.resource_mut::<MatchIndex>().remove(id);
+            }
+            world.despawn(game);
+        }
+        // Hand the emptied list back, keeping its capacity.
+        world.resource_mut::<EndedMatches>().0 = ended;
+
+        self.schedule.run(world);
+
+        let published = world.resource::<MatchEvents>().list.len();
+        world.resource_mut::<PublishedEvents>().0 = published;
     }
 }
 
-/// Creates a match in `waiting` (or straight into `countdown` for vs_bot/solo once the creator
-/// is seated). Returns its entity.
-pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
-    let _ = (world, spec);
-    todo!()
+/// The seats of a mode in seat order: the player seats in [`Mode::player_seats`] order, then
+/// the bot's.
+fn seat_layout(mode: Mode) -> &'static [(Seat, SeatKind)] {
+    use SeatKind::{Bot, Player};
+    match mode {
+        Mode::OneVsOne => &[(Seat::Left, Player), (Seat::Right, Player)],
+        Mode::VsBot => &[(Seat::Left, Player), (Seat::Right, Bot)],
+        Mode::TwoVsTwo => &[
+            (Seat::LeftBack, Player),
+            (Seat::RightBack, Player),
+            (Seat::LeftFront, Player),
+            (Seat::RightFront, Player),
+        ],
+        Mode::Solo => &[(Seat::P1, Player)],
+        Mode::Versus => &[(Seat::P1, Player), (Seat::P2, Player)],
+    }
 }
 
-/// The entity of a live match.
+/// Creates a match in `waiting` with no one seated; the caller then joins the creator (for
+/// vs_bot and solo, that join fills the last player seat and starts the countdown). Returns
+/// its entity. Pong matches get their paddles and ball; Breakout matches get their seats only
+/// (Breakout is not simulated yet).
+pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
+    let MatchSpec {
+        id,
+        game,
+        mode,
+        options,
+        seed,
+        started_at_ms,
+    } = spec;
+    let score_limit = options.score_limit.unwrap_or(DEFAULT_SCORE_LIMIT);
+    let mut rng = SplitMix64::new(seed);
+    let first_serve = if rng.coin() { Side::Left } else { Side::Right };
+
+    let layout = seat_layout(mode);
+    debug_assert!(layout.len() <= MAX_SEATS);
+    let entity = world
+        .spawn((
+            MatchInfo {
+                id,
+                game,
+                mode,
+                options,
+                seed,
+                started_at_ms,
+                score_limit,
+            },
+            MatchPhase {
+                phase: Phase::Waiting,
+                countdown_left: 0,
+                resuming: false,
+            },
+            MatchClock::default(),
+            MatchEnding::Live,
+            MatchRng(rng),
+        ))
+        .id();
+
+    let mut seats = [Entity::PLACEHOLDER; MAX_SEATS];
+    for (slot_entity, &(seat, kind)) in seats.iter_mut().zip(layout) {
+        let slot = SeatSlot {
+            seat,
+            side: Side::of(seat),
+            kind,
+            occupant: None,
+        };
+        let seat_bundle = (InMatch(entity), slot, PlayerInput::default());
+        *slot_entity = match game {
+            Game::Pong => world.spawn((seat_bundle, pong::starting_paddle(seat))).id(),
+            Game::Breakout => world.spawn(seat_bundle).id(),
+        };
+    }
+    let seats = Seats::new(&seats[..layout.len()]);
+
+    let mut match_entity = world.entity_mut(entity);
+    match_entity.insert(seats);
+    if game == Game::Pong {
+        let ball = match_entity.world_scope(|world| {
+            world
+                .spawn((InMatch(entity), pong::starting_ball(first_serve)))
+                .id()
+        });
+        match_entity.insert((TeamScore::default(), PongCourt { ball }));
+    }
+    world.resource_mut::<MatchIndex>().insert(id, entity);
+    entity
+}
+
+/// The entity of a live match (and of a finished one until the step after its end).
 pub fn find_match(world: &World, id: MatchId) -> Option<Entity> {
-    let _ = (world, id);
-    todo!()
+    world.get_resource::<MatchIndex>()?.get(id)
 }
 
 /// Seats a player in the first free seat (in [`Mode::player_seats`] order). When the last seat
 /// fills, the countdown begins (a `Started` event).
 pub fn join_match(world: &mut World, game: Entity, player: PlayerRef) -> Result<Seat, JoinError> {
-    let _ = (world, game, player);
-    todo!()
+    let Some(phase) = world.get::<MatchPhase>(game).copied() else {
+        return Err(JoinError::NotJoinable);
+    };
+    if phase.phase == Phase::Finished {
+        return Err(JoinError::NotJoinable);
+    }
+    let seats = *world.get::<Seats>(game).ok_or(JoinError::NotJoinable)?;
+    if find_seat(world, &seats, player.id).is_some() {
+        return Err(JoinError::AlreadySeated);
+    }
+    if phase.phase != Phase::Waiting {
+        return Err(JoinError::NoFreeSeat);
+    }
+    let free = seats.entities().iter().copied().find(|seat| {
+        world
+            .get::<SeatSlot>(*seat)
+            .is_some_and(|slot| slot.kind == SeatKind::Player && slot.occupant.is_none())
+    });
+    let Some(free) = free else {
+        return Err(JoinError::NoFreeSeat);
+    };
+    let mut slot = world
+        .get_mut::<SeatSlot>(free)
+        .ok_or(JoinError::NotJoinable)?;
+    slot.occupant = Some(Occupant {
+        player,
+        presence: Presence::Present,
+    });
+    let seat = slot.seat;
+
+    let all_filled = seats.entities().iter().all(|seat| {
+        world
+            .get::<SeatSlot>(*seat)
+            .is_some_and(|slot| slot.kind != SeatKind::Player || slot.occupant.is_some())
+    });
+    if all_filled {
+        let config = *world.resource::<SimConfig>();
+        if let Some(mut phase) = world.get_mut::<MatchPhase>(game) {
+            if seats.absent == 0 {
+                lifecycle::start_countdown(&mut phase, &config, false);
+            } else {
+                // Someone dropped while waiting: start paused until they are back.
+                *phase = MatchPhase {
+                    phase: Phase::Paused,
+                    countdown_left: 0,
+                    resuming: true,
+                };
+            }
+        }
+        push_event(world, game, MatchEvent::Started);
+    }
+    Ok(seat)
 }
 
 /// The seat a player holds in a match, if any.
 pub fn seat_of(world: &World, game: Entity, player: PlayerId) -> Option<Seat> {
-    let _ = (world, game, player);
-    todo!()
+    let seats = world.get::<Seats>(game)?;
+    let (_, seat_entity) = find_seat(world, seats, player)?;
+    world.get::<SeatSlot>(seat_entity).map(|slot| slot.seat)
 }
 
 /// A player leaves on purpose: forfeits at once (or discards a match still `waiting`).
+///
+/// In `waiting`, the creator's leave discards the match (a `Discarded` event on the next
+/// step) and anyone else's frees their seat (`PlayerLeft`). Later, the leaver's side loses
+/// (`PlayerLeft` now, `Ended` with reason `forfeit` on the next step), unless no player is
+/// present any more: then the match is `aborted`.
 pub fn leave_match(world: &mut World, game: Entity, player: PlayerId) {
-    let _ = (world, game, player);
-    todo!()
+    let Some(phase) = world.get::<MatchPhase>(game).copied() else {
+        return;
+    };
+    if phase.phase == Phase::Finished {
+        return;
+    }
+    let Some(seats) = world.get::<Seats>(game).copied() else {
+        return;
+    };
+    let Some((index, seat_entity)) = find_seat(world, &seats, player) else {
+        return;
+    };
+    let Some(slot) = world.get::<SeatSlot>(seat_entity) else {
+        return;
+    };
+    let side = slot.side;
+    let was_absent = match &slot.occupant {
+        Some(occupant) => match occupant.presence {
+            Presence::Present => false,
+            Presence::Dropped { .. } => true,
+            Presence::Gone => return,
+        },
+        None => return,
+    };
+    let anyone_else_present = seats.entities().iter().any(|seat| {
+        *seat != seat_entity
+            && world
+                .get::<SeatSlot>(*seat)
+                .is_some_and(SeatSlot::is_present)
+    });
+    if was_absent && let Some(mut seats) = world.get_mut::<Seats>(game) {
+        seats.absent -= 1;
+    }
+
+    match lifecycle::departure(phase.phase, index == 0, side, anyone_else_present) {
+        Departure::Discard => {
+            end_match(world, game, EndCause::Discarded);
+        }
+        Departure::FreeSeat => {
+            if let Some(mut slot) = world.get_mut::<SeatSlot>(seat_entity) {
+                slot.occupant = None;
+            }
+            push_event(world, game, MatchEvent::PlayerLeft { player });
+        }
+        Departure::End(cause) => {
+            if let Some(mut slot) = world.get_mut::<SeatSlot>(seat_entity)
+                && let Some(occupant) = &mut slot.occupant
+            {
+                occupant.presence = Presence::Gone;
+            }
+            push_event(world, game, MatchEvent::PlayerLeft { player });
+            end_match(world, game, cause);
+        }
+    }
 }
 
 /// A player's connection dropped: the seat is kept for the grace, the match pauses.
+///
+/// A match still `waiting` does not pause: the seat is kept for the grace all the same.
 pub fn player_dropped(world: &mut World, game: Entity, player: PlayerId) {
-    let _ = (world, game, player);
-    todo!()
+    let Some(phase) = world.get::<MatchPhase>(game).copied() else {
+        return;
+    };
+    if phase.phase == Phase::Finished {
+        return;
+    }
+    let Some(seats) = world.get::<Seats>(game).copied() else {
+        return;
+    };
+    let Some((_, seat_entity)) = find_seat(world, &seats, player) else {
+        return;
+    };
+    let tick = world.get::<MatchClock>(game).map_or(0, |clock| clock.tick);
+    let Some(mut slot) = world.get_mut::<SeatSlot>(seat_entity) else {
+        return;
+    };
+    match &mut slot.occupant {
+        Some(occupant) if occupant.presence == Presence::Present => {
+            occupant.presence = Presence::Dropped { at_tick: tick };
+        }
+        _ => return,
+    }
+    if let Some(mut seats) = world.get_mut::<Seats>(game) {
+        seats.absent += 1;
+    }
+    if phase.phase == Phase::Waiting {
+        return;
+    }
+    if let Some(mut phase) = world.get_mut::<MatchPhase>(game) {
+        *phase = MatchPhase {
+            phase: Phase::Paused,
+            countdown_left: 0,
+            resuming: true,
+        };
+    }
+    push_event(world, game, MatchEvent::Paused { player });
 }
 
 /// A dropped player is back: a fresh countdown, then `resumed`.
+///
+/// `PlayerBack` at once; the match stays paused while another player is still away.
 pub fn player_returned(world: &mut World, game: Entity, player: PlayerId) {
-    let _ = (world, game, player);
-    todo!()
+    let Some(phase) = world.get::<MatchPhase>(game).copied() else {
+        return;
+    };
+    if phase.phase == Phase::Finished {
+        return;
+    }
+    let Some(seats) = world.get::<Seats>(game).copied() else {
+        return;
+    };
+    let Some((_, seat_entity)) = find_seat(world, &seats, player) else {
+        return;
+    };
+    let Some(mut slot) = world.get_mut::<SeatSlot>(seat_entity) else {
+        return;
+    };
+    match &mut slot.occupant {
+        Some(occupant) if matches!(occupant.presence, Presence::Dropped { .. }) => {
+            occupant.presence = Presence::Present;
+        }
+        _ => return,
+    }
+    let absent = world.get_mut::<Seats>(game).map_or(0, |mut seats| {
+        seats.absent -= 1;
+        seats.absent
+    });
+    push_event(world, game, MatchEvent::PlayerBack { player });
+    if phase.phase == Phase::Paused && absent == 0 {
+        let config = *world.resource::<SimConfig>();
+        if let Some(mut phase) = world.get_mut::<MatchPhase>(game) {
+            lifecycle::start_countdown(&mut phase, &config, true);
+        }
+    }
 }
 
 /// Ends a live match as `aborted` (shutdown). Its `Ended` event comes on the next step.
 pub fn abort_match(world: &mut World, game: Entity) {
-    let _ = (world, game);
-    todo!()
+    if world
+        .get::<MatchPhase>(game)
+        .is_some_and(|phase| phase.phase != Phase::Finished)
+    {
+        end_match(
+            world,
+            game,
+            EndCause::Ended {
+                reason: EndReason::Aborted,
+                outcome: Outcome::NoResult,
+            },
+        );
+    }
 }
 
 /// Queues a player's input for the `apply_inputs` system of the next tick.
+///
+/// Only the newest input counts: one whose `seq` is not above the last applied one, nor
+/// above one already pending, is ignored (and still `Ok`). Accepted in every phase.
 pub fn submit_input(
     world: &mut World,
     game: Entity,
     player: PlayerId,
     input: InputFrame,
 ) -> Result<(), InputError> {
-    let _ = (world, game, player, input);
-    todo!()
+    let seats = world.get::<Seats>(game).ok_or(InputError::NotAPlayer)?;
+    let (_, seat_entity) = find_seat(world, seats, player).ok_or(InputError::NotAPlayer)?;
+    if !(input.axis.is_finite() && (-1.0..=1.0).contains(&input.axis)) {
+        return Err(InputError::BadAxis);
+    }
+    let mut held = world
+        .get_mut::<PlayerInput>(seat_entity)
+        .ok_or(InputError::NotAPlayer)?;
+    let newest = held
+        .pending
+        .map_or(held.applied_seq, |p| p.seq.max(held.applied_seq));
+    if input.seq > newest {
+        held.pending = Some(input);
+    }
+    Ok(())
+}
+
+/// The index in seat order and the entity of the seat `player` holds.
+fn find_seat(world: &World, seats: &Seats, player: PlayerId) -> Option<(usize, Entity)> {
+    seats
+        .entities()
+        .iter()
+        .copied()
+        .enumerate()
+        .find(|(_, seat)| {
+            world
+                .get::<SeatSlot>(*seat)
+                .is_some_and(|slot| slot.player_id() == Some(player))
+        })
+}
+
+/// Decides a match's end now; `finish_matches` announces it in the next step.
+fn end_match(world: &mut World, game: Entity, cause: EndCause) {
+    if let Some(mut phase) = world.get_mut::<MatchPhase>(game) {
+        phase.phase = Phase::Finished;
+    }
+    if let Some(mut ending) = world.get_mut::<MatchEnding>(game) {
+        *ending = MatchEnding::Pending(cause);
+    }
+}
+
+/// Records an event of a match at its current tick.
+fn push_event(world: &mut World, game: Entity, event: MatchEvent) {
+    let Some(id) = world.get::<MatchInfo>(game).map(|info| info.id) else {
+        return;
+    };
+    let tick = world.get::<MatchClock>(game).map_or(0, |clock| clock.tick);
+    world
+        .resource_mut::<MatchEvents>()
+        .list
+        .push((game, id, tick, event));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::components::Ball;
+    use crate::model::{PlayerResult, Seat};
+    use crate::testkit::{ball, events, phase, player, seated_pong, simulation, spec};
+    use crate::view::state_hash;
+
+    fn input(seq: u64, axis: f32) -> InputFrame {
+        InputFrame {
+            seq,
+            axis,
+            launch: false,
+        }
+    }
+
+    fn ended_record(world: &World, game: Entity) -> Option<MatchRecord> {
+        events(world, game)
+            .into_iter()
+            .find_map(|event| match event {
+                MatchEvent::Ended(record) => Some(record),
+                _ => None,
+            })
+    }
+
+    fn members(world: &mut World) -> usize {
+        world.query::<&InMatch>().iter(world).count()
+    }
+
+    #[test]
+    fn the_countdown_runs_180_ticks_from_the_last_seat_to_the_first_serve() {
+        let mut sim = simulation(60);
+        let game = create_match(&mut sim.world, spec(1, Mode::OneVsOne, 11, 1));
+        assert_eq!(join_match(&mut sim.world, game, player(1)), Ok(Seat::Left));
+        assert_eq!(phase(&sim.world, game), Phase::Waiting);
+        assert_eq!(join_match(&mut sim.world, game, player(2)), Ok(Seat::Right));
+        assert_eq!(phase(&sim.world, game), Phase::Countdown);
+
+        sim.step();
+        // Pushed between ticks, the event is there for this tick's Send, and only this one.
+        assert_eq!(events(&sim.world, game), [MatchEvent::Started]);
+        sim.step();
+        assert_eq!(events(&sim.world, game), []);
+        for _ in 2..179 {
+            sim.step();
+        }
+        assert_eq!(phase(&sim.world, game), Phase::Countdown);
+        assert_eq!(ball(&sim.world, game).vx, 0.0);
+        sim.step();
+        assert_eq!(phase(&sim.world, game), Phase::Playing);
+        assert_ne!(ball(&sim.world, game).vx, 0.0);
+        assert_eq!(sim.world.get::<MatchClock>(game).unwrap().tick, 180);
+    }
+
+    #[test]
+    fn two_vs_two_starts_with_four_and_a_leaver_loses_for_the_team() {
+        let mut sim = simulation(60);
+        let game = create_match(&mut sim.world, spec(1, Mode::TwoVsTwo, 11, 1));
+        let seats: Vec<Seat> = (1..=4)
+            .map(|n| join_match(&mut sim.world, game, player(n)).unwrap())
+            .collect();
+        assert_eq!(seats, Mode::TwoVsTwo.player_seats());
+        assert_eq!(phase(&sim.world, game), Phase::Countdown);
+        for _ in 0..240 {
+            sim.step();
+        }
+        leave_match(&mut sim.world, game, PlayerId(3));
+        sim.step();
+        let record = ended_record(&sim.world, game).expect("ended");
+        let results: Vec<_> = record.players.iter().map(|p| (p.seat, p.result)).collect();
+        assert_eq!(
+            results,
+            [
+                (Seat::LeftBack, PlayerResult::Loss),
+                (Seat::RightBack, PlayerResult::Win),
+                (Seat::LeftFront, PlayerResult::Loss),
+                (Seat::RightFront, PlayerResult::Win),
+            ]
+        );
+    }
+
+    #[test]
+    fn vs_bot_counts_down_as_soon_as_the_creator_sits() {
+        let mut sim = simulation(60);
+        let game = create_match(&mut sim.world, spec(1, Mode::VsBot, 11, 1));
+        assert_eq!(join_match(&mut sim.world, game, player(1)), Ok(Seat::Left));
+        assert_eq!(phase(&sim.world, game), Phase::Countdown);
+        assert_eq!(
+            join_match(&mut sim.world, game, player(2)),
+            Err(JoinError::NoFreeSeat)
+        );
+    }
+
+    #[test]
+    fn joins_are_refused_when_seated_full_or_finished() {
+        let mut sim = simulation(60);
+        let world = &mut sim.world;
+        let game = create_match(world, spec(1, Mode::OneVsOne, 11, 1));
+        join_match(world, game, player(1)).unwrap();
+        assert_eq!(
+            join_match(world, game, player(1)),
+            Err(JoinError::AlreadySeated)
+        );
+        join_match(world, game, player(2)).unwrap();
+        assert_eq!(
+            join_match(world, game, player(3)),
+            Err(JoinError::NoFreeSeat)
+        );
+        abort_match(world, game);
+        assert_eq!(
+            join_match(world, game, player(3)),
+            Err(JoinError::NotJoinable)
+        );
+        assert_eq!(
+            join_match(world, Entity::PLACEHOLDER, player(3)),
+            Err(JoinError::NotJoinable)
+        );
+    }
+
+    #[test]
+    fn leaving_while_waiting_discards_the_match() {
+        let mut sim = simulation(60);
+        let game = create_match(&mut sim.world, spec(77, Mode::OneVsOne, 11, 1));
+        join_match(&mut sim.world, game, player(1)).unwrap();
+        assert_eq!(find_match(&sim.world, MatchId(77)), Some(game));
+        leave_match(&mut sim.world, game, PlayerId(1));
+        assert_eq!(phase(&sim.world, game), Phase::Finished);
+        sim.step();
+        assert_eq!(events(&sim.world, game), [MatchEvent::Discarded]);
+        sim.step();
+        assert_eq!(find_match(&sim.world, MatchId(77)), None);
+        assert!(sim.world.get_entity(game).is_err());
+        assert_eq!(members(&mut sim.world), 0);
+        assert!(sim.world.resource::<MatchEvents>().list.is_empty());
+    }
+
+    #[test]
+    fn leaving_a_started_match_forfeits_at_once() {
+        let mut sim = simulation(60);
+        let game = seated_pong(&mut sim.world, 1, 11);
+        for _ in 0..200 {
+            sim.step();
+        }
+        leave_match(&mut sim.world, game, PlayerId(1));
+        assert_eq!(
+            events(&sim.world, game),
+            [MatchEvent::PlayerLeft {
+                player: PlayerId(1)
+            }]
+        );
+        sim.step();
+        let record = ended_record(&sim.world, game).expect("ended");
+        assert_eq!(record.reason, EndReason::Forfeit);
+        assert_eq!(record.ticks, 200);
+        let results: Vec<_> = record.players.iter().map(|p| (p.id, p.result)).collect();
+        assert_eq!(
+            results,
+            [
+                (PlayerId(1), PlayerResult::Loss),
+                (PlayerId(2), PlayerResult::Win)
+            ]
+        );
+        sim.step();
+        assert!(sim.world.get_entity(game).is_err());
+        assert_eq!(members(&mut sim.world), 0);
+    }
+
+    #[test]
+    fn leaving_when_no_one_else_is_here_aborts() {
+        let mut sim = simulation(60);
+        let game = seated_pong(&mut sim.world, 1, 11);
+        player_dropped(&mut sim.world, game, PlayerId(2));
+        leave_match(&mut sim.world, game, PlayerId(1));
+        sim.step();
+        let record = ended_record(&sim.world, game).expect("ended");
+        assert_eq!(record.reason, EndReason::Aborted);
+        assert!(
+            record
+                .players
+                .iter()
+                .all(|p| p.result == PlayerResult::None)
+        );
+    }
+
+    #[test]
+    fn a_drop_pauses_and_a_return_resumes_after_a_fresh_countdown() {
+        let mut sim = simulation(60);
+        let game = seated_pong(&mut sim.world, 1, 11);
+        for _ in 0..200 {
+            sim.step();
+        }
+        assert_eq!(phase(&sim.world, game), Phase::Playing);
+        player_dropped(&mut sim.world, game, PlayerId(2));
+        assert_eq!(phase(&sim.world, game), Phase::Paused);
+        assert_eq!(
+            events(&sim.world, game),
+            [MatchEvent::Paused {
+                player: PlayerId(2)
+            }]
+        );
+        let frozen = ball(&sim.world, game);
+        for _ in 0..30 {
+            sim.step();
+        }
+        assert_eq!(ball(&sim.world, game), frozen);
+
+        player_returned(&mut sim.world, game, PlayerId(2));
+        assert_eq!(
+            events(&sim.world, game),
+            [MatchEvent::PlayerBack {
+                player: PlayerId(2)
+            }]
+        );
+        for _ in 0..179 {
+            sim.step();
+            assert_eq!(phase(&sim.world, game), Phase::Countdown);
+        }
+        sim.step();
+        assert_eq!(phase(&sim.world, game), Phase::Playing);
+        assert_eq!(events(&sim.world, game), [MatchEvent::Resumed]);
+        sim.step();
+        assert_ne!(ball(&sim.world, game), frozen);
+    }
+
+    #[test]
+    fn a_match_stays_paused_while_another_player_is_away() {
+        let mut sim = simulation(60);
+        let game = seated_pong(&mut sim.world, 1, 11);
+        player_dropped(&mut sim.world, game, PlayerId(1));
+        player_dropped(&mut sim.world, game, PlayerId(2));
+        player_returned(&mut sim.world, game, PlayerId(1));
+        assert_eq!(phase(&sim.world, game), Phase::Paused);
+        player_returned(&mut sim.world, game, PlayerId(2));
+        assert_eq!(phase(&sim.world, game), Phase::Countdown);
+    }
+
+    #[test]
+    fn a_dropped_player_forfeits_after_the_grace() {
+        let mut sim = simulation(60);
+        let grace = sim.world.resource::<SimConfig>().reconnect_grace_ticks;
+        let game = seated_pong(&mut sim.world, 1, 11);
+        sim.step();
+        player_dropped(&mut sim.world, game, PlayerId(1));
+        for _ in 0..grace - 1 {
+            sim.step();
+            assert_eq!(phase(&sim.world, game), Phase::Paused);
+        }
+        sim.step();
+        let record = ended_record(&sim.world, game).expect("ended");
+        assert_eq!(record.reason, EndReason::Forfeit);
+        assert_eq!(record.ticks, 1 + grace);
+        assert_eq!(record.players[0].result, PlayerResult::Loss);
+        assert_eq!(record.players[1].result, PlayerResult::Win);
+    }
+
+    #[test]
+    fn an_aborted_match_ends_with_no_result() {
+        let mut sim = simulation(60);
+        let game = seated_pong(&mut sim.world, 1, 11);
+        abort_match(&mut sim.world, game);
+        sim.step();
+        let record = ended_record(&sim.world, game).expect("ended");
+        assert_eq!(record.reason, EndReason::Aborted);
+        assert!(
+            record
+                .players
+                .iter()
+                .all(|p| p.result == PlayerResult::None)
+        );
+    }
+
+    #[test]
+    fn only_the_newest_input_applies_and_is_acked() {
+        let mut sim = simulation(60);
+        let game = seated_pong(&mut sim.world, 1, 11);
+        let world = &mut sim.world;
+        assert_eq!(
+            submit_input(world, game, PlayerId(1), input(2, 1.0)),
+            Ok(())
+        );
+        assert_eq!(
+            submit_input(world, game, PlayerId(1), input(1, -1.0)),
+            Ok(())
+        );
+        assert_eq!(
+            submit_input(world, game, PlayerId(1), input(3, 1.5)),
+            Err(InputError::BadAxis)
+        );
+        assert_eq!(
+            submit_input(world, game, PlayerId(1), input(3, f32::NAN)),
+            Err(InputError::BadAxis)
+        );
+        assert_eq!(
+            submit_input(world, game, PlayerId(9), input(3, 0.0)),
+            Err(InputError::NotAPlayer)
+        );
+        sim.step();
+        let left = sim.world.get::<Seats>(game).unwrap().entities()[0];
+        let held = *sim.world.get::<PlayerInput>(left).unwrap();
+        assert_eq!((held.applied_seq, held.axis), (2, 1.0));
+        // Accepted in countdown, but the paddle stands still.
+        assert_eq!(phase(&sim.world, game), Phase::Countdown);
+        assert_eq!(
+            sim.world.get::<crate::components::Paddle>(left).unwrap().y,
+            300.0
+        );
+        // Not above the last applied: ignored.
+        submit_input(&mut sim.world, game, PlayerId(1), input(2, -1.0)).unwrap();
+        sim.step();
+        assert_eq!(sim.world.get::<PlayerInput>(left).unwrap().axis, 1.0);
+    }
+
+    /// The left player runs from the ball, the right one follows it: the right side scores.
+    #[test]
+    fn a_whole_1v1_match_to_a_score_limit_of_1() {
+        let mut sim = simulation(60);
+        let game = seated_pong(&mut sim.world, 42, 1);
+        let [left, right] = sim.world.get::<Seats>(game).unwrap().entities()[..] else {
+            panic!("two seats")
+        };
+        let mut record = None;
+        for seq in 1..=60 * 60 {
+            let world = &mut sim.world;
+            let ball = ball(world, game);
+            let paddle_y = |seat| world.get::<crate::components::Paddle>(seat).unwrap().y;
+            let away = if ball.y > paddle_y(left) { -1.0 } else { 1.0 };
+            let follow = ((ball.y - paddle_y(right)) / 7.0).clamp(-1.0, 1.0);
+            submit_input(world, game, PlayerId(1), input(seq, away)).unwrap();
+            submit_input(world, game, PlayerId(2), input(seq, follow)).unwrap();
+            sim.step();
+            record = ended_record(&sim.world, game);
+            if record.is_some() {
+                break;
+            }
+        }
+        let record = record.expect("the match ends");
+        assert_eq!(record.reason, EndReason::ScoreLimit);
+        assert_eq!(record.options.score_limit, Some(1));
+        let players: Vec<_> = record
+            .players
+            .iter()
+            .map(|p| (p.id, p.seat, p.score, p.result))
+            .collect();
+        assert_eq!(
+            players,
+            [
+                (PlayerId(1), Seat::Left, 0, PlayerResult::Loss),
+                (PlayerId(2), Seat::Right, 1, PlayerResult::Win),
+            ]
+        );
+        assert!(events(&sim.world, game).contains(&MatchEvent::Point {
+            scorer: Seat::Right,
+            score: [0, 1]
+        }));
+        sim.step();
+        assert_eq!(find_match(&sim.world, record.id), None);
+    }
+
+    /// Plays 10,000 ticks of four matches at a time from `seed`, with inputs drawn from a
+    /// fixed log, starting a new match whenever one ends; returns a hash of every state.
+    fn replay(seed: u64) -> u64 {
+        let mut sim = simulation(60);
+        let mut log = SplitMix64::new(0x5eed);
+        let mut next_seed = seed;
+        let mut start = |world: &mut World, slot: u64| {
+            next_seed += 1;
+            let game = create_match(world, spec(next_seed, Mode::OneVsOne, 21, next_seed));
+            join_match(world, game, player(2 * slot + 1)).unwrap();
+            join_match(world, game, player(2 * slot + 2)).unwrap();
+            game
+        };
+        let mut games: Vec<Entity> = (0..4).map(|slot| start(&mut sim.world, slot)).collect();
+        let mut seq = 0;
+        let mut rolling = 0u64;
+        for _ in 0..10_000 {
+            for (slot, game) in games.iter_mut().enumerate() {
+                let slot = slot as u64;
+                if sim.world.get_entity(*game).is_err() {
+                    *game = start(&mut sim.world, slot);
+                }
+                for player in [2 * slot + 1, 2 * slot + 2] {
+                    if log.next_u64().is_multiple_of(6) {
+                        seq += 1;
+                        let axis = log.range_f32(-1.0, 1.0);
+                        submit_input(&mut sim.world, *game, PlayerId(player), input(seq, axis))
+                            .unwrap();
+                    }
+                }
+            }
+            sim.step();
+            for game in &games {
+                rolling = rolling.rotate_left(7) ^ state_hash(&sim.world, *game);
+            }
+        }
+        rolling
+    }
+
+    #[test]
+    fn the_same_seed_and_input_log_give_the_same_states() {
+        let first = replay(1);
+        assert_eq!(first, replay(1));
+        assert_ne!(first, replay(2));
+    }
+
+    /// `cargo test --release -p arcade-systems -- --ignored --nocapture ten_thousand`
+    #[test]
+    #[ignore = "timing; run in release"]
+    fn ten_thousand_pong_matches_tick() {
+        let mut sim = simulation(60);
+        let mut games = Vec::new();
+        for n in 0..10_000 {
+            let game = seated_pong(&mut sim.world, n, 21);
+            games.push(game);
+        }
+        for _ in 0..200 {
+            sim.step();
+        }
+        let mut seq = 0;
+        let ticks = 600;
+        let started = std::time::Instant::now();
+        for tick in 0..ticks {
+            if tick % 4 == 0 {
+                seq += 1;
+                for (n, game) in games.iter().enumerate() {
+                    let axis = if (n as u64 + seq).is_multiple_of(3) {
+                        1.0
+                    } else {
+                        -1.0
+                    };
+                    let _ = submit_input(&mut sim.world, *game, PlayerId(1), input(seq, axis));
+                }
+            }
+            sim.step();
+        }
+        let elapsed = started.elapsed();
+        let per_match_tick = elapsed.as_nanos() as f64 / (ticks as f64 * games.len() as f64);
+        let live = games
+            .iter()
+            .filter(|g| {
+                sim.world
+                    .get::<Ball>(sim.world.get::<PongCourt>(**g).map_or(**g, |c| c.ball))
+                    .is_some()
+            })
+            .count();
+        println!("{per_match_tick:.1} ns per match-tick over {ticks} ticks ({live} live)");
+    }
 }

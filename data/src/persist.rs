@@ -1,0 +1,82 @@
+//! The bridge from the simulation to the store: a system, run on the tick thread in
+//! `SimSystems::Send`, that hands the history record of every match that ended this tick to
+//! [`Store::record_match`]. It never blocks the tick: the record is queued for the writer.
+
+use arcade_systems::bevy_ecs;
+use arcade_systems::bevy_ecs::prelude::*;
+use arcade_systems::sim::{MatchEvent, MatchEvents};
+
+use crate::Store;
+use crate::time::now_ms;
+
+/// The store that [`persist_finished_matches`] writes to.
+#[derive(Resource, Clone)]
+pub struct PersistStore(pub Store);
+
+/// Puts `store` in the World for [`persist_finished_matches`] (the World must also hold the
+/// simulation's `MatchEvents`).
+pub fn install(world: &mut World, store: Store) {
+    world.insert_resource(PersistStore(store));
+}
+
+/// Stores every `MatchEvent::Ended` of this tick, stamped with the wall-clock time now as its
+/// end. Reads the events and leaves them for the other `Send` systems.
+pub fn persist_finished_matches(events: Res<MatchEvents>, store: Res<PersistStore>) {
+    let mut ended_at_ms = None;
+    for (_, _, _, event) in &events.list {
+        if let MatchEvent::Ended(record) = event {
+            let ended_at_ms = *ended_at_ms.get_or_insert_with(now_ms);
+            store.0.record_match(record.clone(), ended_at_ms);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arcade_systems::bevy_ecs::system::RunSystemOnce;
+    use arcade_systems::model::{EndReason, Game, MatchId, MatchOptions, MatchRecord, Mode};
+
+    #[test]
+    fn an_ended_match_is_stored_and_other_events_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("arcade.db")).unwrap();
+        let mut world = World::new();
+        install(&mut world, store.clone());
+        let entity = world.spawn_empty().id();
+        let record = MatchRecord {
+            id: MatchId(9),
+            game: Game::Breakout,
+            mode: Mode::Solo,
+            options: MatchOptions::default(),
+            seed: 3,
+            started_at_ms: 1_000,
+            ticks: 900,
+            tick_rate: 60,
+            reason: EndReason::Lives,
+            players: vec![],
+        };
+        let mut events = MatchEvents::default();
+        events
+            .list
+            .push((entity, MatchId(8), 10, MatchEvent::Started));
+        events
+            .list
+            .push((entity, MatchId(9), 900, MatchEvent::Ended(record.clone())));
+        world.insert_resource(events);
+
+        let before = now_ms();
+        world.run_system_once(persist_finished_matches).unwrap();
+        store.flush().unwrap();
+
+        let stored = store.get_match(MatchId(9)).unwrap().expect("stored");
+        assert_eq!(stored.ticks, record.ticks);
+        assert!(stored.ended_at_ms >= before && stored.ended_at_ms <= now_ms());
+        assert_eq!(store.get_match(MatchId(8)).unwrap(), None);
+        assert_eq!(
+            world.resource::<MatchEvents>().list.len(),
+            2,
+            "events are left in place"
+        );
+    }
+}

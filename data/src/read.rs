@@ -1,0 +1,431 @@
+//! Reads: a small pool of read-only connections, and the queries that run on them.
+//!
+//! In WAL mode readers never wait for the writer, and each statement sees the last commit
+//! made before it started. A read never uses the writer's connection.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use arcade_systems::model::{Game, MatchId, PlayerId, RecordPlayer};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::error::{DataError, sql};
+use crate::schema::open_reader;
+use crate::types::{
+    Credentials, Cursor, MAX_PAGE_LIMIT, MatchFilter, MatchPage, PlayerRow, SessionId, StoredMatch,
+};
+use crate::writer::{VISITS_COUNTER, u64_from_sql, u64_to_sql};
+
+/// How many idle read connections the pool keeps; more are opened when all are busy, and
+/// closed when they come back to a full pool.
+pub(crate) const READ_POOL_IDLE_MAX: usize = 8;
+
+/// Read-only connections to one database file, opened on demand and reused.
+pub(crate) struct ReadPool {
+    /// The database file.
+    path: PathBuf,
+    /// Connections not in use right now.
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    pub(crate) fn new(path: PathBuf) -> ReadPool {
+        ReadPool {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `read` on an idle connection (or a new one), then gives the connection back.
+    pub(crate) fn with<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, DataError>,
+    ) -> Result<T, DataError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let result = read(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < READ_POOL_IDLE_MAX {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+pub(crate) fn visits(conn: &Connection) -> Result<i64, DataError> {
+    conn.prepare_cached("SELECT value FROM counters WHERE name = ?1")
+        .and_then(|mut select| {
+            select
+                .query_row([VISITS_COUNTER], |row| row.get(0))
+                .optional()
+        })
+        .map(|value| value.unwrap_or(0))
+        .map_err(sql)
+}
+
+/// The columns every match query selects, in the order [`RawMatch::from_row`] reads them.
+const MATCH_COLUMNS: &str = "m.seq, m.id, m.game, m.mode, m.options, m.seed, m.started_at, m.ended_at, m.ticks, \
+     m.tick_rate, m.reason";
+
+/// A `matches` row as stored, before its text columns are parsed.
+struct RawMatch {
+    seq: i64,
+    id: i64,
+    game: String,
+    mode: String,
+    options: String,
+    seed: i64,
+    started_at: i64,
+    ended_at: i64,
+    ticks: i64,
+    tick_rate: i64,
+    reason: String,
+}
+
+impl RawMatch {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawMatch> {
+        Ok(RawMatch {
+            seq: row.get(0)?,
+            id: row.get(1)?,
+            game: row.get(2)?,
+            mode: row.get(3)?,
+            options: row.get(4)?,
+            seed: row.get(5)?,
+            started_at: row.get(6)?,
+            ended_at: row.get(7)?,
+            ticks: row.get(8)?,
+            tick_rate: row.get(9)?,
+            reason: row.get(10)?,
+        })
+    }
+
+    fn into_match(self, players: Vec<RecordPlayer>) -> Result<StoredMatch, DataError> {
+        let corrupt = |what: &str, value: &str| {
+            DataError::Corrupt(format!("match seq {}: {what} {value:?}", self.seq))
+        };
+        Ok(StoredMatch {
+            id: MatchId(u64_from_sql(self.id)),
+            game: self.game.parse().map_err(|_| corrupt("game", &self.game))?,
+            mode: self.mode.parse().map_err(|_| corrupt("mode", &self.mode))?,
+            options: serde_json::from_str(&self.options)
+                .map_err(|_| corrupt("options", &self.options))?,
+            seed: u64_from_sql(self.seed),
+            started_at_ms: self.started_at,
+            ended_at_ms: self.ended_at,
+            ticks: u64_from_sql(self.ticks),
+            tick_rate: u32::try_from(self.tick_rate)
+                .map_err(|_| corrupt("tick_rate", &self.tick_rate.to_string()))?,
+            reason: parse_reason(&self.reason).ok_or_else(|| corrupt("reason", &self.reason))?,
+            players,
+        })
+    }
+}
+
+/// The wire strings of the model's enums that have no `FromStr`, read back through serde.
+fn parse_wire<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+}
+
+fn parse_reason(text: &str) -> Option<arcade_systems::model::EndReason> {
+    parse_wire(text)
+}
+
+/// Loads the seats of every match in `seqs` with one query, grouped by match, in record order.
+fn players_of(
+    conn: &Connection,
+    seqs: &[i64],
+) -> Result<HashMap<i64, Vec<RecordPlayer>>, DataError> {
+    let mut by_match: HashMap<i64, Vec<RecordPlayer>> = HashMap::new();
+    if seqs.is_empty() {
+        return Ok(by_match);
+    }
+    let seq_list = serde_json::to_string(seqs).map_err(|e| DataError::Corrupt(e.to_string()))?;
+    let mut select = conn
+        .prepare_cached(
+            "SELECT match_seq, player_id, name, seat, score, result FROM match_players \
+             WHERE match_seq IN (SELECT value FROM json_each(?1)) \
+             ORDER BY match_seq, position",
+        )
+        .map_err(sql)?;
+    let rows = select
+        .query_map([seq_list], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, String>(5)?,
+            ))
+        })
+        .map_err(sql)?;
+    for row in rows {
+        let (seq, id, name, seat, score, result) = row.map_err(sql)?;
+        let corrupt = |what: &str, value: &str| {
+            DataError::Corrupt(format!("match seq {seq} seat: {what} {value:?}"))
+        };
+        let player = RecordPlayer {
+            id: PlayerId(u64_from_sql(id)),
+            name,
+            seat: seat.parse().map_err(|_| corrupt("seat", &seat))?,
+            score: u32::try_from(score).map_err(|_| corrupt("score", &score.to_string()))?,
+            result: parse_wire(&result).ok_or_else(|| corrupt("result", &result))?,
+        };
+        by_match.entry(seq).or_default().push(player);
+    }
+    Ok(by_match)
+}
+
+/// Turns raw rows into matches, loading all their seats with one query.
+fn complete(conn: &Connection, raws: Vec<RawMatch>) -> Result<Vec<StoredMatch>, DataError> {
+    let seqs: Vec<i64> = raws.iter().map(|raw| raw.seq).collect();
+    let mut players = players_of(conn, &seqs)?;
+    raws.into_iter()
+        .map(|raw| {
+            let seats = players.remove(&raw.seq).unwrap_or_default();
+            raw.into_match(seats)
+        })
+        .collect()
+}
+
+pub(crate) fn get_match(conn: &Connection, id: MatchId) -> Result<Option<StoredMatch>, DataError> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {MATCH_COLUMNS} FROM matches m WHERE m.id = ?1"
+        ))
+        .and_then(|mut select| {
+            select
+                .query_row([u64_to_sql(id.0)], RawMatch::from_row)
+                .optional()
+        })
+        .map_err(sql)?;
+    match raw {
+        Some(raw) => Ok(complete(conn, vec![raw])?.pop()),
+        None => Ok(None),
+    }
+}
+
+/// One page, newest first by insert order. Fetches one match more than the page holds to
+/// know whether another page follows.
+pub(crate) fn list_matches(
+    conn: &Connection,
+    filter: &MatchFilter,
+) -> Result<MatchPage, DataError> {
+    let limit = filter.limit.clamp(1, MAX_PAGE_LIMIT);
+    let before = filter.before.map_or(i64::MAX, |cursor| cursor.0);
+    let fetch = i64::from(limit) + 1;
+    let (sql_text, game, player) = list_sql(filter.game, filter.player);
+    let mut raws: Vec<RawMatch> = {
+        let mut select = conn.prepare_cached(&sql_text).map_err(sql)?;
+        let mut bound = params![before, fetch].to_vec();
+        if game.is_some() || player.is_some() {
+            bound.push(&game);
+        }
+        if player.is_some() {
+            bound.push(&player);
+        }
+        select
+            .query_map(bound.as_slice(), RawMatch::from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(sql)?
+    };
+    let next = if raws.len() > limit as usize {
+        raws.truncate(limit as usize);
+        raws.last().map(|raw| Cursor(raw.seq))
+    } else {
+        None
+    };
+    Ok(MatchPage {
+        matches: complete(conn, raws)?,
+        next,
+    })
+}
+
+/// The statement of a listing, with its game and player parameters (`?3`, `?4`); `?1` is the
+/// cursor's seq and `?2` the number of rows to fetch.
+fn list_sql(
+    game: Option<Game>,
+    player: Option<PlayerId>,
+) -> (String, Option<&'static str>, Option<i64>) {
+    // Each shape of filter has its own statement, so each can walk its own index backwards:
+    // matches (seq), matches_by_game (game, seq), match_players_by_player (player_id, seq).
+    match (game, player) {
+        (None, None) => (
+            format!(
+                "SELECT {MATCH_COLUMNS} FROM matches m WHERE m.seq < ?1 \
+                 ORDER BY m.seq DESC LIMIT ?2"
+            ),
+            None,
+            None,
+        ),
+        (Some(game), None) => (
+            format!(
+                "SELECT {MATCH_COLUMNS} FROM matches m WHERE m.game = ?3 AND m.seq < ?1 \
+                 ORDER BY m.seq DESC LIMIT ?2"
+            ),
+            Some(game.as_str()),
+            None,
+        ),
+        (None, Some(player)) => (
+            format!(
+                "SELECT {MATCH_COLUMNS} FROM matches m WHERE m.seq IN ( \
+                   SELECT DISTINCT mp.match_seq FROM match_players mp \
+                   WHERE mp.player_id = ?4 AND mp.match_seq < ?1 \
+                   ORDER BY mp.match_seq DESC LIMIT ?2) \
+                 ORDER BY m.seq DESC"
+            ),
+            None,
+            Some(u64_to_sql(player.0)),
+        ),
+        (Some(game), Some(player)) => (
+            format!(
+                "SELECT {MATCH_COLUMNS} FROM matches m WHERE m.seq IN ( \
+                   SELECT DISTINCT mp.match_seq FROM match_players mp \
+                   JOIN matches g ON g.seq = mp.match_seq \
+                   WHERE mp.player_id = ?4 AND g.game = ?3 AND mp.match_seq < ?1 \
+                   ORDER BY mp.match_seq DESC LIMIT ?2) \
+                 ORDER BY m.seq DESC"
+            ),
+            Some(game.as_str()),
+            Some(u64_to_sql(player.0)),
+        ),
+    }
+}
+
+pub(crate) fn get_player(conn: &Connection, id: PlayerId) -> Result<Option<PlayerRow>, DataError> {
+    conn.prepare_cached("SELECT id, name, guest, created_at FROM players WHERE id = ?1")
+        .and_then(|mut select| select.query_row([u64_to_sql(id.0)], player_row).optional())
+        .map_err(sql)
+}
+
+fn player_row(row: &Row<'_>) -> rusqlite::Result<PlayerRow> {
+    Ok(PlayerRow {
+        id: PlayerId(u64_from_sql(row.get(0)?)),
+        name: row.get(1)?,
+        guest: row.get(2)?,
+        created_at_ms: row.get(3)?,
+    })
+}
+
+pub(crate) fn find_credentials(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<Credentials>, DataError> {
+    conn.prepare_cached(
+        "SELECT id, name, guest, created_at, password_hash FROM players \
+         WHERE name_key = ?1 AND password_hash IS NOT NULL",
+    )
+    .and_then(|mut select| {
+        select
+            .query_row([name.to_lowercase()], |row| {
+                Ok(Credentials {
+                    player: player_row(row)?,
+                    password_hash: row.get(4)?,
+                })
+            })
+            .optional()
+    })
+    .map_err(sql)
+}
+
+pub(crate) fn session_valid(
+    conn: &Connection,
+    session: SessionId,
+    player: PlayerId,
+) -> Result<bool, DataError> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM sessions \
+         WHERE id = ?1 AND player_id = ?2 AND revoked_at IS NULL)",
+    )
+    .and_then(|mut select| {
+        select.query_row(
+            params![u64_to_sql(session.0), u64_to_sql(player.0)],
+            |row| row.get(0),
+        )
+    })
+    .map_err(sql)
+}
+
+pub(crate) fn ping(conn: &Connection) -> Result<bool, DataError> {
+    conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+        .map(|one| one == 1)
+        .map_err(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query plan of a listing, as SQLite explains it.
+    fn plan(conn: &Connection, filter: &MatchFilter) -> String {
+        let _ = list_matches(conn, filter).unwrap();
+        let text = list_sql(filter.game, filter.player).0;
+        let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {text}")).unwrap();
+        let (game, player) = (
+            filter.game.map(Game::as_str),
+            filter.player.map(|p| p.0 as i64),
+        );
+        let detail = |row: &Row<'_>| row.get::<_, String>(3);
+        let rows = match (game, player) {
+            (None, None) => explain.query_map(params![1, 2], detail),
+            (_, None) => explain.query_map(params![1, 2, game], detail),
+            _ => explain.query_map(params![1, 2, game, player], detail),
+        };
+        rows.unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("\n")
+    }
+
+    #[test]
+    fn every_listing_walks_an_index_and_sorts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arcade.db");
+        let mut writer = crate::schema::open_writer(&path).unwrap();
+        crate::schema::migrate(&mut writer).unwrap();
+        let conn = open_reader(&path).unwrap();
+        let player = Some(PlayerId(5));
+        let cases = [
+            (None, None, "INTEGER PRIMARY KEY (rowid<?)"),
+            (
+                Some(Game::Pong),
+                None,
+                "INDEX matches_by_game (game=? AND seq<?)",
+            ),
+            (
+                None,
+                player,
+                "INDEX match_players_by_player (player_id=? AND match_seq<?)",
+            ),
+            (
+                Some(Game::Pong),
+                player,
+                "INDEX match_players_by_player (player_id=? AND match_seq<?)",
+            ),
+        ];
+        for (game, player, index) in cases {
+            let filter = MatchFilter {
+                game,
+                player,
+                ..Default::default()
+            };
+            let plan = plan(&conn, &filter);
+            assert!(
+                plan.contains(index) || index == "matches",
+                "{index} in:\n{plan}"
+            );
+            assert!(
+                !plan.contains("SCAN m\n") && !plan.ends_with("SCAN m"),
+                "no full scan:\n{plan}"
+            );
+            assert!(
+                !plan.contains("USE TEMP B-TREE FOR ORDER BY"),
+                "no sort:\n{plan}"
+            );
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! [`Store`]: the handle the rest of the server holds. Writes go to the writer thread
+//! (module `writer`); reads run on the caller's thread on a pooled read connection
+//! (module `read`). Every call but [`Store::record_match`] blocks: async callers wrap them in
+//! `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arcade_systems::model::{MatchId, MatchRecord, PlayerId};
+use crossbeam_channel::Sender;
+
+use crate::error::DataError;
+use crate::read::{self, ReadPool};
+use crate::schema;
+use crate::types::{Credentials, MatchFilter, MatchPage, PlayerRow, SessionId, StoredMatch};
+use crate::writer::{self, Reply, WriteObserver, WriteOp, WriterShared};
+
+/// The database: cheap to clone (all clones share one writer and one read pool), `Send` and
+/// `Sync`. The writer stops when the last clone is dropped (after committing what was
+/// queued) or at [`Store::close`].
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The database file.
+    path: PathBuf,
+    /// The writer's queue; `None` only while dropping.
+    ops: Option<Sender<WriteOp>>,
+    /// The writer thread, until it is joined.
+    writer: Mutex<Option<JoinHandle<()>>>,
+    /// Read-only connections for queries.
+    readers: ReadPool,
+    /// What the writer reports back: last write time, lost records, the duration observer.
+    shared: Arc<WriterShared>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer commit what it holds and stop; wait for that so
+        // that dropping the last handle loses nothing that was queued.
+        self.ops.take();
+        let handle = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("database writer panicked");
+        }
+    }
+}
+
+impl Store {
+    /// Opens the database at `path` (creating it and its folder if needed), brings its schema
+    /// up to date, and starts the writer thread.
+    pub fn open(path: &Path) -> Result<Store, DataError> {
+        let mut conn = schema::open_writer(path)?;
+        schema::migrate(&mut conn)?;
+        let shared = Arc::new(WriterShared::new());
+        let (ops, queue) = crossbeam_channel::unbounded();
+        let writer = std::thread::Builder::new()
+            .name("arcade-db-writer".into())
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || writer::run(conn, queue, shared)
+            })
+            .map_err(|e| DataError::Io(format!("starting the writer thread: {e}")))?;
+        tracing::info!(path = %path.display(), "database open");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                ops: Some(ops),
+                writer: Mutex::new(Some(writer)),
+                readers: ReadPool::new(path.to_path_buf()),
+                shared,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    // ---- writes -------------------------------------------------------------------------
+
+    fn send(&self, op: WriteOp) -> Result<(), DataError> {
+        let ops = self.inner.ops.as_ref().ok_or(DataError::Closed)?;
+        ops.send(op).map_err(|_| DataError::Closed)
+    }
+
+    /// Queues a write whose caller waits, and waits for its answer (given after the commit).
+    fn call<T>(&self, op: impl FnOnce(Reply<T>) -> WriteOp) -> Result<T, DataError> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.send(op(reply))?;
+        answer.recv().unwrap_or(Err(DataError::Closed))
+    }
+
+    /// Stores the history record of a finished match that ended at `ended_at_ms` (Unix ms).
+    /// Never blocks (the tick thread calls it): the record is queued and committed within
+    /// about 10 ms. A record that cannot be stored is logged and counted
+    /// ([`Store::failed_records`]); [`Store::flush`] waits until it is on disk.
+    pub fn record_match(&self, record: MatchRecord, ended_at_ms: i64) {
+        let id = record.id;
+        let op = WriteOp::RecordMatch {
+            record: Box::new(record),
+            ended_at_ms,
+        };
+        if let Err(error) = self.send(op) {
+            self.inner.shared.record_lost(id, &error);
+        }
+    }
+
+    /// Adds one visit and returns the new total, once committed.
+    pub fn increment_visits(&self) -> Result<i64, DataError> {
+        self.call(|reply| WriteOp::IncrementVisits { reply })
+    }
+
+    /// Creates a guest player named `name` with a fresh random id.
+    pub fn create_guest(&self, name: &str) -> Result<PlayerRow, DataError> {
+        self.call(|reply| WriteOp::CreateGuest {
+            name: name.to_owned(),
+            reply,
+        })
+    }
+
+    /// Creates a registered player with a fresh random id. `password_hash` is stored as
+    /// given (hashing is the caller's). [`DataError::NameTaken`] if a registered player
+    /// already has this name, compared case-insensitively.
+    pub fn create_player(&self, name: &str, password_hash: &str) -> Result<PlayerRow, DataError> {
+        self.call(|reply| WriteOp::CreatePlayer {
+            name: name.to_owned(),
+            password_hash: password_hash.to_owned(),
+            reply,
+        })
+    }
+
+    /// Opens a session (the revocable part of a token) for `player`;
+    /// [`DataError::NotFound`] if there is no such player.
+    pub fn create_session(&self, player: PlayerId) -> Result<SessionId, DataError> {
+        self.call(|reply| WriteOp::CreateSession { player, reply })
+    }
+
+    /// Revokes a session: [`Store::session_valid`] is false for it from the moment this
+    /// returns. Revoking an unknown or already revoked session does nothing.
+    pub fn revoke_session(&self, session: SessionId) -> Result<(), DataError> {
+        self.call(|reply| WriteOp::RevokeSession { session, reply })
+    }
+
+    /// Waits until every write queued before this call (by any clone) is committed.
+    pub fn flush(&self) -> Result<(), DataError> {
+        self.call(|reply| WriteOp::Flush { reply })
+    }
+
+    /// Commits everything queued so far, stops the writer and waits for its thread. Writes
+    /// made afterwards, through any clone, fail with [`DataError::Closed`] (and records are
+    /// counted as lost); reads still work. Calling it again returns `Ok`.
+    pub fn close(&self) -> Result<(), DataError> {
+        let result = match self.call(|reply| WriteOp::Shutdown { reply }) {
+            Err(DataError::Closed) => Ok(()),
+            other => other,
+        };
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            return Err(DataError::Sqlite("the database writer panicked".into()));
+        }
+        result
+    }
+
+    /// Tells `observer` how long each write and each commit took (see [`WriteObserver`]),
+    /// e.g. to feed `arcade_db_write_duration_seconds{op}`. Replaces any earlier observer.
+    pub fn set_write_observer(
+        &self,
+        observer: impl Fn(&'static str, Duration) + Send + Sync + 'static,
+    ) {
+        let observer: Arc<WriteObserver> = Arc::new(observer);
+        self.inner.shared.set_observer(Some(observer));
+    }
+
+    /// Unix ms of the last commit that wrote something, since this store was opened.
+    pub fn last_write_at_ms(&self) -> Option<i64> {
+        self.inner.shared.last_write_at_ms()
+    }
+
+    /// How many match records could not be stored since this store was opened.
+    pub fn failed_records(&self) -> u64 {
+        self.inner.shared.failed_records()
+    }
+
+    /// Whether the writer thread still runs (false after [`Store::close`] or a panic).
+    pub fn writer_running(&self) -> bool {
+        self.inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|handle| !handle.is_finished())
+    }
+
+    // ---- reads --------------------------------------------------------------------------
+
+    /// The number of visits so far.
+    pub fn visits(&self) -> Result<i64, DataError> {
+        self.inner.readers.with(read::visits)
+    }
+
+    /// One finished match, or `None` if it is unknown.
+    pub fn get_match(&self, id: MatchId) -> Result<Option<StoredMatch>, DataError> {
+        self.inner.readers.with(|conn| read::get_match(conn, id))
+    }
+
+    /// A page of finished matches, newest first (by the order they were stored). Pass the
+    /// page's `next` as the following call's `before`: paging this way shows every match once,
+    /// even while new matches are stored between the calls.
+    pub fn list_matches(&self, filter: &MatchFilter) -> Result<MatchPage, DataError> {
+        self.inner
+            .readers
+            .with(|conn| read::list_matches(conn, filter))
+    }
+
+    /// A player, or `None` if unknown.
+    pub fn get_player(&self, id: PlayerId) -> Result<Option<PlayerRow>, DataError> {
+        self.inner.readers.with(|conn| read::get_player(conn, id))
+    }
+
+    /// The registered player with this name (case-insensitive) and its password hash.
+    pub fn find_credentials(&self, name: &str) -> Result<Option<Credentials>, DataError> {
+        self.inner
+            .readers
+            .with(|conn| read::find_credentials(conn, name))
+    }
+
+    /// Whether `session` exists, belongs to `player` and is not revoked.
+    pub fn session_valid(&self, session: SessionId, player: PlayerId) -> Result<bool, DataError> {
+        self.inner
+            .readers
+            .with(|conn| read::session_valid(conn, session, player))
+    }
+
+    /// Whether the database answers (`SELECT 1` on a read connection) and the writer runs.
+    pub fn ping(&self) -> bool {
+        self.writer_running() && self.inner.readers.with(read::ping).unwrap_or(false)
+    }
+
+    /// Bytes on disk: the database file and its write-ahead log.
+    pub fn size_bytes(&self) -> u64 {
+        let mut wal = self.inner.path.clone().into_os_string();
+        wal.push("-wal");
+        [self.inner.path.as_os_str(), wal.as_os_str()]
+            .iter()
+            .filter_map(|file| std::fs::metadata(file).ok())
+            .map(|meta| meta.len())
+            .sum()
+    }
+}

@@ -1,0 +1,183 @@
+//! The two encodings of the envelope (PROTOCOL.md "Frames and codecs"): JSON in text frames,
+//! MessagePack (maps with string keys) in binary frames. This module turns bytes into an
+//! [`Inbound`] envelope and any `Serialize` value into a [`Frame`]; it knows nothing of what the
+//! messages mean.
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How a connection's frames are encoded.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Codec {
+    Json,
+    Msgpack,
+}
+
+impl Codec {
+    pub const ALL: [Codec; 2] = [Codec::Json, Codec::Msgpack];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Codec::Json => "json",
+            Codec::Msgpack => "msgpack",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn parse(name: &str) -> Option<Codec> {
+        match name {
+            "json" => Some(Codec::Json),
+            "msgpack" => Some(Codec::Msgpack),
+            _ => None,
+        }
+    }
+
+    /// Encodes `value` into `buf` (cleared first) and returns the frame. The buffer is the
+    /// caller's to reuse; the frame owns a copy, so it can be shared by many connections.
+    pub fn encode<T: Serialize + ?Sized>(self, value: &T, buf: &mut Vec<u8>) -> Frame {
+        buf.clear();
+        match self {
+            Codec::Json => {
+                serde_json::to_writer(&mut *buf, value).expect("outbound messages serialize");
+                let text = std::str::from_utf8(buf).expect("serde_json writes UTF-8");
+                Frame::Text(Utf8Bytes::from(text))
+            }
+            Codec::Msgpack => {
+                rmp_serde::encode::write_named(buf, value).expect("outbound messages serialize");
+                Frame::Binary(Bytes::copy_from_slice(buf))
+            }
+        }
+    }
+
+    /// Encodes a one-off frame.
+    pub fn encode_once<T: Serialize + ?Sized>(self, value: &T) -> Frame {
+        self.encode(value, &mut Vec::with_capacity(128))
+    }
+}
+
+/// One encoded outbound message. Cloning shares the bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    Text(Utf8Bytes),
+    Binary(Bytes),
+}
+
+impl Frame {
+    pub fn codec(&self) -> Codec {
+        match self {
+            Frame::Text(_) => Codec::Json,
+            Frame::Binary(_) => Codec::Msgpack,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Text(text) => text.len(),
+            Frame::Binary(bytes) => bytes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn into_message(self) -> Message {
+        match self {
+            Frame::Text(text) => Message::Text(text),
+            Frame::Binary(bytes) => Message::Binary(bytes),
+        }
+    }
+}
+
+/// A decoded inbound envelope: `{"type", "data"?, "requestId"?}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inbound {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub data: Option<Value>,
+    #[serde(default, deserialize_with = "request_id")]
+    pub request_id: Option<RequestId>,
+}
+
+/// The client's `requestId`, echoed back as it came: a string (or, leniently, a number).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+fn request_id<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<RequestId>, D::Error> {
+    match Option::<Value>::deserialize(de)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(RequestId::Text(text))),
+        Some(Value::Number(number)) => Ok(Some(RequestId::Number(number))),
+        Some(_) => Err(serde::de::Error::custom("requestId must be a string")),
+    }
+}
+
+/// Why an inbound frame is not an envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+/// Decodes a frame in the given codec. Never panics, whatever the bytes.
+pub fn decode(codec: Codec, bytes: &[u8]) -> Result<Inbound, DecodeError> {
+    let envelope = match codec {
+        Codec::Json => serde_json::from_slice::<Inbound>(bytes).map_err(|e| e.to_string()),
+        Codec::Msgpack => rmp_serde::from_slice::<Inbound>(bytes).map_err(|e| e.to_string()),
+    };
+    envelope.map_err(|reason| DecodeError(format!("not a {} envelope: {reason}", codec.as_str())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_and_msgpack_decode_to_the_same_envelope() {
+        let value = json!({"type": "ws.ping", "requestId": "7", "data": {"a": [1, 2]}});
+        let json_bytes = serde_json::to_vec(&value).unwrap();
+        let msgpack_bytes = rmp_serde::to_vec_named(&value).unwrap();
+        let from_json = decode(Codec::Json, &json_bytes).unwrap();
+        let from_msgpack = decode(Codec::Msgpack, &msgpack_bytes).unwrap();
+        assert_eq!(from_json, from_msgpack);
+        assert_eq!(from_json.kind, "ws.ping");
+        assert_eq!(from_json.request_id, Some(RequestId::Text("7".into())));
+    }
+
+    #[test]
+    fn garbage_and_non_envelopes_are_errors() {
+        assert!(decode(Codec::Json, b"hello").is_err());
+        assert!(decode(Codec::Json, b"{\"data\": {}}").is_err());
+        assert!(decode(Codec::Json, b"[1,2]").is_err());
+        assert!(decode(Codec::Json, b"{\"type\": \"x\", \"requestId\": {}}").is_err());
+        assert!(decode(Codec::Msgpack, &[0xc1, 0xff, 0x00]).is_err());
+        assert!(decode(Codec::Msgpack, b"").is_err());
+    }
+
+    #[test]
+    fn encoding_writes_maps_with_string_keys() {
+        #[derive(Serialize)]
+        struct Sample {
+            kind: &'static str,
+        }
+        let frame = Codec::Msgpack.encode_once(&Sample { kind: "x" });
+        let Frame::Binary(bytes) = frame else {
+            panic!("msgpack is binary")
+        };
+        let back: Value = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, json!({"kind": "x"}));
+        let Frame::Text(text) = Codec::Json.encode_once(&Sample { kind: "x" }) else {
+            panic!("json is text")
+        };
+        assert_eq!(text.as_str(), r#"{"kind":"x"}"#);
+    }
+}

@@ -1,0 +1,96 @@
+//! Every open connection, by id: who it is and where its frames go. Chat fans out through the
+//! hub without touching the tick thread. Held behind an `RwLock` that is only ever taken to
+//! read or change the map, never across IO.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use arcade_systems::model::PlayerId;
+use serde::Serialize;
+
+use crate::outbox::Outbox;
+use crate::protocol::PlayerInfo;
+
+/// A connection's id, unique for the life of the process.
+pub type ConnId = u64;
+
+/// What the hub knows of a connection.
+#[derive(Clone)]
+pub struct ConnEntry {
+    pub player: PlayerInfo,
+    pub outbox: Arc<Outbox>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    next_id: AtomicU64,
+    conns: RwLock<HashMap<ConnId, ConnEntry>>,
+}
+
+impl Hub {
+    pub fn new() -> Hub {
+        Hub::default()
+    }
+
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn insert(&self, conn: ConnId, entry: ConnEntry) {
+        self.conns.write().expect("hub lock").insert(conn, entry);
+    }
+
+    pub fn update_player(&self, conn: ConnId, player: PlayerInfo) {
+        if let Some(entry) = self.conns.write().expect("hub lock").get_mut(&conn) {
+            entry.player = player;
+        }
+    }
+
+    pub fn remove(&self, conn: ConnId) {
+        self.conns.write().expect("hub lock").remove(&conn);
+    }
+
+    pub fn len(&self) -> usize {
+        self.conns.read().expect("hub lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every outbox of the connections that pass `filter`, snapshotted so that no lock is held
+    /// while frames are pushed.
+    pub fn outboxes(&self, filter: impl Fn(&ConnEntry) -> bool) -> Vec<Arc<Outbox>> {
+        let conns = self.conns.read().expect("hub lock");
+        conns
+            .values()
+            .filter(|entry| filter(entry))
+            .map(|entry| entry.outbox.clone())
+            .collect()
+    }
+
+    /// Sends `message` to every connection that passes `filter`, encoded once per codec.
+    pub fn broadcast<T: Serialize>(&self, message: &T, filter: impl Fn(&ConnEntry) -> bool) {
+        let mut encoded = [None, None];
+        for outbox in self.outboxes(filter) {
+            let codec = outbox.codec();
+            let frame = encoded[codec.index()].get_or_insert_with(|| codec.encode_once(message));
+            outbox.push(frame.clone());
+        }
+    }
+
+    /// Whether a player has any open connection.
+    pub fn is_online(&self, player: PlayerId) -> bool {
+        self.conns
+            .read()
+            .expect("hub lock")
+            .values()
+            .any(|entry| entry.player.id == player)
+    }
+
+    /// Sends `message` to every connection of the given players.
+    pub fn send_to_players<T: Serialize>(&self, message: &T, players: &[PlayerId]) {
+        self.broadcast(message, |entry| players.contains(&entry.player.id));
+    }
+}

@@ -1,0 +1,216 @@
+//! The Prometheus metrics of PROTOCOL.md "Metrics", with their exact names and labels, in one
+//! registry. Label children used on hot paths are resolved once and kept, so recording is a
+//! few atomic operations and never takes a lock.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::codec::Codec;
+
+/// Buckets for tick and write durations: 50 µs to 250 ms.
+const FAST_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.033, 0.1, 0.25,
+];
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub ws_connections: IntGauge,
+    pub tick_duration: Histogram,
+    pub tick_overruns: IntCounter,
+    pub matches_active: IntGaugeVec,
+    pub players_connected: IntGauge,
+    pub spectators_connected: IntGauge,
+    pub ws_frames: IntCounterVec,
+    pub ws_bytes: IntCounterVec,
+    pub ws_dropped_frames: IntCounter,
+    pub inputs_rejected: IntCounterVec,
+    pub matches_finished: IntCounterVec,
+    pub db_write_duration: HistogramVec,
+    /// `[direction][codec]` children of the frame and byte counters.
+    frames_by: [[IntCounter; 2]; 2],
+    bytes_by: [[IntCounter; 2]; 2],
+}
+
+/// Which way a frame went.
+#[derive(Clone, Copy)]
+pub enum Direction {
+    In = 0,
+    Out = 1,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        fn register<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+            r.register(Box::new(c.clone()))
+                .expect("metric names are unique");
+            c
+        }
+        let r = &registry;
+        let http_requests = register(
+            r,
+            IntCounterVec::new(
+                Opts::new("http_requests_total", "HTTP requests served"),
+                &["method", "route", "status"],
+            )
+            .unwrap(),
+        );
+        let http_duration = register(
+            r,
+            HistogramVec::new(
+                HistogramOpts::new("http_request_duration_seconds", "HTTP request latency"),
+                &["method", "route", "status"],
+            )
+            .unwrap(),
+        );
+        let ws_connections = register(
+            r,
+            IntGauge::new(
+                "websocket_connections_total",
+                "WebSocket connections open now",
+            )
+            .unwrap(),
+        );
+        let tick_duration = register(
+            r,
+            Histogram::with_opts(
+                HistogramOpts::new("arcade_tick_duration_seconds", "One simulation tick's work")
+                    .buckets(FAST_BUCKETS.to_vec()),
+            )
+            .unwrap(),
+        );
+        let tick_overruns = register(
+            r,
+            IntCounter::new(
+                "arcade_tick_overruns_total",
+                "Ticks that missed their deadline",
+            )
+            .unwrap(),
+        );
+        let matches_active = register(
+            r,
+            IntGaugeVec::new(
+                Opts::new("arcade_matches_active", "Live matches"),
+                &["game", "phase"],
+            )
+            .unwrap(),
+        );
+        let players_connected = register(
+            r,
+            IntGauge::new("arcade_players_connected", "Connections seated in a match").unwrap(),
+        );
+        let spectators_connected = register(
+            r,
+            IntGauge::new(
+                "arcade_spectators_connected",
+                "Connections watching a match",
+            )
+            .unwrap(),
+        );
+        let ws_frames = register(
+            r,
+            IntCounterVec::new(
+                Opts::new("arcade_ws_frames_total", "WebSocket frames"),
+                &["direction", "codec"],
+            )
+            .unwrap(),
+        );
+        let ws_bytes = register(
+            r,
+            IntCounterVec::new(
+                Opts::new("arcade_ws_bytes_total", "WebSocket payload bytes"),
+                &["direction", "codec"],
+            )
+            .unwrap(),
+        );
+        let ws_dropped_frames = register(
+            r,
+            IntCounter::new(
+                "arcade_ws_dropped_frames_total",
+                "Stale state frames dropped for slow clients",
+            )
+            .unwrap(),
+        );
+        let inputs_rejected = register(
+            r,
+            IntCounterVec::new(
+                Opts::new("arcade_inputs_rejected_total", "Inputs refused or dropped"),
+                &["reason"],
+            )
+            .unwrap(),
+        );
+        let matches_finished = register(
+            r,
+            IntCounterVec::new(
+                Opts::new("arcade_matches_finished_total", "Matches finished"),
+                &["game", "reason"],
+            )
+            .unwrap(),
+        );
+        let db_write_duration = register(
+            r,
+            HistogramVec::new(
+                HistogramOpts::new("arcade_db_write_duration_seconds", "Database write batches")
+                    .buckets(FAST_BUCKETS.to_vec()),
+                &["op"],
+            )
+            .unwrap(),
+        );
+        let child = |vec: &IntCounterVec, direction: &str, codec: Codec| {
+            vec.with_label_values(&[direction, codec.as_str()])
+        };
+        let by_direction = |vec: &IntCounterVec| {
+            ["in", "out"].map(|direction| Codec::ALL.map(|codec| child(vec, direction, codec)))
+        };
+        let frames_by = by_direction(&ws_frames);
+        let bytes_by = by_direction(&ws_bytes);
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            ws_connections,
+            tick_duration,
+            tick_overruns,
+            matches_active,
+            players_connected,
+            spectators_connected,
+            ws_frames,
+            ws_bytes,
+            ws_dropped_frames,
+            inputs_rejected,
+            matches_finished,
+            db_write_duration,
+            frames_by,
+            bytes_by,
+        }
+    }
+
+    /// Counts frames and their bytes.
+    pub fn count_frames(&self, direction: Direction, codec: Codec, frames: u64, bytes: u64) {
+        self.frames_by[direction as usize][codec.index()].inc_by(frames);
+        self.bytes_by[direction as usize][codec.index()].inc_by(bytes);
+    }
+
+    pub fn count_out(&self, codec: Codec, frames: u64, bytes: u64) {
+        self.count_frames(Direction::Out, codec, frames, bytes);
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding");
+        String::from_utf8(out).expect("prometheus text is UTF-8")
+    }
+}

@@ -1,0 +1,229 @@
+//! A connection's outbound queue, shared by everyone who pushes to it (the tick thread, the
+//! chat hub, the connection's own reader) and drained by the connection's writer task.
+//!
+//! Two lanes: `control` frames (replies, events, `match.end`, chat) are never dropped; `state`
+//! frames keep only the newest per match, so a slow reader gets fresh state instead of a
+//! backlog. The lock is held only to move frames in or out, never across IO, so pushing from
+//! the tick thread cannot wait on a socket.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use arcade_systems::model::MatchId;
+use tokio::sync::Notify;
+
+use crate::codec::{Codec, Frame};
+
+/// Control frames a connection may have queued before it is judged hopeless and closed.
+pub const MAX_CONTROL_FRAMES: usize = 1024;
+
+/// Why the server closes a connection: the close code and reason sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+pub const CLOSE_GOING_AWAY: CloseReason = CloseReason {
+    code: 1001,
+    reason: "server shutting down",
+};
+pub const CLOSE_POLICY: CloseReason = CloseReason {
+    code: 1008,
+    reason: "policy violation",
+};
+pub const CLOSE_TOO_SLOW: CloseReason = CloseReason {
+    code: 1008,
+    reason: "too slow to read",
+};
+pub const CLOSE_TOO_MANY_ERRORS: CloseReason = CloseReason {
+    code: 1008,
+    reason: "too many malformed messages",
+};
+pub const CLOSE_TOO_LARGE: CloseReason = CloseReason {
+    code: 1009,
+    reason: "message too large",
+};
+
+#[derive(Default)]
+struct Lanes {
+    control: VecDeque<Frame>,
+    /// The newest `state` per match not yet written.
+    states: Vec<(MatchId, Frame)>,
+    close: Option<CloseReason>,
+}
+
+/// What the writer takes out in one go.
+#[derive(Default)]
+pub struct Batch {
+    pub control: VecDeque<Frame>,
+    pub states: Vec<(MatchId, Frame)>,
+    pub close: Option<CloseReason>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.control.is_empty() && self.states.is_empty() && self.close.is_none()
+    }
+}
+
+/// The outbound queue of one connection.
+#[derive(Default)]
+pub struct Outbox {
+    lanes: Mutex<Lanes>,
+    wake_writer: Notify,
+    /// Stale `state` frames replaced before they were written (for the metric).
+    dropped_states: AtomicU64,
+    /// The connection's codec for what the server pushes: false JSON, true MessagePack.
+    msgpack: AtomicBool,
+}
+
+impl Outbox {
+    pub fn new(codec: Codec) -> Outbox {
+        let outbox = Outbox::default();
+        outbox.set_codec(codec);
+        outbox
+    }
+
+    /// The encoding of frames pushed to this connection.
+    pub fn codec(&self) -> Codec {
+        if self.msgpack.load(Ordering::Relaxed) {
+            Codec::Msgpack
+        } else {
+            Codec::Json
+        }
+    }
+
+    pub fn set_codec(&self, codec: Codec) {
+        self.msgpack
+            .store(codec == Codec::Msgpack, Ordering::Relaxed);
+    }
+
+    /// Queues a frame that must arrive. When the queue is hopelessly long the connection is
+    /// closed instead (1008).
+    pub fn push(&self, frame: Frame) {
+        let mut lanes = self.lanes.lock().expect("outbox lock");
+        if lanes.close.is_some() {
+            return;
+        }
+        if lanes.control.len() >= MAX_CONTROL_FRAMES {
+            lanes.control.clear();
+            lanes.states.clear();
+            lanes.close = Some(CLOSE_TOO_SLOW);
+        } else {
+            lanes.control.push_back(frame);
+        }
+        drop(lanes);
+        self.wake_writer.notify_one();
+    }
+
+    /// Queues the newest state of a match, replacing (and counting) an unsent older one.
+    /// Returns true when an older frame was dropped.
+    pub fn push_state(&self, match_id: MatchId, frame: Frame) -> bool {
+        let mut lanes = self.lanes.lock().expect("outbox lock");
+        if lanes.close.is_some() {
+            return false;
+        }
+        let replaced = match lanes.states.iter_mut().find(|(id, _)| *id == match_id) {
+            Some(slot) => {
+                slot.1 = frame;
+                true
+            }
+            None => {
+                lanes.states.push((match_id, frame));
+                false
+            }
+        };
+        drop(lanes);
+        if replaced {
+            self.dropped_states.fetch_add(1, Ordering::Relaxed);
+        }
+        self.wake_writer.notify_one();
+        replaced
+    }
+
+    /// Queues the last frame of a match (`match.end`), dropping its unsent state: nothing of
+    /// the match may follow its end.
+    pub fn push_final(&self, match_id: MatchId, frame: Frame) {
+        self.lanes
+            .lock()
+            .expect("outbox lock")
+            .states
+            .retain(|(id, _)| *id != match_id);
+        self.push(frame);
+    }
+
+    /// Asks the writer to close the connection after what is queued.
+    pub fn close(&self, reason: CloseReason) {
+        let mut lanes = self.lanes.lock().expect("outbox lock");
+        lanes.close.get_or_insert(reason);
+        drop(lanes);
+        self.wake_writer.notify_one();
+    }
+
+    /// Whether the connection is being closed.
+    pub fn is_closing(&self) -> bool {
+        self.lanes.lock().expect("outbox lock").close.is_some()
+    }
+
+    /// Moves everything queued into `batch` (whose buffers are reused).
+    pub fn take(&self, batch: &mut Batch) {
+        let mut lanes = self.lanes.lock().expect("outbox lock");
+        std::mem::swap(&mut lanes.control, &mut batch.control);
+        std::mem::swap(&mut lanes.states, &mut batch.states);
+        batch.close = lanes.close;
+    }
+
+    /// Waits until something is pushed.
+    pub async fn wait(&self) {
+        self.wake_writer.notified().await;
+    }
+
+    pub fn dropped_states(&self) -> u64 {
+        self.dropped_states.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::ws::Utf8Bytes;
+
+    fn text(s: &'static str) -> Frame {
+        Frame::Text(Utf8Bytes::from_static(s))
+    }
+
+    #[test]
+    fn newest_state_per_match_wins_and_control_frames_stay() {
+        let outbox = Outbox::new(Codec::Json);
+        outbox.push(text("reply"));
+        assert!(!outbox.push_state(MatchId(1), text("s1")));
+        assert!(outbox.push_state(MatchId(1), text("s2")));
+        assert!(!outbox.push_state(MatchId(2), text("other")));
+        outbox.push(text("end"));
+        let mut batch = Batch::default();
+        outbox.take(&mut batch);
+        assert_eq!(batch.control, [text("reply"), text("end")]);
+        assert_eq!(
+            batch.states,
+            [(MatchId(1), text("s2")), (MatchId(2), text("other"))]
+        );
+        assert_eq!(outbox.dropped_states(), 1);
+        let mut next = Batch::default();
+        outbox.take(&mut next);
+        assert!(next.is_empty());
+    }
+
+    #[test]
+    fn a_hopeless_backlog_closes_the_connection() {
+        let outbox = Outbox::new(Codec::Json);
+        for _ in 0..=MAX_CONTROL_FRAMES {
+            outbox.push(text("x"));
+        }
+        let mut batch = Batch::default();
+        outbox.take(&mut batch);
+        assert_eq!(batch.close, Some(CLOSE_TOO_SLOW));
+        assert!(batch.control.is_empty());
+    }
+}

@@ -1,0 +1,324 @@
+//! The data of the World: components of a match and of its members, and the resources the
+//! rules share.
+//!
+//! A match is one entity ([`MatchInfo`], [`MatchPhase`], [`MatchClock`], [`Seats`],
+//! [`MatchEnding`], [`MatchRng`], and in Pong [`TeamScore`] and [`PongCourt`]). Every seat is an entity
+//! ([`SeatSlot`], [`PlayerInput`], and in Pong a [`Paddle`]); a Pong match also has a ball
+//! entity ([`Ball`], [`Serve`]). Members name their match with [`InMatch`], a relationship
+//! whose target [`MatchMembers`] despawns them with the match.
+//!
+//! Other crates may read these (with `World::query`); they change them only through the
+//! operations of [`crate::sim`], which keep the counters and phases consistent.
+
+use std::collections::HashMap;
+
+use bevy_ecs::prelude::*;
+
+use crate::model::{
+    EndReason, Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat,
+};
+use crate::rng::SplitMix64;
+use crate::sim::InputFrame;
+
+/// The most seats a match has (Pong 2v2).
+pub const MAX_SEATS: usize = 4;
+
+/// The two sides of a match: the teams of Pong (left and right), the two fields of Breakout
+/// versus (`p1` is `Left`, `p2` is `Right`). Indexes [`TeamScore`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Side {
+    Left,
+    Right,
+}
+
+impl Side {
+    /// The side a seat plays for.
+    pub fn of(seat: Seat) -> Side {
+        match seat {
+            Seat::Left | Seat::LeftBack | Seat::LeftFront | Seat::P1 => Side::Left,
+            Seat::Right | Seat::RightBack | Seat::RightFront | Seat::P2 => Side::Right,
+        }
+    }
+
+    pub fn other(self) -> Side {
+        match self {
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What a match is: fixed at creation.
+#[derive(Component, Clone, Debug)]
+pub struct MatchInfo {
+    /// The wire id, key of [`MatchIndex`].
+    pub id: MatchId,
+    /// Which rules run on it.
+    pub game: Game,
+    /// Its seats and who fills them.
+    pub mode: Mode,
+    /// The resolved options (defaults filled in), as they go into the record.
+    pub options: MatchOptions,
+    /// The seed of [`MatchRng`], kept for the record (a replay needs it).
+    pub seed: u64,
+    /// Unix milliseconds at creation, stamped by the caller.
+    pub started_at_ms: i64,
+    /// Pong: the points that win (`options.score_limit`).
+    pub score_limit: u32,
+}
+
+/// Where a match is in its life, and the timer of the countdown.
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
+pub struct MatchPhase {
+    /// What the match is doing; the rules move things only while `playing`.
+    pub phase: Phase,
+    /// Ticks left in `countdown`; the tick it reaches 0 the match plays.
+    pub countdown_left: u32,
+    /// Whether this countdown follows a pause, so its end is announced as `Resumed`.
+    pub resuming: bool,
+}
+
+/// Server ticks since the match was created, in every phase (GAMES.md "Matches").
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MatchClock {
+    /// Ticks since creation: the `tick` of `state`, events and the record.
+    pub tick: u64,
+}
+
+/// The seat entities of a match in seat order (the player seats in [`Mode::player_seats`]
+/// order, then any bot seat), and how many seated players are away. A fixed array, so that
+/// systems walk a match's seats without a heap access.
+#[derive(Component, Clone, Copy, Debug)]
+pub struct Seats {
+    /// The seat entities; only the first `len` are real.
+    entities: [Entity; MAX_SEATS],
+    /// How many seats the mode has.
+    len: u8,
+    /// Seated players whose connection dropped and who have not come back: while it is 0, no
+    /// system needs to look at anyone's presence.
+    pub absent: u8,
+}
+
+impl Seats {
+    pub(crate) fn new(list: &[Entity]) -> Seats {
+        let mut entities = [Entity::PLACEHOLDER; MAX_SEATS];
+        entities[..list.len()].copy_from_slice(list);
+        Seats {
+            entities,
+            len: list.len() as u8,
+            absent: 0,
+        }
+    }
+
+    /// The seat entities, in seat order.
+    pub fn entities(&self) -> &[Entity] {
+        &self.entities[..self.len as usize]
+    }
+}
+
+/// Pong: the points of each side, `[left, right]`.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TeamScore(pub [u32; 2]);
+
+/// Pong: the ball of the match.
+#[derive(Component, Clone, Copy, Debug)]
+pub struct PongCourt {
+    /// The entity with the [`Ball`] and its [`Serve`].
+    pub ball: Entity,
+}
+
+/// The match's own seeded PRNG: the only source of randomness of its rules.
+#[derive(Component, Clone, Copy, Debug)]
+pub struct MatchRng(pub SplitMix64);
+
+/// How a match came to its end: decided by an operation or a rule, announced by the
+/// `finish_matches` system.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq)]
+pub enum MatchEnding {
+    /// Still live.
+    #[default]
+    Live,
+    /// Decided (the phase is already `finished`), to be announced this tick.
+    Pending(EndCause),
+    /// Announced; the entity goes at the start of the next step.
+    Done,
+}
+
+/// Why and how a match ends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EndCause {
+    /// It never left `waiting`: no history (`MatchEvent::Discarded`).
+    Discarded,
+    /// It ends with a record (`MatchEvent::Ended`).
+    Ended { reason: EndReason, outcome: Outcome },
+}
+
+/// Who won an ended match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// This side's players win, the others lose.
+    Won(Side),
+    Draw,
+    /// Aborted: no result for anyone.
+    NoResult,
+}
+
+/// A member of a match (a seat, a ball): names the match entity.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+#[relationship(relationship_target = MatchMembers)]
+pub struct InMatch(pub Entity);
+
+/// On a match entity: every member, despawned with the match.
+#[derive(Component, Debug)]
+#[relationship_target(relationship = InMatch, linked_spawn)]
+pub struct MatchMembers(Vec<Entity>);
+
+/// Who plays a seat.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SeatKind {
+    /// A person joins it.
+    Player,
+    /// A server bot plays it (Pong vs_bot); no one can join it.
+    Bot,
+}
+
+/// Whether a seated player is here.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Presence {
+    Present,
+    /// The connection dropped at this match tick; the seat is kept for the grace.
+    Dropped {
+        at_tick: u64,
+    },
+    /// Left on purpose (or the grace ran out): the seat stays theirs for the record.
+    Gone,
+}
+
+/// The person in a seat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Occupant {
+    /// Who: id and display name, for the record and the listings.
+    pub player: PlayerRef,
+    /// Whether they are connected, for pauses and the reconnect grace.
+    pub presence: Presence,
+}
+
+/// A seat of a match and who sits in it.
+#[derive(Component, Clone, Debug)]
+pub struct SeatSlot {
+    /// The seat's wire name.
+    pub seat: Seat,
+    /// The side it plays for: whose score it shares, and who wins with it.
+    pub side: Side,
+    /// Whether a person or a bot plays it.
+    pub kind: SeatKind,
+    /// The person sitting here; `None` while the seat is free (and always for a bot seat).
+    pub occupant: Option<Occupant>,
+}
+
+impl SeatSlot {
+    /// The id of the player sitting here, if any.
+    pub fn player_id(&self) -> Option<PlayerId> {
+        self.occupant.as_ref().map(|o| o.player.id)
+    }
+
+    /// Whether a player sits here and is connected.
+    pub fn is_present(&self) -> bool {
+        matches!(&self.occupant, Some(o) if o.presence == Presence::Present)
+    }
+}
+
+/// The input state of a seat (GAMES.md: input is a state that holds until changed).
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq)]
+pub struct PlayerInput {
+    /// −1 up/left … +1 down/right; holds until the next input.
+    pub axis: f32,
+    /// Breakout: release a resting ball.
+    pub launch: bool,
+    /// The seq of the last input applied (acked in `state`); 0 before any.
+    pub applied_seq: u64,
+    /// The newest input received since the last tick, applied by `apply_inputs`.
+    pub pending: Option<InputFrame>,
+}
+
+/// Pong: a paddle's centre (its size is the same for every paddle, GAMES.md).
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
+pub struct Paddle {
+    /// Centre x: fixed per seat.
+    pub x: f32,
+    /// Centre y: moved by the seat's input, clamped to the field.
+    pub y: f32,
+}
+
+/// Pong: the ball's centre and velocity (units, units per second).
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
+pub struct Ball {
+    /// Centre x.
+    pub x: f32,
+    /// Centre y (downward).
+    pub y: f32,
+    /// Velocity x, units per second.
+    pub vx: f32,
+    /// Velocity y, units per second.
+    pub vy: f32,
+}
+
+/// Pong: a ball resting at the centre before a serve.
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
+pub struct Serve {
+    /// The ball rests and waits to be served.
+    pub pending: bool,
+    /// Playing ticks still to wait before the serve.
+    pub wait: u32,
+    /// The side the serve goes toward.
+    pub toward: Side,
+}
+
+/// MatchId → match entity, for the operations that come with an id from the network.
+#[derive(Resource, Default, Debug)]
+pub struct MatchIndex {
+    /// Every match in the World, finished ones until they are despawned.
+    by_id: HashMap<MatchId, Entity>,
+}
+
+impl MatchIndex {
+    pub fn get(&self, id: MatchId) -> Option<Entity> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// How many matches the World holds (finished ones until they are despawned).
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Every match, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (MatchId, Entity)> + '_ {
+        self.by_id.iter().map(|(id, entity)| (*id, *entity))
+    }
+
+    pub(crate) fn insert(&mut self, id: MatchId, entity: Entity) {
+        self.by_id.insert(id, entity);
+    }
+
+    pub(crate) fn remove(&mut self, id: MatchId) {
+        self.by_id.remove(&id);
+    }
+}
+
+/// Matches announced as ended or discarded this step, despawned at the start of the next.
+#[derive(Resource, Default, Debug)]
+pub(crate) struct EndedMatches(pub(crate) Vec<Entity>);
+
+/// How many entries of `MatchEvents.list` the last step's `Send` systems have seen; those
+/// are dropped when the next step starts, while events pushed by operations between steps
+/// stay for that step's `Send`.
+#[derive(Resource, Default, Debug)]
+pub(crate) struct PublishedEvents(pub(crate) usize);

@@ -1,0 +1,285 @@
+//! The harness of the end-to-end tests: starts the real `arcade` binary on 127.0.0.1:0 with a
+//! temporary database, and talks to it over real sockets (HTTP with reqwest, WebSocket with
+//! tokio-tungstenite). Every wait is bounded; the server is killed by its own pid on drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    /// Keeps the database folder alive for the server's life (and for a restart).
+    pub dir: Arc<tempfile::TempDir>,
+    pub logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts a server on a fresh temporary database.
+    pub fn start(args: &[&str]) -> Server {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        Server::start_in(dir, args)
+    }
+
+    /// Starts a server on the database in `dir` (to restart on the same data).
+    pub fn start_in(dir: Arc<tempfile::TempDir>, args: &[&str]) -> Server {
+        let db = dir.path().join("arcade.db");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_arcade"))
+            .args(["--listen", "127.0.0.1:0", "--log", "info,arcade=debug"])
+            .arg("--db")
+            .arg(&db)
+            .arg("--assets")
+            .arg(assets_dir())
+            .args(args)
+            .env_remove("ARCADE_LISTEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the arcade binary starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (found, listening) = std::sync::mpsc::channel();
+        {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                        let _ = found.send(addr);
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        let addr = match listening.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the server did not start: {:?}", logs.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            addr,
+            dir,
+            logs,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/ws{}", self.addr, query)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the server") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the server did not exit within 15 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status();
+    assert!(status.is_ok_and(|s| s.success()), "kill -{name} {pid}");
+}
+
+pub fn assets_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets")
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(WAIT).build().unwrap()
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Which encoding a test client speaks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Codec {
+    Json,
+    Msgpack,
+}
+
+/// A WebSocket client speaking the envelope protocol.
+pub struct Client {
+    pub ws: Socket,
+    pub codec: Codec,
+    next_request: u64,
+    /// The `hello` this connection got.
+    pub hello: Value,
+    /// Messages read while waiting for something else, in order.
+    pub backlog: std::collections::VecDeque<Value>,
+}
+
+impl Client {
+    /// Connects and waits for `hello`.
+    pub async fn connect(server: &Server, query: &str) -> Client {
+        let codec = if query.contains("codec=msgpack") {
+            Codec::Msgpack
+        } else {
+            Codec::Json
+        };
+        let (ws, _) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(server.ws_url(query)))
+                .await
+                .expect("connect in time")
+                .expect("connect");
+        let mut client = Client {
+            ws,
+            codec,
+            next_request: 0,
+            hello: Value::Null,
+            backlog: Default::default(),
+        };
+        client.hello = client.recv_type("hello").await;
+        client
+    }
+
+    pub fn player_id(&self) -> String {
+        self.hello["data"]["player"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub fn token(&self) -> String {
+        self.hello["data"]["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        let frame = match self.codec {
+            Codec::Json => Message::Text(message.to_string().into()),
+            Codec::Msgpack => Message::Binary(rmp_serde::to_vec_named(&message).unwrap().into()),
+        };
+        self.ws.send(frame).await.expect("send");
+    }
+
+    pub async fn send_raw(&mut self, frame: Message) {
+        self.ws.send(frame).await.expect("send");
+    }
+
+    /// Sends a request with a fresh requestId and returns its reply (`ack` or `error`), keeping
+    /// other messages in the backlog.
+    pub async fn request(&mut self, kind: &str, data: Value) -> Value {
+        self.next_request += 1;
+        let id = format!("r{}", self.next_request);
+        self.send(json!({"type": kind, "data": data, "requestId": id}))
+            .await;
+        self.recv_where(|m| m["requestId"] == id.as_str()).await
+    }
+
+    /// The next message from the socket (not the backlog), or None when it closed.
+    pub async fn next_message(&mut self) -> Option<Result<Value, Option<u16>>> {
+        loop {
+            let frame = match tokio::time::timeout(WAIT, self.ws.next()).await {
+                Ok(frame) => frame,
+                Err(_) => panic!("no message within {WAIT:?}"),
+            };
+            match frame {
+                None => return None,
+                Some(Err(_)) => return None,
+                Some(Ok(Message::Text(text))) => {
+                    return Some(Ok(serde_json::from_str(&text).expect("server JSON parses")));
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    return Some(Ok(
+                        rmp_serde::from_slice(&bytes).expect("server msgpack parses")
+                    ));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Some(Err(frame.map(|f| u16::from(f.code))));
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// The first message (backlog first) that passes `pred`; others stay in the backlog.
+    pub async fn recv_where(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(index) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(index).unwrap();
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "no matching message within {WAIT:?}"
+            );
+            match self.next_message().await {
+                Some(Ok(message)) if pred(&message) => return message,
+                Some(Ok(message)) => {
+                    if message["type"] != "state" {
+                        self.backlog.push_back(message);
+                    }
+                }
+                Some(Err(code)) => panic!("closed ({code:?}) while waiting"),
+                None => panic!("connection ended while waiting"),
+            }
+        }
+    }
+
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        self.recv_where(|m| m["type"] == kind).await
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub async fn expect_close(&mut self) -> Option<u16> {
+        loop {
+            match self.next_message().await {
+                Some(Ok(_)) => continue,
+                Some(Err(code)) => return code,
+                None => return None,
+            }
+        }
+    }
+}
