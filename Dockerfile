@@ -1,5 +1,6 @@
 # Build: cargo in the official Rust image; run: a slim Debian with the binary, the assets and
-# a non-root user. The database lives on a volume.
+# a non-root user. The database (and the token secret made beside it) lives on a volume.
+# tests/ops.rs starts the binary with this file's ENV lines (the_binary_runs_with_the_...).
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -9,11 +10,13 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --create-home --home-dir /var/lib/arcade arcade
+ && useradd --system --create-home --home-dir /var/lib/arcade arcade \
+ && install -d -o arcade -g arcade -m 700 /var/lib/arcade/data
 COPY --from=build /src/target/release/arcade /usr/local/bin/arcade
 COPY assets /usr/share/arcade/assets
 USER arcade
 WORKDIR /var/lib/arcade
+# A new named volume takes the folder's owner (arcade) from the image.
 VOLUME ["/var/lib/arcade/data"]
 ENV ARCADE_LISTEN=0.0.0.0:8080 \
     ARCADE_DB=/var/lib/arcade/data/arcade.db \

@@ -9,6 +9,30 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# schemathesis (PyPI) validates the running server against its own OpenAPI document
+# (tests/openapi.rs); installed once, quietly, into the user's Python.
+SCHEMATHESIS_VERSION=4.32.5
+if ! command -v st >/dev/null 2>&1 || ! st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  echo "== installing schemathesis $SCHEMATHESIS_VERSION"
+  python3 -m pip install --quiet --disable-pip-version-check --user "schemathesis==$SCHEMATHESIS_VERSION" \
+    || python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  export PATH="$(python3 -m site --user-base)/bin:$PATH"
+fi
+export ARCADE_REQUIRE_SCHEMATHESIS=1
+
+# nginx (Debian's package) runs proxy/nginx.conf in front of the server in tests/proxy.rs.
+# Installed once, quietly; the package list is refreshed only when the install needs it.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "== installing nginx"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt_install() { $SUDO apt-get install -y -qq --no-install-recommends nginx >/dev/null; }
+  apt_install || { $SUDO apt-get update -qq >/dev/null && apt_install; } \
+    || echo "could not install nginx: tests/proxy.rs fails under CI" >&2
+  # The package may start a system nginx on port 80; the tests run their own.
+  if command -v service >/dev/null 2>&1; then $SUDO service nginx stop >/dev/null 2>&1 || true; fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use arcade_net::ops::{OpsConfig, RateLimits};
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser, Debug, Clone)]
@@ -55,6 +56,42 @@ pub struct Config {
     /// When set, `/metrics` and `/health/details` need `Authorization: Bearer <it>`.
     #[arg(long, env = "ARCADE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// Silence on a WebSocket before the server pings it (PROTOCOL.md: 15 s; for tests).
+    #[arg(long, env = "ARCADE_HEARTBEAT_IDLE", default_value = "15s", hide = true,
+          value_parser = humantime::parse_duration)]
+    pub heartbeat_idle: Duration,
+
+    /// Silence after that ping before the connection is dropped (PROTOCOL.md: 30 s; for tests).
+    #[arg(long, env = "ARCADE_HEARTBEAT_TIMEOUT", default_value = "30s", hide = true,
+          value_parser = humantime::parse_duration)]
+    pub heartbeat_timeout: Duration,
+
+    /// `/api` reads (GET) allowed per second per client address (bursts of twice that);
+    /// 0 is unlimited.
+    #[arg(long, env = "ARCADE_RATE_LIMIT_READS", default_value_t = RateLimits::default().reads)]
+    pub rate_limit_reads: u32,
+
+    /// `/api` writes (POST, PUT, DELETE) allowed per second per client address; 0 is unlimited.
+    #[arg(long, env = "ARCADE_RATE_LIMIT_WRITES", default_value_t = RateLimits::default().writes)]
+    pub rate_limit_writes: u32,
+
+    /// `/api/auth/*` requests allowed per second per client address; 0 is unlimited.
+    #[arg(long, env = "ARCADE_RATE_LIMIT_AUTH", default_value_t = RateLimits::default().auth)]
+    pub rate_limit_auth: u32,
+
+    /// Rate-limit by the address the proxy saw (the last `X-Forwarded-For` hop) instead of the
+    /// peer address. Set it only when every request comes through the proxy.
+    #[arg(long, env = "ARCADE_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
+    /// Another origin allowed to call the API from a browser (repeatable; same-origin needs none).
+    #[arg(
+        long = "cors-origin",
+        env = "ARCADE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +101,19 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// The settings of the HTTP edge.
+    pub fn ops(&self) -> OpsConfig {
+        OpsConfig {
+            rate_limits: RateLimits {
+                reads: self.rate_limit_reads,
+                writes: self.rate_limit_writes,
+                auth: self.rate_limit_auth,
+            },
+            trust_forwarded_for: self.trust_forwarded_for,
+            cors_origins: self.cors_origins.clone(),
+        }
+    }
+
     /// The listen address, with a bare port or `:port` read as on 127.0.0.1.
     pub fn listen_addr(&self) -> String {
         let listen = self.listen.trim();

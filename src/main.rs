@@ -7,8 +7,10 @@
 //! - [`config`]: flags and their environment twins.
 //! - [`tick`]: the tick thread.
 //! - [`shutdown`]: the shutdown signal and sequence.
+//! - [`hooks`]: test hooks, off unless `ARCADE_TEST_HOOKS=1`.
 
 mod config;
+mod hooks;
 mod shutdown;
 mod tick;
 
@@ -17,7 +19,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use arcade_data::Store;
-use arcade_net::app::{AppState, NetConfig, ServerClock};
+use arcade_net::app::{AppState, Heartbeat, NetConfig, ServerClock};
 use arcade_net::auth::Tokens;
 use arcade_net::bridge::{self, BridgeConfig, MetricsHandle};
 use arcade_net::hub::Hub;
@@ -37,7 +39,10 @@ fn main() -> anyhow::Result<()> {
         .thread_name("net")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(config))
+    let result = runtime.block_on(serve(config));
+    // Blocking-pool work still running (a slow query) must not hold the exit.
+    runtime.shutdown_timeout(shutdown::RUNTIME_STOP_WAIT);
+    result
 }
 
 fn init_tracing(config: &Config) -> anyhow::Result<()> {
@@ -86,11 +91,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     sim.world.insert_resource(MetricsHandle(metrics.clone()));
     arcade_data::persist::install(&mut sim.world, store.clone());
+    arcade_net::matchmaking::install(&mut sim.world);
+    let (presence_feed, presence_changes) = tokio::sync::mpsc::unbounded_channel();
+    arcade_net::social::install(&mut sim.world, presence_feed);
     sim.schedule.add_systems((
-        bridge::receive_commands.in_set(SimSystems::Receive),
+        (
+            bridge::receive_commands,
+            arcade_net::matchmaking::match_queues,
+        )
+            .chain()
+            .in_set(SimSystems::Receive),
+        arcade_net::social::track_presence
+            .after(bridge::send_updates)
+            .in_set(SimSystems::Send),
         (
             arcade_data::persist::persist_finished_matches,
             bridge::update_match_metrics,
+            arcade_net::match_log::log_match_events,
             bridge::send_updates,
         )
             .chain()
@@ -98,13 +115,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     ));
 
     let stop = Arc::new(AtomicBool::new(false));
+    let paused = Arc::new(AtomicBool::new(false));
+    hooks::install(paused.clone())?;
     let tick_thread = tick::TickLoop {
         sim,
         tick_rate: config.tick_rate,
         clock: clock.clone(),
         metrics: metrics.clone(),
         stop: stop.clone(),
-        paused: Arc::new(AtomicBool::new(false)),
+        paused,
     }
     .spawn()
     .context("starting the tick thread")?;
@@ -122,6 +141,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             tick_rate: config.tick_rate,
             assets: config.assets.clone(),
             admin_token: config.admin_token.clone(),
+            ops: config.ops(),
+            heartbeat: Heartbeat {
+                idle: config.heartbeat_idle,
+                timeout: config.heartbeat_timeout,
+            },
         }),
         store: store.clone(),
         tokens: Tokens::new(&secret),
@@ -135,10 +159,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen_addr()))?;
     let addr = listener.local_addr()?;
     info!("listening on {addr}");
-    axum::serve(listener, arcade_net::app::router(state))
-        .with_graceful_shutdown(shutdown::signal())
-        .await
-        .context("serving HTTP")?;
+    tokio::spawn(arcade_net::social::run_presence_feed(
+        state.clone(),
+        presence_changes,
+    ));
+    shutdown::serve_until_signal(listener, arcade_net::app::router(state)).await?;
 
     shutdown::run(shutdown::Parts {
         stop,

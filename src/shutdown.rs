@@ -19,6 +19,44 @@ use tracing::{info, warn};
 /// How long sockets get to take their close frame before the process exits.
 const SOCKET_CLOSE_WAIT: Duration = Duration::from_secs(3);
 
+/// How long open HTTP requests get to finish once the signal came (WebSockets are not held
+/// here: they are closed by [`run`]).
+const HTTP_DRAIN_WAIT: Duration = Duration::from_secs(3);
+/// How long the async runtime waits for blocking work after [`run`] (the whole stop stays
+/// within the 10 s of PROTOCOL.md: drain 3 s, ticks and flush well under 1 s, sockets 3 s).
+pub const RUNTIME_STOP_WAIT: Duration = Duration::from_secs(1);
+
+/// Serves `app` (with each request's peer address, for the rate limit) until SIGTERM or SIGINT,
+/// then stops taking connections and gives open requests [`HTTP_DRAIN_WAIT`] to finish.
+pub async fn serve_until_signal(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+) -> anyhow::Result<()> {
+    let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
+    let mut drain_deadline = on_signal.clone();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = on_signal.wait_for(|&stop| stop).await;
+    });
+    tokio::spawn(async move {
+        signal().await;
+        let _ = signalled.send(true);
+    });
+    tokio::select! {
+        served = server => served.context("serving HTTP"),
+        _ = async {
+            let _ = drain_deadline.wait_for(|&stop| stop).await;
+            tokio::time::sleep(HTTP_DRAIN_WAIT).await;
+        } => {
+            warn!("open HTTP requests did not finish in time");
+            Ok(())
+        }
+    }
+}
+
 /// Resolves on SIGTERM or SIGINT.
 pub async fn signal() {
     let interrupt = tokio::signal::ctrl_c();

@@ -70,6 +70,7 @@ impl TickLoop {
         self.sim.step();
         let work = started.elapsed();
         self.metrics.tick_duration.observe(work.as_secs_f64());
+        self.metrics.tick_window.record(work);
         self.clock.ticked(tick, work);
     }
 }

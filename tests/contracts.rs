@@ -216,7 +216,22 @@ async fn the_ws_test_page_is_served_and_speaks_the_contract() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let page = response.text().await.unwrap();
+    let html = response.text().await.unwrap();
+    // The page's script is a file of its own (the Content-Security-Policy allows no inline
+    // script): follow the page to it and check the message shapes there.
+    assert!(
+        html.contains(r#"<script type="module" src="/ws-test.js"></script>"#),
+        "the page loads its script"
+    );
+    let script = http().get(server.url("/ws-test.js")).send().await.unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    let page = script.text().await.unwrap();
     assert!(page.contains("new WebSocket("), "opens a socket");
     assert!(page.contains("/ws`"), "to /ws");
     assert!(page.contains(r#"type: "ws.ping""#), "sends ws.ping");

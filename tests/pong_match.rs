@@ -4,57 +4,8 @@
 
 mod common;
 
-use common::{Client, Server, http};
+use common::{Client, Server, dodge_until_end, http};
 use serde_json::{Value, json};
-
-/// Plays one side: dodges the ball when it comes this way, so that the other side scores.
-/// Returns the `match.end` message and how many `state`s arrived.
-async fn play_until_end(mut client: Client, match_id: String, seat: &str) -> (Value, usize) {
-    let mut seq = 0u64;
-    let mut states = 0usize;
-    loop {
-        let message = match client.backlog.pop_front() {
-            Some(message) => message,
-            None => match client.next_message().await {
-                Some(Ok(message)) => message,
-                other => panic!("{seat}: connection ended before match.end: {other:?}"),
-            },
-        };
-        match message["type"].as_str() {
-            Some("match.end") => return (message, states),
-            Some("state") => {
-                states += 1;
-                let data = &message["data"];
-                assert_eq!(data["matchId"], match_id.as_str());
-                let ball = &data["pong"]["ball"];
-                let paddle = data["pong"]["paddles"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|p| p["seat"] == seat)
-                    .expect("my paddle is in the state")
-                    .clone();
-                let coming = (seat == "left") == (ball["vx"].as_f64().unwrap() < 0.0);
-                let axis = if coming {
-                    if paddle["y"].as_f64().unwrap() > ball["y"].as_f64().unwrap() {
-                        1.0
-                    } else {
-                        -1.0
-                    }
-                } else {
-                    0.0
-                };
-                if states.is_multiple_of(6) {
-                    seq += 1;
-                    client
-                        .send(json!({"type": "input", "data": {"matchId": match_id, "seq": seq, "axis": axis}}))
-                        .await;
-                }
-            }
-            _ => {}
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_players_play_pong_to_the_end_and_the_record_survives_a_restart() {
@@ -129,9 +80,9 @@ async fn two_players_play_pong_to_the_end_and_the_record_survives_a_restart() {
 
     let left_id = left.player_id();
     let right_id = right.player_id();
-    let left_play = tokio::spawn(play_until_end(left, match_id.clone(), "left"));
-    let right_play = tokio::spawn(play_until_end(right, match_id.clone(), "right"));
-    let watch = tokio::spawn(play_until_end(spectator, match_id.clone(), "left"));
+    let left_play = tokio::spawn(dodge_until_end(left, match_id.clone(), "left"));
+    let right_play = tokio::spawn(dodge_until_end(right, match_id.clone(), "right"));
+    let watch = tokio::spawn(dodge_until_end(spectator, match_id.clone(), "spectator"));
     let (left_end, left_states) = left_play.await.unwrap();
     let (right_end, _) = right_play.await.unwrap();
     let (watch_end, watch_states) = watch.await.unwrap();

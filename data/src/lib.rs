@@ -12,7 +12,10 @@
 //! - [`persist`] — the tick-thread system that stores every match that ended this tick.
 //! - `writer` — the writer thread: batching, one transaction per batch, acknowledgement after
 //!   commit, the per-write duration hook ([`WriteObserver`]).
+//! - [`ratings`] — per-game statistics and Glicko-2 ratings, updated with each record;
+//!   the player-stats and leaderboard reads.
 //! - `read` — the read-connection pool and the queries.
+//! - [`social`] — chat history, friends lists and blocks (migration step 3).
 //! - `schema` — connection settings and the migrations (`schema.sql` is step 1).
 //! - [`types`] — the values handed in and out ([`StoredMatch`], [`MatchFilter`], [`MatchPage`],
 //!   [`Cursor`], [`PlayerRow`], [`SessionId`]), with the wire shapes of PROTOCOL.md.
@@ -21,8 +24,10 @@
 
 pub mod error;
 pub mod persist;
+pub mod ratings;
 mod read;
 mod schema;
+pub mod social;
 pub mod store;
 pub mod time;
 pub mod types;
@@ -34,4 +39,5 @@ pub use types::{
     Credentials, Cursor, CursorParseError, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MatchFilter,
     MatchPage, PlayerRow, SessionId, SessionIdParseError, StoredMatch,
 };
+pub use ratings::{GameStats, LeaderboardRow};
 pub use writer::WriteObserver;

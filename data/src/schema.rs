@@ -13,7 +13,13 @@ use crate::error::{DataError, sql};
 
 /// The migration steps, in order: `MIGRATIONS[i]` takes the file from version `i` to `i + 1`.
 /// Only ever append to this list; a released step never changes.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("../schema.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../schema.sql"),
+    // 2: per-game player statistics and ratings (src/ratings.rs)
+    include_str!("../migrations/0002_ratings.sql"),
+    // 3: chat history, friends and blocks (src/social.rs)
+    include_str!("../migrations/0003_social.sql"),
+];
 
 /// How long a connection waits for a lock held by another connection before it fails.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -110,6 +116,7 @@ mod tests {
             "counters",
             "match_players",
             "matches",
+            "player_stats",
             "players",
             "sessions",
         ] {

@@ -90,13 +90,13 @@ impl Store {
 
     // ---- writes -------------------------------------------------------------------------
 
-    fn send(&self, op: WriteOp) -> Result<(), DataError> {
+    pub(crate) fn send(&self, op: WriteOp) -> Result<(), DataError> {
         let ops = self.inner.ops.as_ref().ok_or(DataError::Closed)?;
         ops.send(op).map_err(|_| DataError::Closed)
     }
 
     /// Queues a write whose caller waits, and waits for its answer (given after the commit).
-    fn call<T>(&self, op: impl FnOnce(Reply<T>) -> WriteOp) -> Result<T, DataError> {
+    pub(crate) fn call<T>(&self, op: impl FnOnce(Reply<T>) -> WriteOp) -> Result<T, DataError> {
         let (reply, answer) = crossbeam_channel::bounded(1);
         self.send(op(reply))?;
         answer.recv().unwrap_or(Err(DataError::Closed))
@@ -212,6 +212,11 @@ impl Store {
 
     // ---- reads --------------------------------------------------------------------------
 
+    /// The read-connection pool (for the queries of other modules, e.g. `social`).
+    pub(crate) fn readers(&self) -> &ReadPool {
+        &self.inner.readers
+    }
+
     /// The number of visits so far.
     pub fn visits(&self) -> Result<i64, DataError> {
         self.inner.readers.with(read::visits)
@@ -248,6 +253,28 @@ impl Store {
         self.inner
             .readers
             .with(|conn| read::session_valid(conn, session, player))
+    }
+
+    /// Every game's statistics and rating of a player (defaults for a game never played).
+    pub fn player_stats(
+        &self,
+        player: PlayerId,
+    ) -> Result<Vec<(arcade_systems::model::Game, crate::GameStats)>, DataError> {
+        self.inner
+            .readers
+            .with(|conn| crate::ratings::player_stats(conn, player))
+    }
+
+    /// The top `limit` players of `game`: pong by rating (players with a rated match), breakout
+    /// by best solo score (players with one).
+    pub fn leaderboard(
+        &self,
+        game: arcade_systems::model::Game,
+        limit: u32,
+    ) -> Result<Vec<crate::LeaderboardRow>, DataError> {
+        self.inner
+            .readers
+            .with(|conn| crate::ratings::leaderboard(conn, game, limit))
     }
 
     /// Whether the database answers (`SELECT 1` on a read connection) and the writer runs.

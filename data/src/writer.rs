@@ -68,6 +68,8 @@ pub(crate) enum WriteOp {
         session: SessionId,
         reply: Reply<()>,
     },
+    /// Chat, friends and blocks (`crate::social`).
+    Social(crate::social::SocialWrite),
     /// Answered once everything queued before it is committed.
     Flush {
         reply: Reply<()>,
@@ -87,6 +89,7 @@ impl WriteOp {
             WriteOp::CreatePlayer { .. } => "create_player",
             WriteOp::CreateSession { .. } => "create_session",
             WriteOp::RevokeSession { .. } => "revoke_session",
+            WriteOp::Social(op) => op.name(),
             WriteOp::Flush { .. } => "flush",
             WriteOp::Shutdown { .. } => "shutdown",
         }
@@ -94,7 +97,10 @@ impl WriteOp {
 
     /// Whether a caller blocks until this write is answered.
     fn has_waiter(&self) -> bool {
-        !matches!(self, WriteOp::RecordMatch { .. })
+        match self {
+            WriteOp::Social(op) => op.has_waiter(),
+            other => !matches!(other, WriteOp::RecordMatch { .. }),
+        }
     }
 
     /// Whether this write changes the database (flush and shutdown do not).
@@ -114,6 +120,7 @@ impl WriteOp {
             WriteOp::RevokeSession { reply, .. }
             | WriteOp::Flush { reply }
             | WriteOp::Shutdown { reply } => drop(reply.send(Err(error))),
+            WriteOp::Social(op) => op.refuse(error),
         }
     }
 }
@@ -164,7 +171,7 @@ impl WriterShared {
 }
 
 /// What to do for a write once its batch's commit succeeded or failed.
-enum Ack {
+pub(crate) enum Ack {
     /// Nothing: the write failed on its own and has been answered or counted already.
     Nothing,
     /// A fire-and-forget match record: counted as lost if the commit fails.
@@ -176,7 +183,7 @@ enum Ack {
 /// Sends a waiting caller its answer, given how the commit went.
 type Answer = Box<dyn FnOnce(Result<(), &DataError>)>;
 
-fn reply<T: 'static>(reply: Reply<T>, result: Result<T, DataError>) -> Ack {
+pub(crate) fn reply<T: 'static>(reply: Reply<T>, result: Result<T, DataError>) -> Ack {
     Ack::Reply(Box::new(move |commit: Result<(), &DataError>| {
         let answer = match commit {
             Ok(()) => result,
@@ -313,11 +320,12 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
             reply(to, in_savepoint(tx, |conn| revoke_session(conn, session)))
         }
         WriteOp::Flush { reply: to } | WriteOp::Shutdown { reply: to } => reply(to, Ok(())),
+        WriteOp::Social(op) => op.apply(tx),
     }
 }
 
 /// Runs `write` in a savepoint: kept if it succeeds, rolled back alone if it fails.
-fn in_savepoint<T>(
+pub(crate) fn in_savepoint<T>(
     tx: &mut Transaction<'_>,
     write: impl FnOnce(&Connection) -> Result<T, DataError>,
 ) -> Result<T, DataError> {
@@ -383,7 +391,8 @@ fn insert_match(
             ])
             .map_err(sql)?;
     }
-    Ok(())
+    // Statistics and ratings change in the same savepoint as the record.
+    crate::ratings::apply_match(conn, record)
 }
 
 fn increment_visits(conn: &Connection) -> Result<i64, DataError> {

@@ -37,6 +37,28 @@ pub struct NetConfig {
     pub tick_rate: u32,
     pub assets: PathBuf,
     pub admin_token: Option<String>,
+    pub heartbeat: Heartbeat,
+    /// Limits, CORS and proxy trust of the HTTP edge.
+    pub ops: crate::ops::OpsConfig,
+}
+
+/// When a silent connection is pinged, and when it is given up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Silence before the server sends a WebSocket ping.
+    pub idle: Duration,
+    /// Further silence after the ping before the connection is dropped.
+    pub timeout: Duration,
+}
+
+impl Default for Heartbeat {
+    /// PROTOCOL.md: a ping after 15 s of silence, dropped 30 s later.
+    fn default() -> Self {
+        Heartbeat {
+            idle: Duration::from_secs(15),
+            timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The tick thread's heartbeat, readable from any thread without a lock.
@@ -176,13 +198,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/matches", get(list_matches))
         .route("/api/matches/live", get(live_matches))
         .route("/api/matches/{id}", get(get_match))
+        // accounts, players and leaderboard, the OpenAPI document (each module's own routes)
+        .merge(crate::accounts::routes(state.clone()))
+        .merge(crate::players::routes())
+        .merge(crate::openapi::routes())
+        .merge(crate::social::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/health/details", get(crate::ops::health_details))
         .route("/ws", get(websocket));
     let assets = ServeDir::new(&state.config.assets)
         .not_found_service(axum::routing::any(not_found).with_state(()));
-    api.fallback_service(assets)
+    crate::ops::apply(api.fallback_service(assets), &state)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

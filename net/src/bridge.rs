@@ -44,11 +44,19 @@ pub enum Command {
         reply: ReplyTo,
         op: MatchOp,
     },
+    /// A player's input (kept apart from `Match` so the hot path carries no name).
+    Input {
+        player: PlayerId,
+        reply: ReplyTo,
+        input: Input,
+    },
     /// The live matches, for REST.
     ListLive {
         game: Option<Game>,
         reply: tokio::sync::oneshot::Sender<Vec<LiveMatch>>,
     },
+    /// Match chat, invitations and presence (`crate::social`).
+    Social(crate::social::SocialOp),
 }
 
 pub enum MatchOp {
@@ -56,7 +64,10 @@ pub enum MatchOp {
     Join(MatchJoin),
     Leave(MatchId),
     List(Option<Game>),
-    Input(Input),
+    /// `queue.join` (`crate::matchmaking`).
+    QueueJoin(crate::matchmaking::QueueRequest),
+    /// `queue.leave`.
+    QueueLeave,
 }
 
 /// Where the answer to one request goes: the connection, in the request's own encoding.
@@ -153,14 +164,33 @@ pub fn receive_commands(world: &mut World) {
                 conn,
                 player,
                 outbox,
-            } => reattach(world, conn, player, outbox),
-            Command::Disconnected { conn, player } => detach(world, conn, player),
+            } => {
+                crate::social::connected(world, &player);
+                reattach(world, conn, player, outbox);
+            }
+            Command::Disconnected { conn, player } => {
+                crate::matchmaking::forget_connection(world, conn);
+                crate::social::disconnected(world, player);
+                detach(world, conn, player);
+            }
             Command::Match {
                 conn,
                 player,
                 reply,
                 op,
             } => match op {
+                // A queued player neither creates nor takes a seat (`crate::matchmaking`).
+                MatchOp::Create(_)
+                | MatchOp::Join(MatchJoin {
+                    join_as: JoinAs::Player,
+                    ..
+                }) if crate::matchmaking::is_queued(world, player.id) => {
+                    reply.error(ErrorCode::Conflict, "waiting in a queue: queue.leave first");
+                }
+                MatchOp::QueueJoin(request) => {
+                    crate::matchmaking::join_queue(world, conn, player, reply, request);
+                }
+                MatchOp::QueueLeave => crate::matchmaking::leave_queue(world, player.id, reply),
                 MatchOp::Create(create) => create_match(world, conn, player, reply, create),
                 MatchOp::Join(join) => join_match(world, conn, player, reply, join),
                 MatchOp::Leave(id) => leave_match(world, conn, player.id, reply, id),
@@ -168,11 +198,16 @@ pub fn receive_commands(world: &mut World) {
                     let matches = live_matches(world, game);
                     reply.ack(ListReply { matches });
                 }
-                MatchOp::Input(input) => apply_input(world, player.id, reply, input),
             },
+            Command::Input {
+                player,
+                reply,
+                input,
+            } => apply_input(world, player, reply, input),
             Command::ListLive { game, reply } => {
                 let _ = reply.send(live_matches(world, game));
             }
+            Command::Social(op) => crate::social::apply(world, op),
         }
     }
 }
@@ -226,7 +261,7 @@ fn new_join_code() -> String {
 }
 
 /// The live match a player holds a seat in, other than a finished one.
-fn playing_in(world: &World, player: PlayerId) -> Option<Entity> {
+pub(crate) fn playing_in(world: &World, player: PlayerId) -> Option<Entity> {
     let lobby = world.resource::<Lobby>();
     lobby
         .seats_of
@@ -309,7 +344,7 @@ fn create_match(
 #[derive(Component, Clone, Copy)]
 pub struct MatchIdOf(pub MatchId);
 
-fn add_member(
+pub(crate) fn add_member(
     world: &mut World,
     game: Entity,
     conn: ConnId,
@@ -633,9 +668,25 @@ struct MatchEventData<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     seat: Option<Seat>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    score: Option<&'a [u32]>,
+    score: Option<EventScore<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     player: Option<PlayerId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    row: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lives: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<u32>,
+}
+
+/// A `match.event` score: both sides' in pong, one field's in breakout.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EventScore<'a> {
+    Sides(&'a [u32]),
+    Field(u32),
 }
 
 #[derive(Serialize)]
@@ -718,22 +769,52 @@ fn announce_event(world: &mut World, game: Entity, id: MatchId, tick: u64, event
         MatchEvent::Resumed => "resumed",
         MatchEvent::PlayerLeft { .. } => "player_left",
         MatchEvent::PlayerBack { .. } => "player_back",
+        MatchEvent::Brick { .. } => "brick",
+        MatchEvent::LifeLost { .. } => "life_lost",
+        MatchEvent::Level { .. } => "level",
     };
-    let (seat, score, player) = match event {
-        MatchEvent::Point { scorer, score } => (Some(*scorer), Some(&score[..]), None),
-        MatchEvent::Paused { player }
-        | MatchEvent::PlayerLeft { player }
-        | MatchEvent::PlayerBack { player } => (None, None, Some(*player)),
-        _ => (None, None, None),
-    };
-    let data = MatchEventData {
+    let mut data = MatchEventData {
         match_id: id,
         tick,
         kind,
-        seat,
-        score,
-        player,
+        seat: None,
+        score: None,
+        player: None,
+        row: None,
+        column: None,
+        lives: None,
+        level: None,
     };
+    match event {
+        MatchEvent::Point { scorer, score } => {
+            data.seat = Some(*scorer);
+            data.score = Some(EventScore::Sides(&score[..]));
+        }
+        MatchEvent::Paused { player }
+        | MatchEvent::PlayerLeft { player }
+        | MatchEvent::PlayerBack { player } => data.player = Some(*player),
+        MatchEvent::Brick {
+            seat,
+            row,
+            column,
+            score,
+        } => {
+            data.seat = Some(*seat);
+            data.row = Some(*row);
+            data.column = Some(*column);
+            data.score = Some(EventScore::Field(*score));
+        }
+        MatchEvent::LifeLost { seat, lives } => {
+            data.seat = Some(*seat);
+            data.lives = Some(*lives);
+        }
+        MatchEvent::Level { seat, level } => {
+            data.seat = Some(*seat);
+            data.level = Some(*level);
+        }
+        _ => {}
+    }
+
     if let Some(audience) = world.get::<Audience>(game) {
         announce(audience, &Envelope::event("match.event", data));
     }
@@ -801,8 +882,6 @@ impl Serialize for StateData<'_> {
 fn send_states(world: &mut World) {
     let mut buf = std::mem::take(&mut world.resource_mut::<Lobby>().buf);
     let mut dropped = 0u64;
-    let mut sent = [0u64; 2];
-    let mut bytes = [0u64; 2];
     let mut query = world.query::<(Entity, &Audience, &MatchIdOf)>();
     for (game, audience, id) in query.iter(world) {
         if audience.members.is_empty()
@@ -816,8 +895,6 @@ fn send_states(world: &mut World) {
             let codec = member.outbox.codec();
             let frame =
                 encoded[codec.index()].get_or_insert_with(|| codec.encode(&message, &mut buf));
-            sent[codec.index()] += 1;
-            bytes[codec.index()] += frame.len() as u64;
             if member.outbox.push_state(id.0, frame.clone()) {
                 dropped += 1;
             }
@@ -826,11 +903,6 @@ fn send_states(world: &mut World) {
     world.resource_mut::<Lobby>().buf = buf;
     if let Some(metrics) = world.get_resource::<MetricsHandle>() {
         metrics.0.ws_dropped_frames.inc_by(dropped);
-        for codec in Codec::ALL {
-            metrics
-                .0
-                .count_out(codec, sent[codec.index()], bytes[codec.index()]);
-        }
     }
 }
 

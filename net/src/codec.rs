@@ -60,18 +60,24 @@ impl Codec {
     }
 }
 
-/// One encoded outbound message. Cloning shares the bytes.
+/// One outbound WebSocket frame. Cloning shares the bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Frame {
+    /// An envelope in JSON.
     Text(Utf8Bytes),
+    /// An envelope in MessagePack.
     Binary(Bytes),
+    /// A heartbeat ping (no envelope).
+    Ping,
 }
 
 impl Frame {
-    pub fn codec(&self) -> Codec {
+    /// The codec of an envelope frame.
+    pub fn codec(&self) -> Option<Codec> {
         match self {
-            Frame::Text(_) => Codec::Json,
-            Frame::Binary(_) => Codec::Msgpack,
+            Frame::Text(_) => Some(Codec::Json),
+            Frame::Binary(_) => Some(Codec::Msgpack),
+            Frame::Ping => None,
         }
     }
 
@@ -79,6 +85,7 @@ impl Frame {
         match self {
             Frame::Text(text) => text.len(),
             Frame::Binary(bytes) => bytes.len(),
+            Frame::Ping => 0,
         }
     }
 
@@ -90,6 +97,7 @@ impl Frame {
         match self {
             Frame::Text(text) => Message::Text(text),
             Frame::Binary(bytes) => Message::Binary(bytes),
+            Frame::Ping => Message::Ping(Bytes::new()),
         }
     }
 }
@@ -179,5 +187,35 @@ mod tests {
             panic!("json is text")
         };
         assert_eq!(text.as_str(), r#"{"kind":"x"}"#);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// The decoder never panics, whatever the bytes, in either codec.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = decode(Codec::Json, &bytes);
+            let _ = decode(Codec::Msgpack, &bytes);
+        }
+
+        /// Envelope-shaped input with arbitrary values never panics either.
+        #[test]
+        fn arbitrary_envelopes_never_panic(
+            kind in "[a-z.]{0,12}",
+            number in proptest::prelude::any::<i64>(),
+            text in ".{0,40}",
+            nested in 0usize..64,
+        ) {
+            let mut data = json!({"text": text, "n": number});
+            for _ in 0..nested {
+                data = json!([data]);
+            }
+            let value = json!({"type": kind, "data": data, "requestId": number});
+            let json_bytes = serde_json::to_vec(&value).unwrap();
+            let msgpack_bytes = rmp_serde::to_vec_named(&value).unwrap();
+            proptest::prop_assert!(decode(Codec::Json, &json_bytes).is_ok());
+            proptest::prop_assert!(decode(Codec::Msgpack, &msgpack_bytes).is_ok());
+        }
     }
 }

@@ -20,6 +20,9 @@ pub type ConnId = u64;
 pub struct ConnEntry {
     pub player: PlayerInfo,
     pub outbox: Arc<Outbox>,
+    /// The session (`s_…`) of the token that identified the connection, so that logout can
+    /// close it; `None` when unknown.
+    pub session: Option<String>,
 }
 
 #[derive(Default)]
@@ -45,6 +48,29 @@ impl Hub {
         if let Some(entry) = self.conns.write().expect("hub lock").get_mut(&conn) {
             entry.player = player;
         }
+    }
+
+    /// Records the session of the token that now identifies `conn` (after an `auth`).
+    pub fn update_session(&self, conn: ConnId, session: Option<String>) {
+        if let Some(entry) = self.conns.write().expect("hub lock").get_mut(&conn) {
+            entry.session = session;
+        }
+    }
+
+    /// Sends `message` to, then closes with `reason`, every connection identified by
+    /// `session` (a logout). Returns how many there were.
+    pub fn close_session<T: Serialize>(
+        &self,
+        session: &str,
+        message: &T,
+        reason: crate::outbox::CloseReason,
+    ) -> usize {
+        let outboxes = self.outboxes(|entry| entry.session.as_deref() == Some(session));
+        for outbox in &outboxes {
+            outbox.push(outbox.codec().encode_once(message));
+            outbox.close(reason);
+        }
+        outboxes.len()
     }
 
     pub fn remove(&self, conn: ConnId) {

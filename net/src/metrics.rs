@@ -7,7 +7,21 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use arcade_systems::model::{EndReason, Game};
+
 use crate::codec::Codec;
+
+/// The `reason` values of `arcade_inputs_rejected_total`.
+pub const INPUT_REJECT_REASONS: [&str; 4] = ["rate", "not_found", "forbidden", "bad_request"];
+/// The `reason` values of `arcade_matches_finished_total`.
+const END_REASONS: [EndReason; 6] = [
+    EndReason::ScoreLimit,
+    EndReason::Lives,
+    EndReason::Cleared,
+    EndReason::Time,
+    EndReason::Forfeit,
+    EndReason::Aborted,
+];
 
 /// Buckets for tick and write durations: 50 µs to 250 ms.
 const FAST_BUCKETS: &[f64] = &[
@@ -30,6 +44,8 @@ pub struct Metrics {
     pub inputs_rejected: IntCounterVec,
     pub matches_finished: IntCounterVec,
     pub db_write_duration: HistogramVec,
+    /// The last ticks' durations, for the p99 of `/health/details`.
+    pub tick_window: crate::ops::TickWindow,
     /// `[direction][codec]` children of the frame and byte counters.
     frames_by: [[IntCounter; 2]; 2],
     bytes_by: [[IntCounter; 2]; 2],
@@ -172,6 +188,16 @@ impl Metrics {
         let by_direction = |vec: &IntCounterVec| {
             ["in", "out"].map(|direction| Codec::ALL.map(|codec| child(vec, direction, codec)))
         };
+        // Series whose label values are known up front start at zero, so that dashboards and
+        // alerts see them before the first event.
+        for reason in INPUT_REJECT_REASONS {
+            inputs_rejected.with_label_values(&[reason]);
+        }
+        for game in Game::ALL {
+            for reason in END_REASONS {
+                matches_finished.with_label_values(&[game.as_str(), reason.as_str()]);
+            }
+        }
         let frames_by = by_direction(&ws_frames);
         let bytes_by = by_direction(&ws_bytes);
         Metrics {
@@ -190,6 +216,7 @@ impl Metrics {
             inputs_rejected,
             matches_finished,
             db_write_duration,
+            tick_window: Default::default(),
             frames_by,
             bytes_by,
         }
@@ -199,10 +226,6 @@ impl Metrics {
     pub fn count_frames(&self, direction: Direction, codec: Codec, frames: u64, bytes: u64) {
         self.frames_by[direction as usize][codec.index()].inc_by(frames);
         self.bytes_by[direction as usize][codec.index()].inc_by(bytes);
-    }
-
-    pub fn count_out(&self, codec: Codec, frames: u64, bytes: u64) {
-        self.count_frames(Direction::Out, codec, frames, bytes);
     }
 
     /// The text exposition of every metric.

@@ -51,6 +51,8 @@ struct Lanes {
     control: VecDeque<Frame>,
     /// The newest `state` per match not yet written.
     states: Vec<(MatchId, Frame)>,
+    /// A heartbeat ping is wanted.
+    ping: bool,
     close: Option<CloseReason>,
 }
 
@@ -59,12 +61,13 @@ struct Lanes {
 pub struct Batch {
     pub control: VecDeque<Frame>,
     pub states: Vec<(MatchId, Frame)>,
+    pub ping: bool,
     pub close: Option<CloseReason>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.control.is_empty() && self.states.is_empty() && self.close.is_none()
+        self.control.is_empty() && self.states.is_empty() && !self.ping && self.close.is_none()
     }
 }
 
@@ -162,6 +165,12 @@ impl Outbox {
         self.wake_writer.notify_one();
     }
 
+    /// Asks the writer to send a WebSocket ping (the heartbeat).
+    pub fn ping(&self) {
+        self.lanes.lock().expect("outbox lock").ping = true;
+        self.wake_writer.notify_one();
+    }
+
     /// Whether the connection is being closed.
     pub fn is_closing(&self) -> bool {
         self.lanes.lock().expect("outbox lock").close.is_some()
@@ -172,6 +181,7 @@ impl Outbox {
         let mut lanes = self.lanes.lock().expect("outbox lock");
         std::mem::swap(&mut lanes.control, &mut batch.control);
         std::mem::swap(&mut lanes.states, &mut batch.states);
+        batch.ping = std::mem::take(&mut lanes.ping);
         batch.close = lanes.close;
     }
 

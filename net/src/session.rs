@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arcade_systems::model::{PlayerId, PlayerRef};
+use arcade_systems::model::PlayerRef;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
+use futures_util::stream::SplitStream;
+use futures_util::{Sink, SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::time::timeout;
@@ -19,14 +20,15 @@ use crate::bridge::{Command, MatchOp, ReplyTo};
 use crate::codec::{self, Codec, Frame, Inbound};
 use crate::hub::{ConnEntry, ConnId};
 use crate::limits::SlidingWindow;
-use crate::metrics::Direction;
+use crate::metrics::{Direction, Metrics};
 use crate::outbox::{
     Batch, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox,
 };
 use crate::protocol::{
-    self, AuthRequest, ChatEvent, ChatFrom, ChatSend, ErrorCode, Hello, MatchCreate, MatchJoin,
-    MatchLeave, MatchList, PROTOCOL_VERSION, PlayerInfo,
+    self, AuthRequest, ChatSend, ErrorCode, Hello, MatchCreate, MatchJoin, MatchLeave, MatchList,
+    PROTOCOL_VERSION, PlayerInfo,
 };
+use crate::{matchmaking, social};
 
 /// The largest message a client may send (PROTOCOL.md: 16 KiB, after reassembly).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
@@ -41,6 +43,8 @@ pub const CHAT_PER_SECOND: usize = 5;
 pub const INPUTS_PER_SECOND: usize = 120;
 /// How long a closing connection's writer gets to send what is queued.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long a stalled connection gets to take its close frame.
+const STALLED_CLOSE_WAIT: Duration = Duration::from_millis(100);
 
 /// What the upgrade request asked for.
 #[derive(Default, Clone)]
@@ -52,7 +56,8 @@ pub struct ConnectParams {
 /// Runs a connection to its end.
 pub async fn run(socket: WebSocket, state: AppState, params: ConnectParams) {
     let conn = state.hub.next_conn_id();
-    let span = info_span!("ws", conn);
+    // `player` is filled in once the connection knows who it is.
+    let span = info_span!("ws", conn, player = tracing::field::Empty);
     run_connection(socket, state, params, conn)
         .instrument(span)
         .await
@@ -61,7 +66,7 @@ pub async fn run(socket: WebSocket, state: AppState, params: ConnectParams) {
 async fn run_connection(socket: WebSocket, state: AppState, params: ConnectParams, conn: ConnId) {
     let outbox = Arc::new(Outbox::new(params.codec.unwrap_or(Codec::Json)));
     let (sink, stream) = socket.split();
-    let mut writer = tokio::spawn(write_frames(sink, outbox.clone()));
+    let mut writer = tokio::spawn(write_frames(sink, outbox.clone(), state.metrics.clone()));
     state.metrics.ws_connections.inc();
 
     let Some(player) = identify(&state, params.token.as_deref(), &outbox).await else {
@@ -73,12 +78,14 @@ async fn run_connection(socket: WebSocket, state: AppState, params: ConnectParam
         state.metrics.ws_connections.dec();
         return;
     };
-    debug!(player = %player.info.id, "connected");
+    tracing::Span::current().record("player", tracing::field::display(player.info.id));
+    debug!("connected");
     state.hub.insert(
         conn,
         ConnEntry {
             player: player.info.clone(),
             outbox: outbox.clone(),
+            session: state.tokens.verify(&player.token).map(|claims| claims.sid),
         },
     );
     let mut session = Session {
@@ -194,11 +201,35 @@ impl Session {
         self.outbox.push(codec.encode_once(message));
     }
 
+    /// Reads frames until the client closes, errs, goes silent past the heartbeat, or the
+    /// connection is being closed. Silence for `heartbeat.idle` brings a ping; silence for
+    /// `heartbeat.timeout` after it ends the connection (handled as a drop).
     async fn read_frames(&mut self, mut stream: SplitStream<WebSocket>) {
-        while let Some(message) = stream.next().await {
-            let (codec, bytes) = match message {
-                Ok(Message::Text(text)) => (Codec::Json, Frame::Text(text)),
-                Ok(Message::Binary(bytes)) => (Codec::Msgpack, Frame::Binary(bytes)),
+        let heartbeat = self.state.config.heartbeat;
+        let mut pinged = false;
+        loop {
+            let wait = if pinged {
+                heartbeat.timeout
+            } else {
+                heartbeat.idle
+            };
+            let message = match timeout(wait, stream.next()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => return,
+                Err(_) if pinged => {
+                    debug!("no answer to the heartbeat: dropping");
+                    return;
+                }
+                Err(_) => {
+                    pinged = true;
+                    self.outbox.ping();
+                    continue;
+                }
+            };
+            pinged = false;
+            let (codec, payload) = match message {
+                Ok(Message::Text(text)) => (Codec::Json, Bytes::from(text)),
+                Ok(Message::Binary(bytes)) => (Codec::Msgpack, bytes),
                 Ok(Message::Ping(_) | Message::Pong(_)) => continue,
                 Ok(Message::Close(_)) => return,
                 Err(error) => {
@@ -208,18 +239,13 @@ impl Session {
                     return;
                 }
             };
-            self.state
-                .metrics
-                .count_frames(Direction::In, codec, 1, bytes.len() as u64);
+            let metrics = &self.state.metrics;
+            metrics.count_frames(Direction::In, codec, 1, payload.len() as u64);
             if !self.codec_fixed {
                 self.codec_fixed = true;
                 self.outbox.set_codec(codec);
             }
-            let payload: &[u8] = match &bytes {
-                Frame::Text(text) => text.as_bytes(),
-                Frame::Binary(bytes) => bytes,
-            };
-            match codec::decode(codec, payload) {
+            match codec::decode(codec, &payload) {
                 Ok(inbound) => self.handle(codec, inbound).await,
                 Err(error) => self.bad_request(codec, None, error.0),
             }
@@ -264,7 +290,7 @@ impl Session {
             }
             "chat.message" => {
                 if let Some(chat) = self.data::<ChatSend>(&reply, inbound.data) {
-                    self.chat(reply, chat);
+                    self.chat(reply, chat).await;
                 }
             }
             "auth" => {
@@ -292,10 +318,42 @@ impl Session {
                     self.to_tick_thread(reply, MatchOp::List(list.game));
                 }
             }
+            "queue.join" => {
+                if let Some(join) = self.data::<matchmaking::QueueJoin>(&reply, inbound.data) {
+                    let player = self.player.info.id;
+                    let rating = matchmaking::rating_for(&self.state, player, join.game).await;
+                    let request = matchmaking::QueueRequest {
+                        game: join.game,
+                        mode: join.mode,
+                        rating,
+                    };
+                    self.to_tick_thread(reply, MatchOp::QueueJoin(request));
+                }
+            }
+            "queue.leave" => {
+                if let Some(matchmaking::QueueLeave {}) = self.data(&reply, inbound.data) {
+                    self.to_tick_thread(reply, MatchOp::QueueLeave);
+                }
+            }
+            "match.invite" => {
+                if let Some(invite) = self.data::<social::MatchInvite>(&reply, inbound.data) {
+                    social::invite(&self.state, &self.player.info, reply, invite).await;
+                }
+            }
             "input" => {
                 if let Some(input) = self.data::<protocol::Input>(&reply, inbound.data) {
                     if self.inputs.allow(Instant::now()) {
-                        self.to_tick_thread(reply, MatchOp::Input(input));
+                        let player = self.player.info.id;
+                        let command = Command::Input {
+                            player,
+                            reply,
+                            input,
+                        };
+                        if let Err(crossbeam_channel::SendError(Command::Input { reply, .. })) =
+                            self.state.commands.send(command)
+                        {
+                            reply.error(ErrorCode::Internal, "the game loop is not running");
+                        }
                     } else {
                         self.state
                             .metrics
@@ -342,7 +400,7 @@ impl Session {
         }
     }
 
-    fn chat(&mut self, reply: ReplyTo, chat: ChatSend) {
+    async fn chat(&mut self, reply: ReplyTo, chat: ChatSend) {
         let text = chat.text.trim();
         let chars = text.chars().count();
         if chars == 0 || chars > protocol::CHAT_MAX_CHARS {
@@ -352,36 +410,13 @@ impl Session {
         if !self.chats.allow(Instant::now()) {
             return reply.error(ErrorCode::RateLimited, "at most 5 chat messages a second");
         }
-        let channel = chat.channel.as_deref().unwrap_or("global");
-        let recipients: Option<Vec<PlayerId>> = if channel == "global" {
-            None
-        } else if let Some(other) = channel.strip_prefix("dm:") {
-            match other.parse::<PlayerId>() {
-                Ok(other) => Some(vec![self.player.info.id, other]),
-                Err(_) => {
-                    let message = format!("no such channel {channel:?}");
-                    return self.bad_request(reply.codec, reply.request_id.as_ref(), message);
-                }
-            }
-        } else {
-            let message = format!("channel {channel:?} is not available");
-            return reply.error(ErrorCode::NotFound, message);
-        };
-        reply.ack_bare();
-        let at = arcade_data::time::format_rfc3339_ms(now_ms());
-        let event = ChatEvent {
-            from: ChatFrom {
-                id: self.player.info.id,
-                name: &self.player.info.name,
-            },
-            channel,
-            text,
-            at: &at,
-        };
-        let envelope = protocol::Envelope::event("chat.message", event);
-        match recipients {
-            None => self.state.hub.broadcast(&envelope, |_| true),
-            Some(players) => self.state.hub.send_to_players(&envelope, &players),
+        // Channels, delivery and history: `crate::social`.
+        let (state, sender) = (self.state.clone(), self.player.info.clone());
+        let (codec, request_id) = (reply.codec, reply.request_id.clone());
+        if let Err(message) =
+            social::send_chat(&state, &sender, reply, chat.channel.as_deref(), text).await
+        {
+            self.bad_request(codec, request_id.as_ref(), message);
         }
     }
 
@@ -399,8 +434,14 @@ impl Session {
                 token: auth.token,
             };
             self.state.hub.update_player(self.conn, info.clone());
+            tracing::Span::current().record("player", tracing::field::display(info.id));
             self.tell_tick_thread_connected();
+        } else {
+            self.player.token = auth.token;
         }
+        // Logout of this token's session closes the connection (accounts.rs).
+        let session = self.state.tokens.verify(&self.player.token).map(|c| c.sid);
+        self.state.hub.update_session(self.conn, session);
         #[derive(serde::Serialize)]
         struct AuthReply<'a> {
             player: &'a PlayerInfo,
@@ -425,26 +466,42 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Writes what the outbox holds to the socket until the connection closes. A socket that
-/// accepts nothing for [`SEND_STALL_LIMIT`] is closed with 1008.
-async fn write_frames(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>) {
+/// Writes what the outbox holds to the socket until the connection closes, counting frames
+/// and bytes out. A socket that accepts nothing for [`SEND_STALL_LIMIT`] is closed with 1008.
+/// Generic over the sink so tests can hand it one that never drains.
+pub async fn write_frames<S>(mut sink: S, outbox: Arc<Outbox>, metrics: Arc<Metrics>)
+where
+    S: Sink<Message> + Unpin,
+{
     let mut batch = Batch::default();
     loop {
         outbox.take(&mut batch);
-        if batch.control.is_empty() && batch.states.is_empty() && batch.close.is_none() {
+        if batch.is_empty() {
             outbox.wait().await;
             continue;
         }
+        if std::mem::take(&mut batch.ping) {
+            batch.control.push_front(Frame::Ping);
+        }
+        let mut counts = [(0u64, 0u64); 2];
         let frames = batch
             .control
             .drain(..)
             .chain(batch.states.drain(..).map(|(_, frame)| frame));
         for frame in frames {
+            if let Some(codec) = frame.codec() {
+                counts[codec.index()].0 += 1;
+                counts[codec.index()].1 += frame.len() as u64;
+            }
             match timeout(SEND_STALL_LIMIT, sink.feed(frame.into_message())).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
                 Err(_) => return close_stalled(sink).await,
             }
+        }
+        for codec in Codec::ALL {
+            let (frames, bytes) = counts[codec.index()];
+            metrics.count_frames(Direction::Out, codec, frames, bytes);
         }
         match timeout(SEND_STALL_LIMIT, sink.flush()).await {
             Ok(Ok(())) => {}
@@ -460,18 +517,51 @@ async fn write_frames(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbo
 }
 
 /// Tries, briefly, to tell a stalled client why it is dropped; then the socket is dropped.
-async fn close_stalled(mut sink: SplitSink<WebSocket, Message>) {
+async fn close_stalled<S: Sink<Message> + Unpin>(mut sink: S) {
     let frame = close_frame(CLOSE_TOO_SLOW);
-    let _ = timeout(
-        Duration::from_millis(100),
-        sink.send(Message::Close(Some(frame))),
-    )
-    .await;
+    let _ = timeout(STALLED_CLOSE_WAIT, sink.send(Message::Close(Some(frame)))).await;
 }
 
 fn close_frame(reason: CloseReason) -> CloseFrame {
     CloseFrame {
         code: reason.code,
         reason: Utf8Bytes::from_static(reason.reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A socket whose send side never takes anything.
+    struct StuckSink;
+
+    impl Sink<Message> for StuckSink {
+        type Error = ();
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+            Poll::Pending
+        }
+        fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), ()> {
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+            Poll::Pending
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_socket_that_takes_nothing_for_five_seconds_is_given_up() {
+        let outbox = Arc::new(Outbox::new(Codec::Json));
+        outbox.push(Codec::Json.encode_once(&serde_json::json!({"type": "ack"})));
+        let writer = tokio::spawn(write_frames(StuckSink, outbox, Arc::new(Metrics::new())));
+        tokio::time::sleep(SEND_STALL_LIMIT - Duration::from_millis(100)).await;
+        assert!(!writer.is_finished(), "still trying before the limit");
+        tokio::time::sleep(Duration::from_millis(100) + STALLED_CLOSE_WAIT * 2).await;
+        assert!(writer.is_finished(), "given up after the limit");
     }
 }

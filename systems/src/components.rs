@@ -2,10 +2,12 @@
 //! rules share.
 //!
 //! A match is one entity ([`MatchInfo`], [`MatchPhase`], [`MatchClock`], [`Seats`],
-//! [`MatchEnding`], [`MatchRng`], and in Pong [`TeamScore`] and [`PongCourt`]). Every seat is an entity
-//! ([`SeatSlot`], [`PlayerInput`], and in Pong a [`Paddle`]); a Pong match also has a ball
-//! entity ([`Ball`], [`Serve`]). Members name their match with [`InMatch`], a relationship
-//! whose target [`MatchMembers`] despawns them with the match.
+//! [`MatchEnding`], [`MatchRng`], in Pong [`TeamScore`] and [`PongCourt`], in Breakout versus
+//! a [`TimeLimit`]). Every seat is an entity ([`SeatSlot`], [`PlayerInput`], in Pong a
+//! [`Paddle`], in Breakout the whole field: [`FieldPaddle`], [`FieldBall`], [`BrickWall`],
+//! [`FieldProgress`], [`FieldRng`]); a Pong match also has a ball entity ([`Ball`], [`Serve`]).
+//! A seat played by the server carries a [`Bot`]. Members name their match with [`InMatch`], a
+//! relationship whose target [`MatchMembers`] despawns them with the match.
 //!
 //! Other crates may read these (with `World::query`); they change them only through the
 //! operations of [`crate::sim`], which keep the counters and phases consistent.
@@ -15,7 +17,7 @@ use std::collections::HashMap;
 use bevy_ecs::prelude::*;
 
 use crate::model::{
-    EndReason, Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat,
+    BotLevel, EndReason, Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat,
 };
 use crate::rng::SplitMix64;
 use crate::sim::InputFrame;
@@ -276,6 +278,111 @@ pub struct Serve {
     pub wait: u32,
     /// The side the serve goes toward.
     pub toward: Side,
+}
+
+/// Breakout: a field's paddle (its size and y are the same for every field, GAMES.md). Its
+/// own type, so that the Pong systems never move it.
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
+pub struct FieldPaddle {
+    /// Centre x: moved by the seat's input, clamped to [50, 750].
+    pub x: f32,
+}
+
+/// Breakout: a field's ball (units, units per second). Its own type, so that the Pong systems
+/// never fly it.
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
+pub struct FieldBall {
+    /// Centre x.
+    pub x: f32,
+    /// Centre y (downward).
+    pub y: f32,
+    /// Velocity x, units per second (0 while resting).
+    pub vx: f32,
+    /// Velocity y, units per second (0 while resting).
+    pub vy: f32,
+    /// The ball rests on the paddle until `launch` or until `rest_left` runs out.
+    pub resting: bool,
+    /// Playing ticks until a resting ball leaves by itself (3 s × tick rate).
+    pub rest_left: u32,
+}
+
+/// The rows of bricks of a Breakout wall (GAMES.md: 12 columns × 6 rows).
+pub const BRICK_ROWS: usize = 6;
+/// The columns of bricks of a Breakout wall.
+pub const BRICK_COLUMNS: usize = 12;
+
+/// Breakout: a field's live bricks, one bitmask per row (row 0 at the top): bit `c` (value
+/// `1 << c`) is the brick of column `c`. The same integers go out in `state` (PROTOCOL.md
+/// "Decisions"). Why a bitmask and not one entity per brick: see the `breakout` module.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BrickWall {
+    /// Per row, the live columns.
+    pub rows: [u16; BRICK_ROWS],
+}
+
+impl BrickWall {
+    /// Every column of a row.
+    pub const FULL_ROW: u16 = (1 << BRICK_COLUMNS) - 1;
+    /// A fresh wall: every brick standing.
+    pub const FULL: BrickWall = BrickWall {
+        rows: [Self::FULL_ROW; BRICK_ROWS],
+    };
+    pub const EMPTY: BrickWall = BrickWall {
+        rows: [0; BRICK_ROWS],
+    };
+
+    pub fn has(&self, row: usize, column: usize) -> bool {
+        self.rows[row] >> column & 1 == 1
+    }
+
+    pub fn remove(&mut self, row: usize, column: usize) {
+        self.rows[row] &= !(1 << column);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.iter().all(|row| *row == 0)
+    }
+
+    /// How many bricks stand.
+    pub fn count(&self) -> u32 {
+        self.rows.iter().map(|row| row.count_ones()).sum()
+    }
+}
+
+/// Breakout: how a field is doing.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldProgress {
+    /// Points from broken bricks (GAMES.md "brick value").
+    pub score: u32,
+    /// Balls left, the one in play included; 0 when the field is out.
+    pub lives: u32,
+    /// The wall being played, from 1; a cleared wall moves to the next.
+    pub level: u32,
+}
+
+/// Breakout: a field's own PRNG for its launch angles, seeded with the match seed, so that the
+/// two fields of a versus match draw the same angles in the same order (GAMES.md: "the same
+/// seed and wall").
+#[derive(Component, Clone, Copy, Debug)]
+pub struct FieldRng(pub SplitMix64);
+
+/// Breakout versus: playing ticks left until the match ends on `timeLimit`.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeLimit {
+    /// Counts down in `playing` only (countdowns and pauses do not use up the time).
+    pub ticks_left: u64,
+}
+
+/// A seat the server plays (Pong vs_bot, or any seat filled with [`crate::sim::attach_bot`]).
+/// The bot systems write its [`PlayerInput`] from what a client sees of the state.
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
+pub struct Bot {
+    /// How well it plays: its reaction delay, aim noise and speed.
+    pub level: BotLevel,
+    /// Playing ticks until it looks at the state again (its reaction delay).
+    pub wait: u32,
+    /// Where it steers the paddle's centre (y in Pong, x in Breakout), decided at its last look.
+    pub target: f32,
 }
 
 /// MatchId → match entity, for the operations that come with an id from the network.

@@ -13,8 +13,12 @@
 //! - `lifecycle` (private): the systems every game shares: inputs, clock, countdown, grace,
 //!   end and record.
 //! - `pong` (private): the Pong rules, one system per rule.
-//! - `physics` (private): swept circle-against-rectangle collision.
+//! - [`breakout`]: the Breakout rules, one system per rule (public for its numbers).
+//! - [`bots`]: the server bots, systems that write a seat's input from the visible state.
+//! - `physics` (private): swept circle-against-rectangle collision, used by both games.
 
+pub mod bots;
+pub mod breakout;
 pub mod components;
 pub mod model;
 pub mod rng;

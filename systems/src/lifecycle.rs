@@ -7,8 +7,8 @@
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    EndCause, EndedMatches, MatchClock, MatchEnding, MatchInfo, MatchPhase, Outcome, PlayerInput,
-    Presence, SeatSlot, Seats, Side, TeamScore,
+    EndCause, EndedMatches, FieldProgress, MatchClock, MatchEnding, MatchInfo, MatchPhase, Outcome,
+    PlayerInput, Presence, SeatSlot, Seats, Side, TeamScore,
 };
 use crate::model::{EndReason, MatchRecord, Phase, PlayerResult, RecordPlayer};
 use crate::sim::{MatchEvent, MatchEvents, SimConfig};
@@ -169,14 +169,15 @@ type EndingMatch<'a> = (
 
 /// GAMES.md "Matches": each finished match is one history record (every player's seat,
 /// score and result, the reason, the ticks played); a match discarded from `waiting` is no
-/// history. Announces each match that ended this tick (`Ended` or `Discarded`) and leaves
+/// history. A score is the side's points in Pong, the field's in Breakout; bot seats have no
+/// player and are not in the record. Announces each match that ended this tick (`Ended` or `Discarded`) and leaves
 /// the entity for the next step to despawn.
 pub(crate) fn finish_matches(
     config: Res<SimConfig>,
     mut events: ResMut<MatchEvents>,
     mut ended: ResMut<EndedMatches>,
     mut matches: Query<EndingMatch>,
-    slots: Query<&SeatSlot>,
+    slots: Query<(&SeatSlot, Option<&FieldProgress>)>,
 ) {
     for (entity, info, clock, mut ending, seats, score) in &mut matches {
         let MatchEnding::Pending(cause) = *ending else {
@@ -200,13 +201,14 @@ pub(crate) fn finish_matches(
                     .entities()
                     .iter()
                     .filter_map(|seat| slots.get(*seat).ok())
-                    .filter_map(|slot| {
+                    .filter_map(|(slot, field)| {
                         let occupant = slot.occupant.as_ref()?;
+                        let team = score.map_or(0, |s| s.0[slot.side.index()]);
                         Some(RecordPlayer {
                             id: occupant.player.id,
                             name: occupant.player.name.clone(),
                             seat: slot.seat,
-                            score: score.map_or(0, |s| s.0[slot.side.index()]),
+                            score: field.map_or(team, |field| field.score),
                             result: result_of(outcome, slot.side),
                         })
                     })

@@ -5,8 +5,9 @@
 //! input and paddle sit together; the ball is one more member entity. Paddles and ball move
 //! only while the match is `playing`.
 //!
-//! Implemented: 1v1 and 2v2 (the front paddles of 2v2 collide like the back ones). vs_bot
-//! creates its bot seat and paddle, but no system drives that paddle yet.
+//! Every mode: 1v1, 2v2 (the front paddles collide on every face like the back ones; a ball
+//! passes above or below a front paddle that is not in its way), and vs_bot, whose bot seat's
+//! input is written by [`crate::bots`].
 
 use std::f32::consts::PI;
 
@@ -374,6 +375,7 @@ mod tests {
     use bevy_ecs::system::RunSystemOnce;
 
     use super::*;
+    use crate::sim;
     use crate::testkit::{
         ball, ball_of, events, playing_pong, seated_pong, seats, set_phase, simulation,
     };
@@ -740,5 +742,84 @@ mod tests {
             .map(|seat| starting_paddle(*seat).x)
             .collect();
         assert_eq!(xs, [30.0, 770.0, 180.0, 620.0]);
+    }
+
+    /// A 2v2 match already `playing`, the ball served with this position and velocity.
+    fn playing_two_vs_two(world: &mut World, ball: Ball) -> Entity {
+        let game = sim::create_match(world, crate::testkit::spec(70, Mode::TwoVsTwo, 11, 70));
+        for n in 1..=4 {
+            sim::join_match(world, game, crate::testkit::player(n)).unwrap();
+        }
+        set_phase(world, game, Phase::Playing);
+        let ball_entity = ball_of(world, game);
+        *world.get_mut::<Ball>(ball_entity).unwrap() = ball;
+        world.get_mut::<Serve>(ball_entity).unwrap().pending = false;
+        game
+    }
+
+    #[test]
+    fn a_ball_passes_above_a_front_paddle_not_in_its_way() {
+        let mut sim = simulation(60);
+        let world = &mut sim.world;
+        // Rightward above the left front paddle (x = 180, y 260..340).
+        let game = playing_two_vs_two(
+            world,
+            Ball {
+                x: 175.0,
+                y: 200.0,
+                vx: 600.0,
+                vy: 0.0,
+            },
+        );
+        world.run_system_once(move_ball).unwrap();
+        let after = ball(world, game);
+        assert!(after.x > 180.0 && after.vx == 600.0, "{after:?}");
+    }
+
+    #[test]
+    fn a_front_paddle_is_solid_from_behind_and_its_back_paddle_returns_balls_behind_it() {
+        let mut sim = simulation(60);
+        let world = &mut sim.world;
+        // Between the left back and front paddles, rightward into the front paddle's back face
+        // (x = 175): it bounces back toward its own goal, 5 % faster.
+        let from_behind = playing_two_vs_two(
+            world,
+            Ball {
+                x: 175.0 - BALL_RADIUS - 2.0,
+                y: 300.0,
+                vx: 400.0,
+                vy: 0.0,
+            },
+        );
+        // Behind the left front paddle, leftward: the back paddle (face x = 35) returns it.
+        let behind = playing_two_vs_two(
+            world,
+            Ball {
+                x: 35.0 + BALL_RADIUS + 3.0,
+                y: 300.0,
+                vx: -400.0,
+                vy: 0.0,
+            },
+        );
+        world.run_system_once(move_ball).unwrap();
+        let after = ball(world, from_behind);
+        assert!(after.vx < 0.0 && after.x < 175.0 - BALL_RADIUS, "{after:?}");
+        assert!(close(after.vx.hypot(after.vy), 400.0 * HIT_SPEEDUP));
+        let after = ball(world, behind);
+        assert!(after.vx > 0.0, "{after:?}");
+    }
+
+    #[test]
+    fn a_front_paddle_moves_over_the_whole_height() {
+        let mut sim = simulation(10);
+        let world = &mut sim.world;
+        let game = playing_two_vs_two(world, still_ball());
+        let front = seats(world, game)[2];
+        set_axis(world, front, -1.0);
+        for _ in 0..20 {
+            world.run_system_once(move_paddles).unwrap();
+        }
+        assert_eq!(paddle_y(world, front), PADDLE_Y_MIN);
+        assert_eq!(world.get::<Paddle>(front).unwrap().x, 180.0);
     }
 }

@@ -3,12 +3,16 @@
 //!
 //! A tick runs [`SimSystems::Receive`] (the network layer's systems), then the rules in
 //! [`SimSystems::Game`] in this fixed order: `apply_inputs`, `advance_match_clock`,
-//! `forfeit_absent_players`, `run_countdown`, `serve_ball`, `move_paddles`, `move_ball`,
-//! `score_points`, `finish_matches`; then [`SimSystems::Send`].
+//! `forfeit_absent_players`, `run_countdown`; the bots (`drive_pong_bots`,
+//! `drive_breakout_bots`, which write their seats' held input as a player's frame would);
+//! Pong (`serve_ball`, `move_paddles`, `move_ball`, `score_points`); Breakout
+//! (`move_field_paddles`, `launch_balls`, `move_field_balls`, `lose_balls`, `advance_levels`,
+//! `end_on_time_limit`, `end_breakout_matches`); then `finish_matches`; then
+//! [`SimSystems::Send`].
 //!
-//! Simulated now: the match lifecycle for every mode, and Pong 1v1 and 2v2 gameplay. A vs_bot
-//! match is created with its bot seat and paddle, but no bot moves it yet; Breakout matches
-//! are created, seated and run through their phases, but nothing in them moves or scores yet.
+//! Every mode of GAMES.md is simulated: Pong 1v1, 2v2 and vs_bot, Breakout solo and versus.
+//! Any free seat can also be given to a bot ([`attach_bot`], [`fill_with_bots`]), so that a
+//! benchmark fills matches without sockets.
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
@@ -16,15 +20,15 @@ use bevy_ecs::schedule::SingleThreadedExecutor;
 use crate::components::{
     EndCause, EndedMatches, InMatch, MAX_SEATS, MatchClock, MatchEnding, MatchIndex, MatchInfo,
     MatchPhase, MatchRng, Occupant, Outcome, PlayerInput, PongCourt, Presence, PublishedEvents,
-    SeatKind, SeatSlot, Seats, Side, TeamScore,
+    SeatKind, SeatSlot, Seats, Side, TeamScore, TimeLimit,
 };
 use crate::lifecycle::{self, Departure};
 use crate::model::{
-    DEFAULT_SCORE_LIMIT, EndReason, Game, MatchId, MatchOptions, MatchRecord, Mode, Phase,
-    PlayerId, PlayerRef, Seat,
+    BotLevel, DEFAULT_SCORE_LIMIT, DEFAULT_TIME_LIMIT_SECONDS, EndReason, Game, MatchId,
+    MatchOptions, MatchRecord, Mode, Phase, PlayerId, PlayerRef, Seat,
 };
-use crate::pong;
 use crate::rng::SplitMix64;
+use crate::{bots, breakout, pong};
 
 /// The fixed order of a tick, after bevy_replicon: the network layer drains its inbound queue
 /// in `Receive`, the rules run in `Game`, and snapshots and events leave in `Send`.
@@ -114,6 +118,23 @@ pub enum MatchEvent {
     PlayerBack {
         player: PlayerId,
     },
+    /// Breakout: a brick of `seat`'s field broke; the field's score after it.
+    Brick {
+        seat: Seat,
+        row: u8,
+        column: u8,
+        score: u32,
+    },
+    /// Breakout: `seat`'s field lost a ball; the lives left.
+    LifeLost {
+        seat: Seat,
+        lives: u32,
+    },
+    /// Breakout: `seat`'s field cleared its wall and plays `level` now.
+    Level {
+        seat: Seat,
+        level: u32,
+    },
     /// The match finished; its history record. The match entity is despawned at the start of
     /// the next tick.
     Ended(MatchRecord),
@@ -194,14 +215,31 @@ impl Simulation {
         schedule.configure_sets((SimSystems::Receive, SimSystems::Game, SimSystems::Send).chain());
         schedule.add_systems(
             (
-                lifecycle::apply_inputs,
-                lifecycle::advance_match_clock,
-                lifecycle::forfeit_absent_players,
-                lifecycle::run_countdown,
-                pong::serve_ball,
-                pong::move_paddles,
-                pong::move_ball,
-                pong::score_points,
+                (
+                    lifecycle::apply_inputs,
+                    lifecycle::advance_match_clock,
+                    lifecycle::forfeit_absent_players,
+                    lifecycle::run_countdown,
+                )
+                    .chain(),
+                (bots::drive_pong_bots, bots::drive_breakout_bots).chain(),
+                (
+                    pong::serve_ball,
+                    pong::move_paddles,
+                    pong::move_ball,
+                    pong::score_points,
+                )
+                    .chain(),
+                (
+                    breakout::move_field_paddles,
+                    breakout::launch_balls,
+                    breakout::move_field_balls,
+                    breakout::lose_balls,
+                    breakout::advance_levels,
+                    breakout::end_on_time_limit,
+                    breakout::end_breakout_matches,
+                )
+                    .chain(),
                 lifecycle::finish_matches,
             )
                 .chain()
@@ -260,8 +298,10 @@ fn seat_layout(mode: Mode) -> &'static [(Seat, SeatKind)] {
 
 /// Creates a match in `waiting` with no one seated; the caller then joins the creator (for
 /// vs_bot and solo, that join fills the last player seat and starts the countdown). Returns
-/// its entity. Pong matches get their paddles and ball; Breakout matches get their seats only
-/// (Breakout is not simulated yet).
+/// its entity. Pong seats get their paddles (vs_bot's bot seat its [`crate::components::Bot`] at
+/// `options.bot`), and the match its ball; Breakout seats get a whole field each (paddle,
+/// resting ball, full wall, 3 lives, a launch PRNG seeded with the match seed), and a versus
+/// match its [`TimeLimit`].
 pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
     let MatchSpec {
         id,
@@ -277,6 +317,9 @@ pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
 
     let layout = seat_layout(mode);
     debug_assert!(layout.len() <= MAX_SEATS);
+    let config = *world.resource::<SimConfig>();
+    let bot_level = options.bot.unwrap_or_default();
+    let time_limit = options.time_limit.unwrap_or(DEFAULT_TIME_LIMIT_SECONDS);
     let entity = world
         .spawn((
             MatchInfo {
@@ -308,10 +351,14 @@ pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
             occupant: None,
         };
         let seat_bundle = (InMatch(entity), slot, PlayerInput::default());
-        *slot_entity = match game {
-            Game::Pong => world.spawn((seat_bundle, pong::starting_paddle(seat))).id(),
-            Game::Breakout => world.spawn(seat_bundle).id(),
+        let mut seat_entity = match game {
+            Game::Pong => world.spawn((seat_bundle, pong::starting_paddle(seat))),
+            Game::Breakout => world.spawn((seat_bundle, breakout::starting_field(seed, &config))),
         };
+        if kind == SeatKind::Bot {
+            seat_entity.insert(bots::new_bot(bot_level));
+        }
+        *slot_entity = seat_entity.id();
     }
     let seats = Seats::new(&seats[..layout.len()]);
 
@@ -324,6 +371,11 @@ pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
                 .id()
         });
         match_entity.insert((TeamScore::default(), PongCourt { ball }));
+    }
+    if game == Game::Breakout && mode == Mode::Versus {
+        match_entity.insert(TimeLimit {
+            ticks_left: u64::from(time_limit) * u64::from(config.tick_rate),
+        });
     }
     world.resource_mut::<MatchIndex>().insert(id, entity);
     entity
@@ -367,28 +419,96 @@ pub fn join_match(world: &mut World, game: Entity, player: PlayerRef) -> Result<
     });
     let seat = slot.seat;
 
+    start_when_full(world, game);
+    Ok(seat)
+}
+
+/// When every seat of a `waiting` match is filled (by players or bots), starts the countdown
+/// (or a pause, if a seated player dropped meanwhile) and pushes `Started`.
+fn start_when_full(world: &mut World, game: Entity) {
+    let Some(seats) = world.get::<Seats>(game).copied() else {
+        return;
+    };
+    if world
+        .get::<MatchPhase>(game)
+        .is_none_or(|phase| phase.phase != Phase::Waiting)
+    {
+        return;
+    }
     let all_filled = seats.entities().iter().all(|seat| {
         world
             .get::<SeatSlot>(*seat)
             .is_some_and(|slot| slot.kind != SeatKind::Player || slot.occupant.is_some())
     });
-    if all_filled {
-        let config = *world.resource::<SimConfig>();
-        if let Some(mut phase) = world.get_mut::<MatchPhase>(game) {
-            if seats.absent == 0 {
-                lifecycle::start_countdown(&mut phase, &config, false);
-            } else {
-                // Someone dropped while waiting: start paused until they are back.
-                *phase = MatchPhase {
-                    phase: Phase::Paused,
-                    countdown_left: 0,
-                    resuming: true,
-                };
-            }
-        }
-        push_event(world, game, MatchEvent::Started);
+    if !all_filled {
+        return;
     }
-    Ok(seat)
+    let config = *world.resource::<SimConfig>();
+    if let Some(mut phase) = world.get_mut::<MatchPhase>(game) {
+        if seats.absent == 0 {
+            lifecycle::start_countdown(&mut phase, &config, false);
+        } else {
+            // Someone dropped while waiting: start paused until they are back.
+            *phase = MatchPhase {
+                phase: Phase::Paused,
+                countdown_left: 0,
+                resuming: true,
+            };
+        }
+    }
+    push_event(world, game, MatchEvent::Started);
+}
+
+/// Gives a free seat of a `waiting` match to a server bot of `level`: the seat counts as
+/// filled (the countdown starts when the last seat is), no one can join it, and the bot
+/// systems play it from what a client sees of the state. For benchmarks and tests that fill
+/// matches without sockets; vs_bot matches get their bot at creation.
+pub fn attach_bot(
+    world: &mut World,
+    game: Entity,
+    seat: Seat,
+    level: BotLevel,
+) -> Result<(), JoinError> {
+    let phase = world
+        .get::<MatchPhase>(game)
+        .ok_or(JoinError::NotJoinable)?;
+    if phase.phase != Phase::Waiting {
+        return Err(JoinError::NotJoinable);
+    }
+    let seats = *world.get::<Seats>(game).ok_or(JoinError::NotJoinable)?;
+    let seat_entity = seats
+        .entities()
+        .iter()
+        .copied()
+        .find(|entity| {
+            world.get::<SeatSlot>(*entity).is_some_and(|slot| {
+                slot.seat == seat && slot.kind == SeatKind::Player && slot.occupant.is_none()
+            })
+        })
+        .ok_or(JoinError::NoFreeSeat)?;
+    let mut entity = world.entity_mut(seat_entity);
+    if let Some(mut slot) = entity.get_mut::<SeatSlot>() {
+        slot.kind = SeatKind::Bot;
+    }
+    entity.insert(bots::new_bot(level));
+    start_when_full(world, game);
+    Ok(())
+}
+
+/// Gives every free seat of a `waiting` match to a bot of `level` (a whole match of bots
+/// when no one sat down): the countdown starts at once.
+pub fn fill_with_bots(world: &mut World, game: Entity, level: BotLevel) -> Result<(), JoinError> {
+    let seats = *world.get::<Seats>(game).ok_or(JoinError::NotJoinable)?;
+    for entity in seats.entities() {
+        let free = world
+            .get::<SeatSlot>(*entity)
+            .filter(|slot| slot.kind == SeatKind::Player && slot.occupant.is_none())
+            .map(|slot| slot.seat);
+        if let Some(seat) = free {
+            attach_bot(world, game, seat, level)?;
+        }
+    }
+    Ok(())
 }
 
 /// The seat a player holds in a match, if any.
@@ -625,7 +745,7 @@ fn push_event(world: &mut World, game: Entity, event: MatchEvent) {
 mod tests {
     use super::*;
     use crate::components::Ball;
-    use crate::model::{PlayerResult, Seat};
+    use crate::model::PlayerResult;
     use crate::testkit::{ball, events, phase, player, seated_pong, simulation, spec};
     use crate::view::state_hash;
 
@@ -1066,5 +1186,213 @@ mod tests {
             })
             .count();
         println!("{per_match_tick:.1} ns per match-tick over {ticks} ticks ({live} live)");
+    }
+
+    /// Plays one match of `mode` for `ticks` ticks from `seed`, each player's inputs (axis and
+    /// launch) drawn from a fixed log; returns a rolling hash of every state and the final one.
+    fn replay_mode(mode: Mode, seed: u64, ticks: u32) -> (u64, u64) {
+        let mut sim = simulation(60);
+        let world = &mut sim.world;
+        let game = create_match(world, spec(seed, mode, 21, seed));
+        let players = mode.player_seats().len() as u64;
+        for n in 1..=players {
+            join_match(world, game, player(n)).unwrap();
+        }
+        let mut log = SplitMix64::new(0x5eed);
+        let mut seq = 0;
+        let mut rolling = 0u64;
+        for _ in 0..ticks {
+            if sim.world.get_entity(game).is_err() {
+                break;
+            }
+            for n in 1..=players {
+                if log.next_u64().is_multiple_of(5) {
+                    seq += 1;
+                    let frame = InputFrame {
+                        seq,
+                        axis: log.range_f32(-1.0, 1.0),
+                        launch: log.next_u64().is_multiple_of(3),
+                    };
+                    let _ = submit_input(&mut sim.world, game, PlayerId(n), frame);
+                }
+            }
+            sim.step();
+            if sim.world.get_entity(game).is_ok() {
+                rolling = rolling.rotate_left(7) ^ state_hash(&sim.world, game);
+            }
+        }
+        let last = if sim.world.get_entity(game).is_ok() {
+            state_hash(&sim.world, game)
+        } else {
+            0
+        };
+        (rolling, last)
+    }
+
+    #[test]
+    fn every_mode_replays_the_same_from_the_same_seed_and_input_log() {
+        for mode in [
+            Mode::OneVsOne,
+            Mode::TwoVsTwo,
+            Mode::VsBot,
+            Mode::Solo,
+            Mode::Versus,
+        ] {
+            let first = replay_mode(mode, 11, 3000);
+            assert_eq!(first, replay_mode(mode, 11, 3000), "{mode:?}");
+            assert_ne!(first.0, replay_mode(mode, 12, 3000).0, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn bots_fill_free_seats_and_a_match_of_bots_starts_at_once() {
+        let mut sim = simulation(60);
+        let world = &mut sim.world;
+        let versus = create_match(world, spec(1, Mode::Versus, 0, 1));
+        join_match(world, versus, player(1)).unwrap();
+        assert_eq!(phase(world, versus), Phase::Waiting);
+        attach_bot(world, versus, Seat::P2, BotLevel::Hard).unwrap();
+        assert_eq!(phase(world, versus), Phase::Countdown);
+        assert_eq!(
+            attach_bot(world, versus, Seat::P1, BotLevel::Hard),
+            Err(JoinError::NotJoinable)
+        );
+        let team = create_match(world, spec(2, Mode::TwoVsTwo, 11, 2));
+        join_match(world, team, player(3)).unwrap();
+        assert_eq!(
+            attach_bot(world, team, Seat::LeftBack, BotLevel::Easy),
+            Err(JoinError::NoFreeSeat)
+        );
+        fill_with_bots(world, team, BotLevel::Normal).unwrap();
+        assert_eq!(phase(world, team), Phase::Countdown);
+        assert_eq!(
+            join_match(world, team, player(4)),
+            Err(JoinError::NoFreeSeat)
+        );
+        let bots = create_match(world, spec(3, Mode::OneVsOne, 11, 3));
+        fill_with_bots(world, bots, BotLevel::Hard).unwrap();
+        assert_eq!(phase(world, bots), Phase::Countdown);
+    }
+
+    /// Runs `games` Pong vs_bot matches (bot at `level`, on the right) against a naive
+    /// ball-follower on the left (full speed toward the ball's y, no delay, no noise); returns
+    /// how many the bot won.
+    fn bot_against_follower(level: BotLevel, games: u64, score_limit: u32) -> u64 {
+        let mut sim = simulation(60);
+        let matches: Vec<Entity> = (0..games)
+            .map(|n| {
+                let mut spec = spec(n + 1, Mode::VsBot, score_limit, 1000 + n);
+                spec.options.bot = Some(level);
+                let game = create_match(&mut sim.world, spec);
+                join_match(&mut sim.world, game, player(n + 1)).unwrap();
+                game
+            })
+            .collect();
+        let step = crate::pong::PADDLE_SPEED / 60.0;
+        let mut bot_wins = 0;
+        let mut live = games;
+        for seq in 1..=60 * 60 * 30 {
+            for (n, game) in matches.iter().enumerate() {
+                let world = &mut sim.world;
+                if world.get_entity(*game).is_err() {
+                    continue;
+                }
+                let left = world.get::<Seats>(*game).unwrap().entities()[0];
+                let paddle = world.get::<crate::components::Paddle>(left).unwrap().y;
+                let ball = ball(world, *game);
+                let axis = ((ball.y - paddle) / step).clamp(-1.0, 1.0);
+                submit_input(world, *game, PlayerId(n as u64 + 1), input(seq, axis)).unwrap();
+            }
+            sim.step();
+            for (_, _, _, event) in &sim.world.resource::<MatchEvents>().list {
+                if let MatchEvent::Ended(record) = event {
+                    live -= 1;
+                    if record.players[0].result == PlayerResult::Loss {
+                        bot_wins += 1;
+                    }
+                }
+            }
+            if live == 0 {
+                break;
+            }
+        }
+        assert_eq!(live, 0, "every game ends");
+        bot_wins
+    }
+
+    #[test]
+    fn a_hard_bot_beats_a_ball_follower_most_of_the_time() {
+        let wins = bot_against_follower(BotLevel::Hard, 20, 5);
+        assert!(wins > 10, "hard won {wins} of 20");
+    }
+
+    /// `cargo test --release -p arcade-systems -- --ignored --nocapture hard_bot_win_rate`
+    #[test]
+    #[ignore = "long; run in release"]
+    fn hard_bot_win_rate_over_200_games() {
+        for level in [BotLevel::Easy, BotLevel::Normal, BotLevel::Hard] {
+            let wins = bot_against_follower(level, 200, DEFAULT_SCORE_LIMIT);
+            println!(
+                "{level:?} bot vs ball-follower: {wins} of 200 won ({:.1} %)",
+                wins as f64 / 2.0
+            );
+        }
+    }
+
+    /// Times `matches` bot-filled matches of `mode` for `ticks` ticks (after the countdown),
+    /// and the bot systems alone on the same World; returns (ns per match-tick of a whole
+    /// step, ns per bot-tick).
+    fn time_bot_matches(mode: Mode, matches: u64, ticks: u32) -> (f64, f64) {
+        let mut sim = simulation(60);
+        let mut games = Vec::new();
+        for n in 0..matches {
+            let game = create_match(&mut sim.world, spec(n + 1, mode, 21, n));
+            fill_with_bots(&mut sim.world, game, BotLevel::Hard).unwrap();
+            games.push(game);
+        }
+        for _ in 0..181 {
+            sim.step();
+        }
+        let mut bots_only = Schedule::default();
+        bots_only.set_executor(SingleThreadedExecutor::new());
+        bots_only.add_systems((
+            crate::bots::drive_pong_bots,
+            crate::bots::drive_breakout_bots,
+        ));
+        let bot_count = sim
+            .world
+            .query::<&crate::components::Bot>()
+            .iter(&sim.world)
+            .count() as f64;
+        let mut in_bots = std::time::Duration::ZERO;
+        let started = std::time::Instant::now();
+        for _ in 0..ticks {
+            let before = std::time::Instant::now();
+            bots_only.run(&mut sim.world);
+            in_bots += before.elapsed();
+            sim.step();
+        }
+        let total = started.elapsed() - in_bots;
+        let live = games
+            .iter()
+            .filter(|g| sim.world.get_entity(**g).is_ok())
+            .count();
+        println!("{mode:?}: {live} of {matches} matches still live");
+        (
+            total.as_nanos() as f64 / (f64::from(ticks) * matches as f64),
+            in_bots.as_nanos() as f64 / (f64::from(ticks) * bot_count),
+        )
+    }
+
+    /// `cargo test --release -p arcade-systems -- --ignored --nocapture bot_filled_matches_tick`
+    #[test]
+    #[ignore = "timing; run in release"]
+    fn bot_filled_matches_tick() {
+        for mode in [Mode::VsBot, Mode::Solo, Mode::Versus] {
+            let (per_match, per_bot) = time_bot_matches(mode, 10_000, 600);
+            println!(
+                "{mode:?}: {per_match:.1} ns per match-tick (bots included), {per_bot:.1} ns per bot-tick"
+            );
+        }
     }
 }

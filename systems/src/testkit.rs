@@ -94,3 +94,13 @@ pub(crate) fn events(world: &World, game: Entity) -> Vec<MatchEvent> {
         .map(|(.., event)| event.clone())
         .collect()
 }
+
+/// A Breakout match of `mode` with players 1 (and 2 in versus) seated, forced to `playing`.
+pub(crate) fn playing_breakout(world: &mut World, mode: Mode, seed: u64) -> Entity {
+    let game = sim::create_match(world, spec(seed + 1, mode, 0, seed));
+    for n in 1..=mode.player_seats().len() as u64 {
+        sim::join_match(world, game, player(n)).expect("seat");
+    }
+    set_phase(world, game, Phase::Playing);
+    game
+}

@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 
 use crate::components::{
-    Ball, MatchClock, MatchEnding, MatchInfo, MatchPhase, MatchRng, Paddle, PlayerInput, PongCourt,
-    Presence, SeatSlot, Seats, Serve, TeamScore,
+    Ball, Bot, BrickWall, FieldBall, FieldPaddle, FieldProgress, FieldRng, MatchClock, MatchEnding,
+    MatchInfo, MatchPhase, MatchRng, Paddle, PlayerInput, PongCourt, Presence, SeatSlot, Seats,
+    Serve, TeamScore, TimeLimit,
 };
 use crate::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat};
 
@@ -55,8 +56,12 @@ pub fn match_summary(world: &World, game: Entity) -> Option<MatchSummary> {
         .collect();
     let score = match world.get::<TeamScore>(game) {
         Some(score) => score.0.to_vec(),
-        // Breakout is not simulated yet: every field at 0.
-        None => vec![0; seats.entities().len()],
+        // Breakout: one score per field, in seat order.
+        None => seats
+            .entities()
+            .iter()
+            .map(|seat| world.get::<FieldProgress>(*seat).map_or(0, |f| f.score))
+            .collect(),
     };
     Some(MatchSummary {
         id: info.id,
@@ -76,8 +81,8 @@ pub fn match_summary(world: &World, game: Entity) -> Option<MatchSummary> {
 ///
 /// Every object is written as a map with string keys (also in MessagePack, whatever the
 /// serializer's struct setting), and nothing is allocated: ids are formatted on the stack.
-/// `acks` has every seated player, with 0 before their first input. A Breakout match writes
-/// `"breakout": {"fields": []}` until Breakout is simulated.
+/// `acks` has every seated player, with 0 before their first input (a bot seat has no player
+/// and no ack).
 pub fn serialize_state<S: serde::Serializer>(
     world: &World,
     game: Entity,
@@ -98,7 +103,7 @@ pub fn serialize_state<S: serde::Serializer>(
     map.serialize_entry("acks", &Acks { world, seats })?;
     match info.game {
         Game::Pong => map.serialize_entry("pong", &PongState { world, game, seats })?,
-        Game::Breakout => map.serialize_entry("breakout", &BreakoutState)?,
+        Game::Breakout => map.serialize_entry("breakout", &BreakoutState { world, seats })?,
     }
     map.end()
 }
@@ -249,20 +254,103 @@ impl Serialize for PaddleState<'_> {
     }
 }
 
-/// `"breakout": {"fields": []}` while Breakout is not simulated.
-struct BreakoutState;
+/// `"breakout": {"fields": [...]}`, one field per seat in seat order.
+struct BreakoutState<'w> {
+    world: &'w World,
+    seats: &'w Seats,
+}
 
-impl Serialize for BreakoutState {
+/// The components of one Breakout field.
+type Field<'w> = (
+    Seat,
+    &'w FieldPaddle,
+    &'w FieldBall,
+    &'w BrickWall,
+    &'w FieldProgress,
+);
+
+impl BreakoutState<'_> {
+    fn each(&self) -> impl Iterator<Item = Field<'_>> + '_ {
+        self.seats.entities().iter().filter_map(|seat| {
+            let world = self.world;
+            Some((
+                world.get::<SeatSlot>(*seat)?.seat,
+                world.get::<FieldPaddle>(*seat)?,
+                world.get::<FieldBall>(*seat)?,
+                world.get::<BrickWall>(*seat)?,
+                world.get::<FieldProgress>(*seat)?,
+            ))
+        })
+    }
+}
+
+impl Serialize for BreakoutState<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry("fields", &[(); 0])?;
+        map.serialize_entry("fields", &Fields(self))?;
+        map.end()
+    }
+}
+
+struct Fields<'a, 'w>(&'a BreakoutState<'w>);
+
+impl Serialize for Fields<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.each().count()))?;
+        for field in self.0.each() {
+            seq.serialize_element(&FieldState(field))?;
+        }
+        seq.end()
+    }
+}
+
+/// `{"seat", "paddle": {"x"}, "ball": {"x","y","vx","vy","resting"}, "bricks": [row bitmasks],
+/// "score", "lives", "level"}`. `bricks` has one integer per row, top row first; bit `c`
+/// (value `1 << c`) is the brick of column `c` (PROTOCOL.md "Decisions").
+struct FieldState<'w>(Field<'w>);
+
+impl Serialize for FieldState<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (seat, paddle, ball, wall, progress) = self.0;
+        let mut map = serializer.serialize_map(Some(7))?;
+        map.serialize_entry("seat", seat.as_str())?;
+        map.serialize_entry("paddle", &FieldPaddleState(paddle))?;
+        map.serialize_entry("ball", &FieldBallState(ball))?;
+        map.serialize_entry("bricks", &wall.rows)?;
+        map.serialize_entry("score", &progress.score)?;
+        map.serialize_entry("lives", &progress.lives)?;
+        map.serialize_entry("level", &progress.level)?;
+        map.end()
+    }
+}
+
+struct FieldPaddleState<'w>(&'w FieldPaddle);
+
+impl Serialize for FieldPaddleState<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("x", &self.0.x)?;
+        map.end()
+    }
+}
+
+struct FieldBallState<'w>(&'w FieldBall);
+
+impl Serialize for FieldBallState<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(5))?;
+        map.serialize_entry("x", &self.0.x)?;
+        map.serialize_entry("y", &self.0.y)?;
+        map.serialize_entry("vx", &self.0.vx)?;
+        map.serialize_entry("vy", &self.0.vy)?;
+        map.serialize_entry("resting", &self.0.resting)?;
         map.end()
     }
 }
 
 /// A 64-bit FNV-1a hash of everything that decides a match's future: clock, phase and its
-/// timers, score, PRNG, ball, serve, and every seat's presence, input and paddle (floats by
-/// their bits). Two runs of the same seed and input log hash the same, tick for tick.
+/// timers, score, PRNGs, ball, serve, time limit, and every seat's presence, input, paddle,
+/// bot, and Breakout field (floats by their bits). Two runs of the same seed and input log hash the same, tick for tick.
 pub fn state_hash(world: &World, game: Entity) -> u64 {
     let mut hash = Fnv::new();
     let Some(seats) = world.get::<Seats>(game) else {
@@ -305,6 +393,9 @@ pub fn state_hash(world: &World, game: Entity) -> u64 {
             hash.u64(serve.toward.index() as u64);
         }
     }
+    if let Some(limit) = world.get::<TimeLimit>(game) {
+        hash.u64(limit.ticks_left);
+    }
     hash.u64(seats.absent.into());
     for seat in seats.entities() {
         if let Some(slot) = world.get::<SeatSlot>(*seat) {
@@ -331,8 +422,39 @@ pub fn state_hash(world: &World, game: Entity) -> u64 {
         if let Some(paddle) = world.get::<Paddle>(*seat) {
             hash.f32s(&[paddle.x, paddle.y]);
         }
+        if let Some(bot) = world.get::<Bot>(*seat) {
+            hash.u64(bot.level as u64);
+            hash.u64(bot.wait.into());
+            hash.f32s(&[bot.target]);
+        }
+        hash_field(&mut hash, world, *seat);
     }
     hash.0
+}
+
+/// The Breakout field of a seat, if it has one.
+fn hash_field(hash: &mut Fnv, world: &World, seat: Entity) {
+    if let Some(paddle) = world.get::<FieldPaddle>(seat) {
+        hash.f32s(&[paddle.x]);
+    }
+    if let Some(ball) = world.get::<FieldBall>(seat) {
+        hash.f32s(&[ball.x, ball.y, ball.vx, ball.vy]);
+        hash.u64(ball.resting.into());
+        hash.u64(ball.rest_left.into());
+    }
+    if let Some(wall) = world.get::<BrickWall>(seat) {
+        for row in wall.rows {
+            hash.u64(row.into());
+        }
+    }
+    if let Some(progress) = world.get::<FieldProgress>(seat) {
+        hash.u64(progress.score.into());
+        hash.u64(progress.lives.into());
+        hash.u64(progress.level.into());
+    }
+    if let Some(rng) = world.get::<FieldRng>(seat) {
+        hash.u64(rng.0.state());
+    }
 }
 
 /// FNV-1a, 64 bits.
@@ -551,9 +673,46 @@ mod tests {
         )
         .unwrap();
         let value: serde_json::Value = serde_json::from_slice(&buffer).unwrap();
-        assert_eq!(value["breakout"], json!({"fields": []}));
+        let expected = json!({"fields": [{
+            "seat": "p1",
+            "paddle": {"x": 400.0},
+            "ball": {"x": 400.0, "y": 558.0, "vx": 0.0, "vy": 0.0, "resting": true},
+            "bricks": [4095, 4095, 4095, 4095, 4095, 4095],
+            "score": 0, "lives": 3, "level": 1
+        }]});
+        assert_eq!(value["breakout"], expected);
         assert!(value.get("pong").is_none());
         assert_eq!(value["acks"], json!({"p_0000000000000001": 0}));
+
+        // The same map in MessagePack, and no allocation either way.
+        let mut json_buffer = Vec::with_capacity(4096);
+        let mut msgpack = Vec::with_capacity(4096);
+        let before = allocations();
+        serialize_state(
+            &sim.world,
+            game,
+            &mut serde_json::Serializer::new(&mut json_buffer),
+        )
+        .unwrap();
+        serialize_state(
+            &sim.world,
+            game,
+            &mut rmp_serde::Serializer::new(&mut msgpack),
+        )
+        .unwrap();
+        assert_eq!(allocations(), before);
+        let value: serde_json::Value = rmp_serde::from_slice(&msgpack).unwrap();
+        assert_eq!(value["breakout"], expected);
+    }
+
+    #[test]
+    fn a_versus_summary_scores_each_field() {
+        let mut sim = simulation(60);
+        let game = crate::testkit::playing_breakout(&mut sim.world, Mode::Versus, 4);
+        let fields = seats(&sim.world, game);
+        sim.world.get_mut::<FieldProgress>(fields[1]).unwrap().score = 17;
+        let summary = match_summary(&sim.world, game).unwrap();
+        assert_eq!(summary.score, [0, 17]);
     }
 
     #[test]

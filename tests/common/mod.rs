@@ -16,6 +16,70 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// Plays one Pong side until `match.end`: dodges the ball when it comes this way, so that the
+/// other side scores. Returns the `match.end` message and how many `state`s arrived.
+pub async fn dodge_until_end(mut client: Client, match_id: String, seat: &str) -> (Value, usize) {
+    let mut seq = 0u64;
+    let mut states = 0usize;
+    loop {
+        let message = match client.backlog.pop_front() {
+            Some(message) => message,
+            None => match client.next_message().await {
+                Some(Ok(message)) => message,
+                other => panic!("{seat}: connection ended before match.end: {other:?}"),
+            },
+        };
+        match message["type"].as_str() {
+            Some("match.end") => return (message, states),
+            Some("state") => {
+                states += 1;
+                let data = &message["data"];
+                assert_eq!(data["matchId"], match_id.as_str());
+                let ball = &data["pong"]["ball"];
+                let Some(paddle) = data["pong"]["paddles"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["seat"] == seat)
+                else {
+                    continue;
+                };
+                let coming = (seat.starts_with("left")) == (ball["vx"].as_f64().unwrap() < 0.0);
+                let away = if paddle["y"].as_f64().unwrap() > ball["y"].as_f64().unwrap() {
+                    1.0
+                } else {
+                    -1.0
+                };
+                let axis = if coming { away } else { 0.0 };
+                if states.is_multiple_of(6) {
+                    seq += 1;
+                    let input = json!({"matchId": match_id, "seq": seq, "axis": axis});
+                    client.send(json!({"type": "input", "data": input})).await;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads `/metrics` and returns the value of one sample line (`name{labels}`), or 0.
+pub async fn metric(server: &Server, sample: &str) -> f64 {
+    let text = http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(sample)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -36,8 +100,18 @@ impl Server {
 
     /// Starts a server on the database in `dir` (to restart on the same data).
     pub fn start_in(dir: Arc<tempfile::TempDir>, args: &[&str]) -> Server {
+        Server::start_with_env(dir, args, &[])
+    }
+
+    /// Starts a server on the database in `dir` with extra environment variables.
+    pub fn start_with_env(
+        dir: Arc<tempfile::TempDir>,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Server {
         let db = dir.path().join("arcade.db");
         let mut child = Command::new(env!("CARGO_BIN_EXE_arcade"))
+            .envs(envs.iter().copied())
             .args(["--listen", "127.0.0.1:0", "--log", "info,arcade=debug"])
             .arg("--db")
             .arg(&db)
@@ -57,7 +131,12 @@ impl Server {
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if let Some(rest) = line.split("listening on ").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                        // Up to the first character that is not part of an address (a space
+                        // in text logs, a quote in JSON logs).
+                        let addr: String = rest
+                            .chars()
+                            .take_while(|c| c.is_ascii_hexdigit() || ".:[]".contains(*c))
+                            .collect();
                         let _ = found.send(addr);
                     }
                     logs.lock().unwrap().push(line);
@@ -102,6 +181,26 @@ impl Server {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 panic!("the server did not exit within 15 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal (`"TERM"`, `"INT"`, `"USR1"`, ...) without waiting.
+    pub fn signal(&self, name: &str) {
+        signal(self.child.id(), name);
+    }
+
+    /// Waits (bounded) for the server to exit after a signal sent with [`Server::signal`].
+    pub fn wait_exit(mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the server") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the server did not exit within {within:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -159,27 +258,36 @@ pub struct Client {
     pub hello: Value,
     /// Messages read while waiting for something else, in order.
     pub backlog: std::collections::VecDeque<Value>,
+    /// Envelopes received as text (JSON) and as binary (MessagePack) frames.
+    pub text_frames: usize,
+    pub binary_frames: usize,
 }
 
 impl Client {
     /// Connects and waits for `hello`.
     pub async fn connect(server: &Server, query: &str) -> Client {
-        let codec = if query.contains("codec=msgpack") {
+        Client::connect_url(&server.ws_url(query)).await
+    }
+
+    /// Connects to a WebSocket URL (say, through a proxy) and waits for `hello`.
+    pub async fn connect_url(url: &str) -> Client {
+        let codec = if url.contains("codec=msgpack") {
             Codec::Msgpack
         } else {
             Codec::Json
         };
-        let (ws, _) =
-            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(server.ws_url(query)))
-                .await
-                .expect("connect in time")
-                .expect("connect");
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("connect");
         let mut client = Client {
             ws,
             codec,
             next_request: 0,
             hello: Value::Null,
             backlog: Default::default(),
+            text_frames: 0,
+            binary_frames: 0,
         };
         client.hello = client.recv_type("hello").await;
         client
@@ -194,6 +302,15 @@ impl Client {
 
     pub fn token(&self) -> String {
         self.hello["data"]["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a request with a fresh requestId without waiting; returns the id.
+    pub async fn send_request(&mut self, kind: &str, data: Value) -> String {
+        self.next_request += 1;
+        let id = format!("r{}", self.next_request);
+        self.send(json!({"type": kind, "data": data, "requestId": id}))
+            .await;
+        id
     }
 
     pub async fn send(&mut self, message: Value) {
@@ -229,12 +346,13 @@ impl Client {
                 None => return None,
                 Some(Err(_)) => return None,
                 Some(Ok(Message::Text(text))) => {
+                    self.text_frames += 1;
                     return Some(Ok(serde_json::from_str(&text).expect("server JSON parses")));
                 }
                 Some(Ok(Message::Binary(bytes))) => {
-                    return Some(Ok(
-                        rmp_serde::from_slice(&bytes).expect("server msgpack parses")
-                    ));
+                    self.binary_frames += 1;
+                    let value = rmp_serde::from_slice(&bytes).expect("server msgpack parses");
+                    return Some(Ok(value));
                 }
                 Some(Ok(Message::Close(frame))) => {
                     return Some(Err(frame.map(|f| u16::from(f.code))));

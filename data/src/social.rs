@@ -1,0 +1,465 @@
+//! Social storage: chat history, friends lists and blocks (tables of migration step 3,
+//! `migrations/0003_social.sql`).
+//!
+//! Chat messages are written fire-and-forget through the writer ([`Store::record_chat`] never
+//! blocks, like `record_match`); friend and block changes wait for their commit. Channels are
+//! opaque storage keys here: the network layer decides what they are called and who may read
+//! them.
+
+use arcade_systems::model::PlayerId;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::Store;
+use crate::error::{DataError, is_foreign_key_violation, sql};
+use crate::time::now_ms;
+use crate::types::{Cursor, PlayerRow};
+use crate::writer::{Ack, Reply, WriteOp, in_savepoint, reply, u64_from_sql, u64_to_sql};
+
+/// The most messages one page of [`Store::chat_history`] holds.
+pub const MAX_CHAT_PAGE: u32 = 100;
+/// The page size of chat history when the caller gives none.
+pub const DEFAULT_CHAT_PAGE: u32 = 50;
+
+/// A chat message to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatLine {
+    /// The channel's storage key (`global`, `match:m_…`, `dm:p_…:p_…`).
+    pub channel: String,
+    pub sender: PlayerId,
+    /// The sender's name when the message was sent.
+    pub sender_name: String,
+    pub text: String,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// A stored chat message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredChat {
+    pub line: ChatLine,
+    /// Where the page after this message starts (older messages).
+    pub cursor: Cursor,
+}
+
+/// One page of a channel's history, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatPage {
+    pub messages: Vec<StoredChat>,
+    /// Where the next (older) page starts; `None` when this page is the last.
+    pub next: Option<Cursor>,
+}
+
+/// Which relation between two players a write changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// `player` has `other` on their friends list.
+    Friend,
+    /// `player` blocks `other`.
+    Block,
+}
+
+impl Relation {
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Relation::Friend => ("friends", "friend_id"),
+            Relation::Block => ("blocks", "blocked_id"),
+        }
+    }
+}
+
+/// A social write, as queued for the writer.
+pub(crate) enum SocialWrite {
+    /// Fire-and-forget: a message that could not be stored is logged.
+    RecordChat(Box<ChatLine>),
+    /// Adds (`on`) or removes a relation; answers whether anything changed.
+    Relate {
+        relation: Relation,
+        player: PlayerId,
+        other: PlayerId,
+        on: bool,
+        reply: Reply<bool>,
+    },
+}
+
+impl SocialWrite {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            SocialWrite::RecordChat(_) => "record_chat",
+            SocialWrite::Relate { .. } => "relate",
+        }
+    }
+
+    pub(crate) fn has_waiter(&self) -> bool {
+        !matches!(self, SocialWrite::RecordChat(_))
+    }
+
+    pub(crate) fn refuse(self, error: DataError) {
+        match self {
+            SocialWrite::RecordChat(line) => {
+                tracing::warn!(channel = %line.channel, %error, "chat message not stored");
+            }
+            SocialWrite::Relate { reply, .. } => drop(reply.send(Err(error))),
+        }
+    }
+
+    /// Applies the write inside its own savepoint of the writer's transaction.
+    pub(crate) fn apply(self, tx: &mut rusqlite::Transaction<'_>) -> Ack {
+        match self {
+            SocialWrite::RecordChat(line) => {
+                if let Err(error) = in_savepoint(tx, |conn| insert_chat(conn, &line)) {
+                    tracing::warn!(channel = %line.channel, %error, "chat message not stored");
+                }
+                Ack::Nothing
+            }
+            SocialWrite::Relate {
+                relation,
+                player,
+                other,
+                on,
+                reply: to,
+            } => reply(
+                to,
+                in_savepoint(tx, |conn| relate(conn, relation, player, other, on)),
+            ),
+        }
+    }
+}
+
+fn insert_chat(conn: &Connection, line: &ChatLine) -> Result<(), DataError> {
+    conn.prepare_cached(
+        "INSERT INTO chat_messages (channel, sender_id, sender_name, text, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            line.channel,
+            u64_to_sql(line.sender.0),
+            line.sender_name,
+            line.text,
+            line.at_ms
+        ])
+    })
+    .map_err(sql)?;
+    Ok(())
+}
+
+fn relate(
+    conn: &Connection,
+    relation: Relation,
+    player: PlayerId,
+    other: PlayerId,
+    on: bool,
+) -> Result<bool, DataError> {
+    if player == other {
+        return Err(DataError::NotFound);
+    }
+    let (table, column) = relation.table();
+    let (player, other) = (u64_to_sql(player.0), u64_to_sql(other.0));
+    let changed = if on {
+        let insert = format!(
+            "INSERT INTO {table} (player_id, {column}, created_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT DO NOTHING"
+        );
+        match conn
+            .prepare_cached(&insert)
+            .and_then(|mut insert| insert.execute(params![player, other, now_ms()]))
+        {
+            Ok(changed) => changed,
+            Err(error) if is_foreign_key_violation(&error) => return Err(DataError::NotFound),
+            Err(error) => return Err(sql(error)),
+        }
+    } else {
+        let delete = format!("DELETE FROM {table} WHERE player_id = ?1 AND {column} = ?2");
+        conn.prepare_cached(&delete)
+            .and_then(|mut delete| delete.execute(params![player, other]))
+            .map_err(sql)?
+    };
+    Ok(changed > 0)
+}
+
+fn player_row(row: &Row<'_>) -> rusqlite::Result<PlayerRow> {
+    Ok(PlayerRow {
+        id: PlayerId(u64_from_sql(row.get(0)?)),
+        name: row.get(1)?,
+        guest: row.get(2)?,
+        created_at_ms: row.get(3)?,
+    })
+}
+
+fn chat_history(
+    conn: &Connection,
+    channel: &str,
+    before: Option<Cursor>,
+    limit: u32,
+) -> Result<ChatPage, DataError> {
+    let limit = limit.clamp(1, MAX_CHAT_PAGE);
+    let before = before.map_or(i64::MAX, |cursor| cursor.0);
+    let mut select = conn
+        .prepare_cached(
+            "SELECT seq, sender_id, sender_name, text, at FROM chat_messages \
+             WHERE channel = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+        )
+        .map_err(sql)?;
+    let mut messages: Vec<StoredChat> = select
+        .query_map(params![channel, before, i64::from(limit) + 1], |row| {
+            Ok(StoredChat {
+                cursor: Cursor(row.get(0)?),
+                line: ChatLine {
+                    channel: channel.to_owned(),
+                    sender: PlayerId(u64_from_sql(row.get(1)?)),
+                    sender_name: row.get(2)?,
+                    text: row.get(3)?,
+                    at_ms: row.get(4)?,
+                },
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(sql)?;
+    let next = if messages.len() > limit as usize {
+        messages.truncate(limit as usize);
+        messages.last().map(|message| message.cursor)
+    } else {
+        None
+    };
+    Ok(ChatPage { messages, next })
+}
+
+/// The players on the other end of `player`'s relations, by name.
+fn related(
+    conn: &Connection,
+    relation: Relation,
+    player: PlayerId,
+) -> Result<Vec<PlayerRow>, DataError> {
+    let (table, column) = relation.table();
+    let select = format!(
+        "SELECT p.id, p.name, p.guest, p.created_at FROM {table} r \
+         JOIN players p ON p.id = r.{column} WHERE r.player_id = ?1 ORDER BY p.name, p.id"
+    );
+    conn.prepare_cached(&select)
+        .and_then(|mut select| {
+            select
+                .query_map([u64_to_sql(player.0)], player_row)?
+                .collect()
+        })
+        .map_err(sql)
+}
+
+fn has_relation(
+    conn: &Connection,
+    relation: Relation,
+    player: PlayerId,
+    other: PlayerId,
+) -> Result<bool, DataError> {
+    let (table, column) = relation.table();
+    let select = format!("SELECT 1 FROM {table} WHERE player_id = ?1 AND {column} = ?2");
+    conn.prepare_cached(&select)
+        .and_then(|mut select| {
+            select
+                .query_row(params![u64_to_sql(player.0), u64_to_sql(other.0)], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .optional()
+        })
+        .map(|found| found.is_some())
+        .map_err(sql)
+}
+
+/// Who has `player` on their friends list, except those `player` blocks.
+fn followers(conn: &Connection, player: PlayerId) -> Result<Vec<PlayerId>, DataError> {
+    conn.prepare_cached(
+        "SELECT f.player_id FROM friends f WHERE f.friend_id = ?1 AND NOT EXISTS \
+         (SELECT 1 FROM blocks b WHERE b.player_id = ?1 AND b.blocked_id = f.player_id)",
+    )
+    .and_then(|mut select| {
+        select
+            .query_map([u64_to_sql(player.0)], |row| {
+                Ok(PlayerId(u64_from_sql(row.get(0)?)))
+            })?
+            .collect()
+    })
+    .map_err(sql)
+}
+
+impl Store {
+    /// Stores a chat message. Never blocks: the message is queued for the writer and
+    /// committed within about 10 ms; one that cannot be stored is logged.
+    pub fn record_chat(&self, line: ChatLine) {
+        if let Err(error) = self.send(WriteOp::Social(SocialWrite::RecordChat(Box::new(line)))) {
+            tracing::warn!(%error, "chat message not stored");
+        }
+    }
+
+    /// Adds (`on`) or removes `other` on `player`'s friends list or block list, once
+    /// committed. Answers whether anything changed (adding twice changes nothing);
+    /// [`DataError::NotFound`] when either player is unknown or they are the same.
+    pub fn set_relation(
+        &self,
+        relation: Relation,
+        player: PlayerId,
+        other: PlayerId,
+        on: bool,
+    ) -> Result<bool, DataError> {
+        self.call(|reply| {
+            WriteOp::Social(SocialWrite::Relate {
+                relation,
+                player,
+                other,
+                on,
+                reply,
+            })
+        })
+    }
+
+    /// A page of a channel's history, newest first; pass `next` as the following `before`.
+    pub fn chat_history(
+        &self,
+        channel: &str,
+        before: Option<Cursor>,
+        limit: u32,
+    ) -> Result<ChatPage, DataError> {
+        self.readers()
+            .with(|conn| chat_history(conn, channel, before, limit))
+    }
+
+    /// The players on `player`'s friends list (or block list), by name.
+    pub fn related(
+        &self,
+        relation: Relation,
+        player: PlayerId,
+    ) -> Result<Vec<PlayerRow>, DataError> {
+        self.readers().with(|conn| related(conn, relation, player))
+    }
+
+    /// Whether `player` has `other` on their friends list (or blocks `other`).
+    pub fn has_relation(
+        &self,
+        relation: Relation,
+        player: PlayerId,
+        other: PlayerId,
+    ) -> Result<bool, DataError> {
+        self.readers()
+            .with(|conn| has_relation(conn, relation, player, other))
+    }
+
+    /// Who has `player` on their friends list, except the players `player` blocks: the
+    /// audience of `player`'s presence.
+    pub fn followers(&self, player: PlayerId) -> Result<Vec<PlayerId>, DataError> {
+        self.readers().with(|conn| followers(conn, player))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(channel: &str, sender: PlayerId, text: &str) -> ChatLine {
+        ChatLine {
+            channel: channel.into(),
+            sender,
+            sender_name: "ada".into(),
+            text: text.into(),
+            at_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn chat_history_pages_newest_first_per_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("arcade.db")).unwrap();
+        let ada = store.create_guest("ada").unwrap().id;
+        for n in 0..5 {
+            store.record_chat(line("global", ada, &format!("g{n}")));
+            store.record_chat(line("dm:a:b", ada, &format!("d{n}")));
+        }
+        store.flush().unwrap();
+        let first = store.chat_history("global", None, 3).unwrap();
+        let texts: Vec<_> = first
+            .messages
+            .iter()
+            .map(|m| m.line.text.as_str())
+            .collect();
+        assert_eq!(texts, ["g4", "g3", "g2"]);
+        let second = store.chat_history("global", first.next, 3).unwrap();
+        let texts: Vec<_> = second
+            .messages
+            .iter()
+            .map(|m| m.line.text.as_str())
+            .collect();
+        assert_eq!(texts, ["g1", "g0"]);
+        assert_eq!(second.next, None);
+        assert_eq!(
+            store
+                .chat_history("dm:a:b", None, 50)
+                .unwrap()
+                .messages
+                .len(),
+            5
+        );
+        assert!(
+            store
+                .chat_history("nowhere", None, 50)
+                .unwrap()
+                .messages
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn friends_and_blocks_are_one_sided_and_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("arcade.db")).unwrap();
+        let ada = store.create_guest("ada").unwrap().id;
+        let bob = store.create_guest("bob").unwrap().id;
+        let cy = store.create_guest("cy").unwrap().id;
+        assert_eq!(
+            store.set_relation(Relation::Friend, ada, bob, true),
+            Ok(true)
+        );
+        assert_eq!(
+            store.set_relation(Relation::Friend, ada, bob, true),
+            Ok(false)
+        );
+        assert_eq!(
+            store.set_relation(Relation::Friend, cy, bob, true),
+            Ok(true)
+        );
+        assert_eq!(
+            store.set_relation(Relation::Friend, ada, PlayerId(12345), true),
+            Err(DataError::NotFound)
+        );
+        assert_eq!(
+            store.set_relation(Relation::Friend, ada, ada, true),
+            Err(DataError::NotFound)
+        );
+        let friends = store.related(Relation::Friend, ada).unwrap();
+        assert_eq!(friends.iter().map(|p| p.id).collect::<Vec<_>>(), [bob]);
+        assert!(store.has_relation(Relation::Friend, ada, bob).unwrap());
+        assert!(!store.has_relation(Relation::Friend, bob, ada).unwrap());
+        let mut followers = store.followers(bob).unwrap();
+        followers.sort();
+        let mut expected = vec![ada, cy];
+        expected.sort();
+        assert_eq!(followers, expected);
+
+        assert_eq!(store.set_relation(Relation::Block, bob, cy, true), Ok(true));
+        assert!(store.has_relation(Relation::Block, bob, cy).unwrap());
+        assert_eq!(
+            store.followers(bob).unwrap(),
+            [ada],
+            "a blocked follower is left out"
+        );
+        assert_eq!(
+            store.set_relation(Relation::Block, bob, cy, false),
+            Ok(true)
+        );
+        assert_eq!(
+            store.set_relation(Relation::Friend, ada, bob, false),
+            Ok(true)
+        );
+        assert_eq!(
+            store.set_relation(Relation::Friend, ada, bob, false),
+            Ok(false)
+        );
+        assert!(store.related(Relation::Friend, ada).unwrap().is_empty());
+    }
+}
