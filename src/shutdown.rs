@@ -34,6 +34,11 @@ pub async fn serve_until_signal(
 ) -> anyhow::Result<()> {
     let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
     let mut drain_deadline = on_signal.clone();
+    // Every accepted socket sends at once: with Nagle's algorithm a `state` frame waited
+    // for the client's (delayed, up to 40 ms) ACK of the previous one (BENCHMARKS.md).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -102,7 +102,11 @@ async fn every_request_gets_exactly_one_reply() {
     let last = client.request("match.list", json!({})).await;
     assert_eq!(last["type"], "ack");
     for id in &ids {
-        let again = client.backlog.iter().filter(|m| m["requestId"] == id.as_str()).count();
+        let again = client
+            .backlog
+            .iter()
+            .filter(|m| m["requestId"] == id.as_str())
+            .count();
         assert_eq!(again, 0, "a second reply to {id}");
     }
     assert_eq!(kinds, ["ws.pong", "ack", "ack", "error", "error"]);

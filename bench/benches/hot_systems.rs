@@ -77,8 +77,7 @@ fn state_encoding(c: &mut Criterion) {
             b.iter_batched_ref(
                 || Vec::with_capacity(1024),
                 |buf: &mut Vec<u8>| {
-                    let mut serializer =
-                        rmp_serde::Serializer::new(&mut *buf).with_struct_map();
+                    let mut serializer = rmp_serde::Serializer::new(&mut *buf).with_struct_map();
                     view::serialize_state(&sim.world, entity, &mut serializer).unwrap();
                     black_box(buf.len())
                 },

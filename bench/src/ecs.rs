@@ -134,7 +134,11 @@ impl EcsPong {
         let court = world.get::<PongCourt>(entity)?;
         let ball = world.get::<Ball>(court.ball)?;
         let paddle = |i: usize| world.get::<Paddle>(seats[i]).map_or(f32::NAN, |p| p.y);
-        let ack = |i: usize| world.get::<PlayerInput>(seats[i]).map_or(0, |p| p.applied_seq);
+        let ack = |i: usize| {
+            world
+                .get::<PlayerInput>(seats[i])
+                .map_or(0, |p| p.applied_seq)
+        };
         Some(PongView {
             playing: phase.phase == Phase::Playing,
             tick: world.get::<MatchClock>(entity)?.tick,

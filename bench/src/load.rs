@@ -146,7 +146,9 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         ));
     }
     if args.duration > MAX_SECONDS || args.settle > MAX_SECONDS {
-        return Err(format!("--duration and --settle are at most {MAX_SECONDS} s"));
+        return Err(format!(
+            "--duration and --settle are at most {MAX_SECONDS} s"
+        ));
     }
     if !matches!(args.codec.as_str(), "json" | "msgpack" | "mix") {
         return Err("--codec is json, msgpack or mix".into());
@@ -236,7 +238,9 @@ impl Target {
             .next()
             .ok_or_else(|| format!("{authority} resolves to nothing"))?;
         if !is_loopback(addr.ip()) {
-            return Err(format!("{addr} is not a loopback address: this generator stays on loopback"));
+            return Err(format!(
+                "{addr} is not a loopback address: this generator stays on loopback"
+            ));
         }
         Ok(Target {
             addr,
@@ -514,7 +518,12 @@ async fn drive(args: &LoadArgs, server: &Target, nofile: u64) -> Result<serde_js
     let own_cpu_before = cpu_seconds(std::process::id());
     let counts_before: Vec<(u64, u64)> = clients
         .iter()
-        .map(|(_, s)| (s.states.load(Ordering::Relaxed), s.bytes.load(Ordering::Relaxed)))
+        .map(|(_, s)| {
+            (
+                s.states.load(Ordering::Relaxed),
+                s.bytes.load(Ordering::Relaxed),
+            )
+        })
         .collect();
     let inputs_before = shared.inputs_sent.load(Ordering::Relaxed);
     let disconnects_before = shared.disconnects.load(Ordering::Relaxed);
@@ -533,7 +542,12 @@ async fn drive(args: &LoadArgs, server: &Target, nofile: u64) -> Result<serde_js
     let details = health_details(server.addr).await;
     let counts_after: Vec<(u64, u64)> = clients
         .iter()
-        .map(|(_, s)| (s.states.load(Ordering::Relaxed), s.bytes.load(Ordering::Relaxed)))
+        .map(|(_, s)| {
+            (
+                s.states.load(Ordering::Relaxed),
+                s.bytes.load(Ordering::Relaxed),
+            )
+        })
         .collect();
     progress.done();
 
@@ -544,7 +558,7 @@ async fn drive(args: &LoadArgs, server: &Target, nofile: u64) -> Result<serde_js
 
     // Per-client rates over the window.
     let tick_rate = shared.tick_rate.load(Ordering::Relaxed) as f64;
-    let mut per_role = |role: Role| {
+    let per_role = |role: Role| {
         let mut rates = Vec::new();
         let mut bytes = Vec::new();
         let mut max_gap = 0u64;
@@ -565,7 +579,11 @@ async fn drive(args: &LoadArgs, server: &Target, nofile: u64) -> Result<serde_js
     let (player_rates, player_bytes, player_max_gap) = per_role(Role::Player);
     let (spectator_rates, _, _) = per_role(Role::Spectator);
     let (_, idle_bytes, _) = per_role(Role::Idle);
-    let mut receivers: Vec<f64> = player_rates.iter().chain(&spectator_rates).copied().collect();
+    let mut receivers: Vec<f64> = player_rates
+        .iter()
+        .chain(&spectator_rates)
+        .copied()
+        .collect();
     receivers.sort_by(f64::total_cmp);
     let q = arcade_bench::stats::quantile;
     let mean = |v: &[f64]| {
@@ -606,7 +624,10 @@ async fn drive(args: &LoadArgs, server: &Target, nofile: u64) -> Result<serde_js
         .zip(metric(&metrics_before, "arcade_tick_overruns_total"))
         .map(|(a, b)| a - b);
     let ticks_in_window = metric(&metrics_after, "arcade_tick_duration_seconds_count")
-        .zip(metric(&metrics_before, "arcade_tick_duration_seconds_count"))
+        .zip(metric(
+            &metrics_before,
+            "arcade_tick_duration_seconds_count",
+        ))
         .map(|(a, b)| a - b);
     let dropped = metric(&metrics_after, "arcade_ws_dropped_frames_total")
         .zip(metric(&metrics_before, "arcade_ws_dropped_frames_total"))
@@ -768,7 +789,9 @@ impl Progress {
             .iter()
             .map(|(_, s)| s.states.load(Ordering::Relaxed))
             .sum();
-        let rss = pid.and_then(rss_bytes).map_or(0.0, |b| b as f64 / 1048576.0);
+        let rss = pid
+            .and_then(rss_bytes)
+            .map_or(0.0, |b| b as f64 / 1048576.0);
         eprintln!(
             "[run {second}/{of} s] connected {}, in a match {}, states received {states}, gap p99 {:.1} ms, ack p99 {:.1} ms, disconnects {}, server RSS {rss:.0} MiB",
             shared.connected.load(Ordering::Relaxed),
@@ -787,9 +810,8 @@ impl Progress {
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(url: &str) -> Result<Socket, String> {
     let config = WebSocketConfig::default()
@@ -952,11 +974,7 @@ fn count_frame(
 }
 
 /// Opens a connection and reads its `hello`: the socket, the player id, the tick rate.
-async fn open(
-    url: &str,
-    codec: Codec,
-    shared: &Shared,
-) -> Option<(Socket, String)> {
+async fn open(url: &str, codec: Codec, shared: &Shared) -> Option<(Socket, String)> {
     let mut socket = match connect(url).await {
         Ok(socket) => socket,
         Err(_) => {
@@ -1287,15 +1305,19 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 
 fn load_average() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    Some(text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// GET a path of the server over plain HTTP/1.1; the body.
 async fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     let fetch = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.ok()?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await.ok()?;
@@ -1303,13 +1325,18 @@ async fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
         let body_at = text.find("\r\n\r\n")? + 4;
         let head = &text[..body_at];
         let body = &text[body_at..];
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             Some(dechunk(body))
         } else {
             Some(body.to_owned())
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), fetch).await.ok()?
+    tokio::time::timeout(Duration::from_secs(10), fetch)
+        .await
+        .ok()?
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -1394,7 +1421,11 @@ fn print_report(report: &serde_json::Value) {
         Some(x) => format!("{x:.2}"),
         None => "-".into(),
     };
-    println!("# arcade-bench load ({} codec, {} pairing)", r["codec"].as_str().unwrap_or(""), r["pairing"].as_str().unwrap_or(""));
+    println!(
+        "# arcade-bench load ({} codec, {} pairing)",
+        r["codec"].as_str().unwrap_or(""),
+        r["pairing"].as_str().unwrap_or("")
+    );
     println!(
         "clients connected      {} of {} (players {}, spectators {}, idle {}), in a match {}",
         r["connected"],
@@ -1406,22 +1437,76 @@ fn print_report(report: &serde_json::Value) {
         r["idle"],
         r["inMatch"]
     );
-    println!("window                 {} s (ramp {} s), tick rate {} Hz", f(&r["windowSeconds"]), f(&r["rampSeconds"]), r["tickRate"]);
+    println!(
+        "window                 {} s (ramp {} s), tick rate {} Hz",
+        f(&r["windowSeconds"]),
+        f(&r["rampSeconds"]),
+        r["tickRate"]
+    );
     let s = &r["statesPerClientSecond"];
-    println!("state/s per client     p1 {}  p50 {}  min {}  (p1 = {} of the tick rate)", f(&s["p1"]), f(&s["p50"]), f(&s["min"]), f(&r["snapshotRateP1OfTickRate"]));
+    println!(
+        "state/s per client     p1 {}  p50 {}  min {}  (p1 = {} of the tick rate)",
+        f(&s["p1"]),
+        f(&s["p50"]),
+        f(&s["min"]),
+        f(&r["snapshotRateP1OfTickRate"])
+    );
     let g = &r["gapMs"];
-    println!("state gap ms           p50 {}  p99 {}  max {}", f(&g["p50"]), f(&g["p99"]), f(&g["max"]));
+    println!(
+        "state gap ms           p50 {}  p99 {}  max {}",
+        f(&g["p50"]),
+        f(&g["p99"]),
+        f(&g["max"])
+    );
     let a = &r["ackMs"];
-    println!("input->ack ms          p50 {}  p99 {}  max {}  ({} samples, p99 = {} ticks)", f(&a["p50"]), f(&a["p99"]), f(&a["max"]), a["count"], f(&r["ackTicksP99"]));
+    println!(
+        "input->ack ms          p50 {}  p99 {}  max {}  ({} samples, p99 = {} ticks)",
+        f(&a["p50"]),
+        f(&a["p99"]),
+        f(&a["max"]),
+        a["count"],
+        f(&r["ackTicksP99"])
+    );
     let b = &r["bytesPerClientSecond"];
-    println!("bytes/s per client     players p50 {}  idle mean {}", f(&b["playersP50"]), f(&b["idleMean"]));
-    println!("errors                 connect {}  error frames {}  disconnects {}", r["connectErrors"], r["errorFrames"], r["disconnects"]);
+    println!(
+        "bytes/s per client     players p50 {}  idle mean {}",
+        f(&b["playersP50"]),
+        f(&b["idleMean"])
+    );
+    println!(
+        "errors                 connect {}  error frames {}  disconnects {}",
+        r["connectErrors"], r["errorFrames"], r["disconnects"]
+    );
     let sv = &r["server"];
-    println!("server tick p99 ms     histogram bucket <= {}  last 1024 ticks {}  overruns {} of {} ticks", f(&sv["tickP99MsBucket"]), f(&sv["tickP99MsLast1024"]), sv["overruns"], sv["ticks"]);
+    println!(
+        "server tick p99 ms     histogram bucket <= {}  last 1024 ticks {}  overruns {} of {} ticks",
+        f(&sv["tickP99MsBucket"]),
+        f(&sv["tickP99MsLast1024"]),
+        sv["overruns"],
+        sv["ticks"]
+    );
     println!("server CPU             {} cores", f(&sv["cpuCores"]));
-    println!("server memory MiB      start {}  idle {}  loaded {}", f(&sv["rssMiBStart"]), f(&sv["rssMiBIdle"]), f(&sv["rssMiB"]));
-    println!("KiB per connection     idle {}  playing {}  all {}", f(&sv["kibPerIdleConnection"]), f(&sv["kibPerPlayingConnection"]), f(&sv["kibPerConnection"]));
-    println!("generator CPU          {} cores ({} threads); limited by: {}", f(&r["generator"]["cpuCores"]), r["generator"]["threads"], r["limitedBy"].as_str().unwrap_or(""));
-    println!("load average           {}", r["loadAverage"].as_str().unwrap_or(""));
+    println!(
+        "server memory MiB      start {}  idle {}  loaded {}",
+        f(&sv["rssMiBStart"]),
+        f(&sv["rssMiBIdle"]),
+        f(&sv["rssMiB"])
+    );
+    println!(
+        "KiB per connection     idle {}  playing {}  all {}",
+        f(&sv["kibPerIdleConnection"]),
+        f(&sv["kibPerPlayingConnection"]),
+        f(&sv["kibPerConnection"])
+    );
+    println!(
+        "generator CPU          {} cores ({} threads); limited by: {}",
+        f(&r["generator"]["cpuCores"]),
+        r["generator"]["threads"],
+        r["limitedBy"].as_str().unwrap_or("")
+    );
+    println!(
+        "load average           {}",
+        r["loadAverage"].as_str().unwrap_or("")
+    );
     println!("targets                {}", r["targets"]);
 }

@@ -18,7 +18,10 @@ pub struct PlotArgs {
     #[arg(long, default_value = "bench/load.png")]
     output: PathBuf,
     /// The TrueType font for the text.
-    #[arg(long, default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
+    #[arg(
+        long,
+        default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    )]
     font: PathBuf,
 }
 

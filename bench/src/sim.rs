@@ -28,7 +28,11 @@ use arcade_systems::sim::{SimConfig, SimSystems, Simulation};
 #[derive(clap::Args)]
 pub struct SimArgs {
     /// Modes to time (their game follows): 1v1, 2v2, vs_bot (pong), solo, versus (breakout).
-    #[arg(long, value_delimiter = ',', default_value = "1v1,2v2,vs_bot,solo,versus")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1v1,2v2,vs_bot,solo,versus"
+    )]
     modes: Vec<String>,
     /// Comma-separated numbers of matches per world.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]

@@ -121,7 +121,18 @@ mod tests {
 
     #[test]
     fn buckets_round_trip_within_three_percent() {
-        for value in [0, 1, 31, 32, 33, 100, 1_000, 16_667, 1_000_000, u64::MAX / 2] {
+        for value in [
+            0,
+            1,
+            31,
+            32,
+            33,
+            100,
+            1_000,
+            16_667,
+            1_000_000,
+            u64::MAX / 2,
+        ] {
             let floor = bucket_floor(bucket_of(value));
             assert!(floor <= value, "{value}: {floor}");
             assert!(value - floor <= value / 32, "{value}: {floor}");

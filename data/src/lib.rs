@@ -34,10 +34,10 @@ pub mod types;
 mod writer;
 
 pub use error::DataError;
+pub use ratings::{GameStats, LeaderboardRow};
 pub use store::Store;
 pub use types::{
     Credentials, Cursor, CursorParseError, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MatchFilter,
     MatchPage, PlayerRow, SessionId, SessionIdParseError, StoredMatch,
 };
-pub use ratings::{GameStats, LeaderboardRow};
 pub use writer::WriteObserver;

@@ -510,7 +510,7 @@ fn client_address(
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
             .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-            .last()
+            .next_back()
     {
         return Some(last);
     }

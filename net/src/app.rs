@@ -403,6 +403,17 @@ struct WsQuery {
     codec: Option<String>,
 }
 
+/// A connection's WebSocket read buffer, allocated up front (tungstenite's default is 128 KiB,
+/// which made an idle connection cost ~170 KiB; BENCHMARKS.md "Connections"). Client messages
+/// are small (inputs, chat) and a larger one is still read, in more than one go.
+const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Frames fed to the socket are written once this much is buffered (and at every flush); the
+/// buffer grows only as needed.
+const WS_WRITE_BUFFER_BYTES: usize = 8 * 1024;
+/// The most the write buffer may hold (the writer flushes after each batch, so it stays near
+/// [`WS_WRITE_BUFFER_BYTES`] plus one frame).
+const WS_MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+
 async fn websocket(
     State(state): State<AppState>,
     Query(query): Query<WsQuery>,
@@ -419,6 +430,9 @@ async fn websocket(
         codec,
     };
     Ok(upgrade
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .write_buffer_size(WS_WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(WS_MAX_WRITE_BUFFER_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| session::run(socket, state, params)))
