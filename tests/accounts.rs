@@ -5,19 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, http};
+use common::{Client, NO_HTTP_LIMITS, Server, http};
 use serde_json::{Value, json};
 
 /// The generic per-address HTTP rate limits are off: every request of a test comes from
 /// 127.0.0.1, and these tests are about the application's own lockout.
-const NO_HTTP_LIMITS: &[&str] = &[
-    "--rate-limit-reads",
-    "0",
-    "--rate-limit-writes",
-    "0",
-    "--rate-limit-auth",
-    "0",
-];
 
 async fn post(server: &Server, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
     let mut request = http().post(server.url(path)).json(&body);

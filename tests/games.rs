@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Client, Server, http};
+use common::{Client, Server, fetch_record};
 use serde_json::{Value, json};
 
 /// The next message of a client, backlog first.
@@ -361,20 +361,4 @@ async fn a_pong_vs_bot_match_has_a_moving_bot_paddle() {
         "loss"
     };
     assert_eq!(players[0]["result"], expected, "{end}");
-}
-
-async fn fetch_record(server: &Server, match_id: &str) -> Value {
-    for _ in 0..100 {
-        let response = http()
-            .get(server.url(&format!("/api/matches/{match_id}")))
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 200 {
-            return response.json().await.unwrap();
-        }
-        assert_eq!(response.status(), 404);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("match {match_id} never reached the history");
 }

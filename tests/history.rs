@@ -9,17 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, WAIT, http};
+use common::{Client, NO_HTTP_LIMITS, Server, WAIT, http};
 use serde_json::{Value, json};
-
-const NO_HTTP_LIMITS: &[&str] = &[
-    "--rate-limit-reads",
-    "0",
-    "--rate-limit-writes",
-    "0",
-    "--rate-limit-auth",
-    "0",
-];
 
 /// Finishes one short match: a pong vs_bot match that its player leaves at once. With nobody
 /// left in it, it ends as `aborted` and is recorded like any finished match. Returns its id.

@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, http};
+use common::{NO_HTTP_LIMITS, Server, http};
 use serde_json::Value;
 
 /// Bound of the fuzzing run, in seconds.
@@ -19,15 +19,6 @@ const SCHEMATHESIS_MAX_EXAMPLES: &str = "10";
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
 response_headers_conformance,response_schema_conformance,positive_data_acceptance,\
 use_after_free,ensure_resource_availability";
-
-const NO_HTTP_LIMITS: &[&str] = &[
-    "--rate-limit-reads",
-    "0",
-    "--rate-limit-writes",
-    "0",
-    "--rate-limit-auth",
-    "0",
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_lists_every_api_route() {

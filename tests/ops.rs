@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, http};
+use common::{Client, Server, fetch_record, http, start_pong};
 use serde_json::{Value, json};
 
 /// Labels of every sample of `name` (and of its `_bucket`/`_sum`/`_count` lines) in a
@@ -51,42 +51,11 @@ async fn get_text(server: &Server, path: &str) -> String {
         .unwrap()
 }
 
-/// Polls `GET /api/matches/{id}` until it answers 200 (the writer commits within ~10 ms).
-async fn fetch_record(server: &Server, match_id: &str) -> Value {
-    let deadline = Instant::now() + common::WAIT;
-    loop {
-        let response = http()
-            .get(server.url(&format!("/api/matches/{match_id}")))
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 200 {
-            return response.json().await.unwrap();
-        }
-        assert_eq!(response.status(), 404);
-        assert!(Instant::now() < deadline, "{match_id} never recorded");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 /// Two players in a started pong 1v1 match (scoreLimit 1); returns them and the match id.
 async fn started_match(server: &Server, query: &str) -> (Client, Client, String) {
     let mut left = Client::connect(server, query).await;
     let mut right = Client::connect(server, "").await;
-    let created = left
-        .request(
-            "match.create",
-            json!({"game": "pong", "mode": "1v1", "options": {"scoreLimit": 1}}),
-        )
-        .await;
-    assert_eq!(created["type"], "ack", "{created}");
-    let match_id = created["data"]["matchId"].as_str().unwrap().to_owned();
-    let joined = right
-        .request("match.join", json!({"matchId": match_id}))
-        .await;
-    assert_eq!(joined["type"], "ack", "{joined}");
-    left.recv_type("match.start").await;
-    right.recv_type("match.start").await;
+    let match_id = start_pong(&mut left, &mut right, 1).await;
     (left, right, match_id)
 }
 

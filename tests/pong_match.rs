@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Client, Server, dodge_until_end, http};
+use common::{Client, Server, dodge_until_end, fetch_record, http};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,22 +121,6 @@ async fn two_players_play_pong_to_the_end_and_the_record_survives_a_restart() {
     let server = Server::start_in(dir, &[]);
     let again = fetch_record(&server, &match_id).await;
     assert_eq!(again, record, "the same record after a restart");
-}
-
-async fn fetch_record(server: &Server, match_id: &str) -> Value {
-    for _ in 0..100 {
-        let response = http()
-            .get(server.url(&format!("/api/matches/{match_id}")))
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 200 {
-            return response.json().await.unwrap();
-        }
-        assert_eq!(response.status(), 404);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("match {match_id} never reached the history");
 }
 
 fn check_record(record: &Value, match_id: &str, left_id: &str, right_id: &str) {

@@ -5,29 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, dodge_until_end, metric};
+use common::{Client, Server, dodge_until_end, fetch_record, metric, start_pong};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-/// Creates a pong 1v1 match (scoreLimit 1 unless given) with `a` seated left and `b` right,
-/// waits for both `match.start`s, and returns the match id.
-async fn start_pong(a: &mut Client, b: &mut Client, score_limit: u32) -> String {
-    let options = json!({"scoreLimit": score_limit});
-    let created = a
-        .request(
-            "match.create",
-            json!({"game": "pong", "mode": "1v1", "options": options}),
-        )
-        .await;
-    assert_eq!(created["type"], "ack", "{created}");
-    let match_id = created["data"]["matchId"].as_str().unwrap().to_owned();
-    let joined = b.request("match.join", json!({"matchId": match_id})).await;
-    assert_eq!(joined["type"], "ack", "{joined}");
-    a.recv_type("match.start").await;
-    b.recv_type("match.start").await;
-    match_id
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_msgpack_client_and_a_json_client_play_one_match_together() {
@@ -367,24 +348,7 @@ async fn a_drop_past_the_grace_forfeits_and_is_recorded() {
         .find(|p| p["id"] == right_id.as_str())
         .unwrap();
     assert_eq!(loser["result"], "loss");
-    let record = common::http()
-        .get(server.url(&format!("/api/matches/{match_id}")))
-        .send()
-        .await
-        .unwrap();
-    let record: Value = if record.status() == 200 {
-        record.json().await.unwrap()
-    } else {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        common::http()
-            .get(server.url(&format!("/api/matches/{match_id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    };
+    let record = fetch_record(&server, &match_id).await;
     assert_eq!(record["reason"], "forfeit");
 }
 

@@ -62,6 +62,58 @@ pub async fn dodge_until_end(mut client: Client, match_id: String, seat: &str) -
     }
 }
 
+/// Server flags that turn the HTTP rate limits off, for tests that send many requests.
+pub const NO_HTTP_LIMITS: &[&str] = &[
+    "--rate-limit-reads",
+    "0",
+    "--rate-limit-writes",
+    "0",
+    "--rate-limit-auth",
+    "0",
+];
+
+/// The history record of a finished match, waiting (bounded) for the writer to store it.
+pub async fn fetch_record(server: &Server, match_id: &str) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let response = http()
+            .get(server.url(&format!("/api/matches/{match_id}")))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            return response.json().await.unwrap();
+        }
+        assert_eq!(response.status(), 404);
+        assert!(
+            Instant::now() < deadline,
+            "match {match_id} never reached the history"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Creates a pong 1v1 match with `score_limit` with `left` seated left and `right` right,
+/// waits for both `match.start`s, and returns the match id.
+pub async fn start_pong(left: &mut Client, right: &mut Client, score_limit: u32) -> String {
+    let options = json!({"scoreLimit": score_limit});
+    let created = left
+        .request(
+            "match.create",
+            json!({"game": "pong", "mode": "1v1", "options": options}),
+        )
+        .await;
+    assert_eq!(created["type"], "ack", "{created}");
+    let match_id = created["data"]["matchId"].as_str().unwrap().to_owned();
+    let joined = right
+        .request("match.join", json!({"matchId": match_id}))
+        .await;
+    assert_eq!(joined["type"], "ack", "{joined}");
+    left.recv_type("match.start").await;
+    right.recv_type("match.start").await;
+    match_id
+}
+
 /// Reads `/metrics` and returns the value of one sample line (`name{labels}`), or 0.
 pub async fn metric(server: &Server, sample: &str) -> f64 {
     let text = http()
