@@ -717,7 +717,10 @@ fn announce<T: Serialize>(audience: &Audience, message: &T) {
 }
 
 /// Announces this tick's match events and sends every match's state (runs last in a tick).
-pub fn send_updates(world: &mut World) {
+/// The matches that have an audience, with their ids: cached across ticks.
+type AudienceQuery = QueryState<(Entity, &'static Audience, &'static MatchIdOf)>;
+
+pub fn send_updates(world: &mut World, mut audiences: Local<AudienceQuery>) {
     world.resource_scope(|world, events: Mut<MatchEvents>| {
         for (game, id, tick, event) in &events.list {
             announce_event(world, *game, *id, *tick, event);
@@ -730,7 +733,7 @@ pub fn send_updates(world: &mut World) {
     };
     let every = world.resource::<BridgeConfig>().snapshot_every.max(1);
     if ticks.is_multiple_of(every) {
-        send_states(world);
+        send_states(world, &mut audiences);
     }
 }
 
@@ -879,11 +882,10 @@ impl Serialize for StateData<'_> {
     }
 }
 
-fn send_states(world: &mut World) {
+fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
     let mut buf = std::mem::take(&mut world.resource_mut::<Lobby>().buf);
     let mut dropped = 0u64;
-    let mut query = world.query::<(Entity, &Audience, &MatchIdOf)>();
-    for (game, audience, id) in query.iter(world) {
+    for (game, audience, id) in audiences.iter(world) {
         if audience.members.is_empty()
             || view::match_phase(world, game).is_none_or(|phase| phase == Phase::Finished)
         {
