@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use common::{Client, NO_HTTP_LIMITS, Server, http};
 use serde_json::{Value, json};
 
-/// The generic per-address HTTP rate limits are off: every request of a test comes from
-/// 127.0.0.1, and these tests are about the application's own lockout.
+// The generic per-address HTTP rate limits are off (`NO_HTTP_LIMITS`): every request of a
+// test comes from 127.0.0.1, and these tests are about the application's own lockout.
 
 async fn post(server: &Server, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
     let mut request = http().post(server.url(path)).json(&body);

@@ -136,7 +136,7 @@ impl Codec {
 }
 
 pub fn run(args: LoadArgs) -> Result<(), String> {
-    if args.players % 2 != 0 {
+    if !args.players.is_multiple_of(2) {
         return Err("--players must be even (pairs play Pong 1v1)".into());
     }
     let total = args.players + args.spectators + args.idle;
@@ -289,10 +289,11 @@ impl Target {
                             .take_while(|c| c.is_ascii_hexdigit() || ".:[]".contains(*c))
                             .collect();
                         let _ = found.send(addr);
-                    } else if line.contains("WARN") || line.contains("ERROR") {
-                        if warnings.fetch_add(1, Ordering::Relaxed) < 5 {
-                            eprintln!("server: {line}");
-                        }
+                    } else if (line.contains("WARN") || line.contains("ERROR"))
+                        // Every one is counted; the first few are shown.
+                        && warnings.fetch_add(1, Ordering::Relaxed) < 5
+                    {
+                        eprintln!("server: {line}");
                     }
                 }
             });
@@ -516,6 +517,7 @@ async fn drive(args: &LoadArgs, server: &Target, nofile: u64) -> Result<serde_js
     let metrics_before = scrape(server.addr).await;
     let server_cpu_before = pid.and_then(cpu_seconds);
     let own_cpu_before = cpu_seconds(std::process::id());
+    let machine_before = machine_busy_seconds();
     let counts_before: Vec<(u64, u64)> = clients
         .iter()
         .map(|(_, s)| {
@@ -537,6 +539,7 @@ async fn drive(args: &LoadArgs, server: &Target, nofile: u64) -> Result<serde_js
     shared.measuring.store(false, Ordering::Relaxed);
     let window = started.elapsed().as_secs_f64();
     let own_cpu_after = cpu_seconds(std::process::id());
+    let machine_after = machine_busy_seconds();
     let server_cpu_after = pid.and_then(cpu_seconds);
     let metrics_after = scrape(server.addr).await;
     let details = health_details(server.addr).await;
@@ -602,12 +605,18 @@ async fn drive(args: &LoadArgs, server: &Target, nofile: u64) -> Result<serde_js
         .map(|(a, b)| (b - a) / window)
         .unwrap_or(0.0);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let busy = server_cpu.unwrap_or(0.0) + own_cpu;
+    let machine = machine_before
+        .zip(machine_after)
+        .map(|(a, b)| (b - a) / window);
+    let others = machine.map(|m| (m - server_cpu.unwrap_or(0.0) - own_cpu).max(0.0));
+    let busy = machine.unwrap_or(server_cpu.unwrap_or(0.0) + own_cpu);
     let limited_by = if busy > 0.9 * cores {
-        if own_cpu > server_cpu.unwrap_or(0.0) {
-            "machine (the generator uses more CPU than the server)"
+        if others.unwrap_or(0.0) > 0.25 * cores {
+            "machine: every core busy, in part with other processes (a shared machine)"
+        } else if own_cpu > server_cpu.unwrap_or(0.0) {
+            "machine: every core busy, the generator uses more CPU than the server"
         } else {
-            "machine (both cores busy)"
+            "machine: every core busy"
         }
     } else {
         "nothing: CPU to spare"
@@ -706,6 +715,8 @@ async fn drive(args: &LoadArgs, server: &Target, nofile: u64) -> Result<serde_js
             "threads": args.threads,
         },
         "cores": cores,
+        "machineCpuCores": machine,
+        "otherProcessesCpuCores": others,
         "limitedBy": limited_by,
         "loadAverage": load_average(),
         "targets": {
@@ -1301,6 +1312,21 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     // SAFETY: sysconf reads a constant.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     Some((utime + stime) / hz)
+}
+
+/// CPU seconds the whole machine spent busy (not idle nor waiting on IO), from /proc/stat.
+fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let total: f64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    // SAFETY: sysconf reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some((total - idle) / hz)
 }
 
 fn load_average() -> Option<String> {
