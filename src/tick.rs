@@ -36,6 +36,7 @@ impl TickLoop {
     }
 
     fn run(mut self) {
+        raise_priority();
         let period = Duration::from_secs_f64(1.0 / f64::from(self.tick_rate));
         let mut tick: u64 = 0;
         let mut deadline = Instant::now() + period;
@@ -72,5 +73,24 @@ impl TickLoop {
         self.metrics.tick_duration.observe(work.as_secs_f64());
         self.metrics.tick_window.record(work);
         self.clock.ticked(tick, work);
+    }
+}
+
+/// How much the tick thread's scheduling priority is raised (a nice value below 0), when the
+/// process may: a tick that waits for a core behind socket writers misses its deadline.
+const TICK_THREAD_NICE: i32 = -10;
+
+/// Best effort: raises this thread's priority (needs CAP_SYS_NICE; otherwise a debug line).
+fn raise_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux the nice value is per thread: `who = 0` with PRIO_PROCESS means the caller.
+        // SAFETY: setpriority only reads its integer arguments.
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, TICK_THREAD_NICE) };
+        if result == 0 {
+            tracing::debug!(nice = TICK_THREAD_NICE, "tick thread priority raised");
+        } else {
+            tracing::debug!("tick thread priority unchanged (no CAP_SYS_NICE)");
+        }
     }
 }
