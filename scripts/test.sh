@@ -33,6 +33,29 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   if command -v service >/dev/null 2>&1; then $SUDO service nginx stop >/dev/null 2>&1 || true; fi
 fi
 
+# The browser client's end-to-end tests (tests/browser.rs) drive Debian's Chromium with
+# playwright-core, pinned in e2e/package-lock.json (it never downloads a browser of its own);
+# node runs them. Installed once, quietly; under CI a missing piece fails those tests.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  chromium_install() { $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+  chromium_install || { $SUDO apt-get update -qq >/dev/null && chromium_install; } \
+    || echo "could not install chromium: tests/browser.rs fails under CI" >&2
+fi
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -d e2e/node_modules/playwright-core ] \
+    || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
+    echo "== npm ci (e2e/)"
+    (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) \
+      || echo "could not install e2e/'s packages: tests/browser.rs fails under CI" >&2
+  fi
+else
+  echo "node and npm are required for tests/browser.rs (https://nodejs.org)" >&2
+fi
+export ARCADE_REQUIRE_BROWSER=1
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -700,7 +700,10 @@ pub fn submit_input(
         .pending
         .map_or(held.applied_seq, |p| p.seq.max(held.applied_seq));
     if input.seq > newest {
-        held.pending = Some(input);
+        // `launch` is an event: a newer input of the same tick replaces the axis but keeps a
+        // launch still waiting to be applied.
+        let launch = input.launch || held.pending.is_some_and(|pending| pending.launch);
+        held.pending = Some(InputFrame { launch, ..input });
     }
     Ok(())
 }
@@ -1051,6 +1054,37 @@ mod tests {
         submit_input(&mut sim.world, game, PlayerId(1), input(2, -1.0)).unwrap();
         sim.step();
         assert_eq!(sim.world.get::<PlayerInput>(left).unwrap().axis, 1.0);
+    }
+
+    #[test]
+    fn a_launch_is_kept_when_a_newer_input_of_the_same_tick_replaces_it() {
+        let mut sim = simulation(60);
+        let game = seated_pong(&mut sim.world, 1, 11);
+        let world = &mut sim.world;
+        let launch = InputFrame {
+            seq: 1,
+            axis: 0.0,
+            launch: true,
+        };
+        submit_input(world, game, PlayerId(1), launch).unwrap();
+        submit_input(world, game, PlayerId(1), input(2, -1.0)).unwrap();
+        let left = world.get::<Seats>(game).unwrap().entities()[0];
+        let pending = world.get::<PlayerInput>(left).unwrap().pending.unwrap();
+        assert_eq!((pending.seq, pending.axis, pending.launch), (2, -1.0, true));
+        // A stale launch is still refused with its input.
+        submit_input(
+            world,
+            game,
+            PlayerId(1),
+            InputFrame {
+                seq: 1,
+                axis: 1.0,
+                launch: true,
+            },
+        )
+        .unwrap();
+        let pending = world.get::<PlayerInput>(left).unwrap().pending.unwrap();
+        assert_eq!(pending.axis, -1.0);
     }
 
     /// The left player runs from the ball, the right one follows it: the right side scores.
