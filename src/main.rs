@@ -89,6 +89,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             snapshot_every: config.snapshot_every,
         },
     );
+    let (wake_ups, waker_task) = bridge::WakeUps::with_waker_task();
+    tokio::spawn(waker_task);
+    sim.world.insert_resource(wake_ups);
     sim.world.insert_resource(MetricsHandle(metrics.clone()));
     arcade_data::persist::install(&mut sim.world, store.clone());
     arcade_net::matchmaking::install(&mut sim.world);

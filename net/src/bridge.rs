@@ -882,8 +882,66 @@ impl Serialize for StateData<'_> {
     }
 }
 
+/// Where the tick thread hands the outboxes it filled, to be woken by one task on the tokio
+/// runtime (a wake from inside the runtime is a local queue push; thousands from outside it
+/// contend on the runtime's shared queue). Without it, outboxes are woken directly.
+#[derive(Resource, Default)]
+pub struct WakeUps {
+    staged: Vec<Arc<Outbox>>,
+    waker: Option<Waker>,
+}
+
+/// The channels to the waker task: batches out, emptied batches back for reuse.
+struct Waker {
+    batches: tokio::sync::mpsc::UnboundedSender<Vec<Arc<Outbox>>>,
+    emptied: crossbeam_channel::Receiver<Vec<Arc<Outbox>>>,
+}
+
+/// Batches the waker task has emptied, kept for reuse.
+const RECYCLED_BATCHES: usize = 4;
+
+impl WakeUps {
+    /// Wake-ups handed to a task on the runtime, and that task (spawn it there).
+    pub fn with_waker_task() -> (WakeUps, impl std::future::Future<Output = ()> + Send) {
+        let (batches, mut to_wake) = tokio::sync::mpsc::unbounded_channel::<Vec<Arc<Outbox>>>();
+        let (give_back, emptied) = crossbeam_channel::bounded(RECYCLED_BATCHES);
+        let task = async move {
+            while let Some(mut batch) = to_wake.recv().await {
+                for outbox in batch.drain(..) {
+                    outbox.wake();
+                }
+                let _ = give_back.try_send(batch);
+            }
+        };
+        let waker = Waker { batches, emptied };
+        (
+            WakeUps {
+                staged: Vec::new(),
+                waker: Some(waker),
+            },
+            task,
+        )
+    }
+
+    fn flush(&mut self) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let Some(waker) = &self.waker else {
+            self.staged.drain(..).for_each(|outbox| outbox.wake());
+            return;
+        };
+        let next = waker.emptied.try_recv().unwrap_or_default();
+        let staged = std::mem::replace(&mut self.staged, next);
+        if let Err(unsent) = waker.batches.send(staged) {
+            unsent.0.iter().for_each(|outbox| outbox.wake());
+        }
+    }
+}
+
 fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
     let mut buf = std::mem::take(&mut world.resource_mut::<Lobby>().buf);
+    let mut wake_ups = std::mem::take(&mut *world.get_resource_or_init::<WakeUps>());
     let mut dropped = 0u64;
     for (game, audience, id) in audiences.iter(world) {
         if audience.members.is_empty()
@@ -897,11 +955,14 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
             let codec = member.outbox.codec();
             let frame =
                 encoded[codec.index()].get_or_insert_with(|| codec.encode(&message, &mut buf));
-            if member.outbox.push_state(id.0, frame.clone()) {
+            if member.outbox.stage_state(id.0, frame.clone()) {
                 dropped += 1;
             }
+            wake_ups.staged.push(member.outbox.clone());
         }
     }
+    wake_ups.flush();
+    *world.resource_mut::<WakeUps>() = wake_ups;
     world.resource_mut::<Lobby>().buf = buf;
     if let Some(metrics) = world.get_resource::<MetricsHandle>() {
         metrics.0.ws_dropped_frames.inc_by(dropped);

@@ -121,9 +121,18 @@ impl Outbox {
         self.wake_writer.notify_one();
     }
 
-    /// Queues the newest state of a match, replacing (and counting) an unsent older one.
-    /// Returns true when an older frame was dropped.
+    /// Queues the newest state of a match, replacing (and counting) an unsent older one, and
+    /// wakes the writer. Returns true when an older frame was dropped.
     pub fn push_state(&self, match_id: MatchId, frame: Frame) -> bool {
+        let replaced = self.stage_state(match_id, frame);
+        self.wake_writer.notify_one();
+        replaced
+    }
+
+    /// [`Outbox::push_state`] without waking the writer: the caller calls [`Outbox::wake`]
+    /// later (the tick thread hands its wake-ups to one task on the runtime, so that it does not
+    /// wake thousands of tasks from outside it).
+    pub fn stage_state(&self, match_id: MatchId, frame: Frame) -> bool {
         let mut lanes = self.lanes.lock().expect("outbox lock");
         if lanes.close.is_some() {
             return false;
@@ -142,8 +151,12 @@ impl Outbox {
         if replaced {
             self.dropped_states.fetch_add(1, Ordering::Relaxed);
         }
-        self.wake_writer.notify_one();
         replaced
+    }
+
+    /// Wakes the writer to send what is staged.
+    pub fn wake(&self) {
+        self.wake_writer.notify_one();
     }
 
     /// Queues the last frame of a match (`match.end`), dropping its unsent state: nothing of
