@@ -35,7 +35,7 @@ use crate::components::{
     SeatSlot, Seats, Side, TimeLimit,
 };
 use crate::model::{EndReason, Game, Mode, Phase};
-use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb};
+use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
 use crate::rng::SplitMix64;
 use crate::sim::{MatchEvent, MatchEvents, SimConfig};
 
@@ -311,22 +311,15 @@ pub(crate) fn fly(ball: &mut FieldBall, dt: f32, paddle_x: f32, wall: &mut Brick
         let mut first_t = 1.0;
         let mut contact = Contact::None;
 
-        let side = if velocity.x < 0.0 {
-            Some(BALL_RADIUS)
-        } else if velocity.x > 0.0 {
-            Some(FIELD_WIDTH - BALL_RADIUS)
-        } else {
-            None
-        };
-        if let Some(side) = side {
-            let t = ((side - position.x) / motion.x).max(0.0);
+        if let Some(side) = wall_ahead(velocity.x, BALL_RADIUS, FIELD_WIDTH - BALL_RADIUS) {
+            let t = time_to_plane(position.x, motion.x, side);
             if t <= first_t {
                 first_t = t;
                 contact = Contact::SideWall;
             }
         }
         if velocity.y < 0.0 {
-            let t = ((BALL_RADIUS - position.y) / motion.y).max(0.0);
+            let t = time_to_plane(position.y, motion.y, BALL_RADIUS);
             if t <= first_t {
                 first_t = t;
                 contact = Contact::TopWall;

@@ -91,6 +91,24 @@ pub struct Hit {
     pub contact: Vec2,
 }
 
+/// The wall a ball moving at `velocity` along one axis is heading for: `low` when moving
+/// down that axis, `high` when moving up it, none when still.
+pub fn wall_ahead(velocity: f32, low: f32, high: f32) -> Option<f32> {
+    if velocity < 0.0 {
+        Some(low)
+    } else if velocity > 0.0 {
+        Some(high)
+    } else {
+        None
+    }
+}
+
+/// The fraction of `motion` (along one axis, from `position`) after which the ball's centre
+/// reaches the plane at `bound`; 0 when it is already past it.
+pub fn time_to_plane(position: f32, motion: f32, bound: f32) -> f32 {
+    ((bound - position) / motion).max(0.0)
+}
+
 /// The first touch of a circle of `radius` whose centre moves from `start` by `motion`
 /// against `rect`, if it happens within this motion. A circle that already overlaps the
 /// rectangle at `start`, or that only grazes it while moving away, does not hit: a ball
@@ -220,6 +238,15 @@ fn sweep_point_circle(start: Vec2, motion: Vec2, centre: Vec2, radius: f32) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wall_ahead_follows_the_direction_and_the_plane_time_is_a_fraction() {
+        assert_eq!(wall_ahead(-3.0, 7.0, 593.0), Some(7.0));
+        assert_eq!(wall_ahead(3.0, 7.0, 593.0), Some(593.0));
+        assert_eq!(wall_ahead(0.0, 7.0, 593.0), None);
+        assert_eq!(time_to_plane(100.0, -200.0, 0.0), 0.5);
+        assert_eq!(time_to_plane(5.0, -10.0, 7.0), 0.0, "already past: at once");
+    }
 
     const PADDLE: Aabb = Aabb {
         min: Vec2::new(25.0, 260.0),

@@ -18,7 +18,7 @@ use crate::components::{
     Outcome, Paddle, PlayerInput, SeatSlot, Seats, Serve, Side, TeamScore,
 };
 use crate::model::{EndReason, Mode, Phase, Seat};
-use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb};
+use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
 use crate::sim::{MatchEvent, MatchEvents, SimConfig};
 
 /// Field width and height.
@@ -226,15 +226,8 @@ fn fly(ball: &mut Ball, dt: f32, paddles: &[Option<PaddleBody>]) {
         let mut first_t = 1.0;
         let mut contact = Contact::None;
 
-        let wall_y = if velocity.y < 0.0 {
-            Some(BALL_RADIUS)
-        } else if velocity.y > 0.0 {
-            Some(FIELD_HEIGHT - BALL_RADIUS)
-        } else {
-            None
-        };
-        if let Some(wall_y) = wall_y {
-            let t = ((wall_y - position.y) / motion.y).max(0.0);
+        if let Some(wall_y) = wall_ahead(velocity.y, BALL_RADIUS, FIELD_HEIGHT - BALL_RADIUS) {
+            let t = time_to_plane(position.y, motion.y, wall_y);
             if t <= first_t {
                 first_t = t;
                 contact = Contact::Wall;
