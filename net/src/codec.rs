@@ -5,6 +5,9 @@
 
 use axum::extract::ws::{Message, Utf8Bytes};
 use bytes::Bytes;
+use std::borrow::Cow;
+
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -102,16 +105,29 @@ impl Frame {
     }
 }
 
-/// A decoded inbound envelope: `{"type", "data"?, "requestId"?}`.
+/// The head of an inbound envelope `{"type", "data"?, "requestId"?}`: what it is and how to
+/// answer it. `data` is skipped here (nothing is built from it) and decoded into its own type
+/// with [`decode_data`] once the type is known.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Inbound {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub data: Option<Value>,
+pub struct Inbound<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(default, rename = "data")]
+    _data: Option<IgnoredAny>,
     #[serde(default, deserialize_with = "request_id")]
     pub request_id: Option<RequestId>,
+}
+
+/// The `data` of an envelope, decoded straight into its type.
+#[derive(Deserialize)]
+struct DataOf<T> {
+    #[serde(default = "none")]
+    data: Option<T>,
+}
+
+fn none<T>() -> Option<T> {
+    None
 }
 
 /// The client's `requestId`, echoed back as it came: a string (or, leniently, a number).
@@ -135,13 +151,28 @@ fn request_id<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<RequestI
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError(pub String);
 
-/// Decodes a frame in the given codec. Never panics, whatever the bytes.
-pub fn decode(codec: Codec, bytes: &[u8]) -> Result<Inbound, DecodeError> {
+/// Decodes the head of a frame in the given codec. Never panics, whatever the bytes.
+pub fn decode(codec: Codec, bytes: &[u8]) -> Result<Inbound<'_>, DecodeError> {
     let envelope = match codec {
         Codec::Json => serde_json::from_slice::<Inbound>(bytes).map_err(|e| e.to_string()),
         Codec::Msgpack => rmp_serde::from_slice::<Inbound>(bytes).map_err(|e| e.to_string()),
     };
     envelope.map_err(|reason| DecodeError(format!("not a {} envelope: {reason}", codec.as_str())))
+}
+
+/// Decodes the `data` of a frame (whose head [`decode`] read) into `T`; a missing or null
+/// `data` reads as `{}`. Never panics, whatever the bytes.
+pub fn decode_data<T: DeserializeOwned>(codec: Codec, bytes: &[u8]) -> Result<T, DecodeError> {
+    let data = match codec {
+        Codec::Json => serde_json::from_slice::<DataOf<T>>(bytes).map_err(|e| e.to_string()),
+        Codec::Msgpack => rmp_serde::from_slice::<DataOf<T>>(bytes).map_err(|e| e.to_string()),
+    };
+    match data {
+        Ok(DataOf { data: Some(data) }) => Ok(data),
+        Ok(DataOf { data: None }) => serde_json::from_slice::<T>(b"{}").map_err(|e| e.to_string()),
+        Err(reason) => Err(reason),
+    }
+    .map_err(|reason| DecodeError(format!("invalid data: {reason}")))
 }
 
 #[cfg(test)]
@@ -158,7 +189,53 @@ mod tests {
         let from_msgpack = decode(Codec::Msgpack, &msgpack_bytes).unwrap();
         assert_eq!(from_json, from_msgpack);
         assert_eq!(from_json.kind, "ws.ping");
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Sample {
+            a: Vec<u8>,
+        }
+        let expected = Sample { a: vec![1, 2] };
+        assert_eq!(
+            decode_data::<Sample>(Codec::Json, &json_bytes).unwrap(),
+            expected
+        );
+        assert_eq!(
+            decode_data::<Sample>(Codec::Msgpack, &msgpack_bytes).unwrap(),
+            expected
+        );
         assert_eq!(from_json.request_id, Some(RequestId::Text("7".into())));
+    }
+
+    #[test]
+    fn data_decodes_into_its_type_in_both_codecs_and_missing_data_is_empty() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Move {
+            seq: u64,
+            axis: f32,
+            #[serde(default)]
+            launch: bool,
+        }
+        // MessagePack encoders write 1.0 as the integer 1: it still reads as a float.
+        let value = json!({"type": "input", "data": {"seq": 3, "axis": 1}});
+        let expected = Move {
+            seq: 3,
+            axis: 1.0,
+            launch: false,
+        };
+        let bytes = rmp_serde::to_vec_named(&value).unwrap();
+        assert_eq!(
+            decode_data::<Move>(Codec::Msgpack, &bytes).unwrap(),
+            expected
+        );
+        let bytes = serde_json::to_vec(&value).unwrap();
+        assert_eq!(decode_data::<Move>(Codec::Json, &bytes).unwrap(), expected);
+        #[derive(Deserialize, Debug, PartialEq, Default)]
+        struct Nothing {}
+        assert_eq!(
+            decode_data::<Nothing>(Codec::Json, br#"{"type":"x"}"#).unwrap(),
+            Nothing {}
+        );
+        let wrong = br#"{"type":"input","data":{"seq":"x","axis":0}}"#;
+        assert!(decode_data::<Move>(Codec::Json, wrong).is_err());
     }
 
     #[test]

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use futures_util::stream::SplitStream;
 use futures_util::{Sink, SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use tokio::time::timeout;
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -246,7 +245,7 @@ impl Session {
                 self.outbox.set_codec(codec);
             }
             match codec::decode(codec, &payload) {
-                Ok(inbound) => self.handle(codec, inbound).await,
+                Ok(inbound) => self.handle(codec, inbound, &payload).await,
                 Err(error) => self.bad_request(codec, None, error.0),
             }
             if self.outbox.is_closing() {
@@ -271,14 +270,14 @@ impl Session {
         }
     }
 
-    async fn handle(&mut self, codec: Codec, inbound: Inbound) {
+    async fn handle(&mut self, codec: Codec, inbound: Inbound<'_>, payload: &[u8]) {
         let request_id = inbound.request_id.clone();
         let reply = ReplyTo {
             outbox: self.outbox.clone(),
             codec,
             request_id,
         };
-        match inbound.kind.as_str() {
+        match inbound.kind.as_ref() {
             "ws.ping" => {
                 let pong = protocol::Pong {
                     server_time: now_ms(),
@@ -289,37 +288,37 @@ impl Session {
                 self.push(codec, &envelope);
             }
             "chat.message" => {
-                if let Some(chat) = self.data::<ChatSend>(&reply, inbound.data) {
+                if let Some(chat) = self.data::<ChatSend>(&reply, payload) {
                     self.chat(reply, chat).await;
                 }
             }
             "auth" => {
-                if let Some(auth) = self.data::<AuthRequest>(&reply, inbound.data) {
+                if let Some(auth) = self.data::<AuthRequest>(&reply, payload) {
                     self.auth(reply, auth).await;
                 }
             }
             "match.create" => {
-                if let Some(create) = self.data::<MatchCreate>(&reply, inbound.data) {
+                if let Some(create) = self.data::<MatchCreate>(&reply, payload) {
                     self.to_tick_thread(reply, MatchOp::Create(create));
                 }
             }
             "match.join" => {
-                if let Some(join) = self.data::<MatchJoin>(&reply, inbound.data) {
+                if let Some(join) = self.data::<MatchJoin>(&reply, payload) {
                     self.to_tick_thread(reply, MatchOp::Join(join));
                 }
             }
             "match.leave" => {
-                if let Some(leave) = self.data::<MatchLeave>(&reply, inbound.data) {
+                if let Some(leave) = self.data::<MatchLeave>(&reply, payload) {
                     self.to_tick_thread(reply, MatchOp::Leave(leave.match_id));
                 }
             }
             "match.list" => {
-                if let Some(list) = self.data::<MatchList>(&reply, inbound.data) {
+                if let Some(list) = self.data::<MatchList>(&reply, payload) {
                     self.to_tick_thread(reply, MatchOp::List(list.game));
                 }
             }
             "queue.join" => {
-                if let Some(join) = self.data::<matchmaking::QueueJoin>(&reply, inbound.data) {
+                if let Some(join) = self.data::<matchmaking::QueueJoin>(&reply, payload) {
                     let player = self.player.info.id;
                     let rating = matchmaking::rating_for(&self.state, player, join.game).await;
                     let request = matchmaking::QueueRequest {
@@ -331,17 +330,17 @@ impl Session {
                 }
             }
             "queue.leave" => {
-                if let Some(matchmaking::QueueLeave {}) = self.data(&reply, inbound.data) {
+                if let Some(matchmaking::QueueLeave {}) = self.data(&reply, payload) {
                     self.to_tick_thread(reply, MatchOp::QueueLeave);
                 }
             }
             "match.invite" => {
-                if let Some(invite) = self.data::<social::MatchInvite>(&reply, inbound.data) {
+                if let Some(invite) = self.data::<social::MatchInvite>(&reply, payload) {
                     social::invite(&self.state, &self.player.info, reply, invite).await;
                 }
             }
             "input" => {
-                if let Some(input) = self.data::<protocol::Input>(&reply, inbound.data) {
+                if let Some(input) = self.data::<protocol::Input>(&reply, payload) {
                     if self.inputs.allow(Instant::now()) {
                         let player = self.player.info.id;
                         let command = Command::Input {
@@ -371,16 +370,11 @@ impl Session {
     }
 
     /// The typed `data` of a message, or `bad_request` (a missing `data` reads as `{}`).
-    fn data<T: DeserializeOwned>(&mut self, reply: &ReplyTo, data: Option<Value>) -> Option<T> {
-        let data = data.unwrap_or_else(|| Value::Object(Default::default()));
-        match serde_json::from_value::<T>(data) {
+    fn data<T: DeserializeOwned>(&mut self, reply: &ReplyTo, payload: &[u8]) -> Option<T> {
+        match codec::decode_data::<T>(reply.codec, payload) {
             Ok(value) => Some(value),
             Err(error) => {
-                self.bad_request(
-                    reply.codec,
-                    reply.request_id.as_ref(),
-                    format!("invalid data: {error}"),
-                );
+                self.bad_request(reply.codec, reply.request_id.as_ref(), error.0);
                 None
             }
         }
