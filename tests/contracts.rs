@@ -3,40 +3,18 @@
 
 mod common;
 
-use common::{Client, Server, http};
+use common::{Client, Server, get_json, http, post_json};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn seed_routes_keep_their_exact_shape_and_visits_persist() {
     let server = Server::start(&[]);
-    let client = http();
-    let visits: Value = client
-        .get(server.url("/api/visits"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let visits: Value = get_json(&server, "/api/visits").await;
     assert_eq!(visits, json!({"total": 0}));
-    let visit: Value = client
-        .post(server.url("/api/visit"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let visit: Value = post_json(&server, "/api/visit").await;
     assert_eq!(visit, json!({"ok": true, "total": 1}));
-    let visit: Value = client
-        .post(server.url("/api/visit"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let visit: Value = post_json(&server, "/api/visit").await;
     assert_eq!(visit, json!({"ok": true, "total": 2}));
     for route in [
         "/api/users/ping",
@@ -44,22 +22,16 @@ async fn seed_routes_keep_their_exact_shape_and_visits_persist() {
         "/api/chat/ping",
         "/api/tournaments/ping",
     ] {
-        let response = client.get(server.url(route)).send().await.unwrap();
-        assert_eq!(response.status(), 200, "{route}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body, json!({"ok": true}), "{route}");
+        assert_eq!(
+            get_json(&server, route).await,
+            json!({"ok": true}),
+            "{route}"
+        );
     }
     let dir = server.dir.clone();
     assert!(server.terminate().success());
     let server = Server::start_in(dir, &[]);
-    let visits: Value = client
-        .get(server.url("/api/visits"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let visits: Value = get_json(&server, "/api/visits").await;
     assert_eq!(visits, json!({"total": 2}), "visits are stored in SQLite");
 }
 
@@ -110,14 +82,7 @@ async fn errors_have_one_shape_and_every_response_a_request_id() {
         .unwrap();
     assert_eq!(response.status(), 400);
 
-    let empty: Value = client
-        .get(server.url("/api/matches"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let empty: Value = get_json(&server, "/api/matches").await;
     assert_eq!(empty, json!({"matches": [], "next": null}));
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Client, NO_HTTP_LIMITS, Server, WAIT, http};
+use common::{Client, NO_HTTP_LIMITS, Server, WAIT, get_json, http};
 use serde_json::{Value, json};
 
 /// Finishes one short match: a pong vs_bot match that its player leaves at once. With nobody
@@ -24,12 +24,6 @@ async fn finish_one_match(client: &mut Client) -> String {
     assert_eq!(left["type"], "ack", "{left}");
     client.backlog.clear();
     id
-}
-
-async fn get_json(server: &Server, path: &str) -> Value {
-    let response = http().get(server.url(path)).send().await.expect("request");
-    assert_eq!(response.status().as_u16(), 200, "{path}");
-    response.json().await.expect("JSON")
 }
 
 /// Waits until `GET path` satisfies `done`.

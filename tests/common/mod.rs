@@ -114,6 +114,20 @@ pub async fn start_pong(left: &mut Client, right: &mut Client, score_limit: u32)
     match_id
 }
 
+/// `GET path`: asserts 200 and returns the JSON body.
+pub async fn get_json(server: &Server, path: &str) -> Value {
+    let response = http().get(server.url(path)).send().await.expect("request");
+    assert_eq!(response.status().as_u16(), 200, "GET {path}");
+    response.json().await.expect("JSON")
+}
+
+/// `POST path` without a body: asserts 200 and returns the JSON body.
+pub async fn post_json(server: &Server, path: &str) -> Value {
+    let response = http().post(server.url(path)).send().await.expect("request");
+    assert_eq!(response.status().as_u16(), 200, "POST {path}");
+    response.json().await.expect("JSON")
+}
+
 /// Reads `/metrics` and returns the value of one sample line (`name{labels}`), or 0.
 pub async fn metric(server: &Server, sample: &str) -> f64 {
     let text = http()
