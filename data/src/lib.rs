@@ -8,14 +8,19 @@
 //! connections and never wait for the writer (WAL mode).
 //!
 //! ## Layout
-//! - [`store`] — [`Store`], the cloneable handle: open, writes, reads, flush and close.
+//! - [`store`] — [`Store`], the cloneable handle: open, writes, reads, flush and close (the
+//!   social calls included).
 //! - [`persist`] — the tick-thread system that stores every match that ended this tick.
 //! - `writer` — the writer thread: batching, one transaction per batch, acknowledgement after
 //!   commit, the per-write duration hook ([`WriteObserver`]).
+//! - `reply` — how a queued write is answered once its batch's commit succeeded or failed.
 //! - [`ratings`] — per-game statistics and Glicko-2 ratings, updated with each record;
 //!   the player-stats and leaderboard reads.
 //! - `read` — the read-connection pool and the queries.
-//! - [`social`] — chat history, friends lists and blocks (migration step 3).
+//! - [`social`] — chat history, friends lists and blocks (migration step 3): their writes and
+//!   queries.
+//! - `sql` — the SQL helpers writer, reads, ratings and social share (`u64_to_sql`,
+//!   `in_savepoint`, `player_row`, `VISITS_COUNTER`).
 //! - `schema` — connection settings and the migrations (`schema.sql` is step 1).
 //! - [`types`] — the values handed in and out ([`StoredMatch`], [`MatchFilter`], [`MatchPage`],
 //!   [`Cursor`], [`PlayerRow`], [`SessionId`]), with the wire shapes of PROTOCOL.md.
@@ -26,8 +31,10 @@ pub mod error;
 pub mod persist;
 pub mod ratings;
 mod read;
+mod reply;
 mod schema;
 pub mod social;
+mod sql;
 pub mod store;
 pub mod time;
 pub mod types;

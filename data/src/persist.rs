@@ -4,7 +4,7 @@
 
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
-use arcade_systems::sim::{MatchEvent, MatchEvents};
+use arcade_systems::tick::{MatchEvent, MatchEvents};
 
 use crate::Store;
 use crate::time::now_ms;

@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{DataError, sql};
-use crate::writer::{u64_from_sql, u64_to_sql};
+use crate::sql::{u64_from_sql, u64_to_sql};
 
 /// A new player's rating (Glicko scale).
 pub const DEFAULT_RATING: f64 = 1500.0;

@@ -12,10 +12,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::{DataError, sql};
 use crate::schema::open_reader;
+use crate::sql::{VISITS_COUNTER, player_row, u64_from_sql, u64_to_sql};
 use crate::types::{
     Credentials, Cursor, MAX_PAGE_LIMIT, MatchFilter, MatchPage, PlayerRow, SessionId, StoredMatch,
 };
-use crate::writer::{VISITS_COUNTER, u64_from_sql, u64_to_sql};
 
 /// How many idle read connections the pool keeps; more are opened when all are busy, and
 /// closed when they come back to a full pool.
@@ -300,15 +300,6 @@ pub(crate) fn get_player(conn: &Connection, id: PlayerId) -> Result<Option<Playe
     conn.prepare_cached("SELECT id, name, guest, created_at FROM players WHERE id = ?1")
         .and_then(|mut select| select.query_row([u64_to_sql(id.0)], player_row).optional())
         .map_err(sql)
-}
-
-fn player_row(row: &Row<'_>) -> rusqlite::Result<PlayerRow> {
-    Ok(PlayerRow {
-        id: PlayerId(u64_from_sql(row.get(0)?)),
-        name: row.get(1)?,
-        guest: row.get(2)?,
-        created_at_ms: row.get(3)?,
-    })
 }
 
 pub(crate) fn find_credentials(

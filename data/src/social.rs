@@ -1,21 +1,21 @@
 //! Social storage: chat history, friends lists and blocks (tables of migration step 3,
 //! `migrations/0003_social.sql`).
 //!
-//! Chat messages are written fire-and-forget through the writer ([`Store::record_chat`] never
+//! Chat messages are written fire-and-forget through the writer ([`crate::Store::record_chat`] never
 //! blocks, like `record_match`); friend and block changes wait for their commit. Channels are
 //! opaque storage keys here: the network layer decides what they are called and who may read
 //! them.
 
 use arcade_systems::model::PlayerId;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::Store;
 use crate::error::{DataError, is_foreign_key_violation, sql};
+use crate::reply::{Ack, Reply, reply};
+use crate::sql::{in_savepoint, player_row, u64_from_sql, u64_to_sql};
 use crate::time::now_ms;
 use crate::types::{Cursor, PlayerRow};
-use crate::writer::{Ack, Reply, WriteOp, in_savepoint, reply, u64_from_sql, u64_to_sql};
 
-/// The most messages one page of [`Store::chat_history`] holds.
+/// The most messages one page of [`crate::Store::chat_history`] holds.
 pub const MAX_CHAT_PAGE: u32 = 100;
 /// The page size of chat history when the caller gives none.
 pub const DEFAULT_CHAT_PAGE: u32 = 50;
@@ -177,16 +177,7 @@ fn relate(
     Ok(changed > 0)
 }
 
-fn player_row(row: &Row<'_>) -> rusqlite::Result<PlayerRow> {
-    Ok(PlayerRow {
-        id: PlayerId(u64_from_sql(row.get(0)?)),
-        name: row.get(1)?,
-        guest: row.get(2)?,
-        created_at_ms: row.get(3)?,
-    })
-}
-
-fn chat_history(
+pub(crate) fn chat_history(
     conn: &Connection,
     channel: &str,
     before: Option<Cursor>,
@@ -225,7 +216,7 @@ fn chat_history(
 }
 
 /// The players on the other end of `player`'s relations, by name.
-fn related(
+pub(crate) fn related(
     conn: &Connection,
     relation: Relation,
     player: PlayerId,
@@ -244,7 +235,7 @@ fn related(
         .map_err(sql)
 }
 
-fn has_relation(
+pub(crate) fn has_relation(
     conn: &Connection,
     relation: Relation,
     player: PlayerId,
@@ -265,7 +256,7 @@ fn has_relation(
 }
 
 /// Who has `player` on their friends list, except those `player` blocks.
-fn followers(conn: &Connection, player: PlayerId) -> Result<Vec<PlayerId>, DataError> {
+pub(crate) fn followers(conn: &Connection, player: PlayerId) -> Result<Vec<PlayerId>, DataError> {
     conn.prepare_cached(
         "SELECT f.player_id FROM friends f WHERE f.friend_id = ?1 AND NOT EXISTS \
          (SELECT 1 FROM blocks b WHERE b.player_id = ?1 AND b.blocked_id = f.player_id)",
@@ -280,77 +271,10 @@ fn followers(conn: &Connection, player: PlayerId) -> Result<Vec<PlayerId>, DataE
     .map_err(sql)
 }
 
-impl Store {
-    /// Stores a chat message. Never blocks: the message is queued for the writer and
-    /// committed within about 10 ms; one that cannot be stored is logged.
-    pub fn record_chat(&self, line: ChatLine) {
-        if let Err(error) = self.send(WriteOp::Social(SocialWrite::RecordChat(Box::new(line)))) {
-            tracing::warn!(%error, "chat message not stored");
-        }
-    }
-
-    /// Adds (`on`) or removes `other` on `player`'s friends list or block list, once
-    /// committed. Answers whether anything changed (adding twice changes nothing);
-    /// [`DataError::NotFound`] when either player is unknown or they are the same.
-    pub fn set_relation(
-        &self,
-        relation: Relation,
-        player: PlayerId,
-        other: PlayerId,
-        on: bool,
-    ) -> Result<bool, DataError> {
-        self.call(|reply| {
-            WriteOp::Social(SocialWrite::Relate {
-                relation,
-                player,
-                other,
-                on,
-                reply,
-            })
-        })
-    }
-
-    /// A page of a channel's history, newest first; pass `next` as the following `before`.
-    pub fn chat_history(
-        &self,
-        channel: &str,
-        before: Option<Cursor>,
-        limit: u32,
-    ) -> Result<ChatPage, DataError> {
-        self.readers()
-            .with(|conn| chat_history(conn, channel, before, limit))
-    }
-
-    /// The players on `player`'s friends list (or block list), by name.
-    pub fn related(
-        &self,
-        relation: Relation,
-        player: PlayerId,
-    ) -> Result<Vec<PlayerRow>, DataError> {
-        self.readers().with(|conn| related(conn, relation, player))
-    }
-
-    /// Whether `player` has `other` on their friends list (or blocks `other`).
-    pub fn has_relation(
-        &self,
-        relation: Relation,
-        player: PlayerId,
-        other: PlayerId,
-    ) -> Result<bool, DataError> {
-        self.readers()
-            .with(|conn| has_relation(conn, relation, player, other))
-    }
-
-    /// Who has `player` on their friends list, except the players `player` blocks: the
-    /// audience of `player`'s presence.
-    pub fn followers(&self, player: PlayerId) -> Result<Vec<PlayerId>, DataError> {
-        self.readers().with(|conn| followers(conn, player))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Store;
 
     fn line(channel: &str, sender: PlayerId, text: &str) -> ChatLine {
         ChatLine {

@@ -13,9 +13,13 @@ use crossbeam_channel::Sender;
 
 use crate::error::DataError;
 use crate::read::{self, ReadPool};
+use crate::reply::Reply;
 use crate::schema;
-use crate::types::{Credentials, MatchFilter, MatchPage, PlayerRow, SessionId, StoredMatch};
-use crate::writer::{self, Reply, WriteObserver, WriteOp, WriterShared};
+use crate::social::{self, ChatLine, ChatPage, Relation, SocialWrite};
+use crate::types::{
+    Credentials, Cursor, MatchFilter, MatchPage, PlayerRow, SessionId, StoredMatch,
+};
+use crate::writer::{self, WriteObserver, WriteOp, WriterShared};
 
 /// The database: cheap to clone (all clones share one writer and one read pool), `Send` and
 /// `Sync`. The writer stops when the last clone is dropped (after committing what was
@@ -275,6 +279,75 @@ impl Store {
         self.inner
             .readers
             .with(|conn| crate::ratings::leaderboard(conn, game, limit))
+    }
+
+    // ---- social: chat, friends and blocks ------------------------------------------------
+
+    /// Stores a chat message. Never blocks: the message is queued for the writer and
+    /// committed within about 10 ms; one that cannot be stored is logged.
+    pub fn record_chat(&self, line: ChatLine) {
+        if let Err(error) = self.send(WriteOp::Social(SocialWrite::RecordChat(Box::new(line)))) {
+            tracing::warn!(%error, "chat message not stored");
+        }
+    }
+
+    /// Adds (`on`) or removes `other` on `player`'s friends list or block list, once
+    /// committed. Answers whether anything changed (adding twice changes nothing);
+    /// [`DataError::NotFound`] when either player is unknown or they are the same.
+    pub fn set_relation(
+        &self,
+        relation: Relation,
+        player: PlayerId,
+        other: PlayerId,
+        on: bool,
+    ) -> Result<bool, DataError> {
+        self.call(|reply| {
+            WriteOp::Social(SocialWrite::Relate {
+                relation,
+                player,
+                other,
+                on,
+                reply,
+            })
+        })
+    }
+
+    /// A page of a channel's history, newest first; pass `next` as the following `before`.
+    pub fn chat_history(
+        &self,
+        channel: &str,
+        before: Option<Cursor>,
+        limit: u32,
+    ) -> Result<ChatPage, DataError> {
+        self.readers()
+            .with(|conn| social::chat_history(conn, channel, before, limit))
+    }
+
+    /// The players on `player`'s friends list (or block list), by name.
+    pub fn related(
+        &self,
+        relation: Relation,
+        player: PlayerId,
+    ) -> Result<Vec<PlayerRow>, DataError> {
+        self.readers()
+            .with(|conn| social::related(conn, relation, player))
+    }
+
+    /// Whether `player` has `other` on their friends list (or blocks `other`).
+    pub fn has_relation(
+        &self,
+        relation: Relation,
+        player: PlayerId,
+        other: PlayerId,
+    ) -> Result<bool, DataError> {
+        self.readers()
+            .with(|conn| social::has_relation(conn, relation, player, other))
+    }
+
+    /// Who has `player` on their friends list, except the players `player` blocks: the
+    /// audience of `player`'s presence.
+    pub fn followers(&self, player: PlayerId) -> Result<Vec<PlayerId>, DataError> {
+        self.readers().with(|conn| social::followers(conn, player))
     }
 
     /// Whether the database answers (`SELECT 1` on a read connection) and the writer runs.

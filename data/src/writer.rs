@@ -15,10 +15,13 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use arcade_systems::model::{ID_BITS_MASK, MatchId, MatchRecord, PlayerId};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use crate::error::{DataError, is_foreign_key_violation, is_unique_violation, sql};
+use crate::reply::{Ack, Reply, reply};
+use crate::social::SocialWrite;
+use crate::sql::{VISITS_COUNTER, in_savepoint, u64_to_sql};
 use crate::time::now_ms;
 use crate::types::{PlayerRow, SessionId};
 
@@ -28,8 +31,6 @@ pub(crate) const BATCH_MAX_OPS: usize = 256;
 pub(crate) const BATCH_MAX_WAIT: Duration = Duration::from_millis(10);
 /// How many random ids a create draws before it gives up on collisions.
 const ID_ATTEMPTS: usize = 4;
-/// The name of the counter behind `/api/visits`.
-pub(crate) const VISITS_COUNTER: &str = "visits";
 /// `last_write_at_ms` before the first commit.
 const NO_WRITE_YET: i64 = i64::MIN;
 
@@ -38,9 +39,6 @@ const NO_WRITE_YET: i64 = i64::MIN;
 /// `revoke_session`) for the time its statements took inside the transaction, or `commit` for
 /// the time a batch's commit took (the fsync).
 pub type WriteObserver = dyn Fn(&'static str, Duration) + Send + Sync;
-
-/// Where a waiting caller gets its answer, after the commit.
-pub(crate) type Reply<T> = Sender<Result<T, DataError>>;
 
 /// One write, as queued for the writer.
 pub(crate) enum WriteOp {
@@ -69,7 +67,7 @@ pub(crate) enum WriteOp {
         reply: Reply<()>,
     },
     /// Chat, friends and blocks (`crate::social`).
-    Social(crate::social::SocialWrite),
+    Social(SocialWrite),
     /// Answered once everything queued before it is committed.
     Flush {
         reply: Reply<()>,
@@ -168,30 +166,6 @@ impl WriterShared {
         let lost = self.failed_records.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::error!(match_id = %id, %error, lost, "match record lost");
     }
-}
-
-/// What to do for a write once its batch's commit succeeded or failed.
-pub(crate) enum Ack {
-    /// Nothing: the write failed on its own and has been answered or counted already.
-    Nothing,
-    /// A fire-and-forget match record: counted as lost if the commit fails.
-    Record(MatchId),
-    /// A waiting caller: sends its result, or the commit's error.
-    Reply(Answer),
-}
-
-/// Sends a waiting caller its answer, given how the commit went.
-type Answer = Box<dyn FnOnce(Result<(), &DataError>)>;
-
-pub(crate) fn reply<T: 'static>(reply: Reply<T>, result: Result<T, DataError>) -> Ack {
-    Ack::Reply(Box::new(move |commit: Result<(), &DataError>| {
-        let answer = match commit {
-            Ok(()) => result,
-            Err(error) => result.and(Err(error.clone())),
-        };
-        // The caller may have given up waiting; nothing to do then.
-        let _ = reply.send(answer);
-    }))
 }
 
 /// The writer thread's body: runs until every sender is gone or a `Shutdown` is applied.
@@ -322,27 +296,6 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
         WriteOp::Flush { reply: to } | WriteOp::Shutdown { reply: to } => reply(to, Ok(())),
         WriteOp::Social(op) => op.apply(tx),
     }
-}
-
-/// Runs `write` in a savepoint: kept if it succeeds, rolled back alone if it fails.
-pub(crate) fn in_savepoint<T>(
-    tx: &mut Transaction<'_>,
-    write: impl FnOnce(&Connection) -> Result<T, DataError>,
-) -> Result<T, DataError> {
-    let savepoint = tx.savepoint().map_err(sql)?;
-    let result = write(&savepoint)?; // dropping the savepoint on error rolls it back
-    savepoint.commit().map_err(sql)?;
-    Ok(result)
-}
-
-/// A `u64` kept bit for bit in SQLite's signed INTEGER (seeds use all 64 bits).
-pub(crate) fn u64_to_sql(value: u64) -> i64 {
-    value as i64
-}
-
-/// The inverse of [`u64_to_sql`].
-pub(crate) fn u64_from_sql(value: i64) -> u64 {
-    value as u64
 }
 
 fn insert_match(
@@ -565,12 +518,5 @@ mod tests {
             11,
             "the 10 left over and the shutdown, not what follows"
         );
-    }
-
-    #[test]
-    fn seeds_keep_all_64_bits() {
-        for seed in [0, 1, u64::MAX, 1 << 63, ID_BITS_MASK] {
-            assert_eq!(u64_from_sql(u64_to_sql(seed)), seed);
-        }
     }
 }

@@ -14,7 +14,7 @@ use crate::components::{
     PongCourt, SeatSlot, Seats, Serve, Side,
 };
 use crate::model::{BotLevel, Phase};
-use crate::sim::SimConfig;
+use crate::tick::SimConfig;
 use crate::{breakout, pong};
 
 /// How a level plays.

@@ -37,7 +37,7 @@ use crate::components::{
 use crate::model::{EndReason, Game, Mode, Phase};
 use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
 use crate::rng::SplitMix64;
-use crate::sim::{MatchEvent, MatchEvents, SimConfig};
+use crate::tick::{MatchEvent, MatchEvents, SimConfig};
 
 /// Field width and height (one field per player).
 pub const FIELD_WIDTH: f32 = 800.0;
@@ -368,7 +368,8 @@ pub(crate) fn fly(ball: &mut FieldBall, dt: f32, paddle_x: f32, wall: &mut Brick
 
 /// The live brick the ball touches first within `before` of this motion, if any. Only the
 /// bricks under the box the ball covers on its way are swept (grid arithmetic, no search).
-fn first_brick(
+/// Public for the bench that compares it with bricks as entities (`bench/benches/bricks.rs`).
+pub fn first_brick(
     wall: &BrickWall,
     start: Vec2,
     motion: Vec2,
@@ -1130,112 +1131,6 @@ mod tests {
         assert_eq!(
             ending(world, game),
             ended(EndReason::Time, Outcome::Won(Side::Right))
-        );
-    }
-
-    /// One brick as an entity, for the comparison below.
-    #[derive(Component)]
-    struct BrickBody {
-        rect: Aabb,
-        alive: bool,
-    }
-
-    /// The decomposition measured: per ball and tick, find the first brick the ball's motion
-    /// hits, with the wall as bits (the grid sweep the game uses) or as 72 entities per field
-    /// (each ball walking its field's bricks through a query). The balls bounce inside the
-    /// wall's box at 700/s, so both do real work every tick.
-    ///
-    /// `cargo test --release -p arcade-systems -- --ignored --nocapture bricks_as_bits_or_entities`
-    #[test]
-    #[ignore = "timing; run in release"]
-    fn bricks_as_bits_or_entities() {
-        const FIELDS: usize = 2_000;
-        const TICKS: usize = 600;
-        let mut world = World::new();
-        let mut walls = Vec::new();
-        let mut bodies = Vec::new();
-        let mut rng = SplitMix64::new(5);
-        for _ in 0..FIELDS {
-            let mut wall = BrickWall::FULL;
-            let mut entities = [Entity::PLACEHOLDER; 72];
-            for (n, entity) in entities.iter_mut().enumerate() {
-                let (row, column) = (n / BRICK_COLUMNS, n % BRICK_COLUMNS);
-                let alive = !rng.next_u64().is_multiple_of(3);
-                if !alive {
-                    wall.remove(row, column);
-                }
-                *entity = world
-                    .spawn(BrickBody {
-                        rect: brick_rect(row, column),
-                        alive,
-                    })
-                    .id();
-            }
-            walls.push(wall);
-            bodies.push(entities);
-        }
-        let mut balls: Vec<(Vec2, Vec2)> = (0..FIELDS)
-            .map(|_| {
-                let angle = rng.range_f32(0.0, 2.0 * PI);
-                (
-                    Vec2::new(rng.range_f32(30.0, 770.0), rng.range_f32(40.0, 240.0)),
-                    Vec2::new(angle.cos(), angle.sin()) * (MAX_BALL_SPEED / 60.0),
-                )
-            })
-            .collect();
-        let advance = |balls: &mut Vec<(Vec2, Vec2)>| {
-            for (position, motion) in balls.iter_mut() {
-                *position = *position + *motion;
-                if !(10.0..790.0).contains(&position.x) {
-                    motion.x = -motion.x;
-                }
-                if !(40.0..260.0).contains(&position.y) {
-                    motion.y = -motion.y;
-                }
-            }
-        };
-        let mut query = world.query::<&BrickBody>();
-        let mut hits = [0usize; 2];
-        let start = balls.clone();
-        let timer = std::time::Instant::now();
-        for _ in 0..TICKS {
-            for ((position, motion), wall) in balls.iter().zip(&walls) {
-                hits[0] += usize::from(first_brick(wall, *position, *motion, 1.0).is_some());
-            }
-            advance(&mut balls);
-        }
-        let bits = timer.elapsed();
-        balls = start;
-        let timer = std::time::Instant::now();
-        for _ in 0..TICKS {
-            for ((position, motion), entities) in balls.iter().zip(&bodies) {
-                let mut best = 1.0f32;
-                let mut found = false;
-                for entity in entities {
-                    let Ok(body) = query.get(&world, *entity) else {
-                        continue;
-                    };
-                    if body.alive
-                        && let Some(hit) =
-                            sweep_circle_aabb(*position, *motion, BALL_RADIUS, body.rect)
-                        && hit.t <= best
-                    {
-                        best = hit.t;
-                        found = true;
-                    }
-                }
-                hits[1] += usize::from(found);
-            }
-            advance(&mut balls);
-        }
-        let entities = timer.elapsed();
-        assert_eq!(hits[0], hits[1], "both find the same hits");
-        let per = |d: std::time::Duration| d.as_nanos() as f64 / (FIELDS * TICKS) as f64;
-        println!(
-            "bricks as bits: {:.1} ns per ball-tick; as 72 entities: {:.1} ns per ball-tick ({} hits)",
-            per(bits),
-            per(entities),
-            hits[0]
         );
     }
 }

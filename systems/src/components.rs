@@ -20,7 +20,7 @@ use crate::model::{
     BotLevel, EndReason, Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat,
 };
 use crate::rng::SplitMix64;
-use crate::sim::InputFrame;
+use crate::tick::InputFrame;
 
 /// The most seats a match has (Pong 2v2).
 pub const MAX_SEATS: usize = 4;

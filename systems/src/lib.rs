@@ -5,6 +5,8 @@
 //!
 //! ## Layout
 //! - [`model`]: ids, games, modes, seats, phases, options and the history record (plain values).
+//! - [`tick`]: what a tick takes in and gives out: [`tick::SimConfig`], [`tick::InputFrame`],
+//!   [`tick::MatchEvent`] and [`tick::MatchEvents`] (the rules import them from here).
 //! - [`sim`]: [`sim::Simulation`] (the World and its Schedule) and the operations the network
 //!   layer applies between ticks: create, join, leave, drop, return, input.
 //! - [`view`]: read-only views of a match for snapshots and listings, and its state hash.
@@ -15,18 +17,20 @@
 //! - `pong` (private): the Pong rules, one system per rule.
 //! - [`breakout`]: the Breakout rules, one system per rule (public for its numbers).
 //! - [`bots`]: the server bots, systems that write a seat's input from the visible state.
-//! - `physics` (private): swept circle-against-rectangle collision, used by both games.
+//! - [`physics`]: swept circle-against-rectangle collision, used by both games (public for the
+//!   bricks bench).
 
 pub mod bots;
 pub mod breakout;
 pub mod components;
 pub mod model;
+pub mod physics;
 pub mod rng;
 pub mod sim;
+pub mod tick;
 pub mod view;
 
 mod lifecycle;
-mod physics;
 mod pong;
 #[cfg(test)]
 mod testkit;

@@ -11,7 +11,7 @@ use crate::components::{
     PlayerInput, Presence, SeatSlot, Seats, Side, TeamScore,
 };
 use crate::model::{EndReason, MatchRecord, Phase, PlayerResult, RecordPlayer};
-use crate::sim::{MatchEvent, MatchEvents, SimConfig};
+use crate::tick::{MatchEvent, MatchEvents, SimConfig};
 
 /// The countdown before play, and before play resumes after a pause: 3 s.
 pub const COUNTDOWN_SECONDS: u32 = 3;
@@ -235,8 +235,9 @@ mod tests {
 
     use super::*;
     use crate::model::{MatchId, Mode, PlayerId};
-    use crate::sim::{self, InputFrame};
+    use crate::sim;
     use crate::testkit::{events, phase, player, seated_pong, seats, set_phase, simulation, spec};
+    use crate::tick::InputFrame;
 
     fn drop_at(world: &mut World, game: Entity, player: u64, tick: u64) {
         world.get_mut::<MatchClock>(game).unwrap().tick = tick;

@@ -19,7 +19,7 @@ use crate::components::{
 };
 use crate::model::{EndReason, Mode, Phase, Seat};
 use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
-use crate::sim::{MatchEvent, MatchEvents, SimConfig};
+use crate::tick::{MatchEvent, MatchEvents, SimConfig};
 
 /// Field width and height.
 pub const FIELD_WIDTH: f32 = 800.0;

@@ -25,9 +25,13 @@ use crate::components::{
 use crate::lifecycle::{self, Departure};
 use crate::model::{
     BotLevel, DEFAULT_SCORE_LIMIT, DEFAULT_TIME_LIMIT_SECONDS, EndReason, Game, MatchId,
-    MatchOptions, MatchRecord, Mode, Phase, PlayerId, PlayerRef, Seat,
+    MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat,
 };
 use crate::rng::SplitMix64;
+pub use crate::tick::{
+    DEFAULT_RECONNECT_GRACE_SECONDS, DEFAULT_TICK_RATE, InputFrame, MatchEvent, MatchEvents,
+    SimConfig,
+};
 use crate::{bots, breakout, pong};
 
 /// The fixed order of a tick, after bevy_replicon: the network layer drains its inbound queue
@@ -38,42 +42,6 @@ pub enum SimSystems {
     Game,
     Send,
 }
-
-/// Server settings the rules need, in ticks (the simulation has no clock).
-#[derive(Resource, Clone, Copy, Debug)]
-pub struct SimConfig {
-    pub tick_rate: u32,
-    /// How many ticks a dropped player keeps the seat (GAMES.md `reconnectGrace`).
-    pub reconnect_grace_ticks: u64,
-}
-
-impl SimConfig {
-    /// Ticks in `seconds` at this tick rate (GAMES.md gives durations in seconds: 60 ticks
-    /// at 60 Hz is 1 s).
-    pub fn ticks(&self, seconds: u32) -> u32 {
-        seconds * self.tick_rate
-    }
-
-    /// The length of one tick in seconds: a speed moves `speed * tick_seconds()` per tick.
-    pub fn tick_seconds(&self) -> f32 {
-        1.0 / self.tick_rate as f32
-    }
-}
-
-/// The GAMES.md defaults: 60 Hz, a reconnect grace of 10 s.
-impl Default for SimConfig {
-    fn default() -> SimConfig {
-        SimConfig {
-            tick_rate: DEFAULT_TICK_RATE,
-            reconnect_grace_ticks: DEFAULT_RECONNECT_GRACE_SECONDS * u64::from(DEFAULT_TICK_RATE),
-        }
-    }
-}
-
-/// The default server tick rate (GAMES.md: 60 Hz).
-pub const DEFAULT_TICK_RATE: u32 = 60;
-/// The default `reconnectGrace` (GAMES.md: 10 s).
-pub const DEFAULT_RECONNECT_GRACE_SECONDS: u64 = 10;
 
 /// What a match needs to be created. The caller draws `id` and `seed` (the simulation has no
 /// RNG of its own) and stamps `started_at_ms` (it has no clock).
@@ -86,66 +54,6 @@ pub struct MatchSpec {
     pub options: MatchOptions,
     pub seed: u64,
     pub started_at_ms: i64,
-}
-
-/// One input frame of a player (GAMES.md: `axis` in [-1, 1], `launch` for breakout).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct InputFrame {
-    pub seq: u64,
-    pub axis: f32,
-    pub launch: bool,
-}
-
-/// Something that happened in a match this tick, for the network layer to announce and the
-/// persistence system to store. Drained by whoever runs in [`SimSystems::Send`]; cleared at the
-/// start of every tick.
-#[derive(Clone, Debug, PartialEq)]
-pub enum MatchEvent {
-    /// Every seat is filled: the countdown began (`match.start`).
-    Started,
-    /// A point was scored (pong): the seat that scored and the score after it.
-    Point {
-        scorer: Seat,
-        score: [u32; 2],
-    },
-    Paused {
-        player: PlayerId,
-    },
-    Resumed,
-    PlayerLeft {
-        player: PlayerId,
-    },
-    PlayerBack {
-        player: PlayerId,
-    },
-    /// Breakout: a brick of `seat`'s field broke; the field's score after it.
-    Brick {
-        seat: Seat,
-        row: u8,
-        column: u8,
-        score: u32,
-    },
-    /// Breakout: `seat`'s field lost a ball; the lives left.
-    LifeLost {
-        seat: Seat,
-        lives: u32,
-    },
-    /// Breakout: `seat`'s field cleared its wall and plays `level` now.
-    Level {
-        seat: Seat,
-        level: u32,
-    },
-    /// The match finished; its history record. The match entity is despawned at the start of
-    /// the next tick.
-    Ended(MatchRecord),
-    /// The match was discarded before it ever started (no history).
-    Discarded,
-}
-
-/// The events of this tick: (match entity, match id, match tick, event).
-#[derive(Resource, Default, Debug)]
-pub struct MatchEvents {
-    pub list: Vec<(Entity, MatchId, u64, MatchEvent)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -748,7 +656,7 @@ fn push_event(world: &mut World, game: Entity, event: MatchEvent) {
 mod tests {
     use super::*;
     use crate::components::Ball;
-    use crate::model::PlayerResult;
+    use crate::model::{MatchRecord, PlayerResult};
     use crate::testkit::{ball, events, phase, player, seated_pong, simulation, spec};
     use crate::view::state_hash;
 

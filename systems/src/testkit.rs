@@ -5,7 +5,8 @@ use bevy_ecs::prelude::*;
 
 use crate::components::{Ball, MatchPhase, PongCourt, Seats, Serve};
 use crate::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef};
-use crate::sim::{self, MatchEvent, MatchEvents, MatchSpec, SimConfig, Simulation};
+use crate::sim::{self, MatchSpec, Simulation};
+use crate::tick::{MatchEvent, MatchEvents, SimConfig};
 
 pub(crate) fn player(n: u64) -> PlayerRef {
     PlayerRef {

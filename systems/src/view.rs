@@ -490,8 +490,9 @@ mod tests {
 
     use super::*;
     use crate::components::Ball;
-    use crate::sim::{self, InputFrame};
+    use crate::sim;
     use crate::testkit::{ball_of, player, seated_pong, seats, simulation, spec};
+    use crate::tick::{InputFrame, MatchEvents};
 
     /// Counts this thread's allocations, to show that a snapshot allocates nothing.
     struct CountingAllocator;
@@ -639,7 +640,7 @@ mod tests {
             }
             sim.step();
             // A point's event may grow the event list the first time; no tick allocates else.
-            if sim.world.resource::<sim::MatchEvents>().list.is_empty() {
+            if sim.world.resource::<MatchEvents>().list.is_empty() {
                 assert_eq!(allocations(), before, "tick {seq}");
             }
             before = allocations();

@@ -213,11 +213,7 @@ fn start_server(db: &Path) -> Running {
             .lines()
             .map_while(Result::ok)
         {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_hexdigit() || ".:[]".contains(*c))
-                    .collect();
+            if let Some(addr) = arcade_bench::listen_addr(&line) {
                 let _ = found.send(addr);
             }
         }
