@@ -1,4 +1,5 @@
-//! `arcade-bench load`: a WebSocket load generator.
+//! `arcade-bench load`: a WebSocket load generator, run from the main thread, its clients on a
+//! tokio runtime of `--threads` workers.
 //!
 //! It starts the release `arcade` binary on `127.0.0.1:0` with a temporary database (or
 //! targets `--url`, loopback only), raises its own file-descriptor limit to the hard limit (the
@@ -57,6 +58,7 @@ const FALLBACK_NOFILE: u64 = 1024;
 /// How long the generator's tasks get to stop at the end.
 const RUNTIME_STOP_WAIT: Duration = Duration::from_secs(2);
 
+/// Runs one load test with `args` and prints its report (one JSON line with `--json`).
 pub fn run(args: LoadArgs) -> Result<(), String> {
     if !args.players.is_multiple_of(2) {
         return Err("--players must be even (pairs play Pong 1v1)".into());
