@@ -13,7 +13,9 @@ use std::ops::{Add, Mul, Sub};
 /// A point or a displacement in field units.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Vec2 {
+    /// Across the field, growing rightward.
     pub x: f32,
+    /// Down the field, growing downward.
     pub y: f32,
 }
 
@@ -57,7 +59,9 @@ impl Mul<f32> for Vec2 {
 /// An axis-aligned rectangle (y grows downward, so `min.y` is the top edge).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Aabb {
+    /// The top-left corner.
     pub min: Vec2,
+    /// The bottom-right corner.
     pub max: Vec2,
 }
 

@@ -30,7 +30,9 @@ const MAX_UNACKED: usize = 256;
 /// What every connection task counts, read by the main task.
 #[derive(Default)]
 pub(super) struct ClientStats {
+    /// `state` frames received.
     pub(super) states: AtomicU64,
+    /// Bytes of every frame received.
     pub(super) bytes: AtomicU64,
     /// The longest gap between two `state`s while measuring, in µs.
     pub(super) max_gap_us: AtomicU64,
@@ -38,21 +40,31 @@ pub(super) struct ClientStats {
 
 /// What all connections share.
 pub(super) struct Shared {
+    /// Whether the measuring window is open.
     pub(super) measuring: AtomicBool,
+    /// Set at the end of the run: clients stop, and their disconnects are not counted.
     pub(super) stop: AtomicBool,
     /// Gaps between two `state`s of one client, µs (while measuring).
     pub(super) gaps: Histogram,
     /// Input → ack latency, µs (while measuring).
     pub(super) acks: Histogram,
+    /// Connections open now (after their `hello`).
     pub(super) connected: AtomicUsize,
+    /// Players in a started match now.
     pub(super) in_match: AtomicUsize,
+    /// Connections that failed to open or to say hello.
     pub(super) connect_errors: AtomicU64,
+    /// Connections lost before the end of the run.
     pub(super) disconnects: AtomicU64,
     /// `error` frames received.
     pub(super) error_frames: AtomicU64,
+    /// `input` frames sent.
     pub(super) inputs_sent: AtomicU64,
+    /// `match.start` frames received by players.
     pub(super) matches_started: AtomicU64,
+    /// Frames received by idle connections (chat).
     pub(super) chats_received: AtomicU64,
+    /// The server's tick rate, from its `hello`.
     pub(super) tick_rate: AtomicU64,
 }
 

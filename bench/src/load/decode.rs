@@ -40,8 +40,10 @@ impl Codec {
 /// The fields of a server frame the clients read.
 #[derive(Deserialize)]
 pub(super) struct Incoming<'a> {
+    /// The envelope's `type`.
     #[serde(rename = "type", borrow)]
     pub(super) kind: Cow<'a, str>,
+    /// The envelope's `data`, when there is one.
     #[serde(default, borrow)]
     pub(super) data: Option<Data<'a>>,
 }
@@ -49,18 +51,25 @@ pub(super) struct Incoming<'a> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Data<'a> {
+    /// `matchId` (an `ack` of `match.create`, `match.start`).
     #[serde(default, borrow)]
     pub(super) match_id: Option<Cow<'a, str>>,
+    /// The player's seat (`match.start`).
     #[serde(default, borrow)]
     pub(super) seat: Option<Cow<'a, str>>,
+    /// The player (`hello`): an object with an `id`, or the id.
     #[serde(default, borrow)]
     pub(super) player: Option<PlayerField<'a>>,
+    /// The server's tick rate (`hello`).
     #[serde(default)]
     pub(super) tick_rate: Option<u64>,
+    /// The last input `seq` applied per player (`state`).
     #[serde(default, borrow)]
     pub(super) acks: Option<Acks<'a>>,
+    /// The Pong field (`state`).
     #[serde(default, borrow)]
     pub(super) pong: Option<PongState<'a>>,
+    /// The live matches (an `ack` of `match.list`).
     #[serde(default, borrow)]
     pub(super) matches: Option<Vec<Listed<'a>>>,
 }
@@ -77,33 +86,41 @@ pub(super) enum PlayerField<'a> {
 
 #[derive(Deserialize)]
 pub(super) struct Listed<'a> {
+    /// The match id.
     #[serde(borrow)]
     pub(super) id: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
 pub(super) struct PongState<'a> {
+    /// The ball.
     pub(super) ball: BallState,
+    /// Every paddle, with its seat.
     #[serde(borrow)]
     pub(super) paddles: Vec<PaddleState<'a>>,
 }
 
 #[derive(Deserialize)]
 pub(super) struct BallState {
+    /// Height of the ball's centre.
     pub(super) y: f32,
+    /// Horizontal speed: negative toward the left side.
     pub(super) vx: f32,
 }
 
 #[derive(Deserialize)]
 pub(super) struct PaddleState<'a> {
+    /// The seat that moves the paddle.
     #[serde(borrow)]
     pub(super) seat: Cow<'a, str>,
+    /// Height of the paddle's centre.
     pub(super) y: f32,
 }
 
 /// The `acks` map, kept without allocating for the few entries a match has.
 #[derive(Default)]
 pub(super) struct Acks<'a> {
+    /// `(player id, seq)`, the first [`MAX_SEATS`] entries.
     entries: [Option<(Cow<'a, str>, u64)>; MAX_SEATS],
 }
 

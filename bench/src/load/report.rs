@@ -14,7 +14,9 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// The progress line on stderr (none with --json).
 pub(super) struct Progress {
+    /// With `--json`: no `[done]` line.
     quiet: bool,
+    /// When the last ramp line was printed.
     last: Instant,
 }
 

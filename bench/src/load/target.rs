@@ -24,13 +24,18 @@ const SHOWN_WARNINGS: u64 = 5;
 
 /// The server under load.
 pub(super) struct Target {
+    /// Where it listens (loopback).
     pub(super) addr: SocketAddr,
-    pub(super) path: String,
+    /// The WebSocket path (`/ws`).
+    path: String,
+    /// Its pid, for /proc readings (none for a `--url` without `--pid`).
     pub(super) pid: Option<u32>,
-    pub(super) child: Option<Child>,
+    /// The process this run started, stopped at the end.
+    child: Option<Child>,
     /// Lines the server logged at warn or error.
     pub(super) warnings: Arc<AtomicU64>,
-    pub(super) _dir: Option<tempfile::TempDir>,
+    /// The temporary folder of its database, removed when the target is dropped.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Target {
