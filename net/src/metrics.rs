@@ -9,7 +9,7 @@ use prometheus::{
 
 use arcade_systems::model::{EndReason, Game};
 
-use crate::codec::Codec;
+use crate::wire::codec::Codec;
 
 /// The `reason` values of `arcade_inputs_rejected_total`.
 pub const INPUT_REJECT_REASONS: [&str; 4] = ["rate", "not_found", "forbidden", "bad_request"];
@@ -45,7 +45,7 @@ pub struct Metrics {
     pub matches_finished: IntCounterVec,
     pub db_write_duration: HistogramVec,
     /// The last ticks' durations, for the p99 of `/health/details`.
-    pub tick_window: crate::ops::TickWindow,
+    pub tick_window: crate::clock::TickWindow,
     /// `[direction][codec]` children of the frame and byte counters.
     frames_by: [[IntCounter; 2]; 2],
     bytes_by: [[IntCounter; 2]; 2],

@@ -65,3 +65,16 @@ impl From<arcade_data::DataError> for ApiError {
         )
     }
 }
+
+impl From<crate::state::Unavailable> for ApiError {
+    fn from(error: crate::state::Unavailable) -> ApiError {
+        use crate::state::Unavailable;
+        match error {
+            Unavailable::Storage => ApiError::internal(error.to_string()),
+            Unavailable::Data(error) => ApiError::from(error),
+            Unavailable::TickStopped | Unavailable::TickSilent => {
+                ApiError::unavailable(error.to_string())
+            }
+        }
+    }
+}

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use arcade_systems::model::MatchId;
 use tokio::sync::Notify;
 
-use crate::codec::{Codec, Frame};
+use crate::wire::codec::{Codec, Frame};
 
 /// Control frames a connection may have queued before it is judged hopeless and closed.
 pub const MAX_CONTROL_FRAMES: usize = 1024;

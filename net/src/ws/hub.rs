@@ -9,8 +9,8 @@ use std::sync::{Arc, RwLock};
 use arcade_systems::model::PlayerId;
 use serde::Serialize;
 
-use crate::outbox::Outbox;
-use crate::protocol::PlayerInfo;
+use crate::wire::protocol::PlayerInfo;
+use crate::ws::outbox::Outbox;
 
 /// A connection's id, unique for the life of the process.
 pub type ConnId = u64;
@@ -63,7 +63,7 @@ impl Hub {
         &self,
         session: &str,
         message: &T,
-        reason: crate::outbox::CloseReason,
+        reason: crate::ws::outbox::CloseReason,
     ) -> usize {
         let outboxes = self.outboxes(|entry| entry.session.as_deref() == Some(session));
         for outbox in &outboxes {

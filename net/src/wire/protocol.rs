@@ -1,11 +1,10 @@
 //! The messages of PROTOCOL.md "WebSocket": what each inbound `type` carries in `data`, and the
-//! shapes the server sends. Pure data; the session and the bridge give them meaning.
 
 use serde::{Deserialize, Serialize};
 
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, PlayerId};
 
-use crate::codec::RequestId;
+use crate::wire::codec::RequestId;
 
 /// The protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -193,4 +192,25 @@ pub struct Input {
     pub axis: f32,
     #[serde(default)]
     pub launch: bool,
+}
+
+/// `queue.join` from a client.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueJoin {
+    pub game: Game,
+    pub mode: Mode,
+}
+
+/// `queue.leave` from a client (no fields).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueLeave {}
+
+/// `match.invite` from a client.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MatchInvite {
+    pub match_id: MatchId,
+    pub player_id: PlayerId,
 }

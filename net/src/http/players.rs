@@ -16,8 +16,8 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::state::AppState;
 
 /// The players routes.
 pub fn routes() -> Router<AppState> {
@@ -146,8 +146,8 @@ pub struct LeaderboardQuery {
     params(("id" = String, Path, description = "a player id, `p_` and 16 hex digits")),
     responses(
         (status = 200, description = "the player", body = PlayerProfile),
-        (status = 404, description = "no such player", body = crate::openapi::ErrorBody),
-        (status = 503, description = "storage unavailable", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such player", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "storage unavailable", body = crate::http::openapi::ErrorBody),
     )
 )]
 async fn get_player(
@@ -194,8 +194,8 @@ async fn get_player(
     params(LeaderboardQuery),
     responses(
         (status = 200, description = "pong: players with a rated match by rating; breakout: players with a solo score by best score", body = LeaderboardResponse),
-        (status = 400, description = "bad game or limit", body = crate::openapi::ErrorBody),
-        (status = 503, description = "storage unavailable", body = crate::openapi::ErrorBody),
+        (status = 400, description = "bad game or limit", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "storage unavailable", body = crate::http::openapi::ErrorBody),
     )
 )]
 async fn leaderboard(

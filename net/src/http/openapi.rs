@@ -18,14 +18,14 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The document, with every module's routes merged in.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = CoreApi::openapi();
     // ---- every module with `/api` routes registers its description here ----
-    doc.merge(crate::accounts::AccountsApi::openapi());
-    doc.merge(crate::players::PlayersApi::openapi());
+    doc.merge(crate::http::accounts::AccountsApi::openapi());
+    doc.merge(crate::http::players::PlayersApi::openapi());
     doc.merge(crate::social::SocialApi::openapi());
     doc
 }

@@ -1,0 +1,33 @@
+//! [`ReplyTo`]: where the tick thread answers one request (the connection's outbox, in the
+//! request's encoding). Used on the tick thread; never waits.
+
+use crate::wire::codec::{Codec, RequestId};
+use crate::wire::protocol::{self, Envelope, ErrorCode};
+use crate::ws::outbox::Outbox;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Where the answer to one request goes: the connection, in the request's own encoding.
+pub struct ReplyTo {
+    pub outbox: Arc<Outbox>,
+    pub codec: Codec,
+    pub request_id: Option<RequestId>,
+}
+
+impl ReplyTo {
+    pub fn ack<T: Serialize>(&self, data: T) {
+        let envelope = Envelope::reply("ack", data, self.request_id.as_ref());
+        self.outbox.push(self.codec.encode_once(&envelope));
+    }
+
+    /// An `ack` without data.
+    pub fn ack_bare(&self) {
+        let envelope = protocol::bare_ack(self.request_id.as_ref());
+        self.outbox.push(self.codec.encode_once(&envelope));
+    }
+
+    pub fn error(&self, code: ErrorCode, message: impl Into<String>) {
+        let envelope = protocol::error(code, message, self.request_id.as_ref());
+        self.outbox.push(self.codec.encode_once(&envelope));
+    }
+}
