@@ -32,6 +32,12 @@ use tracing::info;
 
 use crate::config::{Config, LogFormat};
 
+/// How long serving waits for the tick loop's first tick (then it serves anyway, and
+/// `/health` says the loop is down).
+const FIRST_TICK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often that wait looks at the clock.
+const FIRST_TICK_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_tracing(&config)?;
@@ -123,9 +129,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Serve only once the loop runs, so `/health` is truthful from the first request.
     let first_tick = std::time::Instant::now();
     while clock.since_last_tick() == std::time::Duration::MAX
-        && first_tick.elapsed() < std::time::Duration::from_secs(1)
+        && first_tick.elapsed() < FIRST_TICK_WAIT
     {
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        tokio::time::sleep(FIRST_TICK_POLL).await;
     }
     let hub = Arc::new(Hub::new());
     let state = AppState {

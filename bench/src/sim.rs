@@ -18,9 +18,9 @@ use arcade_bench::ecs;
 use arcade_bench::soa_pong::SoaPong;
 use arcade_bench::stats::Summary;
 use arcade_net::bridge::{self, BridgeConfig, Command, MatchOp, ReplyTo};
+use arcade_net::outbox::{Batch, Outbox};
 use arcade_net::wire::codec::{Codec, Frame};
 use arcade_net::wire::protocol::{Input, MatchCreate, MatchJoin};
-use arcade_net::ws::outbox::{Batch, Outbox};
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, PlayerId, PlayerRef};
 use arcade_systems::sim::{SimConfig, Simulation};
 

@@ -7,19 +7,20 @@
 //! - [`state`]: [`state::AppState`] (what every handler and session shares), `NetConfig`,
 //!   `blocking()` for the store and `ask_tick()` for the tick thread.
 //! - [`clock`]: the tick thread's clock as other threads read it, and the one `now_ms`.
+//! - [`outbox`]: a connection's id and outbound queue, where the tick thread and tokio meet.
 //! - [`metrics`]: Prometheus; [`auth`]: tokens.
 //! - [`wire`]: what travels: [`wire::codec`] (JSON and MessagePack envelopes) and
 //!   [`wire::protocol`] (every inbound and outbound message shape).
-//! - [`ws`]: the WebSocket transport: `/ws`, [`ws::session`] (one connection's reader and
-//!   writer), [`ws::outbox`] (its outbound queue), [`ws::hub`] (every open connection),
-//!   [`ws::limits`] (sliding windows).
-//! - [`http`]: the router and REST: [`http::matches`], [`http::accounts`], [`http::players`],
-//!   [`http::openapi`], [`http::ops`] (layers, `/health/details`), [`http::error`].
+//! - [`ws`]: the WebSocket transport: [`ws::session`] (one connection's reader and writer),
+//!   [`ws::hub`] (every open connection), [`ws::limits`] (sliding windows).
+//! - [`http`]: the router, `/ws` and REST: [`http::matches`], [`http::accounts`],
+//!   [`http::players`], [`http::social`], [`http::openapi`], [`http::ops`] (layers,
+//!   `/health/details`), [`http::error`].
 //! - [`bridge`]: tick thread only: commands in ([`bridge::receive`]), events and `state` out
 //!   ([`bridge::send`]), and [`bridge::install`], which places all of net's systems.
 //! - [`matchmaking`]: the queues (tick thread), pairing (a pure function), ratings (tokio).
 //! - [`social`]: chat and invitations (tokio), presence (tick thread), the presence feed
-//!   (tokio), and the social REST routes.
+//!   (tokio).
 
 pub mod auth;
 pub mod bridge;
@@ -27,6 +28,7 @@ pub mod clock;
 pub mod http;
 pub mod matchmaking;
 pub mod metrics;
+pub mod outbox;
 pub mod social;
 pub mod state;
 pub mod wire;

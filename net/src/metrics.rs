@@ -1,13 +1,14 @@
+//! The Prometheus registry (written by every thread, lock-free; rendered on tokio).
+//!
 //! The Prometheus metrics of PROTOCOL.md "Metrics", with their exact names and labels, in one
 //! registry. Label children used on hot paths are resolved once and kept, so recording is a
 //! few atomic operations and never takes a lock.
 
+use arcade_systems::model::{EndReason, Game};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-
-use arcade_systems::model::{EndReason, Game};
 
 use crate::wire::codec::Codec;
 

@@ -2,26 +2,32 @@
 //! store, the hub, the command channel to the tick thread, and the two ways to wait without
 //! blocking: [`AppState::blocking`] for the store, [`AppState::ask_tick`] for the tick thread.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arcade_data::Store;
+
 use crate::auth::Tokens;
 use crate::bridge::Command;
 use crate::clock::ServerClock;
 use crate::metrics::Metrics;
 use crate::wire::protocol::PlayerInfo;
 use crate::ws::hub::Hub;
-use arcade_data::Store;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// Settings of the network layer.
 #[derive(Clone, Debug)]
 pub struct NetConfig {
+    /// Ticks per second, told to clients in `hello`.
     pub tick_rate: u32,
+    /// The browser client's folder, served at `/`.
     pub assets: PathBuf,
+    /// The bearer token of `/metrics` and `/health/details`; none leaves them open.
     pub admin_token: Option<String>,
+    /// When silent connections are pinged and dropped.
     pub heartbeat: Heartbeat,
     /// Limits, CORS and proxy trust of the HTTP edge.
-    pub ops: crate::http::ops::OpsConfig,
+    pub ops: OpsConfig,
 }
 
 /// When a silent connection is pinged, and when it is given up.
@@ -33,12 +39,17 @@ pub struct Heartbeat {
     pub timeout: Duration,
 }
 
+/// PROTOCOL.md: silence before the server pings a connection.
+pub const HEARTBEAT_IDLE: Duration = Duration::from_secs(15);
+/// PROTOCOL.md: further silence after the ping before the connection is dropped.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Default for Heartbeat {
     /// PROTOCOL.md: a ping after 15 s of silence, dropped 30 s later.
     fn default() -> Self {
         Heartbeat {
-            idle: Duration::from_secs(15),
-            timeout: Duration::from_secs(30),
+            idle: HEARTBEAT_IDLE,
+            timeout: HEARTBEAT_TIMEOUT,
         }
     }
 }
@@ -66,12 +77,19 @@ pub enum Unavailable {
 /// Everything a handler or a session may need, cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The network settings.
     pub config: Arc<NetConfig>,
+    /// The database; call it through [`AppState::blocking`], never on an async thread.
     pub store: Store,
+    /// Issues and verifies bearer tokens.
     pub tokens: Tokens,
+    /// Every open connection (chat fan-out, logout, shutdown).
     pub hub: Arc<Hub>,
+    /// The command channel to the tick thread (`bridge::receive_commands` drains it).
     pub commands: crossbeam_channel::Sender<Command>,
+    /// The tick thread's clock (health, `ws.pong`).
     pub clock: Arc<ServerClock>,
+    /// The Prometheus registry.
     pub metrics: Arc<Metrics>,
 }
 
@@ -144,4 +162,38 @@ impl AppState {
             .map_err(|_| Unavailable::TickSilent)?
             .map_err(|_| Unavailable::TickStopped)
     }
+}
+
+/// Per-address request rates on `/api`, in requests per second (a burst of twice that is
+/// allowed). 0 turns a class off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// GET and HEAD on `/api` (not `/api/auth/*`).
+    pub reads: u32,
+    /// Other methods on `/api` (not `/api/auth/*`).
+    pub writes: u32,
+    /// Everything under `/api/auth/`.
+    pub auth: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            reads: 100,
+            writes: 20,
+            auth: 10,
+        }
+    }
+}
+
+/// The operator's settings of the HTTP edge.
+#[derive(Clone, Debug, Default)]
+pub struct OpsConfig {
+    /// Per-address request rates on `/api`.
+    pub rate_limits: RateLimits,
+    /// Key the rate limit by the last `X-Forwarded-For` hop (the address the proxy saw)
+    /// instead of the peer address. Only safe when every request comes through the proxy.
+    pub trust_forwarded_for: bool,
+    /// Origins, besides the server's own, allowed to call the API from a browser.
+    pub cors_origins: Vec<String>,
 }

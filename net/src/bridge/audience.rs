@@ -1,18 +1,23 @@
 //! Who receives a match's frames ([`Audience`]) and the bridge's indexes over live matches
 //! ([`Lobby`]): tick thread only.
 
-use crate::ws::hub::ConnId;
-use crate::ws::outbox::Outbox;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{MatchId, PlayerId, Seat};
-use std::collections::HashMap;
-use std::sync::Arc;
+
+use crate::outbox::{ConnId, Outbox};
 
 /// Who receives a match's frames.
 #[derive(Component, Default)]
 pub struct Audience {
+    /// The connections that get the match's events and `state`.
     pub members: Vec<Member>,
+    /// The connections of players who left the started match with `match.leave` (and so
+    /// ended it): they get its `match.end` and nothing else (PROTOCOL.md "match.leave").
+    pub leavers: Vec<Member>,
 }
 
 pub struct Member {

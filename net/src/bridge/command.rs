@@ -1,15 +1,16 @@
 //! What sessions and handlers ask of the tick thread ([`Command`]), and the channel end the
 //! tick thread drains ([`Inbox`]). Built on tokio threads, consumed on the tick thread.
 
-use crate::bridge::receive::LiveMatch;
-use crate::bridge::reply::ReplyTo;
-use crate::wire::protocol::{Input, MatchCreate, MatchJoin};
-use crate::ws::hub::ConnId;
-use crate::ws::outbox::Outbox;
+use std::sync::Arc;
+
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, MatchId, PlayerId, PlayerRef};
-use std::sync::Arc;
+
+use crate::bridge::receive::LiveMatch;
+use crate::bridge::reply::ReplyTo;
+use crate::outbox::{ConnId, Outbox};
+use crate::wire::protocol::{Input, MatchCreate, MatchJoin};
 
 /// What a session asks of the tick thread.
 pub enum Command {

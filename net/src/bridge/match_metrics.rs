@@ -1,16 +1,17 @@
 //! [`update_match_metrics`] (tick thread, `SimSystems::Send`): finished-match counters and the
 //! live-match and connection gauges.
 
-use crate::bridge::audience::Audience;
-use crate::bridge::audience::Lobby;
-use crate::metrics::Metrics;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, Phase};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::view::{self};
-use std::collections::HashMap;
-use std::sync::Arc;
+
+use crate::bridge::audience::{Audience, Lobby};
+use crate::metrics::Metrics;
 
 /// The metrics registry, when the server runs with one.
 #[derive(Resource, Clone)]

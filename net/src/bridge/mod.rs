@@ -22,6 +22,9 @@ pub mod reply;
 pub mod send;
 pub mod wake;
 
+use arcade_systems::bevy_ecs;
+use arcade_systems::bevy_ecs::prelude::*;
+use arcade_systems::sim::{self, SimSystems, Simulation};
 pub use audience::{Audience, Lobby, MatchIdOf, Member};
 pub(crate) use audience::{add_member, playing_in};
 pub use command::{Command, Inbox, MatchOp};
@@ -30,10 +33,6 @@ pub use receive::{LiveMatch, SeatedPlayer, receive_commands};
 pub use reply::ReplyTo;
 pub use send::send_updates;
 pub use wake::WakeUps;
-
-use arcade_systems::bevy_ecs;
-use arcade_systems::bevy_ecs::prelude::*;
-use arcade_systems::sim::{self, SimSystems, Simulation};
 
 /// Network settings the bridge needs.
 #[derive(Resource, Clone, Copy)]
@@ -88,3 +87,6 @@ pub fn abort_all(world: &mut World) {
         sim::abort_match(world, game);
     }
 }
+
+#[cfg(test)]
+mod tests;

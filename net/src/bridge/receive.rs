@@ -1,26 +1,22 @@
 //! [`receive_commands`] (tick thread, `SimSystems::Receive`): drains the command channel and
 //! applies each command to the World: create, join, leave, inputs, (re)connections, listings.
 
-use crate::bridge::audience::Audience;
-use crate::bridge::audience::Lobby;
-use crate::bridge::audience::MatchIdOf;
-use crate::bridge::audience::add_member;
-use crate::bridge::audience::playing_in;
-use crate::bridge::audience::remove_member;
-use crate::bridge::command::{Command, Inbox, MatchOp};
-use crate::bridge::match_metrics::MetricsHandle;
-use crate::bridge::reply::ReplyTo;
-use crate::bridge::send::send_match_start;
-use crate::clock::now_ms;
-use crate::wire::protocol::{ErrorCode, Input, JoinAs, MatchCreate, MatchJoin};
-use crate::ws::hub::ConnId;
-use crate::ws::outbox::Outbox;
+use std::sync::Arc;
+
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, ID_BITS_MASK, MatchId, Mode, Phase, PlayerId, PlayerRef, Seat};
 use arcade_systems::sim::{self, InputError, InputFrame, JoinError};
 use arcade_systems::view::{self, MatchSummary};
 use serde::Serialize;
-use std::sync::Arc;
+
+use crate::bridge::audience::{Audience, Lobby, MatchIdOf, add_member, playing_in, remove_member};
+use crate::bridge::command::{Command, Inbox, MatchOp};
+use crate::bridge::match_metrics::MetricsHandle;
+use crate::bridge::reply::ReplyTo;
+use crate::bridge::send::send_match_start;
+use crate::clock::now_ms;
+use crate::outbox::{ConnId, Outbox};
+use crate::wire::protocol::{ErrorCode, Input, JoinAs, MatchCreate, MatchJoin};
 
 /// Drains the command channel into the World (runs first in every tick).
 pub fn receive_commands(world: &mut World) {
@@ -250,9 +246,19 @@ fn leave_match(world: &mut World, conn: ConnId, player: PlayerId, reply: ReplyTo
         return reply.error(ErrorCode::NotFound, format!("not in match {id}"));
     }
     if seated {
+        // Leaving a started match forfeits it: the leaver's connections still get the
+        // `match.end` that says so.
+        let started = view::match_phase(world, game).is_some_and(|phase| phase != Phase::Waiting);
         // Every connection of the player leaves with the seat.
         if let Some(mut audience) = world.get_mut::<Audience>(game) {
-            audience.members.retain(|member| member.player != player);
+            let audience = &mut *audience;
+            let (gone, stay) = std::mem::take(&mut audience.members)
+                .into_iter()
+                .partition(|member| member.player == player);
+            audience.members = stay;
+            if started {
+                audience.leavers.extend(member.into_iter().chain(gone));
+            }
         }
         let mut lobby = world.resource_mut::<Lobby>();
         if let Some(seats) = lobby.seats_of.get_mut(&player) {

@@ -1,16 +1,21 @@
 //! [`ReplyTo`]: where the tick thread answers one request (the connection's outbox, in the
 //! request's encoding). Used on the tick thread; never waits.
 
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::outbox::Outbox;
 use crate::wire::codec::{Codec, RequestId};
 use crate::wire::protocol::{self, Envelope, ErrorCode};
-use crate::ws::outbox::Outbox;
-use serde::Serialize;
-use std::sync::Arc;
 
 /// Where the answer to one request goes: the connection, in the request's own encoding.
 pub struct ReplyTo {
+    /// The requesting connection's outbound queue.
     pub outbox: Arc<Outbox>,
+    /// The encoding the request came in, which its answer uses.
     pub codec: Codec,
+    /// The request's `requestId`, echoed in the answer.
     pub request_id: Option<RequestId>,
 }
 

@@ -2,23 +2,21 @@
 //! `match.start` / `match.event` / `match.end`, and every match's `state`, encoded once per
 //! codec and shared by every member's outbox.
 
-use crate::bridge::BridgeConfig;
-use crate::bridge::audience::Audience;
-use crate::bridge::audience::Lobby;
-use crate::bridge::audience::MatchIdOf;
-use crate::bridge::match_metrics::MetricsHandle;
-use crate::bridge::receive::SeatedPlayer;
-use crate::bridge::receive::seated_players;
-use crate::bridge::wake::WakeUps;
-use crate::wire::codec::Frame;
-use crate::wire::protocol::Envelope;
-use crate::ws::hub::ConnId;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, Seat};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::view::{self};
 use serde::Serialize;
 use serde::ser::SerializeMap;
+
+use crate::bridge::BridgeConfig;
+use crate::bridge::audience::{Audience, Lobby, MatchIdOf};
+use crate::bridge::match_metrics::MetricsHandle;
+use crate::bridge::receive::{SeatedPlayer, seated_players};
+use crate::bridge::wake::WakeUps;
+use crate::outbox::ConnId;
+use crate::wire::codec::Frame;
+use crate::wire::protocol::Envelope;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -232,7 +230,7 @@ fn finish<T: Serialize>(world: &mut World, game: Entity, id: MatchId, message: &
         return;
     };
     let mut encoded: [Option<Frame>; 2] = [None, None];
-    for member in &audience.members {
+    for member in audience.members.iter().chain(&audience.leavers) {
         let codec = member.outbox.codec();
         let frame = encoded[codec.index()].get_or_insert_with(|| codec.encode_once(message));
         member.outbox.push_final(id, frame.clone());

@@ -1,10 +1,12 @@
 //! [`WakeUps`]: the outboxes the tick thread filled, handed in one batch to a waker task on the
 //! tokio runtime (filled on the tick thread, woken on tokio).
 
-use crate::ws::outbox::Outbox;
+use std::sync::Arc;
+
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
-use std::sync::Arc;
+
+use crate::outbox::Outbox;
 
 /// Where the tick thread hands the outboxes it filled, to be woken by one task on the tokio
 /// runtime (a wake from inside the runtime is a local queue push; thousands from outside it

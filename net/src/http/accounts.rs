@@ -1,3 +1,5 @@
+//! `/api/auth/*`: guests, registration, login, logout (tokio threads).
+//!
 //! Accounts over HTTP (PROTOCOL.md "HTTP", `/api/auth/*`): guests, registration, login with a
 //! lockout, the bearer's own player, and logout.
 //!
@@ -34,9 +36,9 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::auth::Claims;
 use crate::http::error::ApiError;
+use crate::outbox::CloseReason;
 use crate::state::AppState;
 use crate::wire::protocol::{self, ErrorCode, PlayerInfo};
-use crate::ws::outbox::CloseReason;
 
 /// Names: 3 to 20 characters, each an ASCII letter, digit, `_` or `-`.
 pub const NAME_MIN_CHARS: usize = 3;

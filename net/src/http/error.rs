@@ -1,3 +1,5 @@
+//! The HTTP error type and its one JSON shape (tokio threads).
+//!
 //! HTTP errors in the one shape of PROTOCOL.md:
 //! `{"error": {"code": "snake_case_code", "message": "for humans"}}` with a status that means
 //! what happened.

@@ -4,21 +4,26 @@
 
 use crate::clock::TICK_ALIVE_WITHIN;
 use crate::state::AppState;
+
 pub mod accounts;
 pub mod error;
 pub mod matches;
 pub mod openapi;
 pub mod ops;
 pub mod players;
+pub mod social;
 
 use crate::http::error::ApiError;
+use crate::wire::codec::Codec;
+use crate::ws::session::ConnectParams;
 use axum::Json;
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Query, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,12 +48,12 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::accounts::routes(state.clone()))
         .merge(crate::http::players::routes())
         .merge(crate::http::openapi::routes())
-        .merge(crate::social::routes())
+        .merge(social::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/health/details", get(crate::http::ops::health_details))
-        .merge(crate::ws::routes());
+        .route("/ws", get(websocket));
     let assets = ServeDir::new(&state.config.assets)
         .not_found_service(axum::routing::any(not_found).with_state(()));
     crate::http::ops::apply(api.fallback_service(assets), &state)
@@ -140,4 +145,30 @@ async fn health(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     let body = state.metrics.render();
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Query of `GET /ws`.
+#[derive(Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+    codec: Option<String>,
+}
+
+/// `GET /ws`: reads the query, then hands the upgrade to the WebSocket transport.
+async fn websocket(
+    State(state): State<AppState>,
+    Query(query): Query<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let codec = match query.codec.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(Codec::parse(name).ok_or_else(|| {
+            ApiError::bad_request(format!("codec must be json or msgpack, not {name:?}"))
+        })?),
+    };
+    let params = ConnectParams {
+        token: query.token.filter(|t| !t.is_empty()),
+        codec,
+    };
+    Ok(crate::ws::upgrade(upgrade, state, params))
 }

@@ -1,3 +1,5 @@
+//! `/api/openapi.json`, generated from the handlers (tokio threads).
+//!
 //! `GET /api/openapi.json`: the OpenAPI 3.1 document of every `/api` route, generated with
 //! utoipa from the handlers' `#[utoipa::path]` attributes and the response types.
 //!
@@ -26,7 +28,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     // ---- every module with `/api` routes registers its description here ----
     doc.merge(crate::http::accounts::AccountsApi::openapi());
     doc.merge(crate::http::players::PlayersApi::openapi());
-    doc.merge(crate::social::SocialApi::openapi());
+    doc.merge(crate::http::social::SocialApi::openapi());
     doc
 }
 

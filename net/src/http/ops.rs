@@ -13,6 +13,8 @@
 use crate::clock::TICK_ALIVE_WITHIN;
 use crate::http::error::ApiError;
 use crate::state::AppState;
+
+pub use crate::state::{OpsConfig, RateLimits};
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
@@ -71,39 +73,6 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
         "camera=(), microphone=(), geolocation=(), payment=()",
     ),
 ];
-
-/// Per-address request rates on `/api`, in requests per second (a burst of twice that is
-/// allowed). 0 turns a class off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimits {
-    /// GET and HEAD on `/api` (not `/api/auth/*`).
-    pub reads: u32,
-    /// Other methods on `/api` (not `/api/auth/*`).
-    pub writes: u32,
-    /// Everything under `/api/auth/`.
-    pub auth: u32,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        RateLimits {
-            reads: 100,
-            writes: 20,
-            auth: 10,
-        }
-    }
-}
-
-/// The operator's settings of the HTTP edge.
-#[derive(Clone, Debug, Default)]
-pub struct OpsConfig {
-    pub rate_limits: RateLimits,
-    /// Key the rate limit by the last `X-Forwarded-For` hop (the address the proxy saw)
-    /// instead of the peer address. Only safe when every request comes through the proxy.
-    pub trust_forwarded_for: bool,
-    /// Origins, besides the server's own, allowed to call the API from a browser.
-    pub cors_origins: Vec<String>,
-}
 
 /// Wraps `router` in the operational layers (see the module docs).
 pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {

@@ -1,3 +1,5 @@
+//! `/api/players/{id}` and `/api/leaderboard` (tokio threads).
+//!
 //! Players over HTTP: `GET /api/players/{id}` (a profile with per-game statistics and
 //! ratings) and `GET /api/leaderboard` (pong by Glicko-2 rating, breakout by best solo
 //! score). The numbers come from the store, which keeps them with every match record

@@ -1,3 +1,5 @@
+//! Matchmaking: the queues (tick thread), pairing (pure) and ratings (tokio).
+//!
 //! Matchmaking: `queue.join` / `queue.leave` and [`match_queues`], the system that pairs
 //! queued players into matches.
 //!

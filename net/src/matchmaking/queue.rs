@@ -1,18 +1,19 @@
 //! The queues ([`Matchmaker`], tick thread): `queue.join`/`queue.leave` applied by the bridge,
 //! and [`match_queues`], the system that seats the groups [`super::pairing`] forms.
 
-use super::pairing::{Seeker, form_groups, seating_order};
-use crate::bridge::{self, Audience, MatchIdOf, ReplyTo};
-use crate::wire::protocol::ErrorCode;
-use crate::ws::hub::ConnId;
-use crate::ws::outbox::Outbox;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, ID_BITS_MASK, MatchId, MatchOptions, Mode, PlayerId, PlayerRef};
 use arcade_systems::sim::{self, SimConfig};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+
+use super::pairing::{Seeker, form_groups, seating_order};
+use crate::bridge::{self, Audience, MatchIdOf, ReplyTo};
+use crate::outbox::{ConnId, Outbox};
+use crate::wire::protocol::ErrorCode;
 
 /// The most players all queues hold together; `queue.join` past it is `rate_limited`.
 pub const MAX_QUEUED_PLAYERS: usize = 10_000;

@@ -1,10 +1,11 @@
 //! [`rating_for`] (tokio threads): a player's rating for pairing, read from the store on the
 //! blocking pool before `queue.join` reaches the tick thread.
 
-use crate::state::AppState;
 use arcade_data::ratings::DEFAULT_RATING;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, PlayerId};
+
+use crate::state::AppState;
 
 /// The player's rating for pairing in a queue of `game`: the player's Glicko-2 rating in that
 /// game (pong for 1v1 and 2v2, breakout for versus), or [`DEFAULT_RATING`] (arcade-data's) when the store

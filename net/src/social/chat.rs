@@ -1,15 +1,16 @@
 //! Chat (tokio threads): channels, the `chat.message` shapes, and [`send_chat`], which delivers
 //! `global` and `dm:` itself and hands `match:` to the tick thread.
 
-use crate::bridge::{Command, ReplyTo};
-use crate::social::presence::SocialOp;
-use crate::state::AppState;
-use crate::wire::protocol::{Envelope, ErrorCode, PlayerInfo};
 use arcade_data::social::{ChatLine, Relation};
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{MatchId, PlayerId};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::bridge::{Command, ReplyTo};
+use crate::social::presence::SocialOp;
+use crate::state::AppState;
+use crate::wire::protocol::{Envelope, ErrorCode, NOWHERE, PlayerInfo, opaque_id};
 
 /// A chat channel, as a client names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,17 +27,12 @@ impl Channel {
         if text == "global" {
             return Ok(Channel::Global);
         }
+        // Ids are opaque: one that names nothing makes a channel of nobody (`not_found`).
         if let Some(id) = text.strip_prefix("match:") {
-            return id
-                .parse()
-                .map(Channel::Match)
-                .map_err(|_| format!("no such channel {text:?}: match:<matchId>"));
+            return Ok(Channel::Match(opaque_id(id, MatchId(NOWHERE))));
         }
         if let Some(id) = text.strip_prefix("dm:") {
-            return id
-                .parse()
-                .map(Channel::Dm)
-                .map_err(|_| format!("no such channel {text:?}: dm:<playerId>"));
+            return Ok(Channel::Dm(opaque_id(id, PlayerId(NOWHERE))));
         }
         Err(format!(
             "no such channel {text:?}: global, match:<matchId> or dm:<playerId>"
@@ -205,8 +201,14 @@ mod tests {
             Channel::parse("match:m_0000000000000001"),
             Ok(Channel::Match(MatchId(1)))
         );
-        for bad in ["", "lobby", "dm:", "dm:x", "match:p_01"] {
+        for bad in ["", "lobby", "dms:x"] {
             assert!(Channel::parse(bad).is_err(), "{bad}");
         }
+        // A well-typed id that names nothing is a channel of nobody, not a malformed one.
+        assert_eq!(Channel::parse("dm:x"), Ok(Channel::Dm(PlayerId(NOWHERE))));
+        assert_eq!(
+            Channel::parse("match:p_01"),
+            Ok(Channel::Match(MatchId(NOWHERE)))
+        );
     }
 }

@@ -1,14 +1,13 @@
 //! Presence for readers (tokio threads): [`run_presence_feed`] sends the tick thread's changes
 //! to followers; [`presence_of`] answers REST.
 
-use crate::bridge::Command;
-use crate::social::presence::PresenceChange;
-use crate::social::presence::SocialOp;
-use crate::social::presence::Status;
-use crate::state::AppState;
-use crate::wire::protocol::Envelope;
 use arcade_systems::model::PlayerId;
 use tokio::sync::{mpsc, oneshot};
+
+use crate::bridge::Command;
+use crate::social::presence::{PresenceChange, SocialOp, Status};
+use crate::state::AppState;
+use crate::wire::protocol::Envelope;
 
 /// Sends every presence change as a `presence` event to the connections of the players who
 /// have that player on their friends list (and are not blocked by them). Runs until the tick

@@ -1,16 +1,16 @@
 //! `match.invite` (tokio threads): checks the friendship in the store, asks the tick thread
 //! whether the inviter plays or watches the match, and sends the event.
 
-use crate::bridge::{Command, ReplyTo};
-use crate::social::chat::Who;
-use crate::social::presence::SocialOp;
-use crate::state::AppState;
-use crate::wire::protocol::MatchInvite;
-use crate::wire::protocol::{Envelope, ErrorCode, PlayerInfo};
 use arcade_data::social::Relation;
 use arcade_systems::model::{Game, MatchId, Mode, PlayerId};
 use serde::Serialize;
 use tokio::sync::oneshot;
+
+use crate::bridge::{Command, ReplyTo};
+use crate::social::chat::Who;
+use crate::social::presence::SocialOp;
+use crate::state::AppState;
+use crate::wire::protocol::{Envelope, ErrorCode, MatchInvite, PlayerInfo};
 
 /// The `match.invite` event the invited player gets.
 #[derive(Serialize)]

@@ -1,3 +1,5 @@
+//! Social: chat, invitations and the feed (tokio), presence (tick thread); REST is in `http`.
+//!
 //! Social features: chat channels and their history, presence, friends, blocks and match
 //! invitations (PROTOCOL.md "Matchmaking and social").
 //!
@@ -11,8 +13,9 @@
 //!   the match audiences) and hands every change to [`run_presence_feed`] ([`feed`], tokio),
 //!   which sends the `presence` event to the players who have that player on their friends
 //!   list.
-//! - Friends, blocks and invitations are REST routes ([`routes`]) and `match.invite`
-//!   ([`invite`]); the relations live in the database (`arcade_data::social`).
+//! - Friends, blocks and invitations are REST routes (`crate::http::social`, with the chat
+//!   history) and `match.invite` ([`invite`]); the relations live in the database
+//!   (`arcade_data::social`).
 //!
 //! The tick thread never waits here: it answers through oneshot channels and outboxes, and
 //! writes chat through the writer's unbounded queue.
@@ -21,7 +24,6 @@ pub mod chat;
 pub mod feed;
 pub mod invite;
 pub mod presence;
-pub mod routes;
 
 pub use chat::{Channel, ChatOut, Who, send_chat};
 pub use feed::{presence_of, run_presence_feed};
@@ -30,4 +32,3 @@ pub use presence::{
     PRESENCE_SCAN_EVERY_TICKS, PresenceBook, PresenceChange, SocialOp, Status, apply, connected,
     disconnected, install, track_presence,
 };
-pub use routes::{SocialApi, routes};

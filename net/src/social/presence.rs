@@ -1,12 +1,8 @@
 //! The social side of the tick thread: who is online or in a match ([`PresenceBook`],
 //! [`track_presence`]) and the [`SocialOp`]s sessions ask of the World (match chat, membership).
 
-use crate::bridge::{Audience, ReplyTo};
-use crate::social::chat::ChatOut;
-use crate::social::chat::Who;
-use crate::social::invite::InviteRefusal;
-use crate::wire::codec::Frame;
-use crate::wire::protocol::{Envelope, ErrorCode};
+use std::collections::{HashMap, HashSet};
+
 use arcade_data::persist::PersistStore;
 use arcade_data::social::ChatLine;
 use arcade_systems::bevy_ecs;
@@ -14,9 +10,14 @@ use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, MatchId, Mode, Phase, PlayerId, PlayerRef};
 use arcade_systems::{sim, view};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
+
+use crate::bridge::{Audience, ReplyTo};
+use crate::social::chat::{ChatOut, Who};
+use crate::social::invite::InviteRefusal;
+use crate::wire::codec::Frame;
+use crate::wire::protocol::{Envelope, ErrorCode};
 
 /// How often (in ticks) the tick thread rescans who plays in a match, for presence.
 pub const PRESENCE_SCAN_EVERY_TICKS: u64 = 6;

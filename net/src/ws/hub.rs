@@ -1,3 +1,5 @@
+//! Every open connection (tokio threads; a read-mostly lock, never held across IO).
+//!
 //! Every open connection, by id: who it is and where its frames go. Chat fans out through the
 //! hub without touching the tick thread. Held behind an `RwLock` that is only ever taken to
 //! read or change the map, never across IO.
@@ -9,11 +11,10 @@ use std::sync::{Arc, RwLock};
 use arcade_systems::model::PlayerId;
 use serde::Serialize;
 
+use crate::outbox::Outbox;
 use crate::wire::protocol::PlayerInfo;
-use crate::ws::outbox::Outbox;
 
-/// A connection's id, unique for the life of the process.
-pub type ConnId = u64;
+pub use crate::outbox::ConnId;
 
 /// What the hub knows of a connection.
 #[derive(Clone)]
@@ -63,7 +64,7 @@ impl Hub {
         &self,
         session: &str,
         message: &T,
-        reason: crate::ws::outbox::CloseReason,
+        reason: crate::outbox::CloseReason,
     ) -> usize {
         let outboxes = self.outboxes(|entry| entry.session.as_deref() == Some(session));
         for outbox in &outboxes {

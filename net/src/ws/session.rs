@@ -1,10 +1,27 @@
+//! One WebSocket connection: reader and writer (tokio threads).
+//!
 //! One WebSocket connection: its identity, its reader (frames in → replies, chat, commands for
 //! the tick thread) and its writer task (the [`Outbox`] → the socket). The writer is the only
 //! code that awaits the socket's send side; everyone else pushes to the outbox and moves on.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arcade_systems::model::PlayerRef;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use futures_util::stream::SplitStream;
+use futures_util::{Sink, SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use tokio::time::timeout;
+use tracing::{Instrument, debug, info_span, warn};
+
 use crate::bridge::{Command, MatchOp, ReplyTo};
 use crate::clock::now_ms;
 use crate::metrics::{Direction, Metrics};
+use crate::outbox::{
+    Batch, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox,
+};
 use crate::state::AppState;
 use crate::wire::codec::{self, Codec, Frame, Inbound};
 use crate::wire::protocol::{
@@ -13,20 +30,7 @@ use crate::wire::protocol::{
 };
 use crate::ws::hub::{ConnEntry, ConnId};
 use crate::ws::limits::SlidingWindow;
-use crate::ws::outbox::{
-    Batch, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox,
-};
 use crate::{matchmaking, social};
-use arcade_systems::model::PlayerRef;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bytes::Bytes;
-use futures_util::stream::SplitStream;
-use futures_util::{Sink, SinkExt, StreamExt};
-use serde::de::DeserializeOwned;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::time::timeout;
-use tracing::{Instrument, debug, info_span, warn};
 
 /// The largest message a client may send (PROTOCOL.md: 16 KiB, after reassembly).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;

@@ -1,15 +1,6 @@
-//! The social REST routes (tokio threads): chat history, friends, blocks.
+//! The social REST routes (tokio threads): chat history, friends, blocks (the rules they
+//! call are `crate::social`'s).
 
-use crate::bridge::Command;
-use crate::http::error::ApiError;
-use crate::social::chat::Channel;
-use crate::social::chat::ChatOut;
-use crate::social::chat::Who;
-use crate::social::feed::presence_of;
-use crate::social::presence::SocialOp;
-use crate::social::presence::Status;
-use crate::state::AppState;
-use crate::wire::protocol::PlayerInfo;
 use arcade_data::PlayerRow;
 use arcade_data::social::{DEFAULT_CHAT_PAGE, MAX_CHAT_PAGE, Relation};
 use arcade_systems::bevy_ecs::prelude::*;
@@ -23,6 +14,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::oneshot;
 use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::bridge::Command;
+use crate::http::error::ApiError;
+use crate::social::chat::{Channel, ChatOut, Who};
+use crate::social::feed::presence_of;
+use crate::social::presence::{SocialOp, Status};
+use crate::state::AppState;
+use crate::wire::protocol::{NOWHERE, PlayerInfo};
 
 /// The OpenAPI description of these routes (merged into `/api/openapi.json`).
 #[derive(OpenApi)]
@@ -144,6 +143,10 @@ async fn chat_history(
 ) -> Result<Json<ChatHistory>, ApiError> {
     let parsed = Channel::parse(&channel)
         .map_err(|message| ApiError::new(StatusCode::NOT_FOUND, "not_found", message))?;
+    if parsed == Channel::Dm(PlayerId(NOWHERE)) {
+        let message = format!("no player {}", &channel["dm:".len()..]);
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", message));
+    }
     let limit = match query.limit.as_deref() {
         None | Some("") => DEFAULT_CHAT_PAGE,
         Some(text) => text
