@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use arcade_net::ops::{OpsConfig, RateLimits};
+use arcade_net::http::ops::{OpsConfig, RateLimits};
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser, Debug, Clone)]

@@ -19,17 +19,24 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use arcade_data::Store;
-use arcade_net::app::{AppState, Heartbeat, NetConfig, ServerClock};
 use arcade_net::auth::Tokens;
 use arcade_net::bridge::{self, BridgeConfig, MetricsHandle};
-use arcade_net::hub::Hub;
+use arcade_net::clock::ServerClock;
 use arcade_net::metrics::Metrics;
+use arcade_net::state::{AppState, Heartbeat, NetConfig};
+use arcade_net::ws::hub::Hub;
 use arcade_systems::bevy_ecs::prelude::IntoScheduleConfigs;
 use arcade_systems::sim::{SimConfig, SimSystems, Simulation};
 use clap::Parser;
 use tracing::info;
 
 use crate::config::{Config, LogFormat};
+
+/// How long serving waits for the tick loop's first tick (then it serves anyway, and
+/// `/health` says the loop is down).
+const FIRST_TICK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often that wait looks at the clock.
+const FIRST_TICK_POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
@@ -85,7 +92,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .round() as u64,
     });
     bridge::install(
-        &mut sim.world,
+        &mut sim,
         inbox,
         BridgeConfig {
             snapshot_every: config.snapshot_every,
@@ -96,28 +103,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     sim.world.insert_resource(wake_ups);
     sim.world.insert_resource(MetricsHandle(metrics.clone()));
     arcade_data::persist::install(&mut sim.world, store.clone());
-    arcade_net::matchmaking::install(&mut sim.world);
     let (presence_feed, presence_changes) = tokio::sync::mpsc::unbounded_channel();
     arcade_net::social::install(&mut sim.world, presence_feed);
-    sim.schedule.add_systems((
-        (
-            bridge::receive_commands,
-            arcade_net::matchmaking::match_queues,
-        )
-            .chain()
-            .in_set(SimSystems::Receive),
-        arcade_net::social::track_presence
-            .after(bridge::send_updates)
+    // A finished match is stored before its `match.end` goes out.
+    sim.schedule.add_systems(
+        arcade_data::persist::persist_finished_matches
+            .before(bridge::update_match_metrics)
             .in_set(SimSystems::Send),
-        (
-            arcade_data::persist::persist_finished_matches,
-            bridge::update_match_metrics,
-            arcade_net::match_log::log_match_events,
-            bridge::send_updates,
-        )
-            .chain()
-            .in_set(SimSystems::Send),
-    ));
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let paused = Arc::new(AtomicBool::new(false));
@@ -136,9 +129,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Serve only once the loop runs, so `/health` is truthful from the first request.
     let first_tick = std::time::Instant::now();
     while clock.since_last_tick() == std::time::Duration::MAX
-        && first_tick.elapsed() < std::time::Duration::from_secs(1)
+        && first_tick.elapsed() < FIRST_TICK_WAIT
     {
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        tokio::time::sleep(FIRST_TICK_POLL).await;
     }
     let hub = Arc::new(Hub::new());
     let state = AppState {
@@ -168,7 +161,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         state.clone(),
         presence_changes,
     ));
-    shutdown::serve_until_signal(listener, arcade_net::app::router(state)).await?;
+    shutdown::serve_until_signal(listener, arcade_net::http::router(state)).await?;
 
     shutdown::run(shutdown::Parts {
         stop,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arcade_net::app::ServerClock;
+use arcade_net::clock::ServerClock;
 use arcade_net::metrics::Metrics;
 use arcade_systems::sim::Simulation;
 

@@ -213,3 +213,167 @@ async fn the_ws_test_page_is_served_and_speaks_the_contract() {
     let index = http().get(server.url("/")).send().await.unwrap();
     assert_eq!(index.status(), 200);
 }
+
+// ---- issue 12: four contract slips ----------------------------------------------------------
+
+/// A frame that parses but is not an envelope is malformed in both codecs: `bad_request`, and
+/// it counts toward the 20-in-10-s limit (a JSON array used to get `unsupported`, uncounted,
+/// and a MessagePack array was even served as an envelope).
+#[tokio::test]
+async fn frames_that_parse_but_are_not_envelopes_are_malformed_and_counted() {
+    let server = Server::start(&[]);
+    let mut client = Client::connect(&server, "").await;
+    let texts = [
+        r#"["ws.ping"]"#,
+        r#"["ws.ping", null, "r1"]"#,
+        "[]",
+        r#""ws.ping""#,
+        "42",
+        "null",
+        r#"{"data": {}}"#,
+        r#"{"type": 7}"#,
+    ];
+    let packed = [
+        json!(["ws.ping"]),
+        json!("ws.ping"),
+        json!(42),
+        json!({"data": {}}),
+        json!({"type": 7}),
+    ];
+    let mut frames: Vec<Message> = texts
+        .iter()
+        .map(|text| Message::Text((*text).into()))
+        .collect();
+    frames.extend(
+        packed
+            .iter()
+            .map(|value| Message::Binary(rmp_serde::to_vec(value).unwrap().into())),
+    );
+    // Up to twenty: each is answered `bad_request`, and the connection stays.
+    let count = frames.len();
+    for frame in frames {
+        client.send_raw(frame).await;
+        let error = client.recv_type("error").await;
+        assert_eq!(error["data"]["code"], "bad_request", "{error}");
+    }
+    for _ in count..20 {
+        client.send_raw(Message::Text("[1]".into())).await;
+        let error = client.recv_type("error").await;
+        assert_eq!(error["data"]["code"], "bad_request", "{error}");
+    }
+    let pong = client.request("ws.ping", Value::Null).await;
+    assert_eq!(pong["type"], "ws.pong", "twenty are tolerated");
+    // The twenty-first in the window closes the connection.
+    client.send_raw(Message::Text("[]".into())).await;
+    assert_eq!(client.expect_close().await, Some(1008));
+}
+
+/// Ids are opaque strings: one that names nothing is `not_found` on WebSocket and REST; only a
+/// wrong JSON type is `bad_request`.
+#[tokio::test]
+async fn an_id_that_names_nothing_is_not_found_and_a_wrong_type_is_bad_request() {
+    let server = Server::start(&[]);
+    for id in [
+        "m_nope",
+        "m_does_not_exist",
+        "xyz",
+        "p_",
+        "m_00000000000000ff",
+    ] {
+        // A connection per id: each sends two chat messages (at most 5 a second).
+        let mut client = Client::connect(&server, "").await;
+        let nobody = client.player_id();
+        for (kind, data) in [
+            ("match.join", json!({"matchId": id})),
+            ("match.join", json!({"matchId": id, "as": "spectator"})),
+            ("match.leave", json!({"matchId": id})),
+            ("input", json!({"matchId": id, "seq": 1, "axis": 0.0})),
+            (
+                "chat.message",
+                json!({"channel": format!("match:{id}"), "text": "hi"}),
+            ),
+            (
+                "chat.message",
+                json!({"channel": format!("dm:{id}"), "text": "hi"}),
+            ),
+        ] {
+            let reply = client.request(kind, data.clone()).await;
+            assert_eq!(reply["data"]["code"], "not_found", "{kind} {data}: {reply}");
+        }
+        let invite = client
+            .request("match.invite", json!({"matchId": id, "playerId": nobody}))
+            .await;
+        assert_eq!(invite["type"], "error", "{invite}");
+        let invite = client
+            .request("match.invite", json!({"matchId": "m_1", "playerId": id}))
+            .await;
+        assert_eq!(invite["data"]["code"], "not_found", "{id}: {invite}");
+        for path in [
+            format!("/api/matches/{id}"),
+            format!("/api/players/{id}"),
+            format!("/api/chat/dm:{id}"),
+        ] {
+            let response = http()
+                .get(server.url(&path))
+                .bearer_auth(client.token())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 404, "{path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "not_found", "{path}");
+        }
+        let page = get_json(&server, &format!("/api/matches?player={id}")).await;
+        assert_eq!(
+            page["matches"],
+            json!([]),
+            "a filter by nobody matches nothing"
+        );
+    }
+    let mut client = Client::connect(&server, "").await;
+    for (kind, data) in [
+        ("match.join", json!({"matchId": 7})),
+        ("match.leave", json!({"matchId": ["m_1"]})),
+        ("input", json!({"matchId": {}, "seq": 1, "axis": 0.0})),
+        ("match.invite", json!({"matchId": "m_1", "playerId": 7})),
+    ] {
+        let reply = client.request(kind, data.clone()).await;
+        assert_eq!(
+            reply["data"]["code"], "bad_request",
+            "{kind} {data}: {reply}"
+        );
+    }
+}
+
+/// Every player of a match gets exactly one `match.end`, the one who left with `match.leave`
+/// included (a forfeit: `loss` for the leaver).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_player_who_leaves_gets_the_match_end_of_the_forfeit() {
+    let server = Server::start(&[]);
+    let mut left = Client::connect(&server, "").await;
+    let mut right = Client::connect(&server, "").await;
+    let match_id = common::start_pong(&mut left, &mut right, 5).await;
+    let leaver_id = right.player_id();
+    let ack = right
+        .request("match.leave", json!({"matchId": match_id}))
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    for (client, result) in [(&mut right, "loss"), (&mut left, "win")] {
+        let end = client.recv_type("match.end").await;
+        assert_eq!(end["data"]["matchId"], match_id.as_str());
+        assert_eq!(end["data"]["reason"], "forfeit", "{end}");
+        let players = end["data"]["players"].as_array().unwrap();
+        let me = client.player_id();
+        let mine = players.iter().find(|p| p["id"] == me.as_str()).unwrap();
+        assert_eq!(mine["result"], result, "{end}");
+        assert!(players.iter().any(|p| p["id"] == leaver_id.as_str()));
+        // Exactly one: nothing more of this match arrives after it.
+        let pong = client.request("ws.ping", Value::Null).await;
+        assert_eq!(pong["type"], "ws.pong");
+        assert!(
+            !client.backlog.iter().any(|m| m["type"] == "match.end"),
+            "{:?}",
+            client.backlog
+        );
+    }
+}

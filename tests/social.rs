@@ -175,7 +175,10 @@ async fn a_direct_message_reaches_only_the_two_and_is_kept() {
 
     let unknown = chat(&mut ada, "dm:p_0000000000000001", "hello?").await;
     assert_eq!(unknown["data"]["code"], "not_found", "{unknown}");
-    let malformed = chat(&mut ada, "dm:bob", "hello?").await;
+    // Ids are opaque (issue 12): a string that names nobody is not_found, not malformed.
+    let nobody = chat(&mut ada, "dm:bob", "hello?").await;
+    assert_eq!(nobody["data"]["code"], "not_found", "{nobody}");
+    let malformed = chat(&mut ada, "lobby", "hello?").await;
     assert_eq!(malformed["data"]["code"], "bad_request", "{malformed}");
 }
 

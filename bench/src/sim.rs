@@ -18,12 +18,11 @@ use arcade_bench::ecs;
 use arcade_bench::soa_pong::SoaPong;
 use arcade_bench::stats::Summary;
 use arcade_net::bridge::{self, BridgeConfig, Command, MatchOp, ReplyTo};
-use arcade_net::codec::{Codec, Frame};
 use arcade_net::outbox::{Batch, Outbox};
-use arcade_net::protocol::{Input, MatchCreate, MatchJoin};
-use arcade_systems::bevy_ecs::prelude::IntoScheduleConfigs;
+use arcade_net::wire::codec::{Codec, Frame};
+use arcade_net::wire::protocol::{Input, MatchCreate, MatchJoin};
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, PlayerId, PlayerRef};
-use arcade_systems::sim::{SimConfig, SimSystems, Simulation};
+use arcade_systems::sim::{SimConfig, Simulation};
 
 #[derive(clap::Args)]
 pub struct SimArgs {
@@ -265,11 +264,7 @@ fn measure(matches: usize, ticks: usize, codec: Codec) -> Vec<f64> {
         tick_rate: TICK_RATE,
         reconnect_grace_ticks: 600,
     });
-    bridge::install(&mut sim.world, inbox, BridgeConfig { snapshot_every: 1 });
-    sim.schedule.add_systems((
-        bridge::receive_commands.in_set(SimSystems::Receive),
-        bridge::send_updates.in_set(SimSystems::Send),
-    ));
+    bridge::install(&mut sim, inbox, BridgeConfig { snapshot_every: 1 });
     let players = fill(&mut sim, &commands, matches, codec);
     let mut batch = Batch::default();
     let mut durations = Vec::with_capacity(ticks);

@@ -1,3 +1,5 @@
+//! Bearer tokens, issued and verified (any thread; pure, no IO).
+//!
 //! Bearer tokens: HS256 JWTs that name a player and a server-side session. The signature
 //! proves who issued a token; the session (checked in the database) lets `logout` revoke it
 //! at once, over HTTP and WebSocket alike.

@@ -1,39 +1,35 @@
 //! # arcade-net: the network layer
 //!
-//! WebSocket sessions and REST routes on one axum router, and the bridge that carries frames
-//! into the simulation's components and snapshots back out.
+//! WebSocket sessions and REST routes on one axum router (tokio threads), and the bridge that
+//! carries frames into the simulation's components and snapshots back out (the tick thread).
 //!
-//! ## Layout
-//! - [`app`]: shared state, the router, the HTTP handlers, `/ws`.
-//! - [`session`]: one WebSocket connection: identity, reader, writer task.
-//! - [`outbox`]: a connection's outbound queue (never-dropped control frames, newest-wins state).
-//! - [`bridge`]: the tick-thread side: commands in, events and `state` out.
-//! - [`hub`]: every open connection, for chat and shutdown.
-//! - [`codec`]: JSON and MessagePack envelopes; [`protocol`]: the message shapes.
-//! - [`auth`]: tokens; [`limits`]: sliding-window rate limits; [`metrics`]: Prometheus.
-//! - [`error`]: the HTTP error shape.
-//! - [`accounts`]: `/api/auth/*` (argon2 passwords, login lockout, logout closing sockets);
-//!   [`players`]: `/api/players/{id}` and `/api/leaderboard`; [`openapi`]: `/api/openapi.json`.
-//! - [`matchmaking`]: `queue.join`/`queue.leave` and the pairing system (tick thread);
-//!   [`social`]: chat channels and history, presence, friends, blocks, invitations.
-//! - [`ops`]: operational layers (limits, security headers, admin guard, tracing) and
-//!   `/health/details`; [`match_log`]: a tracing span per match.
+//! # Layout
+//! - [`state`]: [`state::AppState`] (what every handler and session shares), `NetConfig`,
+//!   `blocking()` for the store and `ask_tick()` for the tick thread.
+//! - [`clock`]: the tick thread's clock as other threads read it, and the one `now_ms`.
+//! - [`outbox`]: a connection's id and outbound queue, where the tick thread and tokio meet.
+//! - [`metrics`]: Prometheus; [`auth`]: tokens.
+//! - [`wire`]: what travels: [`wire::codec`] (JSON and MessagePack envelopes) and
+//!   [`wire::protocol`] (every inbound and outbound message shape).
+//! - [`ws`]: the WebSocket transport: [`ws::session`] (one connection's reader and writer),
+//!   [`ws::hub`] (every open connection), [`ws::limits`] (sliding windows).
+//! - [`http`]: the router, `/ws` and REST: [`http::matches`], [`http::accounts`],
+//!   [`http::players`], [`http::social`], [`http::openapi`], [`http::ops`] (layers,
+//!   `/health/details`), [`http::error`].
+//! - [`bridge`]: tick thread only: commands in ([`bridge::receive`]), events and `state` out
+//!   ([`bridge::send`]), and [`bridge::install`], which places all of net's systems.
+//! - [`matchmaking`]: the queues (tick thread), pairing (a pure function), ratings (tokio).
+//! - [`social`]: chat and invitations (tokio), presence (tick thread), the presence feed
+//!   (tokio).
 
-pub mod accounts;
-pub mod app;
 pub mod auth;
 pub mod bridge;
-pub mod codec;
-pub mod error;
-pub mod hub;
-pub mod limits;
-pub mod match_log;
+pub mod clock;
+pub mod http;
 pub mod matchmaking;
 pub mod metrics;
-pub mod openapi;
-pub mod ops;
 pub mod outbox;
-pub mod players;
-pub mod protocol;
-pub mod session;
 pub mod social;
+pub mod state;
+pub mod wire;
+pub mod ws;

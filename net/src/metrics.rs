@@ -1,15 +1,16 @@
+//! The Prometheus registry (written by every thread, lock-free; rendered on tokio).
+//!
 //! The Prometheus metrics of PROTOCOL.md "Metrics", with their exact names and labels, in one
 //! registry. Label children used on hot paths are resolved once and kept, so recording is a
 //! few atomic operations and never takes a lock.
 
+use arcade_systems::model::{EndReason, Game};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use arcade_systems::model::{EndReason, Game};
-
-use crate::codec::Codec;
+use crate::wire::codec::Codec;
 
 /// The `reason` values of `arcade_inputs_rejected_total`.
 pub const INPUT_REJECT_REASONS: [&str; 4] = ["rate", "not_found", "forbidden", "bad_request"];
@@ -45,7 +46,7 @@ pub struct Metrics {
     pub matches_finished: IntCounterVec,
     pub db_write_duration: HistogramVec,
     /// The last ticks' durations, for the p99 of `/health/details`.
-    pub tick_window: crate::ops::TickWindow,
+    pub tick_window: crate::clock::TickWindow,
     /// `[direction][codec]` children of the frame and byte counters.
     frames_by: [[IntCounter; 2]; 2],
     bytes_by: [[IntCounter; 2]; 2],

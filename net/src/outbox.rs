@@ -1,4 +1,7 @@
-//! A connection's outbound queue, shared by everyone who pushes to it (the tick thread, the
+//! A connection's id and outbound queue: the meeting point of the two threads (the tick
+//! thread and tokio push, the connection's writer drains).
+//!
+//! The queue is shared by everyone who pushes to it (the tick thread, the
 //! chat hub, the connection's own reader) and drained by the connection's writer task.
 //!
 //! Two lanes: `control` frames (replies, events, `match.end`, chat) are never dropped; `state`
@@ -13,7 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use arcade_systems::model::MatchId;
 use tokio::sync::Notify;
 
-use crate::codec::{Codec, Frame};
+use crate::wire::codec::{Codec, Frame};
+
+/// A connection's id, given by the hub, unique for the life of the process.
+pub type ConnId = u64;
 
 /// Control frames a connection may have queued before it is judged hopeless and closed.
 pub const MAX_CONTROL_FRAMES: usize = 1024;

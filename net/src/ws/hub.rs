@@ -1,3 +1,5 @@
+//! Every open connection (tokio threads; a read-mostly lock, never held across IO).
+//!
 //! Every open connection, by id: who it is and where its frames go. Chat fans out through the
 //! hub without touching the tick thread. Held behind an `RwLock` that is only ever taken to
 //! read or change the map, never across IO.
@@ -10,10 +12,9 @@ use arcade_systems::model::PlayerId;
 use serde::Serialize;
 
 use crate::outbox::Outbox;
-use crate::protocol::PlayerInfo;
+use crate::wire::protocol::PlayerInfo;
 
-/// A connection's id, unique for the life of the process.
-pub type ConnId = u64;
+pub use crate::outbox::ConnId;
 
 /// What the hub knows of a connection.
 #[derive(Clone)]

@@ -1,11 +1,13 @@
+//! Every WebSocket message shape, inbound and outbound (any thread; no IO).
+//!
 //! The messages of PROTOCOL.md "WebSocket": what each inbound `type` carries in `data`, and the
-//! shapes the server sends. Pure data; the session and the bridge give them meaning.
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, PlayerId};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::codec::RequestId;
+use crate::wire::codec::RequestId;
 
 /// The protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -164,7 +166,7 @@ pub enum JoinAs {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MatchJoin {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opaque_match_id_or_none")]
     pub match_id: Option<MatchId>,
     #[serde(default)]
     pub join_code: Option<String>,
@@ -175,6 +177,7 @@ pub struct MatchJoin {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MatchLeave {
+    #[serde(deserialize_with = "opaque_match_id")]
     pub match_id: MatchId,
 }
 
@@ -188,9 +191,59 @@ pub struct MatchList {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Input {
+    #[serde(deserialize_with = "opaque_match_id")]
     pub match_id: MatchId,
     pub seq: u64,
     pub axis: f32,
     #[serde(default)]
     pub launch: bool,
+}
+
+/// `queue.join` from a client.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueJoin {
+    pub game: Game,
+    pub mode: Mode,
+}
+
+/// `queue.leave` from a client (no fields).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueLeave {}
+
+/// `match.invite` from a client.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MatchInvite {
+    #[serde(deserialize_with = "opaque_match_id")]
+    pub match_id: MatchId,
+    #[serde(deserialize_with = "opaque_player_id")]
+    pub player_id: PlayerId,
+}
+
+/// What an id that names nothing reads as: outside the 53-bit space ids are drawn from
+/// (`arcade_systems::model::ID_BITS_MASK`), so no match or player has it.
+pub const NOWHERE: u64 = u64::MAX;
+
+/// Reads an id as the opaque string it is to clients (PROTOCOL.md "Ids"): a string that is not
+/// an id this server issues names nothing (`not_found` downstream, like any unknown id); only
+/// a value that is not a string is malformed (`bad_request`).
+pub fn opaque_id<T: std::str::FromStr>(text: &str, nowhere: T) -> T {
+    text.parse().unwrap_or(nowhere)
+}
+
+fn opaque_match_id<'de, D: Deserializer<'de>>(de: D) -> Result<MatchId, D::Error> {
+    let text = Cow::<str>::deserialize(de)?;
+    Ok(opaque_id(&text, MatchId(NOWHERE)))
+}
+
+fn opaque_match_id_or_none<'de, D: Deserializer<'de>>(de: D) -> Result<Option<MatchId>, D::Error> {
+    let text = Option::<Cow<str>>::deserialize(de)?;
+    Ok(text.map(|text| opaque_id(&text, MatchId(NOWHERE))))
+}
+
+fn opaque_player_id<'de, D: Deserializer<'de>>(de: D) -> Result<PlayerId, D::Error> {
+    let text = Cow::<str>::deserialize(de)?;
+    Ok(opaque_id(&text, PlayerId(NOWHERE)))
 }

@@ -1,5 +1,5 @@
-//! Operations at the HTTP edge (issue 7): the layers every route passes through and the
-//! operator's routes.
+//! Operations at the HTTP edge (tokio threads): the layers every route passes through and
+//! the operator's routes.
 //!
 //! - [`apply`] wraps the router, innermost first: request body limit (413), request timeout
 //!   (503 `timeout`), the admin guard of `/metrics` and `/health/details` (401), the
@@ -7,15 +7,14 @@
 //!   CORS (same origin only, unless `--cors-origin`), the security headers with the
 //!   Content-Security-Policy of `assets/`, the JSON error shape for bodies that layers and
 //!   extractors make, and an HTTP trace span carrying the request id.
-//! - [`health_details`]: `GET /health/details`.
-//! - [`TickWindow`]: recent tick durations, written by the tick thread without a lock, for the
-//!   p99 in the details.
+//! - [`health_details`]: `GET /health/details` (the tick p99 comes from
+//!   [`crate::clock::TickWindow`]).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use crate::clock::TICK_ALIVE_WITHIN;
+use crate::http::error::ApiError;
+use crate::state::AppState;
 
+pub use crate::state::{OpsConfig, RateLimits};
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
@@ -27,6 +26,10 @@ use axum::response::{IntoResponse, Response};
 use governor::middleware::NoOpMiddleware;
 use prometheus::core::Collector;
 use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tower_governor::GovernorError;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::KeyExtractor;
@@ -37,16 +40,16 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::app::{AppState, TICK_ALIVE_WITHIN};
-use crate::error::ApiError;
-
 /// The largest request body accepted (kept in step with `client_max_body_size` in
 /// proxy/nginx.conf).
 pub const MAX_REQUEST_BODY: usize = 1024 * 1024;
+
 /// How long a request may take before it is answered 503 `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How much of a plain-text error body is kept as the JSON error's message.
 const MAX_ERROR_TEXT: usize = 1024;
+
 /// The rate limiters forget idle addresses every this many limited requests.
 const FORGET_IDLE_EVERY: u64 = 4096;
 
@@ -70,39 +73,6 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
         "camera=(), microphone=(), geolocation=(), payment=()",
     ),
 ];
-
-/// Per-address request rates on `/api`, in requests per second (a burst of twice that is
-/// allowed). 0 turns a class off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimits {
-    /// GET and HEAD on `/api` (not `/api/auth/*`).
-    pub reads: u32,
-    /// Other methods on `/api` (not `/api/auth/*`).
-    pub writes: u32,
-    /// Everything under `/api/auth/`.
-    pub auth: u32,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        RateLimits {
-            reads: 100,
-            writes: 20,
-            auth: 10,
-        }
-    }
-}
-
-/// The operator's settings of the HTTP edge.
-#[derive(Clone, Debug, Default)]
-pub struct OpsConfig {
-    pub rate_limits: RateLimits,
-    /// Key the rate limit by the last `X-Forwarded-For` hop (the address the proxy saw)
-    /// instead of the peer address. Only safe when every request comes through the proxy.
-    pub trust_forwarded_for: bool,
-    /// Origins, besides the server's own, allowed to call the API from a browser.
-    pub cors_origins: Vec<String>,
-}
 
 /// Wraps `router` in the operational layers (see the module docs).
 pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
@@ -170,8 +140,6 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-// ---- admin guard ----------------------------------------------------------------------------
-
 /// Routes that need the admin token when one is set.
 const ADMIN_ROUTES: &[&str] = &["/metrics", "/health/details"];
 
@@ -216,8 +184,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
-
-// ---- rate limit -----------------------------------------------------------------------------
 
 /// What a request to `/api` counts against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -360,8 +326,6 @@ async fn rate_limit(
     response
 }
 
-// ---- error shape ----------------------------------------------------------------------------
-
 /// Gives error responses that layers or extractors made (405, 408, 413, 415, 503 timeouts,
 /// ...) the one JSON error shape of PROTOCOL.md, keeping their status and headers.
 async fn json_errors(request: Request, next: Next) -> Response {
@@ -409,51 +373,6 @@ fn error_code(status: StatusCode) -> (&'static str, &'static str) {
         StatusCode::SERVICE_UNAVAILABLE => ("timeout", "the server did not answer in time"),
         s if s.is_client_error() => ("bad_request", "bad request"),
         _ => ("internal", "internal error"),
-    }
-}
-
-// ---- health details -------------------------------------------------------------------------
-
-/// How many recent ticks the p99 is taken over.
-pub const TICK_WINDOW: usize = 1024;
-
-/// The durations of the last [`TICK_WINDOW`] ticks, in microseconds: the tick thread writes
-/// with relaxed atomic stores (no lock on the hot path); readers copy and sort.
-pub struct TickWindow {
-    slots: Box<[AtomicU32]>,
-    next: AtomicU64,
-}
-
-impl Default for TickWindow {
-    fn default() -> Self {
-        TickWindow {
-            slots: (0..TICK_WINDOW).map(|_| AtomicU32::new(0)).collect(),
-            next: AtomicU64::new(0),
-        }
-    }
-}
-
-impl TickWindow {
-    /// Records one tick's work (called by the tick thread).
-    pub fn record(&self, work: Duration) {
-        let at = self.next.fetch_add(1, Ordering::Relaxed) as usize % TICK_WINDOW;
-        let micros = u32::try_from(work.as_micros()).unwrap_or(u32::MAX);
-        self.slots[at].store(micros, Ordering::Relaxed);
-    }
-
-    /// The 99th percentile of the recorded ticks (zero before any).
-    pub fn p99(&self) -> Duration {
-        let filled = (self.next.load(Ordering::Relaxed) as usize).min(TICK_WINDOW);
-        if filled == 0 {
-            return Duration::ZERO;
-        }
-        let mut micros: Vec<u32> = self.slots[..filled]
-            .iter()
-            .map(|slot| slot.load(Ordering::Relaxed))
-            .collect();
-        micros.sort_unstable();
-        let rank = (filled * 99).div_ceil(100).max(1) - 1;
-        Duration::from_micros(u64::from(micros[rank]))
     }
 }
 
@@ -591,20 +510,6 @@ mod tests {
         }
         assert!(limiters.check(RateClass::Read, &request).is_some());
         assert_eq!(limiters.check(RateClass::Auth, &request), None, "off");
-    }
-
-    #[test]
-    fn the_tick_p99_is_over_the_recent_window() {
-        let window = TickWindow::default();
-        assert_eq!(window.p99(), Duration::ZERO);
-        for micros in 1..=100 {
-            window.record(Duration::from_micros(micros));
-        }
-        assert_eq!(window.p99(), Duration::from_micros(99));
-        for _ in 0..TICK_WINDOW {
-            window.record(Duration::from_micros(7));
-        }
-        assert_eq!(window.p99(), Duration::from_micros(7));
     }
 
     #[test]

@@ -1,3 +1,5 @@
+//! One WebSocket connection: reader and writer (tokio threads).
+//!
 //! One WebSocket connection: its identity, its reader (frames in → replies, chat, commands for
 //! the tick thread) and its writer task (the [`Outbox`] → the socket). The writer is the only
 //! code that awaits the socket's send side; everyone else pushes to the outbox and moves on.
@@ -14,34 +16,42 @@ use serde::de::DeserializeOwned;
 use tokio::time::timeout;
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::app::AppState;
 use crate::bridge::{Command, MatchOp, ReplyTo};
-use crate::codec::{self, Codec, Frame, Inbound};
-use crate::hub::{ConnEntry, ConnId};
-use crate::limits::SlidingWindow;
+use crate::clock::now_ms;
 use crate::metrics::{Direction, Metrics};
 use crate::outbox::{
     Batch, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox,
 };
-use crate::protocol::{
+use crate::state::AppState;
+use crate::wire::codec::{self, Codec, Frame, Inbound};
+use crate::wire::protocol::{
     self, AuthRequest, ChatSend, ErrorCode, Hello, MatchCreate, MatchJoin, MatchLeave, MatchList,
     PROTOCOL_VERSION, PlayerInfo,
 };
+use crate::ws::hub::{ConnEntry, ConnId};
+use crate::ws::limits::SlidingWindow;
 use crate::{matchmaking, social};
 
 /// The largest message a client may send (PROTOCOL.md: 16 KiB, after reassembly).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
 /// How long the writer may wait on a socket that takes nothing before it gives up (1008).
 pub const SEND_STALL_LIMIT: Duration = Duration::from_secs(5);
+
 /// `bad_request` answers allowed in [`MALFORMED_WINDOW`] before the connection is closed.
 pub const MAX_MALFORMED: usize = 20;
+
 pub const MALFORMED_WINDOW: Duration = Duration::from_secs(10);
+
 /// Chat messages a connection may send per second.
 pub const CHAT_PER_SECOND: usize = 5;
+
 /// Inputs a player may send per second; more are dropped and counted.
 pub const INPUTS_PER_SECOND: usize = 120;
+
 /// How long a closing connection's writer gets to send what is queued.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// How long a stalled connection gets to take its close frame.
 const STALLED_CLOSE_WAIT: Duration = Duration::from_millis(100);
 
@@ -318,7 +328,7 @@ impl Session {
                 }
             }
             "queue.join" => {
-                if let Some(join) = self.data::<matchmaking::QueueJoin>(&reply, payload) {
+                if let Some(join) = self.data::<protocol::QueueJoin>(&reply, payload) {
                     let player = self.player.info.id;
                     let rating = matchmaking::rating_for(&self.state, player, join.game).await;
                     let request = matchmaking::QueueRequest {
@@ -330,12 +340,12 @@ impl Session {
                 }
             }
             "queue.leave" => {
-                if let Some(matchmaking::QueueLeave {}) = self.data(&reply, payload) {
+                if let Some(protocol::QueueLeave {}) = self.data(&reply, payload) {
                     self.to_tick_thread(reply, MatchOp::QueueLeave);
                 }
             }
             "match.invite" => {
-                if let Some(invite) = self.data::<social::MatchInvite>(&reply, payload) {
+                if let Some(invite) = self.data::<protocol::MatchInvite>(&reply, payload) {
                     social::invite(&self.state, &self.player.info, reply, invite).await;
                 }
             }
@@ -451,13 +461,6 @@ fn is_too_large(error: axum::Error) -> bool {
         error.into_inner().downcast_ref::<tungstenite::Error>(),
         Some(tungstenite::Error::Capacity(_))
     )
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Writes what the outbox holds to the socket until the connection closes, counting frames

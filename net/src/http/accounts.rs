@@ -1,3 +1,5 @@
+//! `/api/auth/*`: guests, registration, login, logout (tokio threads).
+//!
 //! Accounts over HTTP (PROTOCOL.md "HTTP", `/api/auth/*`): guests, registration, login with a
 //! lockout, the bearer's own player, and logout.
 //!
@@ -32,11 +34,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::app::AppState;
 use crate::auth::Claims;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::outbox::CloseReason;
-use crate::protocol::{self, ErrorCode, PlayerInfo};
+use crate::state::AppState;
+use crate::wire::protocol::{self, ErrorCode, PlayerInfo};
 
 /// Names: 3 to 20 characters, each an ASCII letter, digit, `_` or `-`.
 pub const NAME_MIN_CHARS: usize = 3;
@@ -297,8 +299,8 @@ fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> 
     request_body(content = Option<GuestRequest>, description = "optional; `{}` or empty for a generated name"),
     responses(
         (status = 200, description = "a new guest and its token", body = AuthResponse),
-        (status = 400, description = "invalid body or name", body = crate::openapi::ErrorBody),
-        (status = 503, description = "storage unavailable", body = crate::openapi::ErrorBody),
+        (status = 400, description = "invalid body or name", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "storage unavailable", body = crate::http::openapi::ErrorBody),
     )
 )]
 async fn guest(State(state): State<Accounts>, body: Bytes) -> Result<Json<AuthResponse>, ApiError> {
@@ -328,9 +330,9 @@ async fn guest(State(state): State<Accounts>, body: Bytes) -> Result<Json<AuthRe
     request_body = CredentialsRequest,
     responses(
         (status = 201, description = "registered; a token for the new player", body = AuthResponse),
-        (status = 400, description = "invalid body, name or password", body = crate::openapi::ErrorBody),
-        (status = 409, description = "the name is taken (case-insensitively)", body = crate::openapi::ErrorBody),
-        (status = 503, description = "storage unavailable", body = crate::openapi::ErrorBody),
+        (status = 400, description = "invalid body, name or password", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "the name is taken (case-insensitively)", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "storage unavailable", body = crate::http::openapi::ErrorBody),
     )
 )]
 async fn register(State(state): State<Accounts>, body: Bytes) -> Result<Response, ApiError> {
@@ -370,12 +372,12 @@ async fn register(State(state): State<Accounts>, body: Bytes) -> Result<Response
     request_body = CredentialsRequest,
     responses(
         (status = 200, description = "a token for the player", body = AuthResponse),
-        (status = 400, description = "invalid body", body = crate::openapi::ErrorBody),
-        (status = 401, description = "wrong name or password", body = crate::openapi::ErrorBody),
+        (status = 400, description = "invalid body", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "wrong name or password", body = crate::http::openapi::ErrorBody),
         (status = 429, description = "locked out after repeated failures; retry after `Retry-After` seconds",
-            body = crate::openapi::ErrorBody,
+            body = crate::http::openapi::ErrorBody,
             headers(("Retry-After" = u64, description = "seconds until the lock ends"))),
-        (status = 503, description = "storage unavailable", body = crate::openapi::ErrorBody),
+        (status = 503, description = "storage unavailable", body = crate::http::openapi::ErrorBody),
     )
 )]
 async fn login(
@@ -449,7 +451,7 @@ fn locked_out(wait: Duration) -> Response {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "the bearer's player", body = MeResponse),
-        (status = 401, description = "no valid token", body = crate::openapi::ErrorBody),
+        (status = 401, description = "no valid token", body = crate::http::openapi::ErrorBody),
     )
 )]
 async fn me(
@@ -467,9 +469,9 @@ async fn me(
     post, path = "/api/auth/logout", tag = "accounts",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "revoked: `{\"ok\": true}`", body = crate::openapi::OkBody),
-        (status = 401, description = "no valid token", body = crate::openapi::ErrorBody),
-        (status = 503, description = "storage unavailable", body = crate::openapi::ErrorBody),
+        (status = 200, description = "revoked: `{\"ok\": true}`", body = crate::http::openapi::OkBody),
+        (status = 401, description = "no valid token", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "storage unavailable", body = crate::http::openapi::ErrorBody),
     )
 )]
 async fn logout(

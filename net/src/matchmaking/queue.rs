@@ -1,20 +1,5 @@
-//! Matchmaking: `queue.join` / `queue.leave` and [`match_queues`], the system that pairs
-//! queued players into matches.
-//!
-//! The queues are one Resource ([`Matchmaker`]) owned by the tick thread: sessions reach it
-//! only through the command channel (`MatchOp::QueueJoin` / `QueueLeave`, applied by
-//! `bridge::receive_commands`), and [`match_queues`] runs right after that in
-//! `SimSystems::Receive`, every tick: it searches a queue on the tick after someone joined
-//! it, and every queue each [`REPAIR_EVERY_TICKS`] for the windows that widened. Nothing here
-//! locks or waits.
-//!
-//! Pairing prefers close ratings: the oldest waiting player anchors a group and takes the
-//! nearest ratings within its window, which starts at [`INITIAL_WINDOW`] rating points and
-//! widens by [`WIDEN_PER_SECOND`] for every second of waiting (counted in ticks, so the
-//! system reads no clock). The anchor is the oldest of those not yet grouped, so its window
-//! is the widest of all. A formed group gets a match with default options, seated in the
-//! order that balances the teams, exactly as `match.create` + `match.join` would seat them;
-//! `match.start` goes out when the last seat fills (this tick's `Send`).
+//! The queues ([`Matchmaker`], tick thread): `queue.join`/`queue.leave` applied by the bridge,
+//! and [`match_queues`], the system that seats the groups [`super::pairing`] forms.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,41 +8,22 @@ use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, ID_BITS_MASK, MatchId, MatchOptions, Mode, PlayerId, PlayerRef};
 use arcade_systems::sim::{self, SimConfig};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::app::AppState;
+use super::pairing::{Seeker, form_groups, seating_order};
 use crate::bridge::{self, Audience, MatchIdOf, ReplyTo};
-use crate::hub::ConnId;
-use crate::outbox::Outbox;
-use crate::protocol::ErrorCode;
+use crate::outbox::{ConnId, Outbox};
+use crate::wire::protocol::ErrorCode;
 
-/// The rating of a player who has none yet (Glicko's starting rating).
-pub const DEFAULT_RATING: f64 = 1500.0;
-/// Rating points apart that two players may be paired at once.
-pub const INITIAL_WINDOW: f64 = 100.0;
-/// How many rating points the window widens per second a player has waited.
-pub const WIDEN_PER_SECOND: f64 = 50.0;
 /// The most players all queues hold together; `queue.join` past it is `rate_limited`.
 pub const MAX_QUEUED_PLAYERS: usize = 10_000;
+
 /// How often (in ticks) a queue nobody joined since its last pass is searched again, for the
 /// windows that widened meanwhile (a queue someone joined is searched on the next tick).
 pub const REPAIR_EVERY_TICKS: u64 = 15;
 
-/// `queue.join` from a client.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueueJoin {
-    pub game: Game,
-    pub mode: Mode,
-}
-
-/// `queue.leave` from a client (no fields).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueueLeave {}
-
 /// What a session asks for on `queue.join`: the queue, and the player's rating in it (looked
-/// up before the command is sent, see [`rating_for`]).
+/// up before the command is sent, see [`super::rating_for`]).
 pub struct QueueRequest {
     pub game: Game,
     pub mode: Mode,
@@ -75,34 +41,13 @@ pub fn queue_name(game: Game, mode: Mode) -> String {
     format!("{}:{}", game.as_str(), mode.as_str())
 }
 
-/// The player's rating for pairing in a queue of `game`: the player's Glicko-2 rating in that
-/// game (pong for 1v1 and 2v2, breakout for versus), or [`DEFAULT_RATING`] when the store
-/// has none or does not answer. Runs the read on the blocking pool; the tick thread never
-/// touches the database.
-pub async fn rating_for(state: &AppState, player: PlayerId, game: Game) -> f64 {
-    state
-        .blocking(move |store| store.player_stats(player))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|stats| {
-            stats
-                .into_iter()
-                .find(|(of, _)| *of == game)
-                .map(|(_, stats)| stats.rating)
-        })
-        .filter(|rating| rating.is_finite())
-        .unwrap_or(DEFAULT_RATING)
-}
-
 /// One player waiting in a queue.
 struct Waiting {
     conn: ConnId,
     player: PlayerRef,
     outbox: Arc<Outbox>,
-    rating: f64,
-    /// The matchmaker tick the player joined at.
-    since: u64,
+    /// Its rating and when it joined, for [`form_groups`].
+    seeker: Seeker,
 }
 
 /// Every queue, owned by the tick thread.
@@ -193,8 +138,7 @@ pub fn join_queue(
             conn,
             player,
             outbox: reply.outbox.clone(),
-            rating,
-            since,
+            seeker: Seeker { rating, since },
         });
     reply.ack(QueueReply {
         queue: queue_name(game, mode),
@@ -232,86 +176,6 @@ pub fn forget_connection(world: &mut World, conn: ConnId) {
     }
 }
 
-/// The rating window of a player who has waited `waited` ticks.
-fn window(waited: u64, tick_rate: u32) -> f64 {
-    INITIAL_WINDOW + WIDEN_PER_SECOND * waited as f64 / f64::from(tick_rate.max(1))
-}
-
-/// The groups of `size` that can play now, as indexes into `queue` (oldest first). Each
-/// group is the oldest player not yet grouped plus the nearest ratings within its window.
-fn form_groups(queue: &[Waiting], size: usize, now: u64, tick_rate: u32) -> Vec<Vec<usize>> {
-    let mut groups = Vec::new();
-    if size == 0 || queue.len() < size {
-        return groups;
-    }
-    let mut by_rating: Vec<usize> = (0..queue.len()).collect();
-    by_rating.sort_by(|&a, &b| queue[a].rating.total_cmp(&queue[b].rating).then(a.cmp(&b)));
-    let mut rank = vec![0; queue.len()];
-    for (position, &index) in by_rating.iter().enumerate() {
-        rank[index] = position;
-    }
-    let mut taken = vec![false; queue.len()];
-    let mut free = queue.len();
-    for anchor in 0..queue.len() {
-        if free < size {
-            break;
-        }
-        if taken[anchor] {
-            continue;
-        }
-        let reach = window(now.saturating_sub(queue[anchor].since), tick_rate);
-        let rating = queue[anchor].rating;
-        let mut group = vec![anchor];
-        // Walk outwards from the anchor in rating order, always to the nearer side.
-        let (mut below, mut above) = (rank[anchor], rank[anchor] + 1);
-        while group.len() < size {
-            while below > 0 && taken[by_rating[below - 1]] {
-                below -= 1;
-            }
-            while above < by_rating.len() && taken[by_rating[above]] {
-                above += 1;
-            }
-            let lower = (below > 0).then(|| by_rating[below - 1]);
-            let upper = (above < by_rating.len()).then(|| by_rating[above]);
-            let distance = |index: usize| (queue[index].rating - rating).abs();
-            let next = match (lower, upper) {
-                (Some(l), Some(u)) if distance(u) < distance(l) => u,
-                (Some(l), _) => l,
-                (None, Some(u)) => u,
-                (None, None) => break,
-            };
-            if distance(next) > reach {
-                break;
-            }
-            if Some(next) == lower {
-                below -= 1;
-            } else {
-                above += 1;
-            }
-            group.push(next);
-        }
-        if group.len() == size {
-            for &index in &group {
-                taken[index] = true;
-            }
-            free -= size;
-            groups.push(group);
-        }
-    }
-    groups
-}
-
-/// The order a group takes the seats of `mode` in ([`Mode::player_seats`] order). For 2v2,
-/// by rating the first and fourth play `left_back`/`left_front` against the second and
-/// third, so the two teams' ratings are as even as four players allow.
-fn seating_order(mut group: Vec<Waiting>, mode: Mode) -> Vec<Waiting> {
-    if mode == Mode::TwoVsTwo && group.len() == 4 {
-        group.sort_by(|a, b| b.rating.total_cmp(&a.rating));
-        group.swap(2, 3);
-    }
-    group
-}
-
 /// Pairs queued players into matches (runs every tick, after `bridge::receive_commands`).
 pub fn match_queues(world: &mut World) {
     let tick_rate = world
@@ -331,7 +195,8 @@ pub fn match_queues(world: &mut World) {
             continue;
         }
         let size = mode.player_seats().len();
-        let groups = form_groups(queue, size, now, tick_rate);
+        let seekers: Vec<Seeker> = queue.iter().map(|waiting| waiting.seeker).collect();
+        let groups = form_groups(&seekers, size, now, tick_rate);
         if groups.is_empty() {
             continue;
         }
@@ -351,7 +216,13 @@ pub fn match_queues(world: &mut World) {
         }
     }
     for (game, mode, group) in formed {
-        start_match(world, game, mode, seating_order(group, mode));
+        let ratings: Vec<f64> = group.iter().map(|waiting| waiting.seeker.rating).collect();
+        let mut slots: Vec<Option<Waiting>> = group.into_iter().map(Some).collect();
+        let seated = seating_order(&ratings, mode)
+            .into_iter()
+            .filter_map(|index| slots[index].take())
+            .collect();
+        start_match(world, game, mode, seated);
     }
 }
 
@@ -387,7 +258,7 @@ fn start_match(world: &mut World, game: Game, mode: Mode, group: Vec<Waiting>) {
         mode,
         options,
         seed: rand::random::<u64>() & ID_BITS_MASK,
-        started_at_ms: crate::session::now_ms(),
+        started_at_ms: crate::clock::now_ms(),
     };
     let id = spec.id;
     let entity = sim::create_match(world, spec);
@@ -413,66 +284,13 @@ fn start_match(world: &mut World, game: Game, mode: Mode, group: Vec<Waiting>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Codec;
+    use crate::wire::codec::Codec;
 
-    fn waiting(n: u64, rating: f64, since: u64) -> Waiting {
-        Waiting {
-            conn: n,
-            player: PlayerRef {
-                id: PlayerId(n),
-                name: format!("p{n}"),
-            },
-            outbox: Arc::new(Outbox::new(Codec::Json)),
-            rating,
-            since,
+    fn player(n: u64) -> PlayerRef {
+        PlayerRef {
+            id: PlayerId(n),
+            name: format!("p{n}"),
         }
-    }
-
-    #[test]
-    fn close_ratings_pair_at_once_and_far_ones_wait_for_the_window() {
-        let queue = vec![
-            waiting(1, 1500.0, 0),
-            waiting(2, 1900.0, 0),
-            waiting(3, 1550.0, 0),
-        ];
-        assert_eq!(form_groups(&queue, 2, 0, 60), [vec![0, 2]]);
-        let queue = vec![waiting(1, 1500.0, 0), waiting(2, 1900.0, 0)];
-        assert!(
-            form_groups(&queue, 2, 60, 60).is_empty(),
-            "150 wide after 1 s"
-        );
-        // 400 apart: the window reaches it after (400 - 100) / 50 = 6 s.
-        assert!(form_groups(&queue, 2, 6 * 60 - 1, 60).is_empty());
-        assert_eq!(form_groups(&queue, 2, 6 * 60, 60), [vec![0, 1]]);
-    }
-
-    #[test]
-    fn the_oldest_player_anchors_and_takes_the_nearest() {
-        let queue = vec![
-            waiting(1, 1600.0, 0),
-            waiting(2, 1450.0, 50),
-            waiting(3, 1620.0, 50),
-            waiting(4, 1480.0, 50),
-        ];
-        assert_eq!(form_groups(&queue, 2, 60, 60), [vec![0, 2], vec![1, 3]]);
-        assert_eq!(form_groups(&queue, 4, 60 * 3, 60), [vec![0, 2, 3, 1]]);
-        assert!(form_groups(&queue[..3], 4, 600, 60).is_empty());
-    }
-
-    #[test]
-    fn two_vs_two_balances_the_teams() {
-        let group = vec![
-            waiting(1, 1500.0, 0),
-            waiting(2, 1800.0, 0),
-            waiting(3, 1600.0, 0),
-            waiting(4, 1700.0, 0),
-        ];
-        let order: Vec<u64> = seating_order(group, Mode::TwoVsTwo)
-            .iter()
-            .map(|w| w.player.id.0)
-            .collect();
-        // left_back 1800 + left_front 1500 against right_back 1700 + right_front 1600.
-        assert_eq!(order, [2, 4, 1, 3]);
     }
 
     fn reply(outbox: &Arc<Outbox>) -> ReplyTo {
@@ -490,13 +308,12 @@ mod tests {
         let mut sim = sim::Simulation::new(SimConfig::default());
         let (_commands, inbox) = crossbeam_channel::unbounded();
         let config = bridge::BridgeConfig { snapshot_every: 1 };
-        bridge::install(&mut sim.world, inbox, config);
-        install(&mut sim.world);
+        bridge::install(&mut sim, inbox, config);
         let world = &mut sim.world;
         let outboxes: Vec<Arc<Outbox>> =
             (0..3).map(|_| Arc::new(Outbox::new(Codec::Json))).collect();
         for (n, outbox) in outboxes.iter().enumerate().take(2) {
-            let player = waiting(n as u64 + 1, 1500.0, 0).player;
+            let player = player(n as u64 + 1);
             let request = QueueRequest {
                 game: Game::Pong,
                 mode: Mode::OneVsOne,
@@ -517,13 +334,7 @@ mod tests {
             mode: Mode::Versus,
             rating: 1500.0,
         };
-        join_queue(
-            world,
-            3,
-            waiting(3, 1500.0, 0).player,
-            reply(&outboxes[2]),
-            request,
-        );
+        join_queue(world, 3, player(3), reply(&outboxes[2]), request);
         assert!(!is_queued(world, PlayerId(3)));
 
         match_queues(world);

@@ -1,3 +1,5 @@
+//! `/api/players/{id}` and `/api/leaderboard` (tokio threads).
+//!
 //! Players over HTTP: `GET /api/players/{id}` (a profile with per-game statistics and
 //! ratings) and `GET /api/leaderboard` (pong by Glicko-2 rating, breakout by best solo
 //! score). The numbers come from the store, which keeps them with every match record
@@ -16,8 +18,8 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::state::AppState;
 
 /// The players routes.
 pub fn routes() -> Router<AppState> {
@@ -146,8 +148,8 @@ pub struct LeaderboardQuery {
     params(("id" = String, Path, description = "a player id, `p_` and 16 hex digits")),
     responses(
         (status = 200, description = "the player", body = PlayerProfile),
-        (status = 404, description = "no such player", body = crate::openapi::ErrorBody),
-        (status = 503, description = "storage unavailable", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such player", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "storage unavailable", body = crate::http::openapi::ErrorBody),
     )
 )]
 async fn get_player(
@@ -194,8 +196,8 @@ async fn get_player(
     params(LeaderboardQuery),
     responses(
         (status = 200, description = "pong: players with a rated match by rating; breakout: players with a solo score by best score", body = LeaderboardResponse),
-        (status = 400, description = "bad game or limit", body = crate::openapi::ErrorBody),
-        (status = 503, description = "storage unavailable", body = crate::openapi::ErrorBody),
+        (status = 400, description = "bad game or limit", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "storage unavailable", body = crate::http::openapi::ErrorBody),
     )
 )]
 async fn leaderboard(

@@ -1,12 +1,14 @@
+//! Envelopes to frames and back, JSON and MessagePack (any thread; no IO).
+//!
 //! The two encodings of the envelope (PROTOCOL.md "Frames and codecs"): JSON in text frames,
 //! MessagePack (maps with string keys) in binary frames. This module turns bytes into an
 //! [`Inbound`] envelope and any `Serialize` value into a [`Frame`]; it knows nothing of what the
 //! messages mean.
 
-use axum::extract::ws::{Message, Utf8Bytes};
-use bytes::Bytes;
 use std::borrow::Cow;
 
+use axum::extract::ws::{Message, Utf8Bytes};
+use bytes::Bytes;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -153,11 +155,27 @@ pub struct DecodeError(pub String);
 
 /// Decodes the head of a frame in the given codec. Never panics, whatever the bytes.
 pub fn decode(codec: Codec, bytes: &[u8]) -> Result<Inbound<'_>, DecodeError> {
+    // A struct also decodes from an array (`["ws.ping"]`), which is not an envelope.
+    if !starts_a_map(codec, bytes) {
+        return Err(DecodeError(format!(
+            "not a {} envelope: an envelope is an object with a string \"type\"",
+            codec.as_str()
+        )));
+    }
     let envelope = match codec {
         Codec::Json => serde_json::from_slice::<Inbound>(bytes).map_err(|e| e.to_string()),
         Codec::Msgpack => rmp_serde::from_slice::<Inbound>(bytes).map_err(|e| e.to_string()),
     };
     envelope.map_err(|reason| DecodeError(format!("not a {} envelope: {reason}", codec.as_str())))
+}
+
+/// Whether the bytes begin an object (JSON `{`, after whitespace) or a map (MessagePack
+/// fixmap, map 16, map 32).
+fn starts_a_map(codec: Codec, bytes: &[u8]) -> bool {
+    match codec {
+        Codec::Json => bytes.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{'),
+        Codec::Msgpack => matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf)),
+    }
 }
 
 /// Decodes the `data` of a frame (whose head [`decode`] read) into `T`; a missing or null
@@ -243,6 +261,13 @@ mod tests {
         assert!(decode(Codec::Json, b"hello").is_err());
         assert!(decode(Codec::Json, b"{\"data\": {}}").is_err());
         assert!(decode(Codec::Json, b"[1,2]").is_err());
+        // Parses, and a struct would decode from it, but it is not an envelope.
+        assert!(decode(Codec::Json, br#"["ws.ping"]"#).is_err());
+        assert!(decode(Codec::Json, br#" "ws.ping""#).is_err());
+        let array = rmp_serde::to_vec(&("ws.ping",)).unwrap();
+        assert!(decode(Codec::Msgpack, &array).is_err());
+        let map = rmp_serde::to_vec_named(&json!({"type": "ws.ping"})).unwrap();
+        assert!(decode(Codec::Msgpack, &map).is_ok());
         assert!(decode(Codec::Json, b"{\"type\": \"x\", \"requestId\": {}}").is_err());
         assert!(decode(Codec::Msgpack, &[0xc1, 0xff, 0x00]).is_err());
         assert!(decode(Codec::Msgpack, b"").is_err());

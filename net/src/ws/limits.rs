@@ -1,3 +1,5 @@
+//! Per-connection sliding-window limits (tokio threads, one session each).
+//!
 //! A sliding-window counter for the per-connection limits of PROTOCOL.md (chat per second,
 //! inputs per second, malformed frames per 10 s).
 

@@ -1,3 +1,5 @@
+//! The HTTP error type and its one JSON shape (tokio threads).
+//!
 //! HTTP errors in the one shape of PROTOCOL.md:
 //! `{"error": {"code": "snake_case_code", "message": "for humans"}}` with a status that means
 //! what happened.
@@ -63,5 +65,18 @@ impl From<arcade_data::DataError> for ApiError {
             "unavailable",
             "storage is unavailable",
         )
+    }
+}
+
+impl From<crate::state::Unavailable> for ApiError {
+    fn from(error: crate::state::Unavailable) -> ApiError {
+        use crate::state::Unavailable;
+        match error {
+            Unavailable::Storage => ApiError::internal(error.to_string()),
+            Unavailable::Data(error) => ApiError::from(error),
+            Unavailable::TickStopped | Unavailable::TickSilent => {
+                ApiError::unavailable(error.to_string())
+            }
+        }
     }
 }

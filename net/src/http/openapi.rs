@@ -1,3 +1,5 @@
+//! `/api/openapi.json`, generated from the handlers (tokio threads).
+//!
 //! `GET /api/openapi.json`: the OpenAPI 3.1 document of every `/api` route, generated with
 //! utoipa from the handlers' `#[utoipa::path]` attributes and the response types.
 //!
@@ -18,15 +20,15 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The document, with every module's routes merged in.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = CoreApi::openapi();
     // ---- every module with `/api` routes registers its description here ----
-    doc.merge(crate::accounts::AccountsApi::openapi());
-    doc.merge(crate::players::PlayersApi::openapi());
-    doc.merge(crate::social::SocialApi::openapi());
+    doc.merge(crate::http::accounts::AccountsApi::openapi());
+    doc.merge(crate::http::players::PlayersApi::openapi());
+    doc.merge(crate::http::social::SocialApi::openapi());
     doc
 }
 

@@ -1,3 +1,5 @@
+//! A tracing span per match (tick thread, `SimSystems::Send`).
+//!
 //! A tracing span per match: [`log_match_events`] (a system in `SimSystems::Send`) logs every
 //! match event of the tick inside a `match` span carrying the match id, so that a match's life
 //! can be followed in the logs: starts and ends at `info`, every other event (a point, a brick)

@@ -1,0 +1,92 @@
+//! The frame↔component bridge: the part of the network layer that runs on the tick thread
+//! (no `async fn` in this folder).
+//!
+//! Sessions send [`Command`]s through a channel; [`receive_commands`] (in `SimSystems::Receive`)
+//! drains it at the start of each tick and applies each to the World, replying through the
+//! connection's `Outbox`. [`send_updates`] (in `SimSystems::Send`) announces the tick's match
+//! events and encodes each match's `state` once per codec, sharing the bytes with every
+//! subscriber. Nothing here waits: channels are drained with `try_iter` and outboxes never
+//! block.
+//!
+//! - [`command`]: the command channel's messages; [`reply`]: where answers go.
+//! - [`audience`]: who receives a match's frames, the bridge's indexes.
+//! - [`receive`]: commands into the World; [`send`]: events and state out.
+//! - [`wake`]: waking the writers from the runtime; [`match_metrics`], [`match_log`].
+
+pub mod audience;
+pub mod command;
+pub mod match_log;
+pub mod match_metrics;
+pub mod receive;
+pub mod reply;
+pub mod send;
+pub mod wake;
+
+use arcade_systems::bevy_ecs;
+use arcade_systems::bevy_ecs::prelude::*;
+use arcade_systems::sim::{self, SimSystems, Simulation};
+pub use audience::{Audience, Lobby, MatchIdOf, Member};
+pub(crate) use audience::{add_member, playing_in};
+pub use command::{Command, Inbox, MatchOp};
+pub use match_metrics::{MetricsHandle, update_match_metrics};
+pub use receive::{LiveMatch, SeatedPlayer, receive_commands};
+pub use reply::ReplyTo;
+pub use send::send_updates;
+pub use wake::WakeUps;
+
+/// Network settings the bridge needs.
+#[derive(Resource, Clone, Copy)]
+pub struct BridgeConfig {
+    /// Send `state` every N ticks.
+    pub snapshot_every: u64,
+}
+
+/// Puts the bridge's resources (and matchmaking's and presence's) in the World, and places
+/// every system of the network layer in its set:
+///
+/// - `SimSystems::Receive`: [`receive_commands`], then `matchmaking::match_queues`.
+/// - `SimSystems::Send`: [`update_match_metrics`], `match_log::log_match_events`,
+///   [`send_updates`], then `social::track_presence`.
+///
+/// A system that must see a match before `match.end` goes out (the store's
+/// `persist_finished_matches`) is placed `.before(bridge::update_match_metrics)` by the caller.
+/// The presence book publishes nowhere until `social::install` gives it a feed.
+pub fn install(
+    sim: &mut Simulation,
+    inbox: crossbeam_channel::Receiver<Command>,
+    config: BridgeConfig,
+) {
+    let world = &mut sim.world;
+    world.insert_resource(Inbox(inbox));
+    world.insert_resource(config);
+    world.init_resource::<Lobby>();
+    crate::matchmaking::install(world);
+    world.init_resource::<crate::social::PresenceBook>();
+    sim.schedule.add_systems((
+        (receive_commands, crate::matchmaking::match_queues)
+            .chain()
+            .in_set(SimSystems::Receive),
+        (
+            update_match_metrics,
+            match_log::log_match_events,
+            send_updates,
+            crate::social::track_presence,
+        )
+            .chain()
+            .in_set(SimSystems::Send),
+    ));
+}
+
+/// Ends every live match as `aborted` (shutdown); their `match.end` goes out on the next tick.
+pub fn abort_all(world: &mut World) {
+    let live: Vec<Entity> = world
+        .query_filtered::<Entity, With<Audience>>()
+        .iter(world)
+        .collect();
+    for game in live {
+        sim::abort_match(world, game);
+    }
+}
+
+#[cfg(test)]
+mod tests;

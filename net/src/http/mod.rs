@@ -1,0 +1,174 @@
+//! The HTTP edge (tokio threads): the router of every route in PROTOCOL.md "HTTP", request
+//! counting and ids, and the small handlers (seed routes, `/health`, `/metrics`). Each folder
+//! of the crate that serves routes hands its own `Router` here.
+
+use crate::clock::TICK_ALIVE_WITHIN;
+use crate::state::AppState;
+
+pub mod accounts;
+pub mod error;
+pub mod matches;
+pub mod openapi;
+pub mod ops;
+pub mod players;
+pub mod social;
+
+use crate::http::error::ApiError;
+use crate::wire::codec::Codec;
+use crate::ws::session::ConnectParams;
+use axum::Json;
+use axum::Router;
+use axum::extract::{MatchedPath, Query, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::services::ServeDir;
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let api = Router::new()
+        .route("/api/visits", get(get_visits))
+        .route("/api/visit", post(post_visit))
+        .route("/api/users/ping", get(ping))
+        .route("/api/games/ping", get(ping))
+        .route("/api/chat/ping", get(ping))
+        .route("/api/tournaments/ping", get(ping))
+        .merge(matches::routes())
+        // accounts, players and leaderboard, the OpenAPI document (each module's own routes)
+        .merge(crate::http::accounts::routes(state.clone()))
+        .merge(crate::http::players::routes())
+        .merge(crate::http::openapi::routes())
+        .merge(social::routes())
+        .route("/api/{*rest}", axum::routing::any(not_found))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/health/details", get(crate::http::ops::health_details))
+        .route("/ws", get(websocket));
+    let assets = ServeDir::new(&state.config.assets)
+        .not_found_service(axum::routing::any(not_found).with_state(()));
+    crate::http::ops::apply(api.fallback_service(assets), &state)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(
+            x_request_id,
+            NewRequestId::default(),
+        ))
+        .with_state(state)
+}
+
+/// Makes request ids for requests that come without one.
+#[derive(Clone, Default)]
+struct NewRequestId {
+    next: Arc<AtomicU64>,
+}
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{:08x}-{n:x}", rand::random::<u32>());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// Counts every request by method, route pattern and status.
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "/*static".to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [method.as_str(), route.as_str(), status.as_str()];
+    state.metrics.http_requests.with_label_values(&labels).inc();
+    state
+        .metrics
+        .http_duration
+        .with_label_values(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn ping() -> Json<serde_json::Value> {
+    Json(json!({"ok": true}))
+}
+
+async fn get_visits(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let total = state.blocking(|store| store.visits()).await??;
+    Ok(Json(json!({"total": total})))
+}
+
+async fn post_visit(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let total = state.blocking(|store| store.increment_visits()).await??;
+    Ok(Json(json!({"ok": true, "total": total})))
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let ticking = state.clock.since_last_tick() < TICK_ALIVE_WITHIN;
+    let database = state.blocking(|store| store.ping()).await.unwrap_or(false);
+    if ticking && database {
+        return Json(json!({"status": "ok"})).into_response();
+    }
+    let message = match (ticking, database) {
+        (false, false) => "the tick loop and the database are down",
+        (false, true) => "the tick loop is not ticking",
+        _ => "the database does not answer",
+    };
+    let body = json!({
+        "status": "unavailable",
+        "tick": ticking,
+        "database": database,
+        "error": {"code": "unavailable", "message": message},
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state.metrics.render();
+    ([("content-type", "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Query of `GET /ws`.
+#[derive(Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+    codec: Option<String>,
+}
+
+/// `GET /ws`: reads the query, then hands the upgrade to the WebSocket transport.
+async fn websocket(
+    State(state): State<AppState>,
+    Query(query): Query<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let codec = match query.codec.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(Codec::parse(name).ok_or_else(|| {
+            ApiError::bad_request(format!("codec must be json or msgpack, not {name:?}"))
+        })?),
+    };
+    let params = ConnectParams {
+        token: query.token.filter(|t| !t.is_empty()),
+        codec,
+    };
+    Ok(crate::ws::upgrade(upgrade, state, params))
+}

@@ -1,0 +1,199 @@
+//! The state every handler and session shares ([`AppState`], tokio threads): settings, the
+//! store, the hub, the command channel to the tick thread, and the two ways to wait without
+//! blocking: [`AppState::blocking`] for the store, [`AppState::ask_tick`] for the tick thread.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arcade_data::Store;
+
+use crate::auth::Tokens;
+use crate::bridge::Command;
+use crate::clock::ServerClock;
+use crate::metrics::Metrics;
+use crate::wire::protocol::PlayerInfo;
+use crate::ws::hub::Hub;
+
+/// Settings of the network layer.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Ticks per second, told to clients in `hello`.
+    pub tick_rate: u32,
+    /// The browser client's folder, served at `/`.
+    pub assets: PathBuf,
+    /// The bearer token of `/metrics` and `/health/details`; none leaves them open.
+    pub admin_token: Option<String>,
+    /// When silent connections are pinged and dropped.
+    pub heartbeat: Heartbeat,
+    /// Limits, CORS and proxy trust of the HTTP edge.
+    pub ops: OpsConfig,
+}
+
+/// When a silent connection is pinged, and when it is given up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Silence before the server sends a WebSocket ping.
+    pub idle: Duration,
+    /// Further silence after the ping before the connection is dropped.
+    pub timeout: Duration,
+}
+
+/// PROTOCOL.md: silence before the server pings a connection.
+pub const HEARTBEAT_IDLE: Duration = Duration::from_secs(15);
+/// PROTOCOL.md: further silence after the ping before the connection is dropped.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for Heartbeat {
+    /// PROTOCOL.md: a ping after 15 s of silence, dropped 30 s later.
+    fn default() -> Self {
+        Heartbeat {
+            idle: HEARTBEAT_IDLE,
+            timeout: HEARTBEAT_TIMEOUT,
+        }
+    }
+}
+
+/// How long a REST handler or a session waits for the tick thread's answer.
+pub const TICK_ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+/// Why work handed off the async threads did not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    /// The blocking task running a store call failed.
+    #[error("storage task failed")]
+    Storage,
+    /// The store answered with an error.
+    #[error(transparent)]
+    Data(#[from] arcade_data::DataError),
+    /// The command channel is closed: the tick loop has stopped.
+    #[error("the game loop is not running")]
+    TickStopped,
+    /// The tick thread did not answer within [`TICK_ANSWER_WAIT`].
+    #[error("the game loop did not answer")]
+    TickSilent,
+}
+
+/// Everything a handler or a session may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The network settings.
+    pub config: Arc<NetConfig>,
+    /// The database; call it through [`AppState::blocking`], never on an async thread.
+    pub store: Store,
+    /// Issues and verifies bearer tokens.
+    pub tokens: Tokens,
+    /// Every open connection (chat fan-out, logout, shutdown).
+    pub hub: Arc<Hub>,
+    /// The command channel to the tick thread (`bridge::receive_commands` drains it).
+    pub commands: crossbeam_channel::Sender<Command>,
+    /// The tick thread's clock (health, `ws.pong`).
+    pub clock: Arc<ServerClock>,
+    /// The Prometheus registry.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// The player a token names, when it is well signed and its session is live.
+    pub async fn player_of_token(&self, token: &str) -> Option<PlayerInfo> {
+        let claims = self.tokens.verify(token)?;
+        let store = self.store.clone();
+        let session = claims.sid.parse::<arcade_data::SessionId>().ok()?;
+        let player = tokio::task::spawn_blocking(move || {
+            if !store.session_valid(session, claims.sub).unwrap_or(false) {
+                return None;
+            }
+            store.get_player(claims.sub).ok().flatten()
+        })
+        .await
+        .ok()??;
+        Some(PlayerInfo {
+            id: player.id,
+            name: player.name,
+            guest: player.guest,
+        })
+    }
+
+    /// Creates a guest with a session and returns it with its token.
+    pub async fn new_guest(&self) -> Result<(PlayerInfo, String), Unavailable> {
+        let store = self.store.clone();
+        let (player, session) = tokio::task::spawn_blocking(move || {
+            let name = format!("guest-{:04}", rand::random_range(0..10_000u32));
+            let player = store.create_guest(&name)?;
+            let session = store.create_session(player.id)?;
+            Ok::<_, arcade_data::DataError>((player, session))
+        })
+        .await
+        .map_err(|_| Unavailable::Storage)??;
+        let token = self.tokens.issue(player.id, &session.to_string());
+        Ok((
+            PlayerInfo {
+                id: player.id,
+                name: player.name,
+                guest: player.guest,
+            },
+            token,
+        ))
+    }
+
+    /// Runs a blocking store call off the async threads.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> T + Send + 'static,
+    ) -> Result<T, Unavailable> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|_| Unavailable::Storage)
+    }
+
+    /// Sends `command` to the tick thread and waits, at most [`TICK_ANSWER_WAIT`], for the
+    /// answer it sends on `answered`.
+    pub async fn ask_tick<T>(
+        &self,
+        command: Command,
+        answered: tokio::sync::oneshot::Receiver<T>,
+    ) -> Result<T, Unavailable> {
+        self.commands
+            .send(command)
+            .map_err(|_| Unavailable::TickStopped)?;
+        tokio::time::timeout(TICK_ANSWER_WAIT, answered)
+            .await
+            .map_err(|_| Unavailable::TickSilent)?
+            .map_err(|_| Unavailable::TickStopped)
+    }
+}
+
+/// Per-address request rates on `/api`, in requests per second (a burst of twice that is
+/// allowed). 0 turns a class off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// GET and HEAD on `/api` (not `/api/auth/*`).
+    pub reads: u32,
+    /// Other methods on `/api` (not `/api/auth/*`).
+    pub writes: u32,
+    /// Everything under `/api/auth/`.
+    pub auth: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            reads: 100,
+            writes: 20,
+            auth: 10,
+        }
+    }
+}
+
+/// The operator's settings of the HTTP edge.
+#[derive(Clone, Debug, Default)]
+pub struct OpsConfig {
+    /// Per-address request rates on `/api`.
+    pub rate_limits: RateLimits,
+    /// Key the rate limit by the last `X-Forwarded-For` hop (the address the proxy saw)
+    /// instead of the peer address. Only safe when every request comes through the proxy.
+    pub trust_forwarded_for: bool,
+    /// Origins, besides the server's own, allowed to call the API from a browser.
+    pub cors_origins: Vec<String>,
+}
