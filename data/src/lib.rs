@@ -29,6 +29,7 @@
 
 pub mod error;
 pub mod persist;
+pub mod pg;
 pub mod ratings;
 mod read;
 mod reply;
@@ -42,7 +43,7 @@ mod writer;
 
 pub use error::DataError;
 pub use ratings::{GameStats, LeaderboardRow};
-pub use store::Store;
+pub use store::{Database, Store};
 pub use types::{
     Credentials, Cursor, CursorParseError, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MatchFilter,
     MatchPage, PlayerRow, SessionId, SessionIdParseError, StoredMatch,

@@ -59,7 +59,7 @@ pub enum Relation {
 }
 
 impl Relation {
-    fn table(self) -> (&'static str, &'static str) {
+    pub(crate) fn table(self) -> (&'static str, &'static str) {
         match self {
             Relation::Friend => ("friends", "friend_id"),
             Relation::Block => ("blocks", "blocked_id"),
@@ -206,12 +206,7 @@ pub(crate) fn chat_history(
         })
         .and_then(|rows| rows.collect())
         .map_err(sql)?;
-    let next = if messages.len() > limit as usize {
-        messages.truncate(limit as usize);
-        messages.last().map(|message| message.cursor)
-    } else {
-        None
-    };
+    let next = crate::read::end_page(&mut messages, limit, |message| message.cursor.0);
     Ok(ChatPage { messages, next })
 }
 

@@ -1,0 +1,417 @@
+//! The writer's batches on PostgreSQL: the twin of `crate::writer`'s SQLite path, run by the
+//! writer thread on the backend's runtime. One transaction per batch, each write in its own
+//! savepoint (a failing write is rolled back alone), answers only after the commit.
+
+use std::time::{Duration, Instant};
+
+use arcade_systems::model::{ID_BITS_MASK, MatchRecord, Mode, PlayerId, PlayerResult};
+use deadpool_postgres::{Pool, Transaction};
+
+use super::{is_foreign_key_violation, pg, pool_error};
+use crate::error::DataError;
+use crate::ratings::{Rating, counted_seats, is_rated, new_ratings};
+use crate::reply::{Ack, reply};
+use crate::social::{ChatLine, Relation, SocialWrite};
+use crate::sql::{VISITS_COUNTER, u64_to_sql};
+use crate::time::now_ms;
+use crate::types::{PlayerRow, SessionId};
+use crate::writer::{ID_ATTEMPTS, WriteOp, WriterShared, random_id, refuse_all, settle};
+
+/// Runs `statement` (prepared once per connection) in `tx`; returns the rows it changed.
+async fn execute(
+    tx: &Transaction<'_>,
+    statement: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let prepared = tx.prepare_cached(statement).await?;
+    tx.execute(&prepared, params).await
+}
+
+/// Runs `statement` in `tx` and returns its rows.
+async fn query(
+    tx: &Transaction<'_>,
+    statement: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, DataError> {
+    let prepared = tx.prepare_cached(statement).await.map_err(pg)?;
+    tx.query(&prepared, params).await.map_err(pg)
+}
+
+/// Applies `batch` (emptying it) in one transaction, commits, then answers.
+pub(crate) async fn apply_batch(pool: &Pool, batch: &mut Vec<WriteOp>, shared: &WriterShared) {
+    let observer = shared.observer();
+    let observe = |op: &'static str, took: Duration| {
+        if let Some(observer) = &observer {
+            observer(op, took);
+        }
+    };
+    let wrote = batch.iter().any(WriteOp::writes);
+    let mut client = match pool.get().await {
+        Ok(client) => client,
+        Err(error) => return refuse_all(batch, pool_error(error), shared),
+    };
+    let mut tx = match client.transaction().await {
+        Ok(tx) => tx,
+        Err(error) => return refuse_all(batch, pg(error), shared),
+    };
+    let mut acks = Vec::with_capacity(batch.len());
+    for op in batch.drain(..) {
+        let name = op.name();
+        let started = Instant::now();
+        let measured = op.writes();
+        acks.push(apply(&mut tx, op, shared).await);
+        if measured {
+            observe(name, started.elapsed());
+        }
+    }
+    let started = Instant::now();
+    let commit = tx.commit().await.map_err(pg);
+    if wrote {
+        observe("commit", started.elapsed());
+    }
+    settle(acks, commit, wrote, shared);
+}
+
+/// Runs one write in a savepoint of `tx`: kept if it succeeds, rolled back alone if not.
+macro_rules! in_savepoint {
+    ($tx:expr, |$sp:ident| $write:expr) => {{
+        match $tx.savepoint("write").await {
+            Err(error) => Err(pg(error)),
+            Ok($sp) => {
+                let result = $write;
+                match result {
+                    Ok(value) => $sp.commit().await.map(|()| value).map_err(pg),
+                    Err(error) => {
+                        let _ = $sp.rollback().await;
+                        Err(error)
+                    }
+                }
+            }
+        }
+    }};
+}
+
+/// Applies one write inside its own savepoint of `tx`.
+async fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
+    match op {
+        WriteOp::RecordMatch {
+            record,
+            ended_at_ms,
+        } => {
+            let id = record.id;
+            match in_savepoint!(tx, |sp| insert_match(&sp, &record, ended_at_ms).await) {
+                Ok(()) => Ack::Record(id),
+                Err(error) => {
+                    shared.record_lost(id, &error);
+                    Ack::Nothing
+                }
+            }
+        }
+        WriteOp::IncrementVisits { reply: to } => {
+            reply(to, in_savepoint!(tx, |sp| increment_visits(&sp).await))
+        }
+        WriteOp::CreateGuest { name, reply: to } => reply(
+            to,
+            in_savepoint!(tx, |sp| insert_player(&sp, &name, None).await),
+        ),
+        WriteOp::CreatePlayer {
+            name,
+            password_hash,
+            reply: to,
+        } => reply(
+            to,
+            in_savepoint!(tx, |sp| insert_player(&sp, &name, Some(&password_hash))
+                .await),
+        ),
+        WriteOp::CreateSession { player, reply: to } => reply(
+            to,
+            in_savepoint!(tx, |sp| insert_session(&sp, player).await),
+        ),
+        WriteOp::RevokeSession { session, reply: to } => reply(
+            to,
+            in_savepoint!(tx, |sp| revoke_session(&sp, session).await),
+        ),
+        WriteOp::Flush { reply: to } | WriteOp::Shutdown { reply: to } => reply(to, Ok(())),
+        WriteOp::Social(SocialWrite::RecordChat(line)) => {
+            if let Err(error) = in_savepoint!(tx, |sp| insert_chat(&sp, &line).await) {
+                tracing::warn!(channel = %line.channel, %error, "chat message not stored");
+            }
+            Ack::Nothing
+        }
+        WriteOp::Social(SocialWrite::Relate {
+            relation,
+            player,
+            other,
+            on,
+            reply: to,
+        }) => reply(
+            to,
+            in_savepoint!(tx, |sp| relate(&sp, relation, player, other, on).await),
+        ),
+    }
+}
+
+async fn insert_match(
+    tx: &Transaction<'_>,
+    record: &MatchRecord,
+    ended_at_ms: i64,
+) -> Result<(), DataError> {
+    let options = serde_json::to_string(&record.options)
+        .map_err(|e| DataError::Corrupt(format!("options: {e}")))?;
+    let inserted = query(
+        tx,
+        "INSERT INTO matches (id, game, mode, options, seed, started_at, ended_at, ticks, \
+         tick_rate, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
+        &[
+            &u64_to_sql(record.id.0),
+            &record.game.as_str(),
+            &record.mode.as_str(),
+            &options,
+            &u64_to_sql(record.seed),
+            &record.started_at_ms,
+            &ended_at_ms,
+            &u64_to_sql(record.ticks),
+            &i64::from(record.tick_rate),
+            &record.reason.as_str(),
+        ],
+    )
+    .await?;
+    let seq: i64 = inserted
+        .first()
+        .map(|row| row.get(0))
+        .ok_or_else(|| DataError::Postgres("no seq returned".into()))?;
+    for (position, player) in record.players.iter().enumerate() {
+        execute(
+            tx,
+            "INSERT INTO match_players (match_seq, position, player_id, name, seat, score, \
+             result) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &seq,
+                &(position as i64),
+                &u64_to_sql(player.id.0),
+                &player.name,
+                &player.seat.as_str(),
+                &i64::from(player.score),
+                &player.result.as_str(),
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    // Statistics and ratings change in the same savepoint as the record.
+    apply_ratings(tx, record).await
+}
+
+/// `crate::ratings::apply_match` on PostgreSQL.
+async fn apply_ratings(tx: &Transaction<'_>, record: &MatchRecord) -> Result<(), DataError> {
+    let game = record.game.as_str();
+    let counted = counted_seats(record);
+    for player in &counted {
+        let best = (record.mode == Mode::Solo).then_some(i64::from(player.score));
+        execute(
+            tx,
+            "INSERT INTO player_stats AS s (player_id, game, name, played, wins, losses, draws, \
+             best) VALUES ($1, $2, $3, 1, $4, $5, $6, $7) \
+             ON CONFLICT (player_id, game) DO UPDATE SET name = excluded.name, \
+             played = s.played + 1, wins = s.wins + excluded.wins, \
+             losses = s.losses + excluded.losses, draws = s.draws + excluded.draws, \
+             best = CASE WHEN excluded.best IS NULL THEN s.best WHEN s.best IS NULL \
+             THEN excluded.best ELSE greatest(s.best, excluded.best) END",
+            &[
+                &u64_to_sql(player.id.0),
+                &game,
+                &player.name,
+                &i64::from(player.result == PlayerResult::Win),
+                &i64::from(player.result == PlayerResult::Loss),
+                &i64::from(player.result == PlayerResult::Draw),
+                &best,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    if !is_rated(record.mode) {
+        return Ok(());
+    }
+    let mut before = Vec::with_capacity(counted.len());
+    for player in &counted {
+        let found = query(
+            tx,
+            "SELECT rating, rd, volatility FROM player_stats \
+             WHERE player_id = $1 AND game = $2 AND rating IS NOT NULL",
+            &[&u64_to_sql(player.id.0), &game],
+        )
+        .await?;
+        before.push(found.first().map_or_else(Rating::default, |row| Rating {
+            rating: row.get(0),
+            rd: row.get(1),
+            volatility: row.get(2),
+        }));
+    }
+    for (player, new) in counted.iter().zip(new_ratings(&counted, &before)) {
+        let Some(new) = new else { continue };
+        execute(
+            tx,
+            "UPDATE player_stats SET rating = $1, rd = $2, volatility = $3, rated = rated + 1 \
+             WHERE player_id = $4 AND game = $5",
+            &[
+                &new.rating,
+                &new.rd,
+                &new.volatility,
+                &u64_to_sql(player.id.0),
+                &game,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    Ok(())
+}
+
+async fn increment_visits(tx: &Transaction<'_>) -> Result<i64, DataError> {
+    let found = query(
+        tx,
+        "INSERT INTO counters AS c (name, value) VALUES ($1, 1) \
+         ON CONFLICT (name) DO UPDATE SET value = c.value + 1 RETURNING value",
+        &[&VISITS_COUNTER],
+    )
+    .await?;
+    found
+        .first()
+        .map(|row| row.get(0))
+        .ok_or_else(|| DataError::Postgres("no count returned".into()))
+}
+
+/// Inserts a guest (`password_hash` None) or a registered player with a fresh random id. A
+/// conflict inserts nothing (the savepoint stays usable): a taken name, or an id collision
+/// that draws again.
+async fn insert_player(
+    tx: &Transaction<'_>,
+    name: &str,
+    password_hash: Option<&str>,
+) -> Result<PlayerRow, DataError> {
+    let guest = password_hash.is_none();
+    let name_key = (!guest).then(|| name.to_lowercase());
+    let created_at_ms = now_ms();
+    for _ in 0..ID_ATTEMPTS {
+        let id = random_id(ID_BITS_MASK)?;
+        let inserted = execute(
+            tx,
+            "INSERT INTO players (id, name, name_key, guest, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            &[
+                &u64_to_sql(id),
+                &name,
+                &name_key,
+                &guest,
+                &password_hash,
+                &created_at_ms,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+        if inserted == 1 {
+            return Ok(PlayerRow {
+                id: PlayerId(id),
+                name: name.into(),
+                guest,
+                created_at_ms,
+            });
+        }
+        if let Some(key) = &name_key {
+            let taken = query(
+                tx,
+                "SELECT EXISTS (SELECT 1 FROM players WHERE name_key = $1)",
+                &[key],
+            )
+            .await?;
+            if taken.first().is_some_and(|row| row.get(0)) {
+                return Err(DataError::NameTaken);
+            }
+        }
+        // an id collision: draw another
+    }
+    Err(DataError::Postgres(
+        "no free player id after several draws".into(),
+    ))
+}
+
+async fn insert_session(tx: &Transaction<'_>, player: PlayerId) -> Result<SessionId, DataError> {
+    for _ in 0..ID_ATTEMPTS {
+        let id = random_id(i64::MAX as u64)?;
+        match execute(
+            tx,
+            "INSERT INTO sessions (id, player_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO NOTHING",
+            &[&u64_to_sql(id), &u64_to_sql(player.0), &now_ms()],
+        )
+        .await
+        {
+            Ok(1) => return Ok(SessionId(id)),
+            Ok(_) => {} // an id collision: draw another
+            Err(error) if is_foreign_key_violation(&error) => return Err(DataError::NotFound),
+            Err(error) => return Err(pg(error)),
+        }
+    }
+    Err(DataError::Postgres(
+        "no free session id after several draws".into(),
+    ))
+}
+
+async fn revoke_session(tx: &Transaction<'_>, session: SessionId) -> Result<(), DataError> {
+    execute(
+        tx,
+        "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        &[&now_ms(), &u64_to_sql(session.0)],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
+
+async fn insert_chat(tx: &Transaction<'_>, line: &ChatLine) -> Result<(), DataError> {
+    execute(
+        tx,
+        "INSERT INTO chat_messages (channel, sender_id, sender_name, text, at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &line.channel,
+            &u64_to_sql(line.sender.0),
+            &line.sender_name,
+            &line.text,
+            &line.at_ms,
+        ],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
+
+async fn relate(
+    tx: &Transaction<'_>,
+    relation: Relation,
+    player: PlayerId,
+    other: PlayerId,
+    on: bool,
+) -> Result<bool, DataError> {
+    if player == other {
+        return Err(DataError::NotFound);
+    }
+    let (table, column) = relation.table();
+    let (player, other) = (u64_to_sql(player.0), u64_to_sql(other.0));
+    let changed = if on {
+        let insert = format!(
+            "INSERT INTO {table} (player_id, {column}, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING"
+        );
+        match execute(tx, &insert, &[&player, &other, &now_ms()]).await {
+            Ok(changed) => changed,
+            Err(error) if is_foreign_key_violation(&error) => return Err(DataError::NotFound),
+            Err(error) => return Err(pg(error)),
+        }
+    } else {
+        let delete = format!("DELETE FROM {table} WHERE player_id = $1 AND {column} = $2");
+        execute(tx, &delete, &[&player, &other]).await.map_err(pg)?
+    };
+    Ok(changed > 0)
+}
