@@ -527,83 +527,83 @@ mod tests {
     #[test]
     fn records_move_stats_and_ratings_as_the_rules_say() {
         use PlayerResult::{Loss, Win};
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::Store::open(&dir.path().join("arcade.db")).unwrap();
-        let pong = |id, players| record(id, Game::Pong, Mode::OneVsOne, players);
-        store.record_match(
-            pong(
+        crate::store::each_store(|store| {
+            let pong = |id, players| record(id, Game::Pong, Mode::OneVsOne, players);
+            store.record_match(
+                pong(
+                    1,
+                    vec![seat(1, Seat::Left, 11, Win), seat(2, Seat::Right, 3, Loss)],
+                ),
                 1,
-                vec![seat(1, Seat::Left, 11, Win), seat(2, Seat::Right, 3, Loss)],
-            ),
-            1,
-        );
-        let two = vec![
-            seat(1, Seat::LeftBack, 11, Win),
-            seat(3, Seat::RightBack, 5, Loss),
-            seat(2, Seat::LeftFront, 11, Win),
-            seat(4, Seat::RightFront, 5, Loss),
-        ];
-        store.record_match(record(2, Game::Pong, Mode::TwoVsTwo, two), 2);
-        store.record_match(
-            record(
+            );
+            let two = vec![
+                seat(1, Seat::LeftBack, 11, Win),
+                seat(3, Seat::RightBack, 5, Loss),
+                seat(2, Seat::LeftFront, 11, Win),
+                seat(4, Seat::RightFront, 5, Loss),
+            ];
+            store.record_match(record(2, Game::Pong, Mode::TwoVsTwo, two), 2);
+            store.record_match(
+                record(
+                    3,
+                    Game::Pong,
+                    Mode::VsBot,
+                    vec![seat(5, Seat::Left, 11, Win)],
+                ),
                 3,
-                Game::Pong,
-                Mode::VsBot,
-                vec![seat(5, Seat::Left, 11, Win)],
-            ),
-            3,
-        );
-        store.record_match(
-            record(
+            );
+            store.record_match(
+                record(
+                    4,
+                    Game::Breakout,
+                    Mode::Solo,
+                    vec![seat(5, Seat::P1, 700, Loss)],
+                ),
                 4,
-                Game::Breakout,
-                Mode::Solo,
-                vec![seat(5, Seat::P1, 700, Loss)],
-            ),
-            4,
-        );
-        store.record_match(
-            record(
+            );
+            store.record_match(
+                record(
+                    5,
+                    Game::Breakout,
+                    Mode::Solo,
+                    vec![seat(5, Seat::P1, 300, Loss)],
+                ),
                 5,
-                Game::Breakout,
-                Mode::Solo,
-                vec![seat(5, Seat::P1, 300, Loss)],
-            ),
-            5,
-        );
-        let mut aborted = pong(6, vec![seat(1, Seat::Left, 0, PlayerResult::None)]);
-        aborted.reason = EndReason::Aborted;
-        store.record_match(aborted, 6);
-        store.flush().unwrap();
+            );
+            let mut aborted = pong(6, vec![seat(1, Seat::Left, 0, PlayerResult::None)]);
+            aborted.reason = EndReason::Aborted;
+            store.record_match(aborted, 6);
+            store.flush().unwrap();
 
-        let one = stats(&store, 1, Game::Pong);
-        assert_eq!(
-            (one.played, one.wins, one.losses, one.rated_matches),
-            (2, 2, 0, 2)
-        );
-        let two = stats(&store, 2, Game::Pong);
-        assert_eq!((two.played, two.wins, two.losses), (2, 1, 1));
-        assert!(one.rating > DEFAULT_RATING && one.rd < DEFAULT_RD);
-        let (three, four) = (stats(&store, 3, Game::Pong), stats(&store, 4, Game::Pong));
-        assert_eq!(
-            three.rating, four.rating,
-            "same team, same history, same rating"
-        );
-        assert!(three.rating < DEFAULT_RATING);
-        let bot = stats(&store, 5, Game::Pong);
-        assert_eq!((bot.played, bot.wins, bot.rated_matches), (1, 1, 0));
-        assert_eq!(bot.rating, DEFAULT_RATING, "vs_bot is not rated");
-        let solo = stats(&store, 5, Game::Breakout);
-        assert_eq!((solo.played, solo.best), (2, Some(700)));
+            let one = stats(&store, 1, Game::Pong);
+            assert_eq!(
+                (one.played, one.wins, one.losses, one.rated_matches),
+                (2, 2, 0, 2)
+            );
+            let two = stats(&store, 2, Game::Pong);
+            assert_eq!((two.played, two.wins, two.losses), (2, 1, 1));
+            assert!(one.rating > DEFAULT_RATING && one.rd < DEFAULT_RD);
+            let (three, four) = (stats(&store, 3, Game::Pong), stats(&store, 4, Game::Pong));
+            assert_eq!(
+                three.rating, four.rating,
+                "same team, same history, same rating"
+            );
+            assert!(three.rating < DEFAULT_RATING);
+            let bot = stats(&store, 5, Game::Pong);
+            assert_eq!((bot.played, bot.wins, bot.rated_matches), (1, 1, 0));
+            assert_eq!(bot.rating, DEFAULT_RATING, "vs_bot is not rated");
+            let solo = stats(&store, 5, Game::Breakout);
+            assert_eq!((solo.played, solo.best), (2, Some(700)));
 
-        let board = store.leaderboard(Game::Pong, 10).unwrap();
-        let ids: Vec<u64> = board.iter().map(|row| row.player.0).collect();
-        assert_eq!(ids[0], 1, "{board:?}");
-        assert_eq!(ids.len(), 4, "player 5 has no rated match");
-        assert_eq!(board[0].name, "p1");
-        let breakout = store.leaderboard(Game::Breakout, 10).unwrap();
-        assert_eq!(breakout.len(), 1);
-        assert_eq!(breakout[0].stats.best, Some(700));
+            let board = store.leaderboard(Game::Pong, 10).unwrap();
+            let ids: Vec<u64> = board.iter().map(|row| row.player.0).collect();
+            assert_eq!(ids[0], 1, "{board:?}");
+            assert_eq!(ids.len(), 4, "player 5 has no rated match");
+            assert_eq!(board[0].name, "p1");
+            let breakout = store.leaderboard(Game::Breakout, 10).unwrap();
+            assert_eq!(breakout.len(), 1);
+            assert_eq!(breakout[0].stats.best, Some(700));
+        });
     }
 
     #[test]

@@ -269,7 +269,6 @@ pub(crate) fn followers(conn: &Connection, player: PlayerId) -> Result<Vec<Playe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Store;
 
     fn line(channel: &str, sender: PlayerId, text: &str) -> ChatLine {
         ChatLine {
@@ -283,102 +282,102 @@ mod tests {
 
     #[test]
     fn chat_history_pages_newest_first_per_channel() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("arcade.db")).unwrap();
-        let ada = store.create_guest("ada").unwrap().id;
-        for n in 0..5 {
-            store.record_chat(line("global", ada, &format!("g{n}")));
-            store.record_chat(line("dm:a:b", ada, &format!("d{n}")));
-        }
-        store.flush().unwrap();
-        let first = store.chat_history("global", None, 3).unwrap();
-        let texts: Vec<_> = first
-            .messages
-            .iter()
-            .map(|m| m.line.text.as_str())
-            .collect();
-        assert_eq!(texts, ["g4", "g3", "g2"]);
-        let second = store.chat_history("global", first.next, 3).unwrap();
-        let texts: Vec<_> = second
-            .messages
-            .iter()
-            .map(|m| m.line.text.as_str())
-            .collect();
-        assert_eq!(texts, ["g1", "g0"]);
-        assert_eq!(second.next, None);
-        assert_eq!(
-            store
-                .chat_history("dm:a:b", None, 50)
-                .unwrap()
+        crate::store::each_store(|store| {
+            let ada = store.create_guest("ada").unwrap().id;
+            for n in 0..5 {
+                store.record_chat(line("global", ada, &format!("g{n}")));
+                store.record_chat(line("dm:a:b", ada, &format!("d{n}")));
+            }
+            store.flush().unwrap();
+            let first = store.chat_history("global", None, 3).unwrap();
+            let texts: Vec<_> = first
                 .messages
-                .len(),
-            5
-        );
-        assert!(
-            store
-                .chat_history("nowhere", None, 50)
-                .unwrap()
+                .iter()
+                .map(|m| m.line.text.as_str())
+                .collect();
+            assert_eq!(texts, ["g4", "g3", "g2"]);
+            let second = store.chat_history("global", first.next, 3).unwrap();
+            let texts: Vec<_> = second
                 .messages
-                .is_empty()
-        );
+                .iter()
+                .map(|m| m.line.text.as_str())
+                .collect();
+            assert_eq!(texts, ["g1", "g0"]);
+            assert_eq!(second.next, None);
+            assert_eq!(
+                store
+                    .chat_history("dm:a:b", None, 50)
+                    .unwrap()
+                    .messages
+                    .len(),
+                5
+            );
+            assert!(
+                store
+                    .chat_history("nowhere", None, 50)
+                    .unwrap()
+                    .messages
+                    .is_empty()
+            );
+        });
     }
 
     #[test]
     fn friends_and_blocks_are_one_sided_and_idempotent() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("arcade.db")).unwrap();
-        let ada = store.create_guest("ada").unwrap().id;
-        let bob = store.create_guest("bob").unwrap().id;
-        let cy = store.create_guest("cy").unwrap().id;
-        assert_eq!(
-            store.set_relation(Relation::Friend, ada, bob, true),
-            Ok(true)
-        );
-        assert_eq!(
-            store.set_relation(Relation::Friend, ada, bob, true),
-            Ok(false)
-        );
-        assert_eq!(
-            store.set_relation(Relation::Friend, cy, bob, true),
-            Ok(true)
-        );
-        assert_eq!(
-            store.set_relation(Relation::Friend, ada, PlayerId(12345), true),
-            Err(DataError::NotFound)
-        );
-        assert_eq!(
-            store.set_relation(Relation::Friend, ada, ada, true),
-            Err(DataError::NotFound)
-        );
-        let friends = store.related(Relation::Friend, ada).unwrap();
-        assert_eq!(friends.iter().map(|p| p.id).collect::<Vec<_>>(), [bob]);
-        assert!(store.has_relation(Relation::Friend, ada, bob).unwrap());
-        assert!(!store.has_relation(Relation::Friend, bob, ada).unwrap());
-        let mut followers = store.followers(bob).unwrap();
-        followers.sort();
-        let mut expected = vec![ada, cy];
-        expected.sort();
-        assert_eq!(followers, expected);
+        crate::store::each_store(|store| {
+            let ada = store.create_guest("ada").unwrap().id;
+            let bob = store.create_guest("bob").unwrap().id;
+            let cy = store.create_guest("cy").unwrap().id;
+            assert_eq!(
+                store.set_relation(Relation::Friend, ada, bob, true),
+                Ok(true)
+            );
+            assert_eq!(
+                store.set_relation(Relation::Friend, ada, bob, true),
+                Ok(false)
+            );
+            assert_eq!(
+                store.set_relation(Relation::Friend, cy, bob, true),
+                Ok(true)
+            );
+            assert_eq!(
+                store.set_relation(Relation::Friend, ada, PlayerId(12345), true),
+                Err(DataError::NotFound)
+            );
+            assert_eq!(
+                store.set_relation(Relation::Friend, ada, ada, true),
+                Err(DataError::NotFound)
+            );
+            let friends = store.related(Relation::Friend, ada).unwrap();
+            assert_eq!(friends.iter().map(|p| p.id).collect::<Vec<_>>(), [bob]);
+            assert!(store.has_relation(Relation::Friend, ada, bob).unwrap());
+            assert!(!store.has_relation(Relation::Friend, bob, ada).unwrap());
+            let mut followers = store.followers(bob).unwrap();
+            followers.sort();
+            let mut expected = vec![ada, cy];
+            expected.sort();
+            assert_eq!(followers, expected);
 
-        assert_eq!(store.set_relation(Relation::Block, bob, cy, true), Ok(true));
-        assert!(store.has_relation(Relation::Block, bob, cy).unwrap());
-        assert_eq!(
-            store.followers(bob).unwrap(),
-            [ada],
-            "a blocked follower is left out"
-        );
-        assert_eq!(
-            store.set_relation(Relation::Block, bob, cy, false),
-            Ok(true)
-        );
-        assert_eq!(
-            store.set_relation(Relation::Friend, ada, bob, false),
-            Ok(true)
-        );
-        assert_eq!(
-            store.set_relation(Relation::Friend, ada, bob, false),
-            Ok(false)
-        );
-        assert!(store.related(Relation::Friend, ada).unwrap().is_empty());
+            assert_eq!(store.set_relation(Relation::Block, bob, cy, true), Ok(true));
+            assert!(store.has_relation(Relation::Block, bob, cy).unwrap());
+            assert_eq!(
+                store.followers(bob).unwrap(),
+                [ada],
+                "a blocked follower is left out"
+            );
+            assert_eq!(
+                store.set_relation(Relation::Block, bob, cy, false),
+                Ok(true)
+            );
+            assert_eq!(
+                store.set_relation(Relation::Friend, ada, bob, false),
+                Ok(true)
+            );
+            assert_eq!(
+                store.set_relation(Relation::Friend, ada, bob, false),
+                Ok(false)
+            );
+            assert!(store.related(Relation::Friend, ada).unwrap().is_empty());
+        });
     }
 }

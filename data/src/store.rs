@@ -488,3 +488,15 @@ impl Store {
             .sum()
     }
 }
+
+/// Runs `test` on a fresh SQLite store, then on a fresh PostgreSQL database when
+/// `ARCADE_TEST_POSTGRES_URL` is set: the unit tests that touch storage run on both backends.
+#[cfg(test)]
+pub(crate) fn each_store(test: impl Fn(&Store)) {
+    let dir = tempfile::tempdir().unwrap();
+    test(&Store::open(&dir.path().join("arcade.db")).unwrap());
+    if let Ok(url) = std::env::var("ARCADE_TEST_POSTGRES_URL") {
+        let fresh = crate::pg::create_fresh_database(&url, "arcade_unit").unwrap();
+        test(&Store::connect(&fresh).unwrap());
+    }
+}

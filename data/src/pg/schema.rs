@@ -69,3 +69,47 @@ pub(crate) async fn migrate(client: &mut Object) -> Result<(), DataError> {
         tracing::info!(version, "postgres database migrated");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::{PgBackend, create_fresh_database};
+
+    fn version(backend: &PgBackend) -> i64 {
+        backend
+            .read(|client| async move {
+                let row = client
+                    .query_one("SELECT max(version) FROM schema_version", &[])
+                    .await
+                    .map_err(pg)?;
+                Ok(row.get::<_, i64>(0))
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn migrates_a_fresh_database_once_and_refuses_a_newer_one() {
+        let Ok(url) = std::env::var("ARCADE_TEST_POSTGRES_URL") else {
+            eprintln!("ARCADE_TEST_POSTGRES_URL is not set: skipped");
+            return;
+        };
+        let fresh = create_fresh_database(&url, "arcade_unit").unwrap();
+        let first = PgBackend::connect(&fresh).unwrap();
+        assert_eq!(version(&first), latest_version());
+        let again = PgBackend::connect(&fresh).unwrap();
+        assert_eq!(version(&again), latest_version());
+        again
+            .read(|client| async move {
+                client
+                    .execute("UPDATE schema_version SET version = version + 1", &[])
+                    .await
+                    .map_err(pg)?;
+                Ok(())
+            })
+            .unwrap();
+        assert!(matches!(
+            PgBackend::connect(&fresh),
+            Err(DataError::SchemaTooNew { .. })
+        ));
+    }
+}
