@@ -428,7 +428,8 @@ pub async fn health_details(State(state): State<AppState>) -> Response {
         },
         "database": {
             "ok": db_ok,
-            "path": state.store.path().display().to_string(),
+            "backend": state.store.backend_name(),
+            "path": state.store.location(),
             "sizeBytes": size_bytes,
             "lastWriteAt": last_write.map(arcade_data::time::format_rfc3339_ms),
         },
