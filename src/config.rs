@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use arcade_net::http::ops::{OpsConfig, RateLimits};
 use arcade_data::Database;
+use arcade_net::http::ops::{OpsConfig, RateLimits};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug, Clone)]
