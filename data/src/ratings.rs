@@ -575,24 +575,24 @@ mod tests {
             store.record_match(aborted, 6);
             store.flush().unwrap();
 
-            let one = stats(&store, 1, Game::Pong);
+            let one = stats(store, 1, Game::Pong);
             assert_eq!(
                 (one.played, one.wins, one.losses, one.rated_matches),
                 (2, 2, 0, 2)
             );
-            let two = stats(&store, 2, Game::Pong);
+            let two = stats(store, 2, Game::Pong);
             assert_eq!((two.played, two.wins, two.losses), (2, 1, 1));
             assert!(one.rating > DEFAULT_RATING && one.rd < DEFAULT_RD);
-            let (three, four) = (stats(&store, 3, Game::Pong), stats(&store, 4, Game::Pong));
+            let (three, four) = (stats(store, 3, Game::Pong), stats(store, 4, Game::Pong));
             assert_eq!(
                 three.rating, four.rating,
                 "same team, same history, same rating"
             );
             assert!(three.rating < DEFAULT_RATING);
-            let bot = stats(&store, 5, Game::Pong);
+            let bot = stats(store, 5, Game::Pong);
             assert_eq!((bot.played, bot.wins, bot.rated_matches), (1, 1, 0));
             assert_eq!(bot.rating, DEFAULT_RATING, "vs_bot is not rated");
-            let solo = stats(&store, 5, Game::Breakout);
+            let solo = stats(store, 5, Game::Breakout);
             assert_eq!((solo.played, solo.best), (2, Some(700)));
 
             let board = store.leaderboard(Game::Pong, 10).unwrap();

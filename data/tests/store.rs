@@ -14,14 +14,14 @@ use common::{each_backend, open, record, vs_bot_record};
 #[test]
 fn opening_twice_migrates_once_and_keeps_the_data() {
     each_backend(|db| {
-        let store = open(&db);
+        let store = open(db);
         store.record_match(record(1, Game::Pong, 10, 11), 1_795_304_800_000);
         store.close().unwrap();
         drop(store);
-        let again = open(&db);
+        let again = open(db);
         assert!(again.get_match(MatchId(1)).unwrap().is_some());
         again.close().unwrap();
-        let third = open(&db);
+        let third = open(db);
         assert_eq!(
             third
                 .list_matches(&MatchFilter::default())
@@ -39,7 +39,7 @@ fn opening_twice_migrates_once_and_keeps_the_data() {
 #[test]
 fn a_match_reads_back_with_every_field() {
     each_backend(|db| {
-        let store = open(&db);
+        let store = open(db);
         let rec = vs_bot_record(0x1f_ffff_ffff_ffff);
         let ended_at = 1_795_305_000_456;
         store.record_match(rec.clone(), ended_at);
@@ -74,7 +74,7 @@ fn a_match_reads_back_with_every_field() {
 #[test]
 fn paging_shows_each_match_once_while_new_ones_land() {
     each_backend(|db| {
-        let store = open(&db);
+        let store = open(db);
         for id in 1..=250 {
             store.record_match(record(id, Game::Pong, 10, 11), 0);
         }
@@ -118,7 +118,7 @@ fn paging_shows_each_match_once_while_new_ones_land() {
 #[test]
 fn limits_are_clamped_and_the_last_page_has_no_next() {
     each_backend(|db| {
-        let store = open(&db);
+        let store = open(db);
         for id in 1..=150 {
             store.record_match(record(id, Game::Breakout, 10, 0), 0);
         }
@@ -174,7 +174,7 @@ fn all_pages(store: &Store, mut filter: MatchFilter) -> Vec<u64> {
 #[test]
 fn filters_by_game_by_player_and_by_both() {
     each_backend(|db| {
-        let store = open(&db);
+        let store = open(db);
         // ids 1..=60: pong for odd ids (players 10 and 11, or 10 and 12 for multiples of 3),
         // breakout solo for even ids (player 11, or 12 for multiples of 4)
         for id in 1..=60u64 {
@@ -252,7 +252,7 @@ fn filters_by_game_by_player_and_by_both() {
 #[test]
 fn visits_count_up_and_survive_a_reopen() {
     each_backend(|db| {
-        let store = open(&db);
+        let store = open(db);
         assert_eq!(store.visits().unwrap(), 0);
         assert_eq!(store.increment_visits().unwrap(), 1);
         assert_eq!(store.increment_visits().unwrap(), 2);
@@ -277,7 +277,7 @@ fn visits_count_up_and_survive_a_reopen() {
         totals.sort_unstable();
         assert_eq!(totals, (3..=202).collect::<Vec<i64>>());
         drop(store);
-        let again = open(&db);
+        let again = open(db);
         assert_eq!(again.visits().unwrap(), 202);
         assert_eq!(again.increment_visits().unwrap(), 203);
     });
@@ -286,7 +286,7 @@ fn visits_count_up_and_survive_a_reopen() {
 #[test]
 fn flush_waits_for_everything_queued_before_it() {
     each_backend(|db| {
-        let store = open(&db);
+        let store = open(db);
         let observed = Arc::new(Mutex::new(Vec::new()));
         store.set_write_observer({
             let observed = Arc::clone(&observed);
@@ -324,19 +324,19 @@ fn flush_waits_for_everything_queued_before_it() {
 #[test]
 fn an_acknowledged_record_survives_a_drop_without_close() {
     each_backend(|db| {
-        let store = open(&db);
+        let store = open(db);
         store.record_match(record(42, Game::Breakout, 10, 0), 7);
         store.flush().unwrap();
         drop(store);
-        assert!(open(&db).get_match(MatchId(42)).unwrap().is_some());
+        assert!(open(db).get_match(MatchId(42)).unwrap().is_some());
 
         // and while the first store is leaked (its writer alive and holding the file), another
         // process-like handle already sees the acknowledged record
-        let leaked = open(&db);
+        let leaked = open(db);
         leaked.record_match(record(43, Game::Breakout, 10, 0), 7);
         leaked.flush().unwrap();
         std::mem::forget(leaked);
-        let other = open(&db);
+        let other = open(db);
         assert!(other.get_match(MatchId(43)).unwrap().is_some());
     });
 }
@@ -344,7 +344,7 @@ fn an_acknowledged_record_survives_a_drop_without_close() {
 #[test]
 fn a_failing_record_is_counted_and_spares_its_batch() {
     each_backend(|db| {
-        let store = open(&db);
+        let store = open(db);
         store.record_match(record(1, Game::Pong, 10, 11), 0);
         store.record_match(record(1, Game::Pong, 10, 11), 0); // the same id again
         store.record_match(record(2, Game::Pong, 10, 11), 0);
@@ -365,7 +365,7 @@ fn a_failing_record_is_counted_and_spares_its_batch() {
 #[test]
 fn players_sessions_and_names() {
     each_backend(|db| {
-        let store = open(&db);
+        let store = open(db);
         let guest = store.create_guest("guest-1").unwrap();
         assert!(guest.guest && guest.id.0 > 0 && guest.id.0 < 1 << 53);
         assert_eq!(store.get_player(guest.id).unwrap(), Some(guest.clone()));
@@ -407,7 +407,7 @@ fn players_sessions_and_names() {
 
         // all of it is committed: a fresh store sees it
         drop(store);
-        let again = open(&db);
+        let again = open(db);
         assert!(again.get_player(twin.id).unwrap().is_some());
         assert!(again.session_valid(other, ada.id).unwrap());
         assert!(!again.session_valid(session, ada.id).unwrap());
@@ -421,7 +421,7 @@ fn players_sessions_and_names() {
 #[test]
 fn close_commits_then_refuses_writes_but_keeps_reads() {
     each_backend(|db| {
-        let store = open(&db);
+        let store = open(db);
         let clone = store.clone();
         store.record_match(record(1, Game::Pong, 10, 11), 0);
         store.close().unwrap();
