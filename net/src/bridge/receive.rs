@@ -4,17 +4,17 @@
 use std::sync::Arc;
 
 use arcade_systems::bevy_ecs::prelude::*;
-use arcade_systems::model::{Game, ID_BITS_MASK, MatchId, Mode, Phase, PlayerId, PlayerRef, Seat};
+use arcade_systems::model::{Game, ID_BITS_MASK, MatchId, Phase, PlayerId, PlayerRef, Seat};
 use arcade_systems::sim::{self, InputError, InputFrame, JoinError};
 use arcade_systems::view::{self, MatchSummary};
 use serde::Serialize;
 
-use crate::bridge::audience::{Audience, Lobby, MatchIdOf, add_member, playing_in, remove_member};
-use crate::bridge::command::{Command, Inbox, MatchOp};
 use crate::bridge::match_metrics::MetricsHandle;
-use crate::bridge::reply::ReplyTo;
 use crate::bridge::send::send_match_start;
 use crate::clock::now_ms;
+use crate::link::audience::{Audience, Lobby, MatchIdOf, add_member, playing_in, remove_member};
+use crate::link::command::{Command, Inbox, LiveMatch, MatchOp, SeatedPlayer};
+use crate::link::reply::ReplyTo;
 use crate::outbox::{ConnId, Outbox};
 use crate::wire::protocol::{ErrorCode, Input, JoinAs, MatchCreate, MatchJoin};
 
@@ -70,7 +70,7 @@ pub fn receive_commands(world: &mut World) {
             Command::ListLive { game, reply } => {
                 let _ = reply.send(live_matches(world, game));
             }
-            Command::Social(op) => crate::social::apply(world, op),
+            Command::Run(job) => job(world),
         }
     }
 }
@@ -343,27 +343,6 @@ fn detach(world: &mut World, conn: ConnId, player: PlayerId) {
             sim::player_dropped(world, game, player);
         }
     }
-}
-
-/// A live match as listed over REST and `match.list`.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LiveMatch {
-    pub id: MatchId,
-    pub game: Game,
-    pub mode: Mode,
-    pub phase: Phase,
-    pub players: Vec<SeatedPlayer>,
-    pub spectators: usize,
-    pub score: Vec<u32>,
-    pub started_at: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct SeatedPlayer {
-    pub id: PlayerId,
-    pub name: String,
-    pub seat: Seat,
 }
 
 pub(crate) fn seated_players(summary: &MatchSummary) -> Vec<SeatedPlayer> {

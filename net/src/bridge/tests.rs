@@ -8,6 +8,7 @@ use arcade_systems::sim::{SimConfig, Simulation};
 use serde_json::Value;
 
 use super::*;
+use crate::link::playing_in;
 use crate::outbox::{Batch, Outbox};
 use crate::wire::codec::{Codec, Frame, RequestId};
 use crate::wire::protocol::{Input, JoinAs, MatchCreate, MatchJoin};
