@@ -8,6 +8,7 @@
 //! - [`sim`]: [`sim::Simulation`] (the World and its Schedule) and the operations the network
 //!   layer applies between ticks: create, join, leave, drop, return, input.
 //! - [`view`]: read-only views of a match for snapshots and listings, and its state hash.
+//! - [`compact`]: the compact `state` codec: quantized snapshots, keyframes and deltas.
 //! - [`components`]: the components of a match and its members, and the shared resources.
 //! - [`rng`]: the per-match seeded PRNG.
 //! - `lifecycle` (private): the systems every game shares: inputs, clock, countdown, grace,
@@ -18,6 +19,7 @@
 //! - `physics` (private): swept circle-against-rectangle collision, used by both games.
 
 pub mod bots;
+pub mod compact;
 pub mod breakout;
 pub mod components;
 pub mod model;
