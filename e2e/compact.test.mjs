@@ -46,3 +46,14 @@ test("a cut keyframe throws and a delta without its keyframe is broken", () => {
   assert.throws(() => new CompactDecoder().decode(keyframe.subarray(0, keyframe.length - 1)));
   assert.ok("broken" in new CompactDecoder().decode(fromHex(frames[1].frame)));
 });
+
+test("a malformed delta breaks its match's chain until a keyframe", () => {
+  const { frames } = fixture.cases[0];
+  const client = new CompactDecoder();
+  const first = client.decode(fromHex(frames[0].frame)).state;
+  const delta = fromHex(frames[1].frame);
+  assert.throws(() => client.decode(delta.subarray(0, delta.length - 1)));
+  assert.equal(client.state(first.matchId), null);
+  assert.ok("broken" in client.decode(delta));
+  assert.deepEqual(client.decode(fromHex(frames[0].frame)).state, first);
+});

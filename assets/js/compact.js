@@ -157,6 +157,24 @@ function readKeyframe(bytes) {
   return { layout, matchId, tick, tickRate, players, values, broken: false };
 }
 
+/** The values after a delta's mask and changes (`r` just past its step) on top of `held`. */
+function readChanges(held, r, step) {
+  const { layout } = held;
+  const bytes = r.bytes;
+  const mask = r.at;
+  r.at += layout.maskBytes;
+  if (r.at > bytes.length) throw new Error("compact frame cut short");
+  const values = layout.kinds.map((kind, i) => {
+    const change = (bytes[mask + (i >> 3)] >> (i & 7)) & 1 ? r.varint() : 0n;
+    if (kind === "bits") return wrap(held.values[i] ^ change);
+    return wrap(predict(held, i, step) + unzigzag(change));
+  });
+  const last = bytes[mask + layout.maskBytes - 1];
+  if (last >> (layout.count - 8 * (layout.maskBytes - 1)) !== 0) throw new Error("mask bit past the layout");
+  r.end();
+  return values;
+}
+
 /** One connection's compact states, per match. */
 export class CompactDecoder {
   constructor() {
@@ -199,18 +217,13 @@ export class CompactDecoder {
       held.broken = true;
       return { broken: tag };
     }
-    const { layout } = held;
-    const mask = r.at;
-    r.at += layout.maskBytes;
-    if (r.at > bytes.length) throw new Error("compact frame cut short");
-    const values = layout.kinds.map((kind, i) => {
-      const change = (bytes[mask + (i >> 3)] >> (i & 7)) & 1 ? r.varint() : 0n;
-      if (kind === "bits") return wrap(held.values[i] ^ change);
-      return wrap(predict(held, i, step) + unzigzag(change));
-    });
-    const last = bytes[mask + layout.maskBytes - 1];
-    if (last >> (layout.count - 8 * (layout.maskBytes - 1)) !== 0) throw new Error("mask bit past the layout");
-    r.end();
+    let values;
+    try {
+      values = readChanges(held, r, step);
+    } catch (error) {
+      held.broken = true;
+      throw error;
+    }
     held.values = values;
     held.tick = BigInt.asUintN(64, held.tick + step);
     return { state: toState(held) };

@@ -678,33 +678,40 @@ impl Decoder {
             *broken = true;
             return Ok(Decoded::Broken { tag });
         }
-        let layout = held.layout;
-        let mask = r.at;
-        r.at += layout.mask_bytes();
-        let mut next = *held;
-        next.tick = held.tick.wrapping_add(step);
-        for i in 0..layout.len() {
-            let byte = *frame.get(mask + i / 8).ok_or(CompactError::Malformed)?;
-            let change = if byte >> (i % 8) & 1 == 1 {
-                r.varint()?
-            } else {
-                0
-            };
-            next.values[i] = match layout.kind(i) {
-                ValueKind::Bits => held.values[i] ^ change as i64,
-                _ => held.predict(i, step).wrapping_add(unzigzag(change)),
-            };
-        }
-        let unused_bits = frame.get(mask + layout.mask_bytes() - 1).map_or(0, |last| {
-            u32::from(*last) >> (layout.len() - 8 * (layout.mask_bytes() - 1))
-        });
-        if unused_bits != 0 {
+        let Ok(next) = read_changes(held, &mut r, step) else {
+            *broken = true;
             return Err(CompactError::Malformed);
-        }
-        r.end()?;
+        };
         *held = next;
         Ok(Decoded::Applied(next.match_id))
     }
+}
+
+/// Reads the mask and changes of a delta (`r` just past its step) on top of `held`.
+fn read_changes(held: &Snapshot, r: &mut Reader, step: u64) -> Result<Snapshot, CompactError> {
+    let layout = held.layout;
+    let mask = r.at;
+    r.at += layout.mask_bytes();
+    let mut next = *held;
+    next.tick = held.tick.wrapping_add(step);
+    for i in 0..layout.len() {
+        let byte = *r.bytes.get(mask + i / 8).ok_or(CompactError::Malformed)?;
+        let change = if byte >> (i % 8) & 1 == 1 {
+            r.varint()?
+        } else {
+            0
+        };
+        next.values[i] = match layout.kind(i) {
+            ValueKind::Bits => held.values[i] ^ change as i64,
+            _ => held.predict(i, step).wrapping_add(unzigzag(change)),
+        };
+    }
+    let last = r.bytes[mask + layout.mask_bytes() - 1];
+    if u32::from(last) >> (layout.len() - 8 * (layout.mask_bytes() - 1)) != 0 {
+        return Err(CompactError::Malformed);
+    }
+    r.end()?;
+    Ok(next)
 }
 
 /// The `data` of a JSON `state` message, from the snapshot (values dequantized): the same
