@@ -203,8 +203,6 @@ export class CompactDecoder {
     if (bytes[0] !== DELTA_TAG) throw new Error("not a compact state");
     const r = new Reader(bytes, 1);
     const tag = r.u16();
-    const base = r.u16();
-    const step = r.varint();
     let held = null;
     for (const m of this.matches.values()) {
       if (Number(m.matchId & 0xffffn) === tag) {
@@ -213,12 +211,14 @@ export class CompactDecoder {
       }
     }
     if (!held) return { broken: tag };
-    if (held.broken || Number(held.tick & 0xffffn) !== base || step === 0n) {
-      held.broken = true;
-      return { broken: tag };
-    }
-    let values;
+    let step, values;
     try {
+      const base = r.u16();
+      step = r.varint();
+      if (held.broken || Number(held.tick & 0xffffn) !== base || step === 0n) {
+        held.broken = true;
+        return { broken: tag };
+      }
       values = readChanges(held, r, step);
     } catch (error) {
       held.broken = true;

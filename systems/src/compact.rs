@@ -669,26 +669,37 @@ impl Decoder {
             at: 1,
         };
         let tag = u16::from_le_bytes(r.take()?);
-        let base = u16::from_le_bytes(r.take()?);
-        let step = r.varint()?;
         let Some((held, broken)) = self.matches.iter_mut().find(|(s, _)| s.tag() == tag) else {
             return Ok(Decoded::Broken { tag });
         };
-        if *broken || held.tick as u16 != base || step == 0 {
-            *broken = true;
-            return Ok(Decoded::Broken { tag });
-        }
-        let Ok(next) = read_changes(held, &mut r, step) else {
-            *broken = true;
-            return Err(CompactError::Malformed);
+        let next = match continue_chain(held, *broken, &mut r) {
+            Ok(Some(next)) => next,
+            Ok(None) => {
+                *broken = true;
+                return Ok(Decoded::Broken { tag });
+            }
+            Err(error) => {
+                *broken = true;
+                return Err(error);
+            }
         };
         *held = next;
         Ok(Decoded::Applied(next.match_id))
     }
 }
 
-/// Reads the mask and changes of a delta (`r` just past its step) on top of `held`.
-fn read_changes(held: &Snapshot, r: &mut Reader, step: u64) -> Result<Snapshot, CompactError> {
+/// The snapshot a delta (`r` just past its tag) leads to from `held`; `None` when it does not
+/// continue `held` (a broken chain).
+fn continue_chain(
+    held: &Snapshot,
+    broken: bool,
+    r: &mut Reader,
+) -> Result<Option<Snapshot>, CompactError> {
+    let base = u16::from_le_bytes(r.take()?);
+    let step = r.varint()?;
+    if broken || held.tick as u16 != base || step == 0 {
+        return Ok(None);
+    }
     let layout = held.layout;
     let mask = r.at;
     r.at += layout.mask_bytes();
@@ -711,7 +722,7 @@ fn read_changes(held: &Snapshot, r: &mut Reader, step: u64) -> Result<Snapshot, 
         return Err(CompactError::Malformed);
     }
     r.end()?;
-    Ok(next)
+    Ok(Some(next))
 }
 
 /// The `data` of a JSON `state` message, from the snapshot (values dequantized): the same
