@@ -339,10 +339,15 @@ fn serve(args: &FloorArgs, listener: &TcpListener, child: &mut Child) -> Result<
                 }
             }
             counts.ticks += 1;
+            // Late ticks keep the cadence (the next one follows at once), as a fixed-tick
+            // server catches up; a whole second behind, the schedule starts over.
             next_tick += tick;
-            if Instant::now() > next_tick {
+            let after = Instant::now();
+            if after > next_tick {
                 counts.late_ticks += 1;
-                next_tick = Instant::now() + tick;
+                if after - next_tick > Duration::from_secs(1) {
+                    next_tick = after;
+                }
             }
             continue;
         }
