@@ -109,9 +109,8 @@ impl Epoll {
     fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> usize {
         let millis = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         // SAFETY: `events` is writable for `events.len()` entries.
-        let n = unsafe {
-            libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, millis)
-        };
+        let n =
+            unsafe { libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, millis) };
         n.max(0) as usize
     }
 }

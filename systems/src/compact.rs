@@ -127,7 +127,7 @@ impl Layout {
     }
 
     /// How many values a snapshot of this layout has.
-    pub fn len(self) -> usize {
+    pub fn value_count(self) -> usize {
         let seats = self.seats().len();
         match self.game() {
             Game::Pong => PONG_MATCH_VALUES + PONG_SEAT_VALUES * seats,
@@ -137,7 +137,7 @@ impl Layout {
 
     /// Bytes of a delta's change mask.
     fn mask_bytes(self) -> usize {
-        self.len().div_ceil(8)
+        self.value_count().div_ceil(8)
     }
 
     /// How value `i` is predicted and differenced in a delta.
@@ -190,7 +190,7 @@ pub struct Snapshot {
     pub tick_rate: u32,
     /// The player in each seat (seat order); `None` for a free seat or a bot's.
     pub players: [Option<PlayerId>; MAX_SEATS],
-    /// The values, the first `layout.len()` meaningful (PROTOCOL.md lists them).
+    /// The values, the first `layout.value_count()` meaningful (PROTOCOL.md lists them).
     pub values: [i64; MAX_VALUES],
 }
 
@@ -250,7 +250,9 @@ impl Snapshot {
         self.values = [0; MAX_VALUES];
         self.values[0] = phase_number(phase.phase);
         for (s, (seat, expected)) in seats.entities().iter().zip(layout.seats()).enumerate() {
-            let slot = world.get::<SeatSlot>(*seat).ok_or(CompactError::NotAMatch)?;
+            let slot = world
+                .get::<SeatSlot>(*seat)
+                .ok_or(CompactError::NotAMatch)?;
             if slot.seat != *expected {
                 return Err(CompactError::SeatOrder);
             }
@@ -329,7 +331,7 @@ impl Snapshot {
 
     /// The meaningful values.
     pub fn values(&self) -> &[i64] {
-        &self.values[..self.layout.len()]
+        &self.values[..self.layout.value_count()]
     }
 
     /// Low 16 bits of the match id: a delta's match tag.
@@ -420,7 +422,7 @@ fn write_delta(base: &Snapshot, next: &Snapshot, out: &mut Vec<u8>) {
     let mask_at = out.len();
     let mask_bytes = next.layout.mask_bytes();
     out.resize(mask_at + mask_bytes, 0);
-    for i in 0..next.layout.len() {
+    for i in 0..next.layout.value_count() {
         let change = match next.layout.kind(i) {
             ValueKind::Bits => (base.values[i] ^ next.values[i]) as u64,
             _ => zigzag(next.values[i].wrapping_sub(base.predict(i, step))),
@@ -606,7 +608,7 @@ pub fn read_keyframe(frame: &[u8]) -> Result<Snapshot, CompactError> {
             snapshot.players[s] = Some(PlayerId(u64::from_le_bytes(r.take()?)));
         }
     }
-    for i in 0..layout.len() {
+    for i in 0..layout.value_count() {
         snapshot.values[i] = unzigzag(r.varint()?);
     }
     r.end()?;
@@ -705,7 +707,7 @@ fn continue_chain(
     r.at += layout.mask_bytes();
     let mut next = *held;
     next.tick = held.tick.wrapping_add(step);
-    for i in 0..layout.len() {
+    for i in 0..layout.value_count() {
         let byte = *r.bytes.get(mask + i / 8).ok_or(CompactError::Malformed)?;
         let change = if byte >> (i % 8) & 1 == 1 {
             r.varint()?
@@ -718,7 +720,7 @@ fn continue_chain(
         };
     }
     let last = r.bytes[mask + layout.mask_bytes() - 1];
-    if u32::from(last) >> (layout.len() - 8 * (layout.mask_bytes() - 1)) != 0 {
+    if u32::from(last) >> (layout.value_count() - 8 * (layout.mask_bytes() - 1)) != 0 {
         return Err(CompactError::Malformed);
     }
     r.end()?;

@@ -19,8 +19,8 @@
 //! - `physics` (private): swept circle-against-rectangle collision, used by both games.
 
 pub mod bots;
-pub mod compact;
 pub mod breakout;
+pub mod compact;
 pub mod components;
 pub mod model;
 pub mod rng;

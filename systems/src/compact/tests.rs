@@ -52,7 +52,11 @@ fn play_inputs(sim: &mut Simulation, game: Entity, seq: u64) {
         return;
     };
     for seat in seats.entities() {
-        let Some(id) = sim.world.get::<SeatSlot>(*seat).and_then(SeatSlot::player_id) else {
+        let Some(id) = sim
+            .world
+            .get::<SeatSlot>(*seat)
+            .and_then(SeatSlot::player_id)
+        else {
             continue;
         };
         let (at, target) = if let Some(paddle) = sim.world.get::<Paddle>(*seat) {
@@ -66,7 +70,7 @@ fn play_inputs(sim: &mut Simulation, game: Entity, seq: u64) {
         let input = InputFrame {
             seq,
             axis,
-            launch: seq % 30 == 0,
+            launch: seq.is_multiple_of(30),
         };
         sim::submit_input(&mut sim.world, game, id, input).unwrap();
     }
@@ -124,7 +128,7 @@ fn a_decoded_state_is_the_json_state_to_the_nearest_eighth() {
                 }
                 stream.update(&sim.world, game).unwrap();
                 let frame = match stream.delta() {
-                    Some(delta) if tick % 97 != 0 => delta.to_vec(),
+                    Some(delta) if !tick.is_multiple_of(97) => delta.to_vec(),
                     _ => stream.keyframe().to_vec(),
                 };
                 let id = match client.decode(&frame).unwrap() {
@@ -184,7 +188,10 @@ fn a_seat_changing_hands_needs_a_keyframe_for_all() {
     stream.update(&sim.world, game).unwrap();
     assert!(stream.delta().is_none(), "player 2 sat down");
     let keyframe = read_keyframe(stream.keyframe()).unwrap();
-    assert_eq!(keyframe.players[..2], [Some(PlayerId(1)), Some(PlayerId(2))]);
+    assert_eq!(
+        keyframe.players[..2],
+        [Some(PlayerId(1)), Some(PlayerId(2))]
+    );
 }
 
 #[test]
@@ -279,7 +286,9 @@ fn ws_header(len: usize) -> usize {
 /// `cargo test -p arcade-systems compact::tests::typical_sizes -- --nocapture` prints the table.
 #[test]
 fn typical_sizes() {
-    println!("| layout | seats | delta mean | delta p99 | keyframe mean | B/client/s (60 Hz, WS framed) |");
+    println!(
+        "| layout | seats | delta mean | delta p99 | keyframe mean | B/client/s (60 Hz, WS framed) |"
+    );
     println!("|---|---|---:|---:|---:|---:|");
     for layout in Layout::ALL {
         for seated in [Seated::Bots, Seated::Players] {
@@ -312,7 +321,7 @@ fn writes_the_javascript_fixture() {
         for tick in 1..=400u64 {
             play_inputs(&mut sim, game, tick);
             sim.step();
-            if tick < 160 || tick % step != 0 || !is_live(&sim.world, game) {
+            if tick < 160 || !tick.is_multiple_of(step) || !is_live(&sim.world, game) {
                 continue;
             }
             stream.update(&sim.world, game).unwrap();
@@ -369,7 +378,7 @@ fn synthetic_case(layout: Layout) -> Value {
     let mut frames = Vec::new();
     for n in 0..20 {
         snapshot.tick += 1 + rng.next_u64() % 3;
-        for value in &mut snapshot.values[1..layout.len()] {
+        for value in &mut snapshot.values[1..layout.value_count()] {
             match rng.next_u64() % 4 {
                 0 => *value = (rng.next_u64() >> 23) as i64 - (1 << 40),
                 1 => *value += (rng.next_u64() % 400) as i64 - 200,
@@ -383,7 +392,7 @@ fn synthetic_case(layout: Layout) -> Value {
         }
         stream.push(&snapshot);
         let frame = match stream.delta() {
-            Some(delta) if n % 10 != 0 => delta.to_vec(),
+            Some(delta) if !n.is_multiple_of(10) => delta.to_vec(),
             _ => stream.keyframe().to_vec(),
         };
         let Decoded::Applied(id) = client.decode(&frame).unwrap() else {
@@ -465,7 +474,8 @@ fn first_snapshot() -> impl Strategy<Value = Snapshot> {
                 tick_rate,
                 ..Snapshot::default()
             };
-            snapshot.values[..layout.len()].copy_from_slice(&values[..layout.len()]);
+            snapshot.values[..layout.value_count()]
+                .copy_from_slice(&values[..layout.value_count()]);
             snapshot.players[0] = Some(PlayerId(id ^ 1));
             snapshot
         })
@@ -492,7 +502,7 @@ proptest! {
         for (n, (step, changes, seat_change, fates)) in plan.into_iter().enumerate() {
             if n > 0 {
                 server.tick += step;
-                for (value, change) in server.values[..server.layout.len()].iter_mut().zip(changes) {
+                for (value, change) in server.values[..server.layout.value_count()].iter_mut().zip(changes) {
                     if let Some(change) = change {
                         *value = value.wrapping_add(change);
                     }
