@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 
 use crate::components::{
-    BRICK_ROWS, Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, MAX_SEATS, MatchClock,
-    MatchInfo, MatchPhase, Paddle, PlayerInput, PongCourt, SeatSlot, Seats, TeamScore,
+    BRICK_ROWS, Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, MAX_SEATS, Paddle,
+    PlayerInput, PongCourt, SeatSlot, Seats, TeamScore,
 };
 use crate::model::{Game, MatchId, Mode, Phase, PlayerId, Seat};
 
@@ -230,14 +230,8 @@ impl Snapshot {
         game: Entity,
         tick_rate: u32,
     ) -> Result<(), CompactError> {
-        let (Some(info), Some(clock), Some(phase), Some(seats)) = (
-            world.get::<MatchInfo>(game),
-            world.get::<MatchClock>(game),
-            world.get::<MatchPhase>(game),
-            world.get::<Seats>(game),
-        ) else {
-            return Err(CompactError::NotAMatch);
-        };
+        let (info, clock, phase, seats) =
+            crate::view::match_head(world, game).ok_or(CompactError::NotAMatch)?;
         let layout = Layout::of(info.game, info.mode).ok_or(CompactError::NotAMatch)?;
         if seats.entities().len() != layout.seats().len() {
             return Err(CompactError::SeatOrder);
