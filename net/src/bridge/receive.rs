@@ -196,6 +196,8 @@ fn join_match(world: &mut World, conn: ConnId, player: PlayerRef, reply: ReplyTo
     else {
         return reply.error(ErrorCode::NotFound, format!("no match {id}"));
     };
+    let already_started =
+        view::match_phase(world, game).is_some_and(|phase| phase != Phase::Waiting);
     let seat = match join.join_as {
         JoinAs::Spectator => {
             if sim::seat_of(world, game, player.id).is_some() {
@@ -231,7 +233,9 @@ fn join_match(world: &mut World, conn: ConnId, player: PlayerRef, reply: ReplyTo
     };
     add_member(world, game, conn, player.id, seat, reply.outbox.clone());
     reply.ack(JoinReply { match_id: id, seat });
-    if view::match_phase(world, game).is_some_and(|phase| phase != Phase::Waiting) {
+    // A match that had started before this join owes the joiner its `match.start`; one that
+    // this join starts (the last seat filled) announces it to every member this tick.
+    if already_started {
         send_match_start(world, game, id, Some(conn));
     }
 }
