@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arcade_data::Store;
+use arcade_net::hub::Hub;
 use arcade_net::outbox::CLOSE_GOING_AWAY;
-use arcade_net::ws::hub::Hub;
 use tracing::{info, warn};
 
 /// How long sockets get to take their close frame before the process exits.

@@ -5,10 +5,12 @@
 //! - `sim`: bot-filled worlds of every game and mode, no sockets: ns per match-tick, the
 //!   struct-of-arrays baseline of Pong 1v1 beside it, and the server's tick with the bridge.
 //! - `load`: a WebSocket load generator against a server it starts (or `--url`).
+//! - `floor`: the raw-socket floor (epoll, prebuilt frames) in CPU ms per player-second.
 //! - `plot`: the PNG of players served against tick p99 and snapshot rate, from `load --json`.
 //!
 //! Run in release: `cargo run --release -p arcade-bench -- sim` (see BENCHMARKS.md).
 
+mod floor;
 mod load;
 mod plot;
 mod sim;
@@ -28,6 +30,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Load a server over WebSocket: players, spectators and idle connections.
     Load(load::LoadArgs),
+    /// The raw-socket floor: prebuilt frames over epoll, CPU ms per player-second.
+    Floor(floor::FloorArgs),
     /// Plot `load --json` results (players against tick p99 and snapshot rate) to a PNG.
     Plot(plot::PlotArgs),
 }
@@ -40,6 +44,7 @@ fn main() -> std::process::ExitCode {
         }
         Command::Load(args) => load::run(args),
         Command::Plot(args) => plot::run(&args),
+        Command::Floor(args) => floor::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -7,12 +7,16 @@
 //! - [`state`]: [`state::AppState`] (what every handler and session shares), `NetConfig`,
 //!   `blocking()` for the store and `ask_tick()` for the tick thread.
 //! - [`clock`]: the tick thread's clock as other threads read it, and the one `now_ms`.
-//! - [`outbox`]: a connection's id and outbound queue, where the tick thread and tokio meet.
+//! - [`outbox`]: a connection's id and outbound queue, where the tick thread and tokio meet;
+//!   [`hub`]: every open connection (chat broadcasts, logout, shutdown).
+//! - [`link`]: the vocabulary between tokio and the tick thread: the command channel, where an
+//!   answer goes (`ReplyTo`), who hears a match (`Audience`); the bridge, matchmaking and social
+//!   all use it, so none of them imports another in a circle.
 //! - [`metrics`]: Prometheus; [`auth`]: tokens.
 //! - [`wire`]: what travels: [`wire::codec`] (JSON and MessagePack envelopes) and
 //!   [`wire::protocol`] (every inbound and outbound message shape).
 //! - [`ws`]: the WebSocket transport: [`ws::session`] (one connection's reader and writer),
-//!   [`ws::hub`] (every open connection), [`ws::limits`] (sliding windows).
+//!   [`ws::limits`] (sliding windows).
 //! - [`http`]: the router, `/ws` and REST: [`http::matches`], [`http::accounts`],
 //!   [`http::players`], [`http::social`], [`http::openapi`], [`http::ops`] (layers,
 //!   `/health/details`), [`http::error`].
@@ -26,6 +30,8 @@ pub mod auth;
 pub mod bridge;
 pub mod clock;
 pub mod http;
+pub mod hub;
+pub mod link;
 pub mod matchmaking;
 pub mod metrics;
 pub mod outbox;

@@ -9,11 +9,11 @@ use std::time::Duration;
 use arcade_data::Store;
 
 use crate::auth::Tokens;
-use crate::bridge::Command;
 use crate::clock::ServerClock;
+use crate::hub::Hub;
+use crate::link::Command;
 use crate::metrics::Metrics;
 use crate::wire::protocol::PlayerInfo;
-use crate::ws::hub::Hub;
 
 /// Settings of the network layer.
 #[derive(Clone, Debug)]

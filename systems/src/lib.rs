@@ -10,6 +10,7 @@
 //! - [`sim`]: [`sim::Simulation`] (the World and its Schedule) and the operations the network
 //!   layer applies between ticks: create, join, leave, drop, return, input.
 //! - [`view`]: read-only views of a match for snapshots and listings, and its state hash.
+//! - [`compact`]: the compact `state` codec: quantized snapshots, keyframes and deltas.
 //! - [`components`]: the components of a match and its members, and the shared resources.
 //! - [`rng`]: the per-match seeded PRNG.
 //! - `lifecycle` (private): the systems every game shares: inputs, clock, countdown, grace,
@@ -22,6 +23,7 @@
 
 pub mod bots;
 pub mod breakout;
+pub mod compact;
 pub mod components;
 pub mod model;
 pub mod physics;

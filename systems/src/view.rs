@@ -76,6 +76,19 @@ pub fn match_summary(world: &World, game: Entity) -> Option<MatchSummary> {
     })
 }
 
+/// What every snapshot of a match starts from: its info, clock, phase and seats.
+pub(crate) fn match_head(
+    world: &World,
+    game: Entity,
+) -> Option<(&MatchInfo, &MatchClock, &MatchPhase, &Seats)> {
+    Some((
+        world.get::<MatchInfo>(game)?,
+        world.get::<MatchClock>(game)?,
+        world.get::<MatchPhase>(game)?,
+        world.get::<Seats>(game)?,
+    ))
+}
+
 /// Writes the `data` object of a `state` message for one match with `serializer`
 /// (PROTOCOL.md "state": matchId, tick, phase, acks, and the game's own key).
 ///
@@ -88,12 +101,7 @@ pub fn serialize_state<S: serde::Serializer>(
     game: Entity,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    let (Some(info), Some(clock), Some(phase), Some(seats)) = (
-        world.get::<MatchInfo>(game),
-        world.get::<MatchClock>(game),
-        world.get::<MatchPhase>(game),
-        world.get::<Seats>(game),
-    ) else {
+    let Some((info, clock, phase, seats)) = match_head(world, game) else {
         return Err(S::Error::custom("not a match"));
     };
     let mut map = serializer.serialize_map(Some(5))?;

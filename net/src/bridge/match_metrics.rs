@@ -10,7 +10,7 @@ use arcade_systems::model::{Game, Phase};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::view::{self};
 
-use crate::bridge::audience::{Audience, Lobby};
+use crate::link::audience::{Audience, Lobby};
 use crate::metrics::Metrics;
 
 /// The metrics registry, when the server runs with one.

@@ -8,29 +8,23 @@
 //! subscriber. Nothing here waits: channels are drained with `try_iter` and outboxes never
 //! block.
 //!
-//! - [`command`]: the command channel's messages; [`reply`]: where answers go.
-//! - [`audience`]: who receives a match's frames, the bridge's indexes.
+//! The command channel, replies and audiences it works with are in `crate::link`.
 //! - [`receive`]: commands into the World; [`send`]: events and state out.
 //! - [`wake`]: waking the writers from the runtime; [`match_metrics`], [`match_log`].
 
-pub mod audience;
-pub mod command;
 pub mod match_log;
 pub mod match_metrics;
 pub mod receive;
-pub mod reply;
 pub mod send;
 pub mod wake;
 
+pub use crate::link::{Audience, Command, Inbox, Lobby, MatchIdOf, MatchOp, Member, ReplyTo};
+pub use crate::link::{LiveMatch, SeatedPlayer};
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::sim::{self, SimSystems, Simulation};
-pub use audience::{Audience, Lobby, MatchIdOf, Member};
-pub(crate) use audience::{add_member, playing_in};
-pub use command::{Command, Inbox, MatchOp};
 pub use match_metrics::{MetricsHandle, update_match_metrics};
-pub use receive::{LiveMatch, SeatedPlayer, receive_commands};
-pub use reply::ReplyTo;
+pub use receive::receive_commands;
 pub use send::send_updates;
 pub use wake::WakeUps;
 

@@ -4,17 +4,17 @@
 use std::sync::Arc;
 
 use arcade_systems::bevy_ecs::prelude::*;
-use arcade_systems::model::{Game, ID_BITS_MASK, MatchId, Mode, Phase, PlayerId, PlayerRef, Seat};
+use arcade_systems::model::{Game, ID_BITS_MASK, MatchId, Phase, PlayerId, PlayerRef, Seat};
 use arcade_systems::sim::{self, InputError, InputFrame, JoinError};
 use arcade_systems::view::{self, MatchSummary};
 use serde::Serialize;
 
-use crate::bridge::audience::{Audience, Lobby, MatchIdOf, add_member, playing_in, remove_member};
-use crate::bridge::command::{Command, Inbox, MatchOp};
 use crate::bridge::match_metrics::MetricsHandle;
-use crate::bridge::reply::ReplyTo;
 use crate::bridge::send::send_match_start;
 use crate::clock::now_ms;
+use crate::link::audience::{Audience, Lobby, MatchIdOf, add_member, playing_in, remove_member};
+use crate::link::command::{Command, Inbox, LiveMatch, MatchOp, SeatedPlayer};
+use crate::link::reply::ReplyTo;
 use crate::outbox::{ConnId, Outbox};
 use crate::wire::protocol::{ErrorCode, Input, JoinAs, MatchCreate, MatchJoin};
 
@@ -70,7 +70,7 @@ pub fn receive_commands(world: &mut World) {
             Command::ListLive { game, reply } => {
                 let _ = reply.send(live_matches(world, game));
             }
-            Command::Social(op) => crate::social::apply(world, op),
+            Command::Run(job) => job(world),
         }
     }
 }
@@ -196,6 +196,8 @@ fn join_match(world: &mut World, conn: ConnId, player: PlayerRef, reply: ReplyTo
     else {
         return reply.error(ErrorCode::NotFound, format!("no match {id}"));
     };
+    let already_started =
+        view::match_phase(world, game).is_some_and(|phase| phase != Phase::Waiting);
     let seat = match join.join_as {
         JoinAs::Spectator => {
             if sim::seat_of(world, game, player.id).is_some() {
@@ -231,7 +233,9 @@ fn join_match(world: &mut World, conn: ConnId, player: PlayerRef, reply: ReplyTo
     };
     add_member(world, game, conn, player.id, seat, reply.outbox.clone());
     reply.ack(JoinReply { match_id: id, seat });
-    if view::match_phase(world, game).is_some_and(|phase| phase != Phase::Waiting) {
+    // A match that had started before this join owes the joiner its `match.start`; one that
+    // this join starts (the last seat filled) announces it to every member this tick.
+    if already_started {
         send_match_start(world, game, id, Some(conn));
     }
 }
@@ -343,27 +347,6 @@ fn detach(world: &mut World, conn: ConnId, player: PlayerId) {
             sim::player_dropped(world, game, player);
         }
     }
-}
-
-/// A live match as listed over REST and `match.list`.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LiveMatch {
-    pub id: MatchId,
-    pub game: Game,
-    pub mode: Mode,
-    pub phase: Phase,
-    pub players: Vec<SeatedPlayer>,
-    pub spectators: usize,
-    pub score: Vec<u32>,
-    pub started_at: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct SeatedPlayer {
-    pub id: PlayerId,
-    pub name: String,
-    pub seat: Seat,
 }
 
 pub(crate) fn seated_players(summary: &MatchSummary) -> Vec<SeatedPlayer> {

@@ -10,10 +10,11 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::bridge::BridgeConfig;
-use crate::bridge::audience::{Audience, Lobby, MatchIdOf};
 use crate::bridge::match_metrics::MetricsHandle;
-use crate::bridge::receive::{SeatedPlayer, seated_players};
+use crate::bridge::receive::seated_players;
 use crate::bridge::wake::WakeUps;
+use crate::link::SeatedPlayer;
+use crate::link::audience::{Audience, Lobby, MatchIdOf};
 use crate::outbox::ConnId;
 use crate::wire::codec::Frame;
 use crate::wire::protocol::Envelope;

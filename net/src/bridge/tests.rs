@@ -8,6 +8,7 @@ use arcade_systems::sim::{SimConfig, Simulation};
 use serde_json::Value;
 
 use super::*;
+use crate::link::playing_in;
 use crate::outbox::{Batch, Outbox};
 use crate::wire::codec::{Codec, Frame, RequestId};
 use crate::wire::protocol::{Input, JoinAs, MatchCreate, MatchJoin};
@@ -153,11 +154,11 @@ fn started(bridge: &mut Bridge) -> (Conn, Conn, MatchId) {
     let match_id = bridge.create(&left);
     bridge.join(&right, match_id, JoinAs::Player);
     bridge.step(1);
-    // The joiner gets one `match.start` with its `ack` (the match left `waiting` as it sat
-    // down) and one more from the tick's `Started` event: today's behaviour, kept here.
+    // Both players get exactly one `match.start`: the join that fills the last seat starts
+    // the match, and the tick's `Started` event announces it to every member.
     for conn in [&left, &right] {
         let got = take(conn);
-        assert!(!got.of_type("match.start").is_empty(), "{:?}", got.control);
+        assert_eq!(got.of_type("match.start").len(), 1, "{:?}", got.control);
     }
     (left, right, match_id)
 }

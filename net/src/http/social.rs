@@ -15,7 +15,6 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::bridge::Command;
 use crate::http::error::ApiError;
 use crate::social::chat::{Channel, ChatOut, Who};
 use crate::social::feed::presence_of;
@@ -218,7 +217,11 @@ async fn may_read_match(
         player,
         answer,
     };
-    match state.ask_tick(Command::Social(op), answered).await.ok() {
+    match state
+        .ask_tick(crate::social::presence::command(op), answered)
+        .await
+        .ok()
+    {
         Some(Some(true)) => return Ok(()),
         Some(Some(false)) => return Err(forbidden()),
         Some(None) => {}

@@ -26,9 +26,10 @@ pub mod pairing;
 pub mod queue;
 pub mod rating;
 
+pub use crate::link::QueueRequest;
 pub use pairing::{INITIAL_WINDOW, WIDEN_PER_SECOND};
 pub use queue::{
-    MAX_QUEUED_PLAYERS, Matchmaker, QueueRequest, REPAIR_EVERY_TICKS, forget_connection, install,
-    is_queued, join_queue, leave_queue, match_queues, queue_name,
+    MAX_QUEUED_PLAYERS, Matchmaker, REPAIR_EVERY_TICKS, forget_connection, install, is_queued,
+    join_queue, leave_queue, match_queues, queue_name,
 };
 pub use rating::rating_for;

@@ -11,7 +11,7 @@ use arcade_systems::sim::{self, SimConfig};
 use serde::Serialize;
 
 use super::pairing::{Seeker, form_groups, seating_order};
-use crate::bridge::{self, Audience, MatchIdOf, ReplyTo};
+use crate::link::{self, Audience, MatchIdOf, QueueRequest, ReplyTo};
 use crate::outbox::{ConnId, Outbox};
 use crate::wire::protocol::ErrorCode;
 
@@ -21,14 +21,6 @@ pub const MAX_QUEUED_PLAYERS: usize = 10_000;
 /// How often (in ticks) a queue nobody joined since its last pass is searched again, for the
 /// windows that widened meanwhile (a queue someone joined is searched on the next tick).
 pub const REPAIR_EVERY_TICKS: u64 = 15;
-
-/// What a session asks for on `queue.join`: the queue, and the player's rating in it (looked
-/// up before the command is sent, see [`super::rating_for`]).
-pub struct QueueRequest {
-    pub game: Game,
-    pub mode: Mode,
-    pub rating: f64,
-}
 
 /// The `ack` of `queue.join` and `queue.leave`.
 #[derive(Serialize)]
@@ -111,7 +103,7 @@ pub fn join_queue(
         );
         return reply.error(ErrorCode::BadRequest, message);
     }
-    if bridge::playing_in(world, player.id).is_some() {
+    if link::playing_in(world, player.id).is_some() {
         return reply.error(ErrorCode::Conflict, "already playing in a match");
     }
     let Some(mut matchmaker) = world.get_resource_mut::<Matchmaker>() else {
@@ -232,7 +224,7 @@ pub fn match_queues(world: &mut World) {
 fn start_match(world: &mut World, game: Game, mode: Mode, group: Vec<Waiting>) {
     let seated: Vec<bool> = group
         .iter()
-        .map(|waiting| bridge::playing_in(world, waiting.player.id).is_some())
+        .map(|waiting| link::playing_in(world, waiting.player.id).is_some())
         .collect();
     if seated.contains(&true) {
         let mut matchmaker = world.resource_mut::<Matchmaker>();
@@ -267,7 +259,7 @@ fn start_match(world: &mut World, game: Game, mode: Mode, group: Vec<Waiting>) {
         .insert((Audience::default(), MatchIdOf(id)));
     for waiting in group {
         match sim::join_match(world, entity, waiting.player.clone()) {
-            Ok(seat) => bridge::add_member(
+            Ok(seat) => link::add_member(
                 world,
                 entity,
                 waiting.conn,
@@ -306,10 +298,9 @@ mod tests {
     #[test]
     fn match_queues_seats_a_pair_in_one_match() {
         let mut sim = sim::Simulation::new(SimConfig::default());
-        let (_commands, inbox) = crossbeam_channel::unbounded();
-        let config = bridge::BridgeConfig { snapshot_every: 1 };
-        bridge::install(&mut sim, inbox, config);
         let world = &mut sim.world;
+        world.init_resource::<link::Lobby>();
+        install(world);
         let outboxes: Vec<Arc<Outbox>> =
             (0..3).map(|_| Arc::new(Outbox::new(Codec::Json))).collect();
         for (n, outbox) in outboxes.iter().enumerate().take(2) {
@@ -339,8 +330,8 @@ mod tests {
 
         match_queues(world);
         assert!(!is_queued(world, PlayerId(1)) && !is_queued(world, PlayerId(2)));
-        let game = bridge::playing_in(world, PlayerId(1)).expect("seated");
-        assert_eq!(bridge::playing_in(world, PlayerId(2)), Some(game));
+        let game = link::playing_in(world, PlayerId(1)).expect("seated");
+        assert_eq!(link::playing_in(world, PlayerId(2)), Some(game));
         assert_eq!(
             sim::seat_of(world, game, PlayerId(1)),
             Some(arcade_systems::model::Seat::Left)

@@ -7,7 +7,7 @@ use arcade_systems::model::{MatchId, PlayerId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::bridge::{Command, ReplyTo};
+use crate::link::ReplyTo;
 use crate::social::presence::SocialOp;
 use crate::state::AppState;
 use crate::wire::protocol::{Envelope, ErrorCode, NOWHERE, PlayerInfo, opaque_id};
@@ -134,11 +134,9 @@ pub async fn send_chat(
                 match_id,
                 player: sender.id,
                 message: Box::new((event, line)),
-                reply,
+                reply: reply.clone(),
             };
-            if let Err(error) = state.commands.send(Command::Social(op))
-                && let Command::Social(SocialOp::MatchChat { reply, .. }) = error.0
-            {
+            if state.commands.send(super::presence::command(op)).is_err() {
                 reply.error(ErrorCode::Internal, "the game loop is not running");
             }
         }

@@ -4,7 +4,6 @@
 use arcade_systems::model::PlayerId;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::bridge::Command;
 use crate::social::presence::{PresenceChange, SocialOp, Status};
 use crate::state::AppState;
 use crate::wire::protocol::Envelope;
@@ -40,7 +39,7 @@ pub async fn presence_of(state: &AppState, players: Vec<PlayerId>) -> Vec<Status
         answer,
     };
     let playing = state
-        .ask_tick(Command::Social(op), answered)
+        .ask_tick(super::presence::command(op), answered)
         .await
         .unwrap_or_default();
     players

@@ -6,7 +6,7 @@ use arcade_systems::model::{Game, MatchId, Mode, PlayerId};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::bridge::{Command, ReplyTo};
+use crate::link::ReplyTo;
 use crate::social::chat::Who;
 use crate::social::presence::SocialOp;
 use crate::state::AppState;
@@ -64,7 +64,7 @@ pub async fn invite(state: &AppState, from: &PlayerInfo, reply: ReplyTo, invite:
         player: me,
         answer,
     };
-    let Ok(found) = state.ask_tick(Command::Social(op), answered).await else {
+    let Ok(found) = state.ask_tick(super::presence::command(op), answered).await else {
         return reply.error(ErrorCode::Internal, "the game loop did not answer");
     };
     let (game, mode) = match found {

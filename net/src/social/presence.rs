@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
 
-use crate::bridge::{Audience, ReplyTo};
+use crate::link::{Audience, Command, ReplyTo};
 use crate::social::chat::{ChatOut, Who};
 use crate::social::invite::InviteRefusal;
 use crate::wire::codec::Frame;
@@ -119,7 +119,12 @@ pub fn disconnected(world: &mut World, player: PlayerId) {
     }
 }
 
-/// Applies one [`SocialOp`] (from `bridge::receive_commands`).
+/// The command that applies `op` on the tick thread (see [`apply`]).
+pub fn command(op: SocialOp) -> Command {
+    Command::Run(Box::new(move |world: &mut World| apply(world, op)))
+}
+
+/// Applies one [`SocialOp`] (run by `bridge::receive_commands`).
 pub fn apply(world: &mut World, op: SocialOp) {
     match op {
         SocialOp::MatchChat {

@@ -1,8 +1,7 @@
 //! The WebSocket transport (tokio threads): `GET /ws` upgrades into a [`session`], whose writer
-//! drains the connection's `Outbox` (`crate::outbox`); the [`hub`] lists open connections; [`limits`] are the
-//! per-connection sliding windows.
+//! drains the connection's `Outbox` (`crate::outbox`) and which registers in the `crate::hub`;
+//! [`limits`] are the per-connection sliding windows.
 
-pub mod hub;
 pub mod limits;
 pub mod session;
 use axum::extract::WebSocketUpgrade;

@@ -18,6 +18,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use crate::bridge::{Command, MatchOp, ReplyTo};
 use crate::clock::now_ms;
+use crate::hub::{ConnEntry, ConnId};
 use crate::metrics::{Direction, Metrics};
 use crate::outbox::{
     Batch, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox,
@@ -28,7 +29,6 @@ use crate::wire::protocol::{
     self, AuthRequest, ChatSend, ErrorCode, Hello, MatchCreate, MatchJoin, MatchLeave, MatchList,
     PROTOCOL_VERSION, PlayerInfo,
 };
-use crate::ws::hub::{ConnEntry, ConnId};
 use crate::ws::limits::SlidingWindow;
 use crate::{matchmaking, social};
 

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
-use arcade_systems::model::{Game, MatchId, PlayerId, PlayerRef};
+use arcade_systems::model::{Game, MatchId, Mode, Phase, PlayerId, PlayerRef, Seat};
+use serde::Serialize;
 
-use crate::bridge::receive::LiveMatch;
-use crate::bridge::reply::ReplyTo;
+use crate::link::reply::ReplyTo;
 use crate::outbox::{ConnId, Outbox};
 use crate::wire::protocol::{Input, MatchCreate, MatchJoin};
 
@@ -40,8 +40,9 @@ pub enum Command {
         game: Option<Game>,
         reply: tokio::sync::oneshot::Sender<Vec<LiveMatch>>,
     },
-    /// Match chat, invitations and presence (`crate::social`).
-    Social(crate::social::SocialOp),
+    /// Work a feature runs on the tick thread with its own code (match chat, invitations and
+    /// presence: `crate::social`), so this enum need not know its types.
+    Run(TickJob),
 }
 
 pub enum MatchOp {
@@ -50,9 +51,41 @@ pub enum MatchOp {
     Leave(MatchId),
     List(Option<Game>),
     /// `queue.join` (`crate::matchmaking`).
-    QueueJoin(crate::matchmaking::QueueRequest),
+    QueueJoin(QueueRequest),
     /// `queue.leave`.
     QueueLeave,
+}
+
+/// A piece of work for the tick thread: called once with the World in `SimSystems::Receive`.
+pub type TickJob = Box<dyn FnOnce(&mut World) + Send>;
+
+/// What a session asks for on `queue.join`: the queue, and the player's rating in it (looked
+/// up before the command is sent, see `matchmaking::rating_for`).
+pub struct QueueRequest {
+    pub game: Game,
+    pub mode: Mode,
+    pub rating: f64,
+}
+
+/// A live match as listed over REST and `match.list`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveMatch {
+    pub id: MatchId,
+    pub game: Game,
+    pub mode: Mode,
+    pub phase: Phase,
+    pub players: Vec<SeatedPlayer>,
+    pub spectators: usize,
+    pub score: Vec<u32>,
+    pub started_at: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SeatedPlayer {
+    pub id: PlayerId,
+    pub name: String,
+    pub seat: Seat,
 }
 
 /// The inbound end of the command channel.

@@ -37,19 +37,21 @@ impl Audience {
     }
 }
 
-/// The bridge's own indexes over live matches.
+/// The bridge's own indexes over live matches (written on the tick thread only).
 #[derive(Resource, Default)]
 pub struct Lobby {
-    pub(super) join_codes: HashMap<String, MatchId>,
-    pub(super) code_of: HashMap<MatchId, String>,
+    /// The live private matches by join code.
+    pub(crate) join_codes: HashMap<String, MatchId>,
+    /// The join code of each private match (to forget it when the match ends).
+    pub(crate) code_of: HashMap<MatchId, String>,
     /// The live matches a player holds a seat in.
-    pub(super) seats_of: HashMap<PlayerId, Vec<Entity>>,
+    pub(crate) seats_of: HashMap<PlayerId, Vec<Entity>>,
     /// The live matches a connection plays or watches.
-    pub(super) watching: HashMap<ConnId, Vec<Entity>>,
+    pub(crate) watching: HashMap<ConnId, Vec<Entity>>,
     /// Server ticks run so far (paces snapshots).
-    pub(super) ticks: u64,
+    pub(crate) ticks: u64,
     /// Reused by every state encoding.
-    pub(super) buf: Vec<u8>,
+    pub(crate) buf: Vec<u8>,
 }
 
 /// The id of a match entity, kept by the bridge for lookups in its own indexes.

@@ -10,6 +10,7 @@ use crate::wire::codec::{Codec, RequestId};
 use crate::wire::protocol::{self, Envelope, ErrorCode};
 
 /// Where the answer to one request goes: the connection, in the request's own encoding.
+#[derive(Clone)]
 pub struct ReplyTo {
     /// The requesting connection's outbound queue.
     pub outbox: Arc<Outbox>,
