@@ -106,12 +106,9 @@ impl Store {
     /// up to date, and starts the writer thread. Fails when the database does not answer.
     pub fn connect(url: &str) -> Result<Store, DataError> {
         let backend = PgBackend::connect(url)?;
-        let (handle, pool) = backend.writer_parts();
+        let writer = backend.writer()?;
         let location = backend.location().to_owned();
-        let store = Store::start(
-            BatchTarget::Postgres(handle, pool),
-            Backend::Postgres(backend),
-        )?;
+        let store = Store::start(BatchTarget::Postgres(writer), Backend::Postgres(backend))?;
         tracing::info!(database = %location, "postgres database open");
         Ok(store)
     }

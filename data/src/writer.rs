@@ -172,18 +172,15 @@ impl WriterShared {
 pub(crate) enum BatchTarget {
     /// The one SQLite write connection.
     Sqlite(Connection),
-    /// A PostgreSQL pool, driven by the backend's runtime through its handle.
-    Postgres(tokio::runtime::Handle, deadpool_postgres::Pool),
+    /// The writer's own PostgreSQL connection.
+    Postgres(crate::pg::write::PgWriter),
 }
 
 impl BatchTarget {
     fn apply(&mut self, batch: &mut Vec<WriteOp>, shared: &WriterShared) {
         match self {
             BatchTarget::Sqlite(conn) => apply_batch(conn, batch, shared),
-            // The writer is a plain thread (no runtime of its own), so it may block on one.
-            BatchTarget::Postgres(handle, pool) => {
-                handle.block_on(crate::pg::write::apply_batch(pool, batch, shared))
-            }
+            BatchTarget::Postgres(writer) => writer.apply(batch, shared),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! (deadpool-postgres) driven by a small tokio runtime of its own (threads `arcade-pg`), so the
 //! store's blocking API works the same from any thread, inside the server's runtime or not.
 //! Reads are spawned on that runtime and their caller waits for the answer; the writer thread
-//! runs each batch on it (module `write`); `schema` brings the database up to date.
+//! keeps one connection of its own, driven on its own thread (module `write`); `schema` brings
+//! the database up to date.
 //!
 //! Connections are plain TCP (no TLS): PostgreSQL is expected on loopback or a private network.
 
@@ -37,6 +38,8 @@ pub(crate) struct PgBackend {
     pool: Pool,
     /// The database URL without its password, for logs and `/health/details`.
     location: String,
+    /// The connection settings (the writer opens its own connection with them).
+    config: tokio_postgres::Config,
 }
 
 impl Drop for PgBackend {
@@ -98,7 +101,7 @@ impl PgBackend {
             .build()
             .map_err(|e| DataError::Io(format!("starting the postgres runtime: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -117,6 +120,7 @@ impl PgBackend {
             runtime: Some(runtime),
             pool,
             location: redact(url),
+            config,
         };
         backend.read(|mut client| async move { schema::migrate(&mut client).await })?;
         Ok(backend)
@@ -127,9 +131,9 @@ impl PgBackend {
         &self.location
     }
 
-    /// What the writer thread needs: the runtime's handle and the pool.
-    pub(crate) fn writer_parts(&self) -> (Handle, Pool) {
-        (self.handle.clone(), self.pool.clone())
+    /// The writer thread's own connection (see [`write::PgWriter`]).
+    pub(crate) fn writer(&self) -> Result<write::PgWriter, DataError> {
+        write::PgWriter::new(self.config.clone())
     }
 
     /// Runs `future` on the backend's runtime and waits for its output. Works from any thread

@@ -1,13 +1,19 @@
 //! The writer's batches on PostgreSQL: the twin of `crate::writer`'s SQLite path, run by the
-//! writer thread on the backend's runtime. One transaction per batch, each write in its own
-//! savepoint (a failing write is rolled back alone), answers only after the commit.
+//! writer thread on one connection of its own, driven by a current-thread runtime on the writer
+//! thread itself (a statement's round trip then costs no hop between threads). One
+//! transaction per batch, each write in its own savepoint (a failing write is rolled back
+//! alone), answers only after the commit. A lost connection fails its batch and is opened
+//! again for the next one.
 
 use std::time::{Duration, Instant};
 
 use arcade_systems::model::{ID_BITS_MASK, MatchRecord, Mode, PlayerId, PlayerResult};
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{ClientWrapper, Transaction};
+use futures_util::future::try_join_all;
+use tokio::runtime::Runtime;
+use tokio_postgres::NoTls;
 
-use super::{is_foreign_key_violation, pg, pool_error};
+use super::{POOL_WAIT, is_foreign_key_violation, pg};
 use crate::error::DataError;
 use crate::ratings::{Rating, counted_seats, is_rated, new_ratings};
 use crate::reply::{Ack, reply};
@@ -37,8 +43,66 @@ async fn query(
     tx.query(&prepared, params).await.map_err(pg)
 }
 
-/// Applies `batch` (emptying it) in one transaction, commits, then answers.
-pub(crate) async fn apply_batch(pool: &Pool, batch: &mut Vec<WriteOp>, shared: &WriterShared) {
+/// The writer thread's connection and the current-thread runtime that drives it.
+pub(crate) struct PgWriter {
+    /// Runs only inside [`PgWriter::apply`], on the writer thread.
+    runtime: Runtime,
+    /// Where to connect.
+    config: tokio_postgres::Config,
+    /// The connection (with its statement cache); `None` until opened or after it was lost.
+    client: Option<ClientWrapper>,
+}
+
+impl PgWriter {
+    pub(crate) fn new(config: tokio_postgres::Config) -> Result<PgWriter, DataError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| DataError::Io(format!("starting the writer's runtime: {e}")))?;
+        Ok(PgWriter {
+            runtime,
+            config,
+            client: None,
+        })
+    }
+
+    /// Applies `batch` (emptying it) in one transaction, commits, then answers.
+    pub(crate) fn apply(&mut self, batch: &mut Vec<WriteOp>, shared: &WriterShared) {
+        let PgWriter {
+            runtime,
+            config,
+            client,
+        } = self;
+        runtime.block_on(async {
+            if client.as_ref().is_none_or(|c| c.is_closed()) {
+                match connect(config).await {
+                    Ok(opened) => *client = Some(opened),
+                    Err(error) => return refuse_all(batch, error, shared),
+                }
+            }
+            if let Some(client) = client {
+                apply_batch(client, batch, shared).await;
+            }
+        });
+    }
+}
+
+/// Opens a connection (bounded by [`POOL_WAIT`]) and spawns its driver on this runtime.
+async fn connect(config: &tokio_postgres::Config) -> Result<ClientWrapper, DataError> {
+    let (client, connection) = tokio::time::timeout(POOL_WAIT, config.connect(NoTls))
+        .await
+        .map_err(|_| DataError::Postgres("connecting timed out".into()))?
+        .map_err(pg)?;
+    let driver = tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "the writer's postgres connection ended");
+        }
+    });
+    Ok(ClientWrapper::new(client, driver))
+}
+
+/// Applies `batch` (emptying it) in one transaction on `client`, commits, then answers.
+async fn apply_batch(client: &mut ClientWrapper, batch: &mut Vec<WriteOp>, shared: &WriterShared) {
     let observer = shared.observer();
     let observe = |op: &'static str, took: Duration| {
         if let Some(observer) = &observer {
@@ -46,10 +110,6 @@ pub(crate) async fn apply_batch(pool: &Pool, batch: &mut Vec<WriteOp>, shared: &
         }
     };
     let wrote = batch.iter().any(WriteOp::writes);
-    let mut client = match pool.get().await {
-        Ok(client) => client,
-        Err(error) => return refuse_all(batch, pool_error(error), shared),
-    };
     let mut tx = match client.transaction().await {
         Ok(tx) => tx,
         Err(error) => return refuse_all(batch, pg(error), shared),
@@ -180,24 +240,32 @@ async fn insert_match(
         .first()
         .map(|row| row.get(0))
         .ok_or_else(|| DataError::Postgres("no seq returned".into()))?;
-    for (position, player) in record.players.iter().enumerate() {
-        execute(
-            tx,
-            "INSERT INTO match_players (match_seq, position, player_id, name, seat, score, \
+    // The seats' inserts are pipelined: sent together, awaited together (one round trip).
+    try_join_all(
+        record
+            .players
+            .iter()
+            .enumerate()
+            .map(|(position, player)| async move {
+                execute(
+                    tx,
+                    "INSERT INTO match_players (match_seq, position, player_id, name, seat, score, \
              result) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &seq,
-                &(position as i64),
-                &u64_to_sql(player.id.0),
-                &player.name,
-                &player.seat.as_str(),
-                &i64::from(player.score),
-                &player.result.as_str(),
-            ],
-        )
-        .await
-        .map_err(pg)?;
-    }
+                    &[
+                        &seq,
+                        &(position as i64),
+                        &u64_to_sql(player.id.0),
+                        &player.name,
+                        &player.seat.as_str(),
+                        &i64::from(player.score),
+                        &player.result.as_str(),
+                    ],
+                )
+                .await
+            }),
+    )
+    .await
+    .map_err(pg)?;
     // Statistics and ratings change in the same savepoint as the record.
     apply_ratings(tx, record).await
 }
@@ -206,7 +274,8 @@ async fn insert_match(
 async fn apply_ratings(tx: &Transaction<'_>, record: &MatchRecord) -> Result<(), DataError> {
     let game = record.game.as_str();
     let counted = counted_seats(record);
-    for player in &counted {
+    // Each group of per-seat statements is pipelined (sent together, applied in order).
+    try_join_all(counted.iter().map(|player| async move {
         let best = (record.mode == Mode::Solo).then_some(i64::from(player.score));
         execute(
             tx,
@@ -228,13 +297,13 @@ async fn apply_ratings(tx: &Transaction<'_>, record: &MatchRecord) -> Result<(),
             ],
         )
         .await
-        .map_err(pg)?;
-    }
+    }))
+    .await
+    .map_err(pg)?;
     if !is_rated(record.mode) {
         return Ok(());
     }
-    let mut before = Vec::with_capacity(counted.len());
-    for player in &counted {
+    let before = try_join_all(counted.iter().map(|player| async move {
         let found = query(
             tx,
             "SELECT rating, rd, volatility FROM player_stats \
@@ -242,14 +311,18 @@ async fn apply_ratings(tx: &Transaction<'_>, record: &MatchRecord) -> Result<(),
             &[&u64_to_sql(player.id.0), &game],
         )
         .await?;
-        before.push(found.first().map_or_else(Rating::default, |row| Rating {
+        Ok::<_, DataError>(found.first().map_or_else(Rating::default, |row| Rating {
             rating: row.get(0),
             rd: row.get(1),
             volatility: row.get(2),
-        }));
-    }
-    for (player, new) in counted.iter().zip(new_ratings(&counted, &before)) {
-        let Some(new) = new else { continue };
+        }))
+    }))
+    .await?;
+    let updates = counted
+        .iter()
+        .zip(new_ratings(&counted, &before))
+        .filter_map(|(player, new)| Some((player, new?)));
+    try_join_all(updates.map(|(player, new)| async move {
         execute(
             tx,
             "UPDATE player_stats SET rating = $1, rd = $2, volatility = $3, rated = rated + 1 \
@@ -263,8 +336,9 @@ async fn apply_ratings(tx: &Transaction<'_>, record: &MatchRecord) -> Result<(),
             ],
         )
         .await
-        .map_err(pg)?;
-    }
+    }))
+    .await
+    .map_err(pg)?;
     Ok(())
 }
 
