@@ -54,8 +54,8 @@ enum Backend {
         /// Read-only connections for queries.
         readers: ReadPool,
     },
-    /// A PostgreSQL database.
-    Postgres(PgBackend),
+    /// A PostgreSQL database (boxed: it is much larger than the SQLite variant).
+    Postgres(Box<PgBackend>),
 }
 
 /// Which database a [`Store`] opens: the `--db` file or the `--database-url`.
@@ -108,7 +108,10 @@ impl Store {
         let backend = PgBackend::connect(url)?;
         let writer = backend.writer()?;
         let location = backend.location().to_owned();
-        let store = Store::start(BatchTarget::Postgres(writer), Backend::Postgres(backend))?;
+        let store = Store::start(
+            BatchTarget::Postgres(Box::new(writer)),
+            Backend::Postgres(Box::new(backend)),
+        )?;
         tracing::info!(database = %location, "postgres database open");
         Ok(store)
     }

@@ -172,8 +172,8 @@ impl WriterShared {
 pub(crate) enum BatchTarget {
     /// The one SQLite write connection.
     Sqlite(Connection),
-    /// The writer's own PostgreSQL connection.
-    Postgres(crate::pg::write::PgWriter),
+    /// The writer's own PostgreSQL connection (boxed: it is much larger than a SQLite one).
+    Postgres(Box<crate::pg::write::PgWriter>),
 }
 
 impl BatchTarget {
