@@ -9,13 +9,15 @@
 //! - [`clock`]: the tick thread's clock as other threads read it, and the one `now_ms`.
 //! - [`outbox`]: a connection's id and outbound queue, where the tick thread and tokio meet.
 //! - [`metrics`]: Prometheus; [`auth`]: tokens.
+//! - [`limits`]: limits shared by every connection of a player or an address (connections
+//!   per address, chat and `global` slow mode, invitations, join codes).
 //! - [`wire`]: what travels: [`wire::codec`] (JSON and MessagePack envelopes) and
 //!   [`wire::protocol`] (every inbound and outbound message shape).
 //! - [`ws`]: the WebSocket transport: [`ws::session`] (one connection's reader and writer),
 //!   [`ws::hub`] (every open connection), [`ws::limits`] (sliding windows).
 //! - [`http`]: the router, `/ws` and REST: [`http::matches`], [`http::accounts`],
 //!   [`http::players`], [`http::social`], [`http::openapi`], [`http::ops`] (layers,
-//!   `/health/details`), [`http::error`].
+//!   `/health/details`), [`http::error`], [`http::hash_pool`] (the password-hashing threads).
 //! - [`bridge`]: tick thread only: commands in ([`bridge::receive`]), events and `state` out
 //!   ([`bridge::send`]), and [`bridge::install`], which places all of net's systems.
 //! - [`matchmaking`]: the queues (tick thread), pairing (a pure function), ratings (tokio).
@@ -26,6 +28,7 @@ pub mod auth;
 pub mod bridge;
 pub mod clock;
 pub mod http;
+pub mod limits;
 pub mod matchmaking;
 pub mod metrics;
 pub mod outbox;
