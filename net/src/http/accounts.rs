@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use arcade_data::{DataError, SessionId};
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -236,22 +236,75 @@ fn validate_password(password: &str) -> Result<(), ApiError> {
     }
 }
 
-/// A PHC string (argon2id, default cost, 16 random salt bytes).
-fn hash_password(password: &str) -> Result<String, ApiError> {
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-        .map_err(|_| ApiError::internal("password hashing failed"))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|_| ApiError::internal("password hashing failed"))
+/// The most argon2 memory one hashing thread keeps (blocks of 1 KiB): hashes stored with a
+/// higher memory cost than this are refused rather than allowed to grow the buffer.
+const MAX_HASH_BLOCKS: usize = 64 * 1024;
+
+thread_local! {
+    /// The argon2 working memory of this thread, allocated once and reused by every hash (so
+    /// that malloc does not keep a fresh 19 MiB per hash; only the hash pool's threads hash).
+    static HASH_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn password_matches(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
+/// argon2id with `params` of `password` and `salt` into `out`, in this thread's reused memory.
+fn argon2_into(params: argon2::Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> Option<()> {
+    let blocks = params.block_count();
+    if blocks > MAX_HASH_BLOCKS {
+        return None;
+    }
+    let hasher = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    HASH_MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        hasher
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .ok()
     })
+}
+
+/// A PHC string (argon2id, default cost, 16 random salt bytes, 32 output bytes).
+fn hash_password(password: &str) -> Result<String, ApiError> {
+    let failed = || ApiError::internal("password hashing failed");
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|_| failed())?;
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|_| failed())?;
+    let params = argon2::Params::default();
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    argon2_into(params.clone(), password.as_bytes(), salt_bytes, &mut out).ok_or_else(failed)?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(argon2::Version::V0x13.into()),
+        params: (&params).try_into().map_err(|_| failed())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(argon2::password_hash::Output::new(&out).map_err(|_| failed())?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` is the one `hash` (an argon2id PHC string) was made of; compared in
+/// constant time.
+fn password_matches(password: &str, hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&parsed) else {
+        return false;
+    };
+    if parsed.algorithm != argon2::ARGON2ID_IDENT {
+        return false;
+    }
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    argon2_into(params, password.as_bytes(), salt_bytes, &mut out).is_some()
+        && argon2::password_hash::Output::new(&out).is_ok_and(|out| out == expected)
 }
 
 /// Checked against when the name is unknown, so that an unknown name takes as long to refuse
