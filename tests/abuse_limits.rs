@@ -8,7 +8,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Client, NO_HTTP_LIMITS, NO_WS_LIMITS, Server, WAIT};
-use futures_util::SinkExt;
 use serde_json::json;
 
 /// Rows that would make a connection cost something durable.

@@ -5,10 +5,13 @@
 //! - `sim`: bot-filled worlds of every game and mode, no sockets: ns per match-tick, the
 //!   struct-of-arrays baseline of Pong 1v1 beside it, and the server's tick with the bridge.
 //! - `load`: a WebSocket load generator against a server it starts (or `--url`).
+//! - `auth`: the server's resident memory through a burst of logins and registrations from
+//!   ten loopback addresses (password hashing on its bounded pool).
 //! - `plot`: the PNG of players served against tick p99 and snapshot rate, from `load --json`.
 //!
 //! Run in release: `cargo run --release -p arcade-bench -- sim` (see BENCHMARKS.md).
 
+mod auth;
 mod load;
 mod plot;
 mod sim;
@@ -28,6 +31,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Load a server over WebSocket: players, spectators and idle connections.
     Load(load::LoadArgs),
+    /// Measure the server's memory through a burst of auth requests from 10 addresses.
+    Auth(auth::AuthArgs),
     /// Plot `load --json` results (players against tick p99 and snapshot rate) to a PNG.
     Plot(plot::PlotArgs),
 }
@@ -39,6 +44,7 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }
         Command::Load(args) => load::run(args),
+        Command::Auth(args) => auth::run(&args),
         Command::Plot(args) => plot::run(&args),
     };
     match result {
