@@ -472,7 +472,7 @@ mod tests {
             Some(RateClass::Auth)
         );
         assert_eq!(rate_class(&Method::GET, "/health"), None);
-        assert_eq!(rate_class(&Method::GET, "/ws"), None);
+        assert_eq!(rate_class(&Method::GET, "/ws"), Some(RateClass::Upgrade));
         assert_eq!(rate_class(&Method::GET, "/apiary.html"), None);
     }
 
