@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use arcade_net::http::ops::{OpsConfig, RateLimits};
+use arcade_net::state::AbuseLimits;
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser, Debug, Clone)]
@@ -85,6 +86,27 @@ pub struct Config {
     #[arg(long, env = "ARCADE_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
 
+    /// WebSocket upgrades allowed per second per client address (bursts of twice that; 429
+    /// before the upgrade); 0 is unlimited.
+    #[arg(long, env = "ARCADE_WS_UPGRADES", default_value_t = AbuseLimits::default().ws_upgrades)]
+    pub ws_upgrades: u32,
+
+    /// WebSocket connections one client address may hold open (429 past it); 0 is unlimited.
+    #[arg(long, env = "ARCADE_WS_PER_ADDRESS",
+          default_value_t = AbuseLimits::default().ws_per_address)]
+    pub ws_per_address: u32,
+
+    /// Stored guests with nothing attached (no friend, request or block, no live revocation)
+    /// are deleted after this long (e.g. 1d, 30m).
+    #[arg(long, env = "ARCADE_GUEST_PURGE_AGE", default_value = "1d",
+          value_parser = humantime::parse_duration)]
+    pub guest_purge_age: Duration,
+
+    /// Slow mode of the `global` chat channel: one line per player per this long (0s is off).
+    #[arg(long, env = "ARCADE_GLOBAL_SLOW_MODE", default_value = "2s",
+          value_parser = humantime::parse_duration)]
+    pub global_slow_mode: Duration,
+
     /// Another origin allowed to call the API from a browser (repeatable; same-origin needs none).
     #[arg(
         long = "cors-origin",
@@ -111,6 +133,12 @@ impl Config {
             },
             trust_forwarded_for: self.trust_forwarded_for,
             cors_origins: self.cors_origins.clone(),
+            abuse: AbuseLimits {
+                ws_upgrades: self.ws_upgrades,
+                ws_per_address: self.ws_per_address,
+                guest_purge_age: self.guest_purge_age,
+                global_slow_mode: self.global_slow_mode,
+            },
         }
     }
 

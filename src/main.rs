@@ -134,12 +134,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::time::sleep(FIRST_TICK_POLL).await;
     }
     let hub = Arc::new(Hub::new());
+    let ops = config.ops();
+    let limits = Arc::new(arcade_net::limits::SharedLimits::new(ops.abuse));
     let state = AppState {
         config: Arc::new(NetConfig {
             tick_rate: config.tick_rate,
             assets: config.assets.clone(),
             admin_token: config.admin_token.clone(),
-            ops: config.ops(),
+            ops,
             heartbeat: Heartbeat {
                 idle: config.heartbeat_idle,
                 timeout: config.heartbeat_timeout,
@@ -151,12 +153,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         commands,
         clock,
         metrics,
+        limits,
     };
     let listener = tokio::net::TcpListener::bind(config.listen_addr())
         .await
         .with_context(|| format!("binding {}", config.listen_addr()))?;
     let addr = listener.local_addr()?;
     info!("listening on {addr}");
+    tokio::spawn(arcade_net::http::accounts::purge_guests(state.clone()));
     tokio::spawn(arcade_net::social::run_presence_feed(
         state.clone(),
         presence_changes,

@@ -19,6 +19,8 @@
 //! - `read` — the read-connection pool and the queries.
 //! - [`social`] — chat history, friends lists and blocks (migration step 3): their writes and
 //!   queries.
+//! - [`guests`] — guests written only when first needed (a friend, a block, a logout), their
+//!   purge, and what the database knows of a session ([`guests::SessionState`]).
 //! - `sql` — the SQL helpers writer, reads, ratings and social share (`u64_to_sql`,
 //!   `in_savepoint`, `player_row`, `VISITS_COUNTER`).
 //! - `schema` — connection settings and the migrations (`schema.sql` is step 1).
@@ -28,6 +30,7 @@
 //! - [`error`] — [`DataError`].
 
 pub mod error;
+pub mod guests;
 pub mod persist;
 pub mod ratings;
 mod read;

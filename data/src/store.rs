@@ -12,6 +12,7 @@ use arcade_systems::model::{MatchId, MatchRecord, PlayerId};
 use crossbeam_channel::Sender;
 
 use crate::error::DataError;
+use crate::guests::{GuestWrite, SessionState};
 use crate::read::{self, ReadPool};
 use crate::reply::Reply;
 use crate::schema;
@@ -348,6 +349,58 @@ impl Store {
     /// audience of `player`'s presence.
     pub fn followers(&self, player: PlayerId) -> Result<Vec<PlayerId>, DataError> {
         self.readers().with(|conn| social::followers(conn, player))
+    }
+
+    // ---- guests written when first needed (`crate::guests`) ------------------------------
+
+    /// Writes the guest `id` named `name`, once committed, unless that player exists.
+    pub fn ensure_guest(&self, id: PlayerId, name: &str) -> Result<(), DataError> {
+        self.call(|reply| {
+            WriteOp::Guests(GuestWrite::Ensure {
+                id,
+                name: name.to_owned(),
+                reply,
+            })
+        })
+    }
+
+    /// Writes the guest `id` (as [`Store::ensure_guest`]) and its session `session`, revoked.
+    pub fn revoke_guest_session(
+        &self,
+        id: PlayerId,
+        name: &str,
+        session: SessionId,
+    ) -> Result<(), DataError> {
+        self.call(|reply| {
+            WriteOp::Guests(GuestWrite::Revoke {
+                id,
+                name: name.to_owned(),
+                session,
+                reply,
+            })
+        })
+    }
+
+    /// Deletes the guests created before `before_ms` with no friend, block, or session revoked
+    /// at or after `revoked_since_ms`; answers how many.
+    pub fn purge_guests(&self, before_ms: i64, revoked_since_ms: i64) -> Result<usize, DataError> {
+        self.call(|reply| {
+            WriteOp::Guests(GuestWrite::Purge {
+                before_ms,
+                revoked_since_ms,
+                reply,
+            })
+        })
+    }
+
+    /// What the database knows of `session` for `player`.
+    pub fn session_state(
+        &self,
+        session: SessionId,
+        player: PlayerId,
+    ) -> Result<SessionState, DataError> {
+        self.readers()
+            .with(|conn| crate::guests::session_state(conn, session, player))
     }
 
     /// Whether the database answers (`SELECT 1` on a read connection) and the writer runs.

@@ -19,6 +19,7 @@ use crossbeam_channel::Receiver;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use crate::error::{DataError, is_foreign_key_violation, is_unique_violation, sql};
+use crate::guests::GuestWrite;
 use crate::reply::{Ack, Reply, reply};
 use crate::social::SocialWrite;
 use crate::sql::{VISITS_COUNTER, in_savepoint, u64_to_sql};
@@ -68,6 +69,8 @@ pub(crate) enum WriteOp {
     },
     /// Chat, friends and blocks (`crate::social`).
     Social(SocialWrite),
+    /// Guests written when first needed, and purged (`crate::guests`).
+    Guests(GuestWrite),
     /// Answered once everything queued before it is committed.
     Flush {
         reply: Reply<()>,
@@ -88,6 +91,7 @@ impl WriteOp {
             WriteOp::CreateSession { .. } => "create_session",
             WriteOp::RevokeSession { .. } => "revoke_session",
             WriteOp::Social(op) => op.name(),
+            WriteOp::Guests(op) => op.name(),
             WriteOp::Flush { .. } => "flush",
             WriteOp::Shutdown { .. } => "shutdown",
         }
@@ -119,6 +123,7 @@ impl WriteOp {
             | WriteOp::Flush { reply }
             | WriteOp::Shutdown { reply } => drop(reply.send(Err(error))),
             WriteOp::Social(op) => op.refuse(error),
+            WriteOp::Guests(op) => op.refuse(error),
         }
     }
 }
@@ -295,6 +300,7 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
         }
         WriteOp::Flush { reply: to } | WriteOp::Shutdown { reply: to } => reply(to, Ok(())),
         WriteOp::Social(op) => op.apply(tx),
+        WriteOp::Guests(op) => op.apply(tx),
     }
 }
 

@@ -7,6 +7,7 @@ use crate::state::AppState;
 
 pub mod accounts;
 pub mod error;
+pub mod hash_pool;
 pub mod matches;
 pub mod openapi;
 pub mod ops;
@@ -154,12 +155,32 @@ struct WsQuery {
     codec: Option<String>,
 }
 
-/// `GET /ws`: reads the query, then hands the upgrade to the WebSocket transport.
+/// `GET /ws`: reads the query, takes one of the address's connection slots (429 when it
+/// holds `--ws-per-address` already), then hands the upgrade to the WebSocket transport. The
+/// upgrade rate (`--ws-upgrades`) is checked before, with the other rate limits.
 async fn websocket(
     State(state): State<AppState>,
     Query(query): Query<WsQuery>,
+    headers: axum::http::HeaderMap,
+    extensions: axum::http::Extensions,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let address = accounts::client_address(
+        state.config.ops.trust_forwarded_for,
+        &headers,
+        extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>(),
+    )
+    .unwrap_or(crate::limits::UNKNOWN_ADDRESS);
+    let Some(slot) = state.limits.open_connection(address) else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "at most {} open connections per address",
+                state.config.ops.abuse.ws_per_address
+            ),
+        ));
+    };
     let codec = match query.codec.as_deref() {
         None | Some("") => None,
         Some(name) => Some(Codec::parse(name).ok_or_else(|| {
@@ -169,6 +190,7 @@ async fn websocket(
     let params = ConnectParams {
         token: query.token.filter(|t| !t.is_empty()),
         codec,
+        address,
     };
-    Ok(crate::ws::upgrade(upgrade, state, params))
+    Ok(crate::ws::upgrade(upgrade, state, params, slot))
 }

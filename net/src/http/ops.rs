@@ -191,9 +191,14 @@ enum RateClass {
     Read,
     Write,
     Auth,
+    /// `GET /ws` (`--ws-upgrades`): refused before the upgrade.
+    Upgrade,
 }
 
 fn rate_class(method: &Method, path: &str) -> Option<RateClass> {
+    if path == "/ws" {
+        return Some(RateClass::Upgrade);
+    }
     if !(path == "/api" || path.starts_with("/api/")) {
         return None;
     }
@@ -244,6 +249,7 @@ struct Limiters {
     reads: Option<Limiter>,
     writes: Option<Limiter>,
     auth: Option<Limiter>,
+    upgrades: Option<Limiter>,
     key: ClientAddress,
     checked: AtomicU64,
 }
@@ -268,6 +274,7 @@ impl Limiters {
             reads: limiter(limits.reads),
             writes: limiter(limits.writes),
             auth: limiter(limits.auth),
+            upgrades: limiter(ops.abuse.ws_upgrades),
             key,
             checked: AtomicU64::new(0),
         }
@@ -278,6 +285,7 @@ impl Limiters {
             RateClass::Read => self.reads.as_ref(),
             RateClass::Write => self.writes.as_ref(),
             RateClass::Auth => self.auth.as_ref(),
+            RateClass::Upgrade => self.upgrades.as_ref(),
         }
     }
 
@@ -464,7 +472,7 @@ mod tests {
             Some(RateClass::Auth)
         );
         assert_eq!(rate_class(&Method::GET, "/health"), None);
-        assert_eq!(rate_class(&Method::GET, "/ws"), None);
+        assert_eq!(rate_class(&Method::GET, "/ws"), Some(RateClass::Upgrade));
         assert_eq!(rate_class(&Method::GET, "/apiary.html"), None);
     }
 

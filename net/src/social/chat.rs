@@ -159,6 +159,8 @@ pub async fn send_chat(
                     return Ok(());
                 }
             };
+            // A guest that is not stored yet exists while it is connected.
+            let exists = exists || state.hub.is_online(other);
             if !exists {
                 reply.error(ErrorCode::NotFound, format!("no player {other}"));
                 return Ok(());

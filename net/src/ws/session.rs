@@ -14,11 +14,12 @@ use futures_util::stream::SplitStream;
 use futures_util::{Sink, SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use tokio::time::timeout;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, info_span};
 
 use crate::bridge::{Command, MatchOp, ReplyTo};
 use crate::clock::now_ms;
 use crate::hub::{ConnEntry, ConnId};
+use crate::limits::{CHAT_PER_ADDRESS_PER_SECOND, CHAT_PER_PLAYER_PER_SECOND, ChatRefusal};
 use crate::metrics::{Direction, Metrics};
 use crate::outbox::{
     Batch, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox,
@@ -43,9 +44,6 @@ pub const MAX_MALFORMED: usize = 20;
 
 pub const MALFORMED_WINDOW: Duration = Duration::from_secs(10);
 
-/// Chat messages a connection may send per second.
-pub const CHAT_PER_SECOND: usize = 5;
-
 /// Inputs a player may send per second; more are dropped and counted.
 pub const INPUTS_PER_SECOND: usize = 120;
 
@@ -55,11 +53,15 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How long a stalled connection gets to take its close frame.
 const STALLED_CLOSE_WAIT: Duration = Duration::from_millis(100);
 
-/// What the upgrade request asked for.
-#[derive(Default, Clone)]
+/// What the upgrade request asked for, and where it came from.
+#[derive(Clone)]
 pub struct ConnectParams {
+    /// `?token=`.
     pub token: Option<String>,
+    /// `?codec=`.
     pub codec: Option<Codec>,
+    /// The client's address (the key of the per-address limits).
+    pub address: std::net::IpAddr,
 }
 
 /// Runs a connection to its end.
@@ -103,8 +105,8 @@ async fn run_connection(socket: WebSocket, state: AppState, params: ConnectParam
         outbox: outbox.clone(),
         player,
         codec_fixed: params.codec.is_some(),
+        address: params.address,
         malformed: SlidingWindow::new(MAX_MALFORMED, MALFORMED_WINDOW),
-        chats: SlidingWindow::new(CHAT_PER_SECOND, Duration::from_secs(1)),
         inputs: SlidingWindow::new(INPUTS_PER_SECOND, Duration::from_secs(1)),
     };
     session.say_hello();
@@ -138,7 +140,7 @@ struct Identity {
 }
 
 /// The player of a valid token, or else a fresh guest (after an `unauthorized` error when a
-/// token was given but is not valid).
+/// token was given but is not valid). A fresh guest writes nothing to the database.
 async fn identify(state: &AppState, token: Option<&str>, outbox: &Outbox) -> Option<Identity> {
     if let Some(token) = token {
         match state.player_of_token(token).await {
@@ -155,13 +157,8 @@ async fn identify(state: &AppState, token: Option<&str>, outbox: &Outbox) -> Opt
             }
         }
     }
-    match state.new_guest().await {
-        Ok((info, token)) => Some(Identity { info, token }),
-        Err(error) => {
-            warn!(%error, "could not create a guest");
-            None
-        }
-    }
+    let (info, token) = state.new_guest(None);
+    Some(Identity { info, token })
 }
 
 struct Session {
@@ -171,8 +168,10 @@ struct Session {
     player: Identity,
     /// The codec was set by `?codec=`; otherwise the first frame sets it.
     codec_fixed: bool,
+    /// The client's address: chat, invitations and join codes count per player and per
+    /// address (`crate::limits`), not per connection.
+    address: std::net::IpAddr,
     malformed: SlidingWindow,
-    chats: SlidingWindow,
     inputs: SlidingWindow,
 }
 
@@ -314,6 +313,16 @@ impl Session {
             }
             "match.join" => {
                 if let Some(join) = self.data::<MatchJoin>(&reply, payload) {
+                    let limits = &self.state.limits;
+                    if join.join_code.is_some()
+                        && !limits.join_code(self.player.info.id, self.address, Instant::now())
+                    {
+                        let message = format!(
+                            "at most {} join codes a minute",
+                            crate::limits::CODE_ATTEMPTS
+                        );
+                        return reply.error(ErrorCode::RateLimited, message);
+                    }
                     self.to_tick_thread(reply, MatchOp::Join(join));
                 }
             }
@@ -346,6 +355,14 @@ impl Session {
             }
             "match.invite" => {
                 if let Some(invite) = self.data::<protocol::MatchInvite>(&reply, payload) {
+                    let limits = &self.state.limits;
+                    if !limits.invite(self.player.info.id, self.address, Instant::now()) {
+                        let message = format!(
+                            "at most {} invitations a minute",
+                            crate::limits::INVITES_PER_PLAYER
+                        );
+                        return reply.error(ErrorCode::RateLimited, message);
+                    }
                     social::invite(&self.state, &self.player.info, reply, invite).await;
                 }
             }
@@ -411,8 +428,27 @@ impl Session {
             let message = format!("text must be 1..={} characters", protocol::CHAT_MAX_CHARS);
             return self.bad_request(reply.codec, reply.request_id.as_ref(), message);
         }
-        if !self.chats.allow(Instant::now()) {
-            return reply.error(ErrorCode::RateLimited, "at most 5 chat messages a second");
+        let global = chat.channel.as_deref().is_none_or(|name| name == "global");
+        let counted =
+            self.state
+                .limits
+                .chat(self.player.info.id, self.address, global, Instant::now());
+        match counted {
+            Ok(()) => {}
+            Err(ChatRefusal::Rate) => {
+                let message = format!(
+                    "at most {CHAT_PER_PLAYER_PER_SECOND} chat messages a second per player \
+                     ({CHAT_PER_ADDRESS_PER_SECOND} per address)"
+                );
+                return reply.error(ErrorCode::RateLimited, message);
+            }
+            Err(ChatRefusal::SlowMode(interval)) => {
+                let message = format!(
+                    "global is in slow mode: one message per {} ms",
+                    interval.as_millis()
+                );
+                return reply.error(ErrorCode::RateLimited, message);
+            }
         }
         // Channels, delivery and history: `crate::social`.
         let (state, sender) = (self.state.clone(), self.player.info.clone());
