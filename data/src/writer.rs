@@ -19,6 +19,7 @@ use crossbeam_channel::Receiver;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use crate::error::{DataError, is_foreign_key_violation, is_unique_violation, sql};
+use crate::notice::CommitNotice;
 use crate::reply::{Ack, Reply, reply};
 use crate::social::SocialWrite;
 use crate::sql::{VISITS_COUNTER, in_savepoint, u64_to_sql};
@@ -45,6 +46,8 @@ pub(crate) enum WriteOp {
     RecordMatch {
         record: Box<MatchRecord>,
         ended_at_ms: i64,
+        /// Settled after the commit (sends `match.end`).
+        notice: CommitNotice,
     },
     IncrementVisits {
         reply: Reply<i64>,
@@ -109,6 +112,7 @@ impl WriteOp {
     /// Answers the write with `error` without applying it.
     fn refuse(self, error: DataError, shared: &WriterShared) {
         match self {
+            // Dropping the notice settles it as failed.
             WriteOp::RecordMatch { record, .. } => shared.record_lost(record.id, &error),
             WriteOp::IncrementVisits { reply } => drop(reply.send(Err(error))),
             WriteOp::CreateGuest { reply, .. } | WriteOp::CreatePlayer { reply, .. } => {
@@ -248,11 +252,13 @@ fn apply_batch(conn: &mut Connection, batch: &mut Vec<WriteOp>, shared: &WriterS
     for ack in acks {
         match ack {
             Ack::Nothing => {}
-            Ack::Record(id) => {
+            Ack::Record(id, notice) => {
                 if let Err(error) = &commit {
                     shared.record_lost(id, error);
                 }
+                notice.settle(commit.is_ok());
             }
+            Ack::Notice(notice) => notice.settle(commit.is_ok()),
             Ack::Reply(answer) => answer(commit.as_ref().map(|_| ())),
         }
     }
@@ -264,10 +270,11 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
         WriteOp::RecordMatch {
             record,
             ended_at_ms,
+            notice,
         } => {
             let id = record.id;
             match in_savepoint(tx, |conn| insert_match(conn, &record, ended_at_ms)) {
-                Ok(()) => Ack::Record(id),
+                Ok(()) => Ack::Record(id, notice),
                 Err(error) => {
                     shared.record_lost(id, &error);
                     Ack::Nothing
@@ -460,6 +467,7 @@ mod tests {
                 players: vec![],
             }),
             ended_at_ms: 1,
+            notice: CommitNotice::none(),
         }
     }
 
