@@ -69,3 +69,108 @@ async fn assert_in_history(server: &Server, match_id: &str) {
         .unwrap();
     assert_eq!(response.status(), 200, "{match_id} is in history");
 }
+
+/// Reads until the server closes the socket (EOF or reset); returns how long that took, or
+/// None when it stayed open for `within`.
+async fn closed_within(socket: &mut tokio::net::TcpStream, within: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = within.checked_sub(started.elapsed())?;
+        match tokio::time::timeout(left, socket.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// A socket that sends its request header a byte at a time, slower than the header-read
+/// timeout allows, is closed; so is an upgrade request that never sends its final CRLF. A
+/// WebSocket outlives the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_cut_off_and_websockets_are_not() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start(&["--header-read-timeout", "1s"]);
+    let mut ws = Client::connect(&server, "").await;
+
+    // One header byte every 300 ms: still sending when the second has passed.
+    let mut trickle = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let header = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    let started = Instant::now();
+    let mut closed = false;
+    for byte in header {
+        if trickle.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        if closed_within(&mut trickle, Duration::from_millis(300))
+            .await
+            .is_some()
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a trickled header was served");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "closed after {:?}",
+        started.elapsed()
+    );
+
+    // An upgrade request without its final CRLF.
+    let mut unfinished = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+        server.addr
+    );
+    unfinished.write_all(request.as_bytes()).await.unwrap();
+    let took = closed_within(&mut unfinished, Duration::from_secs(3)).await;
+    assert!(took.is_some(), "an unfinished upgrade request stayed open");
+
+    // The WebSocket opened before all this is still served, well past the timeout.
+    let pong = ws.request("ws.ping", serde_json::Value::Null).await;
+    assert_eq!(pong["type"], "ws.pong", "{pong}");
+    // And a prompt request is served.
+    let health = http().get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+/// Beyond `--max-connections`, a connection is closed at once; when one closes, a new one is
+/// served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start(&["--max-connections", "3"]);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(Client::connect(&server, "").await);
+    }
+    let mut extra = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let closed = closed_within(&mut extra, Duration::from_secs(2)).await;
+    assert!(closed.is_some(), "a fourth connection was kept");
+    drop(held.pop());
+    // The server notices the close; then a new connection is served.
+    let deadline = Instant::now() + common::WAIT;
+    loop {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        if let Ok(response) = client.get(server.url("/health")).send().await {
+            assert_eq!(response.status(), 200);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no connection served after one closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

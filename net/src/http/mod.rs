@@ -7,6 +7,7 @@ use crate::state::AppState;
 
 pub mod accounts;
 pub mod error;
+pub mod guard;
 pub mod matches;
 pub mod openapi;
 pub mod ops;
