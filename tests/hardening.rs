@@ -174,3 +174,148 @@ async fn connections_beyond_the_cap_are_closed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Sends raw bytes on a fresh socket and reads the answer until the server closes.
+async fn raw_exchange(server: &Server, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let _ = socket.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(common::WAIT, socket.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The JSON error body of a raw answer (after its header), with its status code.
+fn status_and_error(answer: &str) -> (u16, serde_json::Value) {
+    let status = answer
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"));
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let json = serde_json::from_str(body).unwrap_or_else(|_| panic!("no JSON body: {answer:?}"));
+    (status, json)
+}
+
+/// 414, 431 and hyper's 400 for a malformed request carry the JSON error shape (they were
+/// empty).
+#[tokio::test]
+async fn unparsable_requests_get_the_json_error_shape() {
+    let server = Server::start(&[]);
+    let long_target = format!(
+        "GET /api/visits?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let huge_header = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(2_000_000)
+    );
+    for (request, status, code) in [
+        (long_target, 414, "too_large"),
+        (huge_header, 431, "too_large"),
+        (
+            "GET / HTTP/1.1\r\nBad Header\r\n\r\n".to_owned(),
+            400,
+            "bad_request",
+        ),
+    ] {
+        let answer = raw_exchange(&server, request.as_bytes()).await;
+        let (got, body) = status_and_error(&answer);
+        assert_eq!(got, status, "{answer}");
+        assert_eq!(body["error"]["code"], code, "{answer}");
+        assert!(body["error"]["message"].is_string(), "{answer}");
+    }
+    // A well-formed request on a fresh connection is still served.
+    let health = http().get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+/// A login body between 64 KiB and 1 MiB is 413 `too_large` (it was 400 "could not be read").
+#[tokio::test]
+async fn oversized_login_bodies_are_413() {
+    let server = Server::start(common::NO_HTTP_LIMITS);
+    for size in [100 * 1024, 900 * 1024] {
+        let body = json!({"name": "ada", "password": "x".repeat(size)}).to_string();
+        let response = http()
+            .post(server.url("/api/auth/login"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413, "{size} bytes");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "too_large", "{body}");
+    }
+}
+
+/// Login checks the name by register's rules first: a 60 KB name or a name with a space is
+/// 400 `bad_request` (it was hashed, answered 401 and kept as a lockout key).
+#[tokio::test]
+async fn login_validates_the_name_first() {
+    let server = Server::start(common::NO_HTTP_LIMITS);
+    for name in ["n".repeat(60_000), "two words".to_owned()] {
+        let response = http()
+            .post(server.url("/api/auth/login"))
+            .json(&json!({"name": name, "password": "correct horse"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "bad_request", "{body}");
+    }
+}
+
+/// A text frame that is not UTF-8 closes the connection with 1007 (it was 1000).
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_closes_1007() {
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let server = Server::start(&[]);
+    let mut client = Client::connect(&server, "").await;
+    let bad = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    client.send_raw(Message::Frame(bad)).await;
+    assert_eq!(client.expect_close().await, Some(1007));
+}
+
+/// `ws.ping` refuses a `data` of the wrong type with `bad_request`; none, `null` and `{}` are
+/// answered with `ws.pong`.
+#[tokio::test]
+async fn ws_ping_refuses_data_of_the_wrong_type() {
+    let server = Server::start(&[]);
+    let mut client = Client::connect(&server, "").await;
+    for data in [json!(5), json!("x"), json!([1]), json!({"x": 1})] {
+        let reply = client.request("ws.ping", data.clone()).await;
+        assert_eq!(reply["type"], "error", "{data}: {reply}");
+        assert_eq!(reply["data"]["code"], "bad_request", "{data}: {reply}");
+    }
+    for data in [serde_json::Value::Null, json!({})] {
+        let reply = client.request("ws.ping", data.clone()).await;
+        assert_eq!(reply["type"], "ws.pong", "{data}: {reply}");
+    }
+}
+
+/// `/health/details` shows the database path only to the admin bearer.
+#[tokio::test]
+async fn health_details_shows_the_database_path_only_to_the_admin() {
+    let open = Server::start(&[]);
+    let details: serde_json::Value = common::get_json(&open, "/health/details").await;
+    assert!(details["database"].get("path").is_none(), "{details}");
+    let guarded = Server::start(&["--admin-token", "s3cret-admin"]);
+    let details: serde_json::Value = http()
+        .get(guarded.url("/health/details"))
+        .bearer_auth("s3cret-admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        details["database"]["path"]
+            .as_str()
+            .is_some_and(|path| path.ends_with("arcade.db")),
+        "{details}"
+    );
+}

@@ -2,6 +2,8 @@
 //! connections are open at once and closes a connection whose request header does not arrive
 //! within a deadline (slowloris: a header byte every few seconds, an upgrade request without
 //! its final CRLF). axum's `serve` sets no header-read timeout of its own, so the socket does.
+//! It also gives hyper's own answers to requests it cannot parse (400, 414 and 431, sent
+//! before any handler runs, with empty bodies) the JSON error body of PROTOCOL.md.
 
 use std::io;
 use std::pin::Pin;
@@ -25,6 +27,9 @@ const HEADER_END: u32 = u32::from_be_bytes(*b"\r\n\r\n");
 /// The start of an `Upgrade:` header line (lowercased): the connection becomes a WebSocket
 /// after its response, and no further header is expected.
 const UPGRADE: &[u8; 9] = b"\nupgrade:";
+
+/// How hyper's automatic answer to an unparsable request begins (a status, then this).
+const HYPER_ERROR_HEAD: &[u8] = b"\r\nconnection: close\r\ncontent-length: 0\r\n";
 
 /// The guard's settings.
 #[derive(Clone, Copy, Debug)]
@@ -107,6 +112,9 @@ pub struct GuardedIo {
     upgraded: bool,
     /// How long a header may take.
     timeout: Duration,
+    /// A JSON answer being written in place of hyper's empty one: the bytes, how many are
+    /// written, and how many of hyper's bytes it stands for.
+    replacement: Option<(Vec<u8>, usize, usize)>,
 }
 
 impl GuardedIo {
@@ -120,6 +128,7 @@ impl GuardedIo {
             window: [0; 9],
             upgraded: false,
             timeout,
+            replacement: None,
         }
     }
 
@@ -171,15 +180,67 @@ impl AsyncRead for GuardedIo {
     }
 }
 
+/// The JSON answer standing in for hyper's empty answer `head` to an unparsable request
+/// (`HTTP/1.1 414 URI Too Long\r\nconnection: close\r\ncontent-length: 0\r\n...`), or None
+/// when `head` is not one.
+fn json_error_for(head: &[u8]) -> Option<Vec<u8>> {
+    let rest = head.strip_prefix(b"HTTP/1.1 ")?;
+    let line_end = rest.windows(2).position(|pair| pair == b"\r\n")?;
+    if !rest[line_end..].starts_with(HYPER_ERROR_HEAD) || !head.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let status_line = std::str::from_utf8(&rest[..line_end]).ok()?;
+    let (code, message) = match status_line.get(..3)? {
+        "400" => ("bad_request", "the request could not be parsed"),
+        "414" => ("too_large", "the request target is too long"),
+        "431" => ("too_large", "the request header is too large"),
+        _ => return None,
+    };
+    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    Some(
+        format!(
+            "HTTP/1.1 {status_line}\r\nconnection: close\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+impl GuardedIo {
+    /// Writes `buf`, or, when it is hyper's empty answer to an unparsable request, the JSON
+    /// answer in its place (reporting `buf` written once all of that is).
+    fn write_guarded(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.rearm();
+        if self.replacement.is_none()
+            && let Some(json) = json_error_for(buf)
+        {
+            self.replacement = Some((json, 0, buf.len()));
+        }
+        let Some((bytes, written, stands_for)) = &mut self.replacement else {
+            return Pin::new(&mut self.inner).poll_write(cx, buf);
+        };
+        while *written < bytes.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let stands_for = *stands_for;
+        self.replacement = None;
+        Poll::Ready(Ok(stands_for))
+    }
+}
+
 impl AsyncWrite for GuardedIo {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.rearm();
-        Pin::new(&mut this.inner).poll_write(cx, buf)
+        self.get_mut().write_guarded(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -188,6 +249,10 @@ impl AsyncWrite for GuardedIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        let first = bufs.iter().find(|buf| !buf.is_empty());
+        if this.replacement.is_some() || first.is_some_and(|buf| buf.starts_with(b"HTTP/1.1 4")) {
+            return this.write_guarded(cx, first.map_or(&[][..], |buf| &buf[..]));
+        }
         this.rearm();
         Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
@@ -208,6 +273,19 @@ impl AsyncWrite for GuardedIo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_hypers_empty_error_answers_are_replaced() {
+        let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\n\
+                     content-length: 0\r\ndate: Tue, 01 Dec 2026 22:26:45 GMT\r\n\r\n";
+        let json = String::from_utf8(json_error_for(head).unwrap()).unwrap();
+        assert!(json.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(json.ends_with(
+            r#"{"error":{"code":"too_large","message":"the request header is too large"}}"#
+        ));
+        let ours = b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n\r\n";
+        assert_eq!(json_error_for(ours), None);
+    }
 
     #[tokio::test]
     async fn the_header_end_disarms_and_an_upgrade_stays_disarmed() {
