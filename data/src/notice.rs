@@ -31,6 +31,11 @@ impl CommitNotice {
         CommitNotice { settle: None }
     }
 
+    /// Whether work waits on this notice (the writer then commits without its batching delay).
+    pub fn is_pending(&self) -> bool {
+        self.settle.is_some()
+    }
+
     /// Runs the work now, on the caller's thread.
     pub fn settle(mut self, committed: bool) {
         if let Some(settle) = self.settle.take() {

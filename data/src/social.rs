@@ -92,7 +92,10 @@ impl SocialWrite {
     }
 
     pub(crate) fn has_waiter(&self) -> bool {
-        !matches!(self, SocialWrite::RecordChat(..))
+        match self {
+            SocialWrite::RecordChat(_, notice) => notice.is_pending(),
+            SocialWrite::Relate { .. } => true,
+        }
     }
 
     pub(crate) fn refuse(self, error: DataError) {

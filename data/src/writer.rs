@@ -4,8 +4,9 @@
 //! batch in ONE transaction, commits it (`synchronous=FULL`: the commit is on disk when it
 //! returns), and only then answers the callers that wait. A batch closes when it holds
 //! [`BATCH_MAX_OPS`] writes, when [`BATCH_MAX_WAIT`] has passed since its first, or, as soon
-//! as a caller waits on one of its writes, once the channel is momentarily empty (so blocking
-//! calls pay no batching delay, and writes that queue during a commit share the next one).
+//! as a caller waits on one of its writes (or work waits on its commit notice: `match.end`, a
+//! chat `ack`), once the channel is momentarily empty (so they pay no batching delay, and
+//! writes that queue during a commit share the next one).
 //!
 //! Each write runs in its own savepoint: one failing write (a taken name, say) is rolled back
 //! alone and the rest of its batch still commits.
@@ -96,11 +97,13 @@ impl WriteOp {
         }
     }
 
-    /// Whether a caller blocks until this write is answered.
+    /// Whether a caller blocks until this write is answered, or work (`match.end`, a chat
+    /// `ack`) waits on its commit notice.
     fn has_waiter(&self) -> bool {
         match self {
             WriteOp::Social(op) => op.has_waiter(),
-            other => !matches!(other, WriteOp::RecordMatch { .. }),
+            WriteOp::RecordMatch { notice, .. } => notice.is_pending(),
+            _ => true,
         }
     }
 
