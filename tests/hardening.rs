@@ -44,12 +44,7 @@ async fn a_match_end_survives_a_kill_right_after_it() {
     let server = Server::start_in(dir, &[]);
     let mut lost = Vec::new();
     for match_id in &ended {
-        let response = http()
-            .get(server.url(&format!("/api/matches/{match_id}")))
-            .send()
-            .await
-            .unwrap();
-        if response.status() != 200 {
+        if history_status(&server, match_id).await != 200 {
             lost.push(match_id.clone());
         }
     }
@@ -62,12 +57,14 @@ async fn a_match_end_survives_a_kill_right_after_it() {
 
 /// Asserts (once, no waiting: the server just started) that a match is in history.
 async fn assert_in_history(server: &Server, match_id: &str) {
-    let response = http()
-        .get(server.url(&format!("/api/matches/{match_id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{match_id} is in history");
+    let status = history_status(server, match_id).await;
+    assert_eq!(status, 200, "{match_id} is in history");
+}
+
+/// The status of `GET /api/matches/{id}`, asked once.
+async fn history_status(server: &Server, match_id: &str) -> u16 {
+    let url = server.url(&format!("/api/matches/{match_id}"));
+    http().get(url).send().await.unwrap().status().as_u16()
 }
 
 /// Reads until the server closes the socket (EOF or reset); returns how long that took, or
@@ -303,15 +300,10 @@ async fn health_details_shows_the_database_path_only_to_the_admin() {
     let details: serde_json::Value = common::get_json(&open, "/health/details").await;
     assert!(details["database"].get("path").is_none(), "{details}");
     let guarded = Server::start(&["--admin-token", "s3cret-admin"]);
-    let details: serde_json::Value = http()
+    let request = http()
         .get(guarded.url("/health/details"))
-        .bearer_auth("s3cret-admin")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .bearer_auth("s3cret-admin");
+    let details: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
     assert!(
         details["database"]["path"]
             .as_str()
