@@ -148,13 +148,15 @@ impl GuardedIo {
         }
     }
 
-    /// A response is going out: the next header (unless upgraded) gets a fresh deadline.
+    /// A response is going out: the next header (unless upgraded) gets a fresh deadline, which
+    /// runs from the last write until its first byte arrives (a long download is not cut).
     fn rearm(&mut self) {
-        if !self.armed && !self.upgraded {
-            self.armed = true;
-            self.tail = 0;
-            self.deadline.as_mut().reset(Instant::now() + self.timeout);
+        if self.upgraded || (self.armed && self.tail != 0) {
+            return;
         }
+        self.armed = true;
+        self.tail = 0;
+        self.deadline.as_mut().reset(Instant::now() + self.timeout);
     }
 }
 
