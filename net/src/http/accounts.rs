@@ -390,6 +390,7 @@ async fn register(State(state): State<Accounts>, body: Bytes) -> Result<Response
     responses(
         (status = 200, description = "a token for the player", body = AuthResponse),
         (status = 400, description = "invalid body", body = crate::http::openapi::ErrorBody),
+        (status = 413, description = "a body over 64 KiB", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "wrong name or password", body = crate::http::openapi::ErrorBody),
         (status = 429, description = "locked out after repeated failures; retry after `Retry-After` seconds",
             body = crate::http::openapi::ErrorBody,
