@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use arcade_net::http::guard::{DEFAULT_MAX_CONNECTIONS, GuardConfig};
 use arcade_net::http::ops::{OpsConfig, RateLimits};
 use arcade_net::state::AbuseLimits;
 use clap::{Parser, ValueEnum};
@@ -114,6 +115,17 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+
+    /// How long a request header may take to arrive (from the first byte, or from the previous
+    /// response on a kept-alive connection); slower connections are closed.
+    #[arg(long, env = "ARCADE_HEADER_READ_TIMEOUT", default_value = "10s",
+          value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Open TCP connections (HTTP and WebSocket) at most; those beyond are closed at once.
+    /// 0 is unlimited.
+    #[arg(long, env = "ARCADE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +151,14 @@ impl Config {
                 guest_purge_age: self.guest_purge_age,
                 global_slow_mode: self.global_slow_mode,
             },
+        }
+    }
+
+    /// The connection guard's settings.
+    pub fn guard(&self) -> GuardConfig {
+        GuardConfig {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
         }
     }
 
@@ -169,6 +189,11 @@ mod tests {
         assert_eq!(config.reconnect_grace, Duration::from_secs(10));
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(config.admin_token.is_none());
+        assert_eq!(
+            config.header_read_timeout,
+            arcade_net::http::guard::DEFAULT_HEADER_READ_TIMEOUT
+        );
+        assert_eq!(config.max_connections, DEFAULT_MAX_CONNECTIONS);
     }
 
     #[test]

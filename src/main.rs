@@ -165,7 +165,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         state.clone(),
         presence_changes,
     ));
-    shutdown::serve_until_signal(listener, arcade_net::http::router(state)).await?;
+    shutdown::serve_until_signal(listener, config.guard(), arcade_net::http::router(state)).await?;
 
     shutdown::run(shutdown::Parts {
         stop,

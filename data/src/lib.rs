@@ -13,6 +13,8 @@
 //! - [`persist`] — the tick-thread system that stores every match that ended this tick.
 //! - `writer` — the writer thread: batching, one transaction per batch, acknowledgement after
 //!   commit, the per-write duration hook ([`WriteObserver`]).
+//! - [`notice`] — [`CommitNotice`] and [`CommitGate`]: work (`match.end`, a chat `ack`) held
+//!   until its write is committed, run by the writer thread, never waited on.
 //! - `reply` — how a queued write is answered once its batch's commit succeeded or failed.
 //! - [`ratings`] — per-game statistics and Glicko-2 ratings, updated with each record;
 //!   the player-stats and leaderboard reads.
@@ -31,6 +33,7 @@
 
 pub mod error;
 pub mod guests;
+pub mod notice;
 pub mod persist;
 pub mod ratings;
 mod read;
@@ -44,6 +47,7 @@ pub mod types;
 mod writer;
 
 pub use error::DataError;
+pub use notice::{CommitGate, CommitNotice};
 pub use ratings::{GameStats, LeaderboardRow};
 pub use store::Store;
 pub use types::{

@@ -13,6 +13,7 @@ use crossbeam_channel::Sender;
 
 use crate::error::DataError;
 use crate::guests::{GuestWrite, SessionState};
+use crate::notice::CommitNotice;
 use crate::read::{self, ReadPool};
 use crate::reply::Reply;
 use crate::schema;
@@ -112,11 +113,20 @@ impl Store {
     /// about 10 ms. A record that cannot be stored is logged and counted
     /// ([`Store::failed_records`]); [`Store::flush`] waits until it is on disk.
     pub fn record_match(&self, record: MatchRecord, ended_at_ms: i64) {
+        self.record_match_then(record, ended_at_ms, CommitNotice::none());
+    }
+
+    /// [`Store::record_match`], then `notice` settled on the writer thread once the record is
+    /// committed (`true`) or lost (`false`): what acknowledges the match (`match.end`) goes
+    /// out from there, after the record is on disk.
+    pub fn record_match_then(&self, record: MatchRecord, ended_at_ms: i64, notice: CommitNotice) {
         let id = record.id;
         let op = WriteOp::RecordMatch {
             record: Box::new(record),
             ended_at_ms,
+            notice,
         };
+        // A refused op drops its notice, which settles it as failed.
         if let Err(error) = self.send(op) {
             self.inner.shared.record_lost(id, &error);
         }
@@ -287,7 +297,16 @@ impl Store {
     /// Stores a chat message. Never blocks: the message is queued for the writer and
     /// committed within about 10 ms; one that cannot be stored is logged.
     pub fn record_chat(&self, line: ChatLine) {
-        if let Err(error) = self.send(WriteOp::Social(SocialWrite::RecordChat(Box::new(line)))) {
+        self.record_chat_then(line, CommitNotice::none());
+    }
+
+    /// [`Store::record_chat`], then `notice` settled on the writer thread once the message is
+    /// committed (`true`) or lost (`false`): the chat `ack` goes out from there.
+    pub fn record_chat_then(&self, line: ChatLine, notice: CommitNotice) {
+        if let Err(error) = self.send(WriteOp::Social(SocialWrite::RecordChat(
+            Box::new(line),
+            notice,
+        ))) {
             tracing::warn!(%error, "chat message not stored");
         }
     }

@@ -4,8 +4,9 @@
 //! batch in ONE transaction, commits it (`synchronous=FULL`: the commit is on disk when it
 //! returns), and only then answers the callers that wait. A batch closes when it holds
 //! [`BATCH_MAX_OPS`] writes, when [`BATCH_MAX_WAIT`] has passed since its first, or, as soon
-//! as a caller waits on one of its writes, once the channel is momentarily empty (so blocking
-//! calls pay no batching delay, and writes that queue during a commit share the next one).
+//! as a caller waits on one of its writes (or work waits on its commit notice: `match.end`, a
+//! chat `ack`), once the channel is momentarily empty (so they pay no batching delay, and
+//! writes that queue during a commit share the next one).
 //!
 //! Each write runs in its own savepoint: one failing write (a taken name, say) is rolled back
 //! alone and the rest of its batch still commits.
@@ -20,6 +21,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use crate::error::{DataError, is_foreign_key_violation, is_unique_violation, sql};
 use crate::guests::GuestWrite;
+use crate::notice::CommitNotice;
 use crate::reply::{Ack, Reply, reply};
 use crate::social::SocialWrite;
 use crate::sql::{VISITS_COUNTER, in_savepoint, u64_to_sql};
@@ -46,6 +48,8 @@ pub(crate) enum WriteOp {
     RecordMatch {
         record: Box<MatchRecord>,
         ended_at_ms: i64,
+        /// Settled after the commit (sends `match.end`).
+        notice: CommitNotice,
     },
     IncrementVisits {
         reply: Reply<i64>,
@@ -97,11 +101,13 @@ impl WriteOp {
         }
     }
 
-    /// Whether a caller blocks until this write is answered.
+    /// Whether a caller blocks until this write is answered, or work (`match.end`, a chat
+    /// `ack`) waits on its commit notice.
     fn has_waiter(&self) -> bool {
         match self {
             WriteOp::Social(op) => op.has_waiter(),
-            other => !matches!(other, WriteOp::RecordMatch { .. }),
+            WriteOp::RecordMatch { notice, .. } => notice.is_pending(),
+            _ => true,
         }
     }
 
@@ -113,6 +119,7 @@ impl WriteOp {
     /// Answers the write with `error` without applying it.
     fn refuse(self, error: DataError, shared: &WriterShared) {
         match self {
+            // Dropping the notice settles it as failed.
             WriteOp::RecordMatch { record, .. } => shared.record_lost(record.id, &error),
             WriteOp::IncrementVisits { reply } => drop(reply.send(Err(error))),
             WriteOp::CreateGuest { reply, .. } | WriteOp::CreatePlayer { reply, .. } => {
@@ -253,11 +260,13 @@ fn apply_batch(conn: &mut Connection, batch: &mut Vec<WriteOp>, shared: &WriterS
     for ack in acks {
         match ack {
             Ack::Nothing => {}
-            Ack::Record(id) => {
+            Ack::Record(id, notice) => {
                 if let Err(error) = &commit {
                     shared.record_lost(id, error);
                 }
+                notice.settle(commit.is_ok());
             }
+            Ack::Notice(notice) => notice.settle(commit.is_ok()),
             Ack::Reply(answer) => answer(commit.as_ref().map(|_| ())),
         }
     }
@@ -269,10 +278,11 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
         WriteOp::RecordMatch {
             record,
             ended_at_ms,
+            notice,
         } => {
             let id = record.id;
             match in_savepoint(tx, |conn| insert_match(conn, &record, ended_at_ms)) {
-                Ok(()) => Ack::Record(id),
+                Ok(()) => Ack::Record(id, notice),
                 Err(error) => {
                     shared.record_lost(id, &error);
                     Ack::Nothing
@@ -466,6 +476,7 @@ mod tests {
                 players: vec![],
             }),
             ended_at_ms: 1,
+            notice: CommitNotice::none(),
         }
     }
 

@@ -21,7 +21,8 @@
 //!   [`ws::limits`] (sliding windows).
 //! - [`http`]: the router, `/ws` and REST: [`http::matches`], [`http::accounts`],
 //!   [`http::players`], [`http::social`], [`http::openapi`], [`http::ops`] (layers,
-//!   `/health/details`), [`http::error`], [`http::hash_pool`] (the password-hashing threads).
+//!   `/health/details`), [`http::error`], [`http::hash_pool`] (the password-hashing threads),
+//!   [`http::guard`] (the connection cap and header deadline under `axum::serve`).
 //! - [`bridge`]: tick thread only: commands in ([`bridge::receive`]), events and `state` out
 //!   ([`bridge::send`]), and [`bridge::install`], which places all of net's systems.
 //! - [`matchmaking`]: the queues (tick thread), pairing (a pure function), ratings (tokio).

@@ -343,6 +343,23 @@ impl Accounts {
 }
 
 /// Parses a JSON body into `T` (an empty body reads as `{}`), or 400 `bad_request`.
+/// 413 `too_large` for a body over the route's limit, else 400.
+fn body_error(error: axum::Error) -> ApiError {
+    if error
+        .into_inner()
+        .downcast_ref::<http_body_util::LengthLimitError>()
+        .is_some()
+    {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is over {MAX_LOGIN_BODY_BYTES} bytes"),
+        )
+    } else {
+        ApiError::bad_request("the body could not be read")
+    }
+}
+
 fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
@@ -473,6 +490,7 @@ fn request_address(
     responses(
         (status = 200, description = "a token for the player", body = AuthResponse),
         (status = 400, description = "invalid body", body = crate::http::openapi::ErrorBody),
+        (status = 413, description = "a body over 64 KiB", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "wrong name or password", body = crate::http::openapi::ErrorBody),
         (status = 429, description = "locked out after repeated failures (or attempts in flight past the free ones); retry after `Retry-After` seconds",
             body = crate::http::openapi::ErrorBody,
@@ -488,8 +506,11 @@ async fn login(
     let address = request_address(&state.app, &headers, &request);
     let body = axum::body::to_bytes(request.into_body(), MAX_LOGIN_BODY_BYTES)
         .await
-        .map_err(|_| ApiError::bad_request("the body could not be read"))?;
+        .map_err(body_error)?;
     let request: CredentialsRequest = json_body(&body)?;
+    // Nothing is looked up, hashed or counted for a name that could not be registered.
+    validate_name(&request.name)?;
+    validate_password(&request.password)?;
     let keys = GuardKey::login(&request.name, address);
     // Counted before hashing: concurrent attempts cannot all pass the check.
     if let Err(wait) = state.guard.begin(&keys, Instant::now()) {

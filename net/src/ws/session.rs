@@ -22,7 +22,8 @@ use crate::hub::{ConnEntry, ConnId};
 use crate::limits::{CHAT_PER_ADDRESS_PER_SECOND, CHAT_PER_PLAYER_PER_SECOND, ChatRefusal};
 use crate::metrics::{Direction, Metrics};
 use crate::outbox::{
-    Batch, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox,
+    Batch, CLOSE_INVALID_UTF8, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason,
+    Outbox,
 };
 use crate::state::AppState;
 use crate::wire::codec::{self, Codec, Frame, Inbound};
@@ -241,8 +242,8 @@ impl Session {
                 Ok(Message::Ping(_) | Message::Pong(_)) => continue,
                 Ok(Message::Close(_)) => return,
                 Err(error) => {
-                    if is_too_large(error) {
-                        self.outbox.close(CLOSE_TOO_LARGE);
+                    if let Some(reason) = close_for(error) {
+                        self.outbox.close(reason);
                     }
                     return;
                 }
@@ -288,6 +289,9 @@ impl Session {
         };
         match inbound.kind.as_ref() {
             "ws.ping" => {
+                if self.data::<protocol::PingData>(&reply, payload).is_none() {
+                    return;
+                }
                 let pong = protocol::Pong {
                     server_time: now_ms(),
                     tick: self.state.clock.tick(),
@@ -492,11 +496,14 @@ impl Session {
     }
 }
 
-fn is_too_large(error: axum::Error) -> bool {
-    matches!(
-        error.into_inner().downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(_))
-    )
+/// How to close after a read error: 1009 for a frame too large, 1007 for a text frame that
+/// is not UTF-8; None when the socket is gone anyway.
+fn close_for(error: axum::Error) -> Option<CloseReason> {
+    match error.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Some(CLOSE_TOO_LARGE),
+        Some(tungstenite::Error::Utf8(_)) => Some(CLOSE_INVALID_UTF8),
+        _ => None,
+    }
 }
 
 /// Writes what the outbox holds to the socket until the connection closes, counting frames
