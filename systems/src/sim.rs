@@ -2,12 +2,14 @@
 //! operations the network layer applies to the World on the tick thread between ticks.
 //!
 //! A tick runs [`SimSystems::Receive`] (the network layer's systems), then the rules in
-//! [`SimSystems::Game`] in this fixed order: `apply_inputs`, `advance_match_clock`,
+//! [`SimSystems::Game`] in this fixed order: `record_inputs` (the replay log), `apply_inputs`,
+//! `advance_match_clock`,
 //! `forfeit_absent_players`, `run_countdown`; the bots (`drive_pong_bots`,
 //! `drive_breakout_bots`, which write their seats' held input as a player's frame would);
 //! Pong (`serve_ball`, `move_paddles`, `move_ball`, `score_points`); Breakout
 //! (`move_field_paddles`, `launch_balls`, `move_field_balls`, `lose_balls`, `advance_levels`,
-//! `end_on_time_limit`, `end_breakout_matches`); then `finish_matches`; then
+//! `end_on_time_limit`, `end_breakout_matches`); then `finish_matches` and `seal_replays`
+//! (the replay into the record); then
 //! [`SimSystems::Send`].
 //!
 //! Every mode of GAMES.md is simulated: Pong 1v1, 2v2 and vs_bot, Breakout solo and versus.
@@ -23,6 +25,7 @@ use crate::components::{
     SeatKind, SeatSlot, Seats, Side, TeamScore, TimeLimit,
 };
 use crate::lifecycle::{self, Departure};
+use crate::replay::{self, Lifecycle};
 use crate::model::{
     BotLevel, DEFAULT_SCORE_LIMIT, DEFAULT_TIME_LIMIT_SECONDS, EndReason, Game, MatchId,
     MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat,
@@ -124,6 +127,7 @@ impl Simulation {
         schedule.add_systems(
             (
                 (
+                    replay::record_inputs,
                     lifecycle::apply_inputs,
                     lifecycle::advance_match_clock,
                     lifecycle::forfeit_absent_players,
@@ -148,7 +152,7 @@ impl Simulation {
                     breakout::end_breakout_matches,
                 )
                     .chain(),
-                lifecycle::finish_matches,
+                (lifecycle::finish_matches, replay::seal_replays).chain(),
             )
                 .chain()
                 .in_set(SimSystems::Game),
@@ -247,6 +251,7 @@ pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
             MatchClock::default(),
             MatchEnding::Live,
             MatchRng(rng),
+            replay::new_log(),
         ))
         .id();
 
@@ -318,6 +323,7 @@ pub fn join_match(world: &mut World, game: Entity, player: PlayerRef) -> Result<
     let Some(free) = free else {
         return Err(JoinError::NoFreeSeat);
     };
+    replay::note(world, game, Lifecycle::Join(&player));
     let mut slot = world
         .get_mut::<SeatSlot>(free)
         .ok_or(JoinError::NotJoinable)?;
@@ -394,6 +400,12 @@ pub fn attach_bot(
             })
         })
         .ok_or(JoinError::NoFreeSeat)?;
+    let index = seats
+        .entities()
+        .iter()
+        .position(|e| *e == seat_entity)
+        .unwrap_or_default();
+    replay::note(world, game, Lifecycle::Bot { seat: index, level });
     let mut entity = world.entity_mut(seat_entity);
     if let Some(mut slot) = entity.get_mut::<SeatSlot>() {
         slot.kind = SeatKind::Bot;
@@ -466,6 +478,7 @@ pub fn leave_match(world: &mut World, game: Entity, player: PlayerId) {
     if was_absent && let Some(mut seats) = world.get_mut::<Seats>(game) {
         seats.absent -= 1;
     }
+    replay::note(world, game, Lifecycle::Leave(player));
 
     match lifecycle::departure(phase.phase, index == 0, side, anyone_else_present) {
         Departure::Discard => {
@@ -515,6 +528,7 @@ pub fn player_dropped(world: &mut World, game: Entity, player: PlayerId) {
         }
         _ => return,
     }
+    replay::note(world, game, Lifecycle::Drop(player));
     if let Some(mut seats) = world.get_mut::<Seats>(game) {
         seats.absent += 1;
     }
@@ -556,6 +570,7 @@ pub fn player_returned(world: &mut World, game: Entity, player: PlayerId) {
         }
         _ => return,
     }
+    replay::note(world, game, Lifecycle::Return(player));
     let absent = world.get_mut::<Seats>(game).map_or(0, |mut seats| {
         seats.absent -= 1;
         seats.absent
@@ -575,6 +590,7 @@ pub fn abort_match(world: &mut World, game: Entity) {
         .get::<MatchPhase>(game)
         .is_some_and(|phase| phase.phase != Phase::Finished)
     {
+        replay::note(world, game, Lifecycle::Abort);
         end_match(
             world,
             game,

@@ -1,0 +1,615 @@
+//! Replays (issue 16): a match is its seed, its options and what changed its simulation: the
+//! inputs `apply_inputs` applied and the operations that seated, dropped, brought back or
+//! removed a player. The tick thread appends them to the match's [`ReplayLog`] in a compact
+//! byte form; [`seal_replays`] hands the log with the final state hash to the history record
+//! ([`crate::model::MatchRecord::replay`]), so it is stored in the same transaction.
+//! [`play`] runs a replay through a fresh [`Simulation`] (any thread: verify, frames).
+//!
+//! # The log (PROTOCOL.md "Replays")
+//!
+//! A sequence of ops. Every op carries the ticks elapsed since the previous op (`dt`); an op
+//! at tick `t` was applied between the step that brought the match clock to `t` and the next.
+//! The decoder keeps `tick` (from 0) and, per seat, the `seq` the next input will carry (from 1).
+//!
+//! - Input, first byte `0ssaaldd`: seat index `ss`, axis class `aa` (0: `0.0`, 1: `1.0`, 2:
+//!   `-1.0`, 3: an `f32` little-endian follows), `l` launch, `dd` the `dt` (3: `3 +` a varint
+//!   follows). Its `seq` is the seat's next one. One byte for a keyboard input.
+//! - Other ops, first byte `1kkkaaaa`, then a varint `dt`; `aaaa` is a player index into the
+//!   replay's `players` (or a seat index); 15 means a varint index follows. `kkk`: 0 seq (the
+//!   next input of seat `aaaa` carries the varint that follows), 1 join, 2 leave, 3 drop,
+//!   4 return, 5 abort, 6 bot (seat `aaaa`, then one byte: 0 easy, 1 normal, 2 hard).
+//!
+//! Varints are LEB128 (7 bits a byte, low first).
+
+use std::fmt;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+
+use crate::components::{InMatch, MAX_SEATS, MatchClock, MatchInfo, PlayerInput, Seats};
+use crate::model::{
+    BotLevel, Game, MatchId, MatchOptions, MatchRecord, Mode, PlayerId, PlayerRef,
+};
+use crate::sim::{self, MatchSpec, Simulation};
+use crate::tick::{InputFrame, MatchEvent, MatchEvents, SimConfig};
+use crate::view::state_hash;
+
+/// The version of the rules a replay was recorded under. Bump it whenever a rule, a number
+/// of GAMES.md or the order of the systems changes what a seed and a log produce: a replay of
+/// another version is refused (HTTP 410) rather than played wrong.
+pub const GAME_VERSION: u32 = 1;
+
+/// The most ticks [`play`] runs past the tick count it was told to expect, before it calls
+/// the replay broken (a match that never ends).
+pub const REPLAY_TICK_SLACK: u64 = 1;
+
+/// An input's `dt` held in its first byte; from this value on, a varint follows.
+const INLINE_DT: u64 = 3;
+/// The index held in an op's first byte; from this value on, a varint follows.
+const INLINE_INDEX: usize = 15;
+const OP_FLAG: u8 = 0x80;
+const KIND_SEQ: u8 = 0;
+const KIND_JOIN: u8 = 1;
+const KIND_LEAVE: u8 = 2;
+const KIND_DROP: u8 = 3;
+const KIND_RETURN: u8 = 4;
+const KIND_ABORT: u8 = 5;
+const KIND_BOT: u8 = 6;
+const AXIS_ZERO: u8 = 0;
+const AXIS_PLUS: u8 = 1;
+const AXIS_MINUS: u8 = 2;
+const AXIS_F32: u8 = 3;
+
+/// On every match entity: the replay being recorded, appended to on the tick thread.
+#[derive(Component, Clone, Debug, Default, PartialEq)]
+pub struct ReplayLog {
+    /// The encoded ops (the module doc); grows by amortized doubling.
+    ops: Vec<u8>,
+    /// Everyone who ever sat down, in order of first join: ops name them by index.
+    players: Vec<PlayerRef>,
+    /// The tick of the last op (the base of the next `dt`).
+    tick: u64,
+    /// Per seat index, the `seq` the decoder expects of the seat's next input.
+    next_seq: [u64; MAX_SEATS],
+}
+
+/// A lifecycle operation, as [`crate::sim`] records it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Lifecycle<'a> {
+    Join(&'a PlayerRef),
+    Leave(PlayerId),
+    Drop(PlayerId),
+    Return(PlayerId),
+    Abort,
+    Bot { seat: usize, level: BotLevel },
+}
+
+impl ReplayLog {
+    fn new() -> ReplayLog {
+        ReplayLog {
+            next_seq: [1; MAX_SEATS],
+            ..Default::default()
+        }
+    }
+
+    /// The encoded ops recorded so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.ops
+    }
+
+    fn dt(&mut self, tick: u64) -> u64 {
+        let dt = tick.saturating_sub(self.tick);
+        self.tick = self.tick.max(tick);
+        dt
+    }
+
+    /// Appends an input applied at `tick` to seat `seat` (its index in seat order).
+    pub(crate) fn input(&mut self, tick: u64, seat: usize, frame: InputFrame) {
+        let seat = seat.min(MAX_SEATS - 1);
+        if frame.seq != self.next_seq[seat] {
+            let dt = self.dt(tick);
+            self.head(KIND_SEQ, seat, dt);
+            push_varint(&mut self.ops, frame.seq);
+        }
+        self.next_seq[seat] = frame.seq.wrapping_add(1);
+        let dt = self.dt(tick);
+        let bits = frame.axis.to_bits();
+        let class = if bits == 0f32.to_bits() {
+            AXIS_ZERO
+        } else if bits == 1f32.to_bits() {
+            AXIS_PLUS
+        } else if bits == (-1f32).to_bits() {
+            AXIS_MINUS
+        } else {
+            AXIS_F32
+        };
+        let first = (seat as u8) << 5
+            | class << 3
+            | u8::from(frame.launch) << 2
+            | dt.min(INLINE_DT) as u8;
+        self.ops.push(first);
+        if dt >= INLINE_DT {
+            push_varint(&mut self.ops, dt - INLINE_DT);
+        }
+        if class == AXIS_F32 {
+            self.ops.extend_from_slice(&bits.to_le_bytes());
+        }
+    }
+
+    /// Appends a lifecycle operation applied at `tick`.
+    pub(crate) fn lifecycle(&mut self, tick: u64, op: Lifecycle<'_>) {
+        let dt = self.dt(tick);
+        match op {
+            Lifecycle::Join(player) => {
+                let index = self.player_index(player);
+                self.head(KIND_JOIN, index, dt);
+            }
+            Lifecycle::Leave(id) | Lifecycle::Drop(id) | Lifecycle::Return(id) => {
+                let kind = match op {
+                    Lifecycle::Leave(_) => KIND_LEAVE,
+                    Lifecycle::Drop(_) => KIND_DROP,
+                    _ => KIND_RETURN,
+                };
+                let index = self.player_index(&PlayerRef {
+                    id,
+                    name: String::new(),
+                });
+                self.head(kind, index, dt);
+            }
+            Lifecycle::Abort => self.head(KIND_ABORT, 0, dt),
+            Lifecycle::Bot { seat, level } => {
+                self.head(KIND_BOT, seat, dt);
+                self.ops.push(level as u8);
+            }
+        }
+    }
+
+    /// The index of `player` in `players`, adding them at their first join.
+    fn player_index(&mut self, player: &PlayerRef) -> usize {
+        match self.players.iter().position(|p| p.id == player.id) {
+            Some(index) => index,
+            None => {
+                self.players.push(player.clone());
+                self.players.len() - 1
+            }
+        }
+    }
+
+    /// `1kkkaaaa`, the varint `dt`, and the index's varint when it does not fit.
+    fn head(&mut self, kind: u8, index: usize, dt: u64) {
+        self.ops
+            .push(OP_FLAG | kind << 4 | index.min(INLINE_INDEX) as u8);
+        push_varint(&mut self.ops, dt);
+        if index >= INLINE_INDEX {
+            push_varint(&mut self.ops, (index - INLINE_INDEX) as u64);
+        }
+    }
+}
+
+fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// A finished match's replay: what the history record carries to the writer, and what the
+/// store gives back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Replay {
+    /// [`GAME_VERSION`] when it was recorded.
+    pub game_version: u32,
+    /// The server's reconnect grace in ticks (a rule the log does not say).
+    pub reconnect_grace_ticks: u64,
+    /// Everyone who sat down, in order of first join; the log names them by index.
+    pub players: Vec<PlayerRef>,
+    /// The encoded ops (the module doc).
+    pub log: Vec<u8>,
+    /// [`state_hash`] of the match in the tick it ended.
+    pub final_hash: u64,
+}
+
+/// One decoded op of a log.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    /// Seat index and the input applied to it.
+    Input { seat: usize, frame: InputFrame },
+    /// Player index into [`Replay::players`].
+    Join(usize),
+    Leave(usize),
+    Drop(usize),
+    Return(usize),
+    Abort,
+    Bot { seat: usize, level: BotLevel },
+}
+
+/// Why a replay cannot be played, or did not reproduce its record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReplayError {
+    /// Recorded under another [`GAME_VERSION`].
+    Version { found: u32 },
+    /// The log ends inside an op, or names a seat or player that does not exist.
+    Corrupt(String),
+    /// The match never ended (within the ticks expected plus [`REPLAY_TICK_SLACK`]).
+    NoEnd { ticks: u64 },
+    /// The match ended with ops of the log still unplayed.
+    OpsAfterEnd { tick: u64 },
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Version { found } => write!(
+                f,
+                "recorded under game version {found}, this server plays version {GAME_VERSION}"
+            ),
+            ReplayError::Corrupt(what) => write!(f, "corrupt replay log: {what}"),
+            ReplayError::NoEnd { ticks } => write!(f, "the match did not end within {ticks} ticks"),
+            ReplayError::OpsAfterEnd { tick } => {
+                write!(f, "the match ended at tick {tick} with ops still in the log")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+impl Replay {
+    /// The ops of the log with their ticks, in order.
+    pub fn ops(&self) -> Ops<'_> {
+        Ops {
+            bytes: &self.log,
+            at: 0,
+            tick: 0,
+            next_seq: [1; MAX_SEATS],
+            players: self.players.len(),
+        }
+    }
+}
+
+/// The decoder of a log: yields `(tick, op)`.
+pub struct Ops<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    tick: u64,
+    next_seq: [u64; MAX_SEATS],
+    players: usize,
+}
+
+impl Ops<'_> {
+    fn byte(&mut self) -> Result<u8, ReplayError> {
+        let byte = *self
+            .bytes
+            .get(self.at)
+            .ok_or_else(|| ReplayError::Corrupt(format!("truncated at byte {}", self.at)))?;
+        self.at += 1;
+        Ok(byte)
+    }
+
+    fn varint(&mut self) -> Result<u64, ReplayError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(ReplayError::Corrupt(format!("varint too long at byte {}", self.at)))
+    }
+
+    fn advance(&mut self, dt: u64) -> Result<(), ReplayError> {
+        self.tick = self
+            .tick
+            .checked_add(dt)
+            .ok_or_else(|| ReplayError::Corrupt("tick overflow".into()))?;
+        Ok(())
+    }
+
+    fn index(&mut self, first: u8) -> Result<usize, ReplayError> {
+        let inline = usize::from(first & 0x0f);
+        if inline < INLINE_INDEX {
+            return Ok(inline);
+        }
+        Ok(INLINE_INDEX + self.varint()? as usize)
+    }
+
+    fn player(&mut self, index: usize) -> Result<usize, ReplayError> {
+        if index < self.players {
+            Ok(index)
+        } else {
+            Err(ReplayError::Corrupt(format!("no player {index}")))
+        }
+    }
+
+    fn seat(index: usize) -> Result<usize, ReplayError> {
+        if index < MAX_SEATS {
+            Ok(index)
+        } else {
+            Err(ReplayError::Corrupt(format!("no seat {index}")))
+        }
+    }
+
+    fn next_op(&mut self) -> Result<(u64, Op), ReplayError> {
+        let first = self.byte()?;
+        if first & OP_FLAG == 0 {
+            let seat = usize::from(first >> 5 & 3);
+            let class = first >> 3 & 3;
+            let launch = first >> 2 & 1 == 1;
+            let mut dt = u64::from(first & 3);
+            if dt >= INLINE_DT {
+                dt += self.varint()?;
+            }
+            self.advance(dt)?;
+            let axis = match class {
+                AXIS_ZERO => 0.0,
+                AXIS_PLUS => 1.0,
+                AXIS_MINUS => -1.0,
+                _ => {
+                    let bytes = [self.byte()?, self.byte()?, self.byte()?, self.byte()?];
+                    f32::from_le_bytes(bytes)
+                }
+            };
+            let seq = self.next_seq[seat];
+            self.next_seq[seat] = seq.wrapping_add(1);
+            let frame = InputFrame { seq, axis, launch };
+            return Ok((self.tick, Op::Input { seat, frame }));
+        }
+        let kind = first >> 4 & 7;
+        let dt = self.varint()?;
+        self.advance(dt)?;
+        let index = self.index(first)?;
+        let op = match kind {
+            KIND_SEQ => {
+                let seat = Self::seat(index)?;
+                self.next_seq[seat] = self.varint()?;
+                return self.next_op();
+            }
+            KIND_JOIN => Op::Join(self.player(index)?),
+            KIND_LEAVE => Op::Leave(self.player(index)?),
+            KIND_DROP => Op::Drop(self.player(index)?),
+            KIND_RETURN => Op::Return(self.player(index)?),
+            KIND_ABORT => Op::Abort,
+            KIND_BOT => {
+                let seat = Self::seat(index)?;
+                let level = match self.byte()? {
+                    0 => BotLevel::Easy,
+                    1 => BotLevel::Normal,
+                    2 => BotLevel::Hard,
+                    other => return Err(ReplayError::Corrupt(format!("bot level {other}"))),
+                };
+                Op::Bot { seat, level }
+            }
+            other => return Err(ReplayError::Corrupt(format!("op kind {other}"))),
+        };
+        Ok((self.tick, op))
+    }
+}
+
+impl Iterator for Ops<'_> {
+    type Item = Result<(u64, Op), ReplayError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.bytes.len() {
+            return None;
+        }
+        let op = self.next_op();
+        if op.is_err() {
+            // Stop after the first error.
+            self.at = self.bytes.len();
+        }
+        Some(op)
+    }
+}
+
+/// GAMES.md "Input is a state" (issue 16: record): appends every input `apply_inputs` is about
+/// to apply to its match's [`ReplayLog`], at the match's tick. Runs just before
+/// `apply_inputs`; bot seats never have a pending input (the bots write the held one).
+pub(crate) fn record_inputs(
+    inputs: Query<(Entity, &InMatch, &PlayerInput)>,
+    mut matches: Query<(&MatchClock, &Seats, &mut ReplayLog)>,
+) {
+    for (seat_entity, member, input) in &inputs {
+        let Some(frame) = input.pending else { continue };
+        let Ok((clock, seats, mut log)) = matches.get_mut(member.0) else {
+            continue;
+        };
+        if let Some(seat) = seats.entities().iter().position(|e| *e == seat_entity) {
+            log.input(clock.tick, seat, frame);
+        }
+    }
+}
+
+/// Issue 16: puts the replay of every match that ended this tick into its record (the log,
+/// moved out of the match, and the final state hash), so the writer stores both in one
+/// transaction. Runs right after `finish_matches`.
+pub(crate) fn seal_replays(world: &mut World) {
+    let grace = world.resource::<SimConfig>().reconnect_grace_ticks;
+    world.resource_scope(|world, mut events: Mut<MatchEvents>| {
+        for (entity, _, _, event) in &mut events.list {
+            let MatchEvent::Ended(record) = event else {
+                continue;
+            };
+            if record.replay.is_some() {
+                continue;
+            }
+            let final_hash = state_hash(world, *entity);
+            let Some(mut log) = world.get_mut::<ReplayLog>(*entity) else {
+                continue;
+            };
+            let log = std::mem::take(&mut *log);
+            record.replay = Some(Arc::new(Replay {
+                game_version: GAME_VERSION,
+                reconnect_grace_ticks: grace,
+                players: log.players,
+                log: log.ops,
+                final_hash,
+            }));
+        }
+    });
+}
+
+/// A new match's empty log (spawned with it by [`sim::create_match`]).
+pub(crate) fn new_log() -> ReplayLog {
+    ReplayLog::new()
+}
+
+/// Appends a lifecycle op to a match's log at its current tick (for [`crate::sim`]).
+pub(crate) fn note(world: &mut World, game: Entity, op: Lifecycle<'_>) {
+    let tick = world.get::<MatchClock>(game).map_or(0, |clock| clock.tick);
+    if let Some(mut log) = world.get_mut::<ReplayLog>(game) {
+        log.lifecycle(tick, op);
+    }
+}
+
+/// What a replay is played from: the stored match, as its record gives it.
+#[derive(Clone, Debug)]
+pub struct ReplayHeader {
+    pub id: MatchId,
+    pub game: Game,
+    pub mode: Mode,
+    pub options: MatchOptions,
+    pub seed: u64,
+    pub started_at_ms: i64,
+    pub tick_rate: u32,
+    /// The ticks the record says the match lasted: play gives up [`REPLAY_TICK_SLACK`] later.
+    pub ticks: u64,
+}
+
+impl ReplayHeader {
+    /// The header of a record.
+    pub fn of(record: &MatchRecord) -> ReplayHeader {
+        ReplayHeader {
+            id: record.id,
+            game: record.game,
+            mode: record.mode,
+            options: record.options.clone(),
+            seed: record.seed,
+            started_at_ms: record.started_at_ms,
+            tick_rate: record.tick_rate,
+            ticks: record.ticks,
+        }
+    }
+}
+
+/// What a replay played to its end produced.
+#[derive(Clone, Debug)]
+pub struct Replayed {
+    /// The record the replayed match ended with (its `replay` re-recorded by the replay).
+    pub record: MatchRecord,
+    /// [`state_hash`] in the tick it ended.
+    pub final_hash: u64,
+}
+
+/// Plays `replay` through a fresh [`Simulation`]: creates the match from `header`, applies
+/// each op before the step of its tick, and calls `visit` with the World and the match after
+/// every step. Returns `Ok(None)` when `visit` breaks, the end otherwise.
+pub fn play(
+    header: &ReplayHeader,
+    replay: &Replay,
+    mut visit: impl FnMut(&World, Entity) -> ControlFlow<()>,
+) -> Result<Option<Replayed>, ReplayError> {
+    if replay.game_version != GAME_VERSION {
+        return Err(ReplayError::Version {
+            found: replay.game_version,
+        });
+    }
+    let mut sim = Simulation::new(SimConfig {
+        tick_rate: header.tick_rate.max(1),
+        reconnect_grace_ticks: replay.reconnect_grace_ticks,
+    });
+    let game = sim::create_match(
+        &mut sim.world,
+        MatchSpec {
+            id: header.id,
+            game: header.game,
+            mode: header.mode,
+            options: header.options.clone(),
+            seed: header.seed,
+            started_at_ms: header.started_at_ms,
+        },
+    );
+    let mut ops = replay.ops().peekable();
+    let limit = header.ticks.saturating_add(REPLAY_TICK_SLACK);
+    loop {
+        let tick = sim
+            .world
+            .get::<MatchClock>(game)
+            .map_or(0, |clock| clock.tick);
+        while let Some(next) = ops.peek() {
+            match next {
+                Err(error) => return Err(error.clone()),
+                Ok((at, _)) if *at > tick => break,
+                Ok((_, op)) => {
+                    apply(&mut sim.world, game, replay, *op)?;
+                    ops.next();
+                }
+            }
+        }
+        sim.step();
+        if visit(&sim.world, game).is_break() {
+            return Ok(None);
+        }
+        if let Some(record) = ended_record(&sim.world, game) {
+            if ops.peek().is_some() {
+                return Err(ReplayError::OpsAfterEnd { tick: record.ticks });
+            }
+            let final_hash = state_hash(&sim.world, game);
+            return Ok(Some(Replayed { record, final_hash }));
+        }
+        if tick >= limit {
+            return Err(ReplayError::NoEnd { ticks: limit });
+        }
+    }
+}
+
+/// Applies one op of the log to the match, as the tick thread did.
+fn apply(world: &mut World, game: Entity, replay: &Replay, op: Op) -> Result<(), ReplayError> {
+    let id_of = |index: usize| replay.players[index].id;
+    match op {
+        Op::Input { seat, frame } => {
+            let seat_entity = world
+                .get::<Seats>(game)
+                .and_then(|seats| seats.entities().get(seat).copied())
+                .ok_or_else(|| ReplayError::Corrupt(format!("no seat {seat}")))?;
+            if let Some(mut input) = world.get_mut::<PlayerInput>(seat_entity) {
+                input.pending = Some(frame);
+            }
+        }
+        Op::Join(index) => {
+            let player = replay.players[index].clone();
+            sim::join_match(world, game, player)
+                .map_err(|error| ReplayError::Corrupt(format!("join refused: {error}")))?;
+        }
+        Op::Leave(index) => sim::leave_match(world, game, id_of(index)),
+        Op::Drop(index) => sim::player_dropped(world, game, id_of(index)),
+        Op::Return(index) => sim::player_returned(world, game, id_of(index)),
+        Op::Abort => sim::abort_match(world, game),
+        Op::Bot { seat, level } => {
+            let seat = world
+                .get::<Seats>(game)
+                .and_then(|seats| seats.entities().get(seat).copied())
+                .and_then(|entity| world.get::<crate::components::SeatSlot>(entity))
+                .map(|slot| slot.seat)
+                .ok_or_else(|| ReplayError::Corrupt(format!("no seat {seat}")))?;
+            sim::attach_bot(world, game, seat, level)
+                .map_err(|error| ReplayError::Corrupt(format!("bot refused: {error}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// The record of the match if it ended in the last step.
+fn ended_record(world: &World, game: Entity) -> Option<MatchRecord> {
+    let id = world.get::<MatchInfo>(game)?.id;
+    world
+        .resource::<MatchEvents>()
+        .list
+        .iter()
+        .find_map(|(_, event_id, _, event)| match event {
+            MatchEvent::Ended(record) if *event_id == id => Some(record.clone()),
+            _ => None,
+        })
+}
