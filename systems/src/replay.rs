@@ -613,3 +613,217 @@ fn ended_record(world: &World, game: Entity) -> Option<MatchRecord> {
             _ => None,
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+    use crate::testkit::{player, simulation, spec};
+
+    /// The record of `game` if it ended in the last step.
+    fn ended(sim: &Simulation, id: MatchId) -> Option<MatchRecord> {
+        sim.world
+            .resource::<MatchEvents>()
+            .list
+            .iter()
+            .find_map(|(_, event_id, _, event)| match event {
+                MatchEvent::Ended(record) if *event_id == id => Some(record.clone()),
+                _ => None,
+            })
+    }
+
+    /// Plays one match of `mode` from `seed` with random inputs, drops, returns, leaves and
+    /// bots drawn from the seed, until it ends; returns its record (with the sealed replay).
+    fn random_match(mode: Mode, seed: u64) -> MatchRecord {
+        let mut sim = simulation(60);
+        let mut draw = SplitMix64::new(seed ^ 0x5eed);
+        let mut spec = spec(seed, mode, 1 + (seed % 3) as u32, seed);
+        if mode == Mode::Versus {
+            spec.options.time_limit = Some(8);
+        }
+        let id = spec.id;
+        let world = &mut sim.world;
+        let game = sim::create_match(world, spec);
+        let seats = mode.player_seats();
+        let mut humans = Vec::new();
+        for (n, seat) in seats.iter().enumerate() {
+            if n > 0 && draw.next_u64().is_multiple_of(4) {
+                sim::attach_bot(world, game, *seat, BotLevel::Hard).unwrap();
+            } else {
+                let who = player(100 + n as u64);
+                sim::join_match(world, game, who.clone()).unwrap();
+                humans.push(who.id);
+            }
+        }
+        let mut seq = [0u64; 8];
+        let mut away = vec![false; humans.len()];
+        for _ in 0..60 * 60 * 2 {
+            for (n, who) in humans.iter().enumerate() {
+                let roll = draw.next_u64() % 1000;
+                if roll < 40 {
+                    seq[n] += 1 + u64::from(roll < 2);
+                    let axis = match roll % 4 {
+                        0 => 0.0,
+                        1 => 1.0,
+                        2 => -1.0,
+                        _ => draw.range_f32(-1.0, 1.0),
+                    };
+                    let frame = InputFrame {
+                        seq: seq[n],
+                        axis,
+                        launch: roll % 5 == 0,
+                    };
+                    let _ = sim::submit_input(&mut sim.world, game, *who, frame);
+                } else if roll == 500 && !away[n] {
+                    sim::player_dropped(&mut sim.world, game, *who);
+                    away[n] = true;
+                } else if (501..520).contains(&roll) && away[n] {
+                    sim::player_returned(&mut sim.world, game, *who);
+                    away[n] = false;
+                } else if roll == 999 && draw.next_u64().is_multiple_of(8) {
+                    sim::leave_match(&mut sim.world, game, *who);
+                }
+            }
+            sim.step();
+            if let Some(record) = ended(&sim, id) {
+                return record;
+            }
+        }
+        sim::abort_match(&mut sim.world, game);
+        sim.step();
+        ended(&sim, id).expect("aborted")
+    }
+
+    fn check(record: &MatchRecord) {
+        let replay = record.replay.as_ref().expect("sealed");
+        let replayed = play(&ReplayHeader::of(record), replay, |_, _| ControlFlow::Continue(()))
+            .unwrap_or_else(|error| panic!("{:?} seed {}: {error}", record.mode, record.seed))
+            .expect("played to the end");
+        let context = format!("{:?} seed {} {:?}", record.mode, record.seed, record.reason);
+        assert_eq!(replayed.record.ticks, record.ticks, "{context}");
+        assert_eq!(replayed.record.players, record.players, "{context}");
+        assert_eq!(replayed.record.reason, record.reason, "{context}");
+        assert_eq!(replayed.final_hash, replay.final_hash, "{context}");
+        // The replay re-records the very same log.
+        let again = replayed.record.replay.expect("re-sealed");
+        assert_eq!(again.log, replay.log, "{context}");
+    }
+
+    #[test]
+    fn two_hundred_random_matches_with_bots_replay_identically() {
+        let modes = [
+            Mode::OneVsOne,
+            Mode::TwoVsTwo,
+            Mode::VsBot,
+            Mode::Solo,
+            Mode::Versus,
+        ];
+        let mut reasons = std::collections::HashSet::new();
+        for seed in 0..200u64 {
+            let mode = modes[(seed % modes.len() as u64) as usize];
+            let record = random_match(mode, seed);
+            reasons.insert(record.reason);
+            check(&record);
+        }
+        assert!(reasons.len() >= 3, "varied ends: {reasons:?}");
+    }
+
+    #[test]
+    fn ops_round_trip_through_the_encoding() {
+        let mut log = ReplayLog::new();
+        let ada = player(1);
+        log.lifecycle(0, Lifecycle::Join(&ada));
+        log.lifecycle(0, Lifecycle::Bot { seat: 1, level: BotLevel::Easy });
+        let frames = [
+            (2, 0, 1, 1.0, false),
+            (2, 1, 2, -1.0, false),
+            (9, 0, 3, 0.25, true),
+            (300, 0, 7, 0.0, false),
+            (300, 0, 8, -0.0, false),
+        ];
+        for (tick, seat, seq, axis, launch) in frames {
+            log.input(tick, seat, InputFrame { seq, axis, launch });
+        }
+        log.lifecycle(301, Lifecycle::Drop(ada.id));
+        log.lifecycle(400, Lifecycle::Return(ada.id));
+        log.lifecycle(401, Lifecycle::Leave(ada.id));
+        log.lifecycle(401, Lifecycle::Abort);
+        let replay = Replay {
+            game_version: GAME_VERSION,
+            reconnect_grace_ticks: 600,
+            players: log.players.clone(),
+            log: log.ops.clone(),
+            final_hash: 0,
+        };
+        let ops: Vec<(u64, Op)> = replay.ops().collect::<Result<_, _>>().unwrap();
+        let input = |seq, axis, launch| InputFrame { seq, axis, launch };
+        assert_eq!(
+            ops,
+            [
+                (0, Op::Join(0)),
+                (0, Op::Bot { seat: 1, level: BotLevel::Easy }),
+                (2, Op::Input { seat: 0, frame: input(1, 1.0, false) }),
+                (2, Op::Input { seat: 1, frame: input(2, -1.0, false) }),
+                (9, Op::Input { seat: 0, frame: input(3, 0.25, true) }),
+                (300, Op::Input { seat: 0, frame: input(7, 0.0, false) }),
+                (300, Op::Input { seat: 0, frame: input(8, -0.0, false) }),
+                (301, Op::Drop(0)),
+                (400, Op::Return(0)),
+                (401, Op::Leave(0)),
+                (401, Op::Abort),
+            ]
+        );
+        // -0.0 keeps its sign bit (the state hash hashes bits).
+        let Op::Input { frame, .. } = ops[6].1 else { panic!() };
+        assert!(frame.axis.is_sign_negative());
+        // A keyboard input in step with the previous seq is one byte.
+        let mut keys = ReplayLog::new();
+        keys.input(1, 0, input(1, 1.0, false));
+        assert_eq!(keys.ops.len(), 1);
+        // Truncation is an error, not a panic.
+        let mut cut = replay.clone();
+        cut.log.truncate(cut.log.len() - 1);
+        assert!(cut.ops().any(|op| op.is_err()));
+    }
+
+    #[test]
+    fn another_game_version_is_refused() {
+        let record = random_match(Mode::OneVsOne, 5);
+        let mut replay = (**record.replay.as_ref().unwrap()).clone();
+        replay.game_version = GAME_VERSION + 1;
+        let played = play(&ReplayHeader::of(&record), &replay, |_, _| ControlFlow::Continue(()));
+        assert_eq!(
+            played.unwrap_err(),
+            ReplayError::Version {
+                found: GAME_VERSION + 1
+            }
+        );
+    }
+
+    /// Bytes per minute of Pong 1v1 with both players sending a keyboard input (−1, 0, +1,
+    /// drawn at random) at 20 Hz.
+    #[test]
+    fn a_minute_of_pong_at_20_hz_takes_under_4_kib() {
+        let mut sim = simulation(60);
+        let world = &mut sim.world;
+        let game = sim::create_match(world, spec(1, Mode::OneVsOne, 21, 1));
+        sim::join_match(world, game, player(1)).unwrap();
+        sim::join_match(world, game, player(2)).unwrap();
+        let mut draw = SplitMix64::new(9);
+        let minute = 60 * 60;
+        for tick in 0..minute {
+            for n in 0..2u64 {
+                // 20 Hz, the second player a tick behind the first.
+                if (tick + n) % 3 == 0 {
+                    let axis = [0.0, 1.0, -1.0][(draw.next_u64() % 3) as usize];
+                    let frame = InputFrame { seq: tick / 3 + 1, axis, launch: false };
+                    sim::submit_input(&mut sim.world, game, PlayerId(n + 1), frame).unwrap();
+                }
+            }
+            sim.step();
+        }
+        let bytes = sim.world.get::<ReplayLog>(game).unwrap().ops.len();
+        println!("pong 1v1, keyboard inputs at 20 Hz: {bytes} bytes per minute");
+        assert!(bytes < 4096, "{bytes} bytes");
+    }
+}
