@@ -8,6 +8,7 @@ use std::str::FromStr;
 use arcade_systems::model::{
     EndReason, Game, MatchId, MatchOptions, MatchRecord, Mode, PlayerId, RecordPlayer,
 };
+use arcade_systems::replay::GAME_VERSION;
 use serde::{Deserialize, Serialize};
 
 /// The most matches one page of [`crate::Store::list_matches`] holds (PROTOCOL.md: `limit`
@@ -35,6 +36,10 @@ pub struct StoredMatch {
     pub ticks: u64,
     pub tick_rate: u32,
     pub reason: EndReason,
+    /// Whether `GET /api/matches/{id}/replay` can play it: a replay was stored with the record,
+    /// under this server's game version (issue 16).
+    #[serde(default)]
+    pub has_replay: bool,
     /// Every seat, in the order of the record: `{id, name, seat, score, result}`.
     pub players: Vec<RecordPlayer>,
 }
@@ -53,6 +58,10 @@ impl StoredMatch {
             ticks: record.ticks,
             tick_rate: record.tick_rate,
             reason: record.reason,
+            has_replay: record
+                .replay
+                .as_ref()
+                .is_some_and(|replay| replay.game_version == GAME_VERSION),
             players: record.players,
         }
     }
@@ -227,6 +236,7 @@ mod tests {
             ticks: 3600,
             tick_rate: 60,
             reason: EndReason::ScoreLimit,
+            has_replay: true,
             players: vec![RecordPlayer {
                 id: PlayerId(5),
                 name: "ada".into(),
@@ -242,7 +252,7 @@ mod tests {
                 "id": "m_0000000000008f3a", "game": "pong", "mode": "1v1",
                 "options": {"scoreLimit": 11}, "seed": 7,
                 "startedAt": "2026-11-21T23:45:00.123Z", "endedAt": "2026-11-21T23:46:00.000Z",
-                "ticks": 3600, "tickRate": 60, "reason": "score_limit",
+                "ticks": 3600, "tickRate": 60, "reason": "score_limit", "hasReplay": true,
                 "players": [{"id": "p_0000000000000005", "name": "ada", "seat": "left",
                              "score": 11, "result": "win"}]
             })
