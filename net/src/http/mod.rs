@@ -11,6 +11,7 @@ pub mod matches;
 pub mod openapi;
 pub mod ops;
 pub mod players;
+pub mod replays;
 pub mod social;
 
 use crate::http::error::ApiError;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/chat/ping", get(ping))
         .route("/api/tournaments/ping", get(ping))
         .merge(matches::routes())
+        .merge(replays::routes())
         // accounts, players and leaderboard, the OpenAPI document (each module's own routes)
         .merge(crate::http::accounts::routes(state.clone()))
         .merge(crate::http::players::routes())
