@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use arcade_net::http::ops::{OpsConfig, RateLimits};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -92,6 +92,33 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+
+    /// A tool to run instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The tools of the binary (`arcade replay verify ...`); without one, it serves.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Replays (issue 16).
+    #[command(subcommand)]
+    Replay(ReplayCommand),
+}
+
+/// `arcade replay ...`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ReplayCommand {
+    /// Plays every stored replay (or one) through the simulation and prints each that does
+    /// not reproduce its record's score, ticks and state hash; exits 1 on any mismatch.
+    Verify {
+        /// The SQLite file to read.
+        #[arg(long)]
+        db: PathBuf,
+        /// Only this match (`m_` and 16 hex digits).
+        #[arg(long = "match")]
+        match_id: Option<String>,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use arcade_systems::model::{
     EndReason, Game, MatchId, MatchOptions, MatchRecord, Mode, PlayerId, RecordPlayer,
 };
-use arcade_systems::replay::GAME_VERSION;
+use arcade_systems::replay::{GAME_VERSION, ReplayHeader};
 use serde::{Deserialize, Serialize};
 
 /// The most matches one page of [`crate::Store::list_matches`] holds (PROTOCOL.md: `limit`
@@ -45,6 +45,20 @@ pub struct StoredMatch {
 }
 
 impl StoredMatch {
+    /// What its replay is played from (issue 16).
+    pub fn replay_header(&self) -> ReplayHeader {
+        ReplayHeader {
+            id: self.id,
+            game: self.game,
+            mode: self.mode,
+            options: self.options.clone(),
+            seed: self.seed,
+            started_at_ms: self.started_at_ms,
+            tick_rate: self.tick_rate,
+            ticks: self.ticks,
+        }
+    }
+
     /// The stored form of a record the simulation produced, ended at `ended_at_ms`.
     pub fn from_record(record: MatchRecord, ended_at_ms: i64) -> StoredMatch {
         StoredMatch {

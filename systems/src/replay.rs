@@ -29,7 +29,8 @@ use bevy_ecs::prelude::*;
 
 use crate::components::{InMatch, MAX_SEATS, MatchClock, MatchInfo, PlayerInput, Seats};
 use crate::model::{
-    BotLevel, Game, MatchId, MatchOptions, MatchRecord, Mode, PlayerId, PlayerRef,
+    BotLevel, EndReason, Game, MatchId, MatchOptions, MatchRecord, Mode, PlayerId, PlayerRef,
+    RecordPlayer,
 };
 use crate::sim::{self, MatchSpec, Simulation};
 use crate::tick::{InputFrame, MatchEvent, MatchEvents, SimConfig};
@@ -563,6 +564,53 @@ pub fn play(
             return Err(ReplayError::NoEnd { ticks: limit });
         }
     }
+}
+
+/// Plays `replay` to its end and compares it with what was stored: the tick count, the end
+/// reason, every seat's player, score and result, and the final state hash. Returns the
+/// differences, one line each (none: the replay reproduces its record).
+pub fn verify(
+    header: &ReplayHeader,
+    reason: EndReason,
+    players: &[RecordPlayer],
+    replay: &Replay,
+) -> Vec<String> {
+    let replayed = match play(header, replay, |_, _| ControlFlow::Continue(())) {
+        Ok(Some(replayed)) => replayed,
+        Ok(None) => return vec!["stopped before the end".into()],
+        Err(error) => return vec![error.to_string()],
+    };
+    let mut differences = Vec::new();
+    let record = &replayed.record;
+    if record.ticks != header.ticks {
+        differences.push(format!("ticks: stored {}, replayed {}", header.ticks, record.ticks));
+    }
+    if record.reason != reason {
+        differences.push(format!(
+            "reason: stored {}, replayed {}",
+            reason.as_str(),
+            record.reason.as_str()
+        ));
+    }
+    let seats = |list: &[RecordPlayer]| -> Vec<String> {
+        list.iter()
+            .map(|p| format!("{} {} {} {}", p.id, p.seat.as_str(), p.score, p.result.as_str()))
+            .collect()
+    };
+    if seats(&record.players) != seats(players) {
+        differences.push(format!(
+            "seats: stored {:?}, replayed {:?}",
+            seats(players),
+            seats(&record.players)
+        ));
+    }
+    if replayed.final_hash != replay.final_hash {
+        differences.push(format!(
+            "state hash: stored {:016x}, replayed {:016x}",
+            replay.final_hash, replayed.final_hash
+        ));
+    }
+    differences
 }
 
 /// Applies one op of the log to the match, as the tick thread did.

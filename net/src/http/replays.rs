@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use arcade_data::StoredMatch;
 use arcade_systems::model::{MatchId, PlayerRef};
-use arcade_systems::replay::{self, GAME_VERSION, Replay, ReplayError, ReplayHeader};
+use arcade_systems::replay::{self, GAME_VERSION, Replay, ReplayError};
 use arcade_systems::view::serialize_state;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -194,20 +194,6 @@ async fn load(state: &AppState, id: &str) -> Result<(StoredMatch, Replay), ApiEr
     Ok((record, replay))
 }
 
-/// The header a stored match gives a replay.
-pub fn header_of(record: &StoredMatch) -> ReplayHeader {
-    ReplayHeader {
-        id: record.id,
-        game: record.game,
-        mode: record.mode,
-        options: record.options.clone(),
-        seed: record.seed,
-        started_at_ms: record.started_at_ms,
-        tick_rate: record.tick_rate,
-        ticks: record.ticks,
-    }
-}
-
 /// Plays the replay and writes the frames of ticks `from..=to` (every `step`th, and the last
 /// tick of the match) as the JSON body of [`FramesView`].
 pub fn render_frames(
@@ -229,7 +215,7 @@ pub fn render_frames(
     );
     let mut first = true;
     let mut failed = None;
-    let played = replay::play(&header_of(record), replay, |world, game| {
+    let played = replay::play(&record.replay_header(), replay, |world, game| {
         let tick = world
             .get::<arcade_systems::components::MatchClock>(game)
             .map_or(0, |clock| clock.tick);
