@@ -213,7 +213,9 @@ pub fn render_frames(
         )
         .as_bytes(),
     );
-    let mut first = true;
+    // Where the last frame written starts, and its tick: a match that ends between steps
+    // (a leave) steps once more at the same tick, and that later frame replaces it.
+    let mut previous: Option<(usize, u64)> = None;
     let mut failed = None;
     let played = replay::play(&record.replay_header(), replay, |world, game| {
         let tick = world
@@ -224,16 +226,20 @@ pub fn render_frames(
         }
         let wanted = tick >= from && ((tick - from).is_multiple_of(step) || tick == ticks);
         if wanted {
-            if !first {
-                body.push(b',');
+            match previous {
+                Some((start, at)) if at == tick => body.truncate(start),
+                Some(_) => body.push(b','),
+                None => {}
             }
-            first = false;
-            if let Err(error) = serialize_state(world, game, &mut serde_json::Serializer::new(&mut body)) {
+            previous = Some((body.len(), tick));
+            let mut out = serde_json::Serializer::new(&mut body);
+            if let Err(error) = serialize_state(world, game, &mut out) {
                 failed = Some(error.to_string());
                 return ControlFlow::Break(());
             }
         }
-        if tick == last {
+        // The end's own tick may come twice: play on to the end then.
+        if tick == last && last < ticks {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
