@@ -25,13 +25,13 @@ pub struct Verified {
 pub fn verify(db: &Path, only: Option<&str>) -> anyhow::Result<Verified> {
     anyhow::ensure!(db.exists(), "no database at {}", db.display());
     let store = Store::open(db).with_context(|| format!("opening {}", db.display()))?;
-    let ids = match only {
-        Some(text) => vec![
-            text.parse::<MatchId>()
-                .map_err(|_| anyhow::anyhow!("{text:?} is not a match id (m_ and 16 hex digits)"))?,
-        ],
-        None => store.replayed_matches()?,
-    };
+    let ids =
+        match only {
+            Some(text) => vec![text.parse::<MatchId>().map_err(|_| {
+                anyhow::anyhow!("{text:?} is not a match id (m_ and 16 hex digits)")
+            })?],
+            None => store.replayed_matches()?,
+        };
     let mut verified = Verified::default();
     for id in ids {
         let Some((stored, replay)) = store.get_replay(id)? else {
@@ -52,12 +52,21 @@ pub fn verify(db: &Path, only: Option<&str>) -> anyhow::Result<Verified> {
             verified.skipped += 1;
             continue;
         }
-        let differences = replay::verify(&stored.replay_header(), stored.reason, &stored.players, &replay);
+        let differences = replay::verify(
+            &stored.replay_header(),
+            stored.reason,
+            &stored.players,
+            &replay,
+        );
         if differences.is_empty() {
             verified.ok += 1;
         } else {
             verified.mismatches += 1;
-            println!("{id}: MISMATCH ({} {})", stored.game.as_str(), stored.mode.as_str());
+            println!(
+                "{id}: MISMATCH ({} {})",
+                stored.game.as_str(),
+                stored.mode.as_str()
+            );
             for difference in differences {
                 println!("  {difference}");
             }

@@ -57,7 +57,11 @@ async fn play_until_end(mut client: Client, match_id: String, seat: &'static str
                 1.0
             } else {
                 // A float axis now and then, so the log carries one.
-                if states.is_multiple_of(20) { -0.75 } else { -1.0 }
+                if states.is_multiple_of(20) {
+                    -0.75
+                } else {
+                    -1.0
+                }
             };
             (away, false)
         };
@@ -123,7 +127,10 @@ async fn check_replay(server: &Server, match_id: &str) -> Value {
     .await;
     assert_eq!(frames["ticks"], ticks);
     let frames = frames["frames"].as_array().unwrap();
-    assert_eq!(frames[0]["tick"], 1, "the first frame follows the first step");
+    assert_eq!(
+        frames[0]["tick"], 1,
+        "the first frame follows the first step"
+    );
     let last = frames.last().unwrap();
     assert_eq!(last["tick"], ticks, "the last frame is the end");
     assert_eq!(last["phase"], "finished");
@@ -217,19 +224,33 @@ async fn every_game_and_mode_replays_to_its_record_and_verify_agrees() {
         .request("match.leave", json!({"matchId": forfeit_id}))
         .await;
     assert_eq!(left_reply["type"], "ack");
-    assert_eq!(stays.recv_type("match.end").await["data"]["reason"], "forfeit");
+    assert_eq!(
+        stays.recv_type("match.end").await["data"]["reason"],
+        "forfeit"
+    );
 
     // Pong 2v2, vs_bot; Breakout solo and versus.
-    let mut four = vec![connect().await, connect().await, connect().await, connect().await];
+    let mut four = vec![
+        connect().await,
+        connect().await,
+        connect().await,
+        connect().await,
+    ];
     let team_id = start("pong", "2v2", json!({"scoreLimit": 1}), &mut four).await;
-    for (client, seat) in four
-        .into_iter()
-        .zip(["left_back", "right_back", "left_front", "right_front"])
+    for (client, seat) in
+        four.into_iter()
+            .zip(["left_back", "right_back", "left_front", "right_front"])
     {
         games.push(tokio::spawn(play_until_end(client, team_id.clone(), seat)));
     }
     let mut solo_bot = vec![connect().await];
-    let bot_id = start("pong", "vs_bot", json!({"scoreLimit": 1, "bot": "hard"}), &mut solo_bot).await;
+    let bot_id = start(
+        "pong",
+        "vs_bot",
+        json!({"scoreLimit": 1, "bot": "hard"}),
+        &mut solo_bot,
+    )
+    .await;
     games.push(tokio::spawn(play_until_end(
         solo_bot.pop().unwrap(),
         bot_id.clone(),
@@ -245,7 +266,11 @@ async fn every_game_and_mode_replays_to_its_record_and_verify_agrees() {
     let mut pair = vec![connect().await, connect().await];
     let versus_id = start("breakout", "versus", json!({"timeLimit": 15}), &mut pair).await;
     for (client, seat) in pair.into_iter().zip(["p1", "p2"]) {
-        games.push(tokio::spawn(play_until_end(client, versus_id.clone(), seat)));
+        games.push(tokio::spawn(play_until_end(
+            client,
+            versus_id.clone(),
+            seat,
+        )));
     }
     for game in games {
         let end = game.await.expect("a player task");
@@ -254,7 +279,14 @@ async fn every_game_and_mode_replays_to_its_record_and_verify_agrees() {
 
     // The replay is there the moment match.end was sent (written in the same commit); the
     // record is read the same way whichever came first.
-    for id in [&dropped_id, &forfeit_id, &team_id, &bot_id, &solo_id, &versus_id] {
+    for id in [
+        &dropped_id,
+        &forfeit_id,
+        &team_id,
+        &bot_id,
+        &solo_id,
+        &versus_id,
+    ] {
         let record = check_replay(&server, id).await;
         if id == &forfeit_id {
             assert_eq!(record["reason"], "forfeit");
@@ -294,8 +326,10 @@ async fn every_game_and_mode_replays_to_its_record_and_verify_agrees() {
     let sql = rusqlite::Connection::open(&db).unwrap();
     let seq_of = |id: &str| -> i64 {
         let raw = u64::from_str_radix(&id[2..], 16).unwrap() as i64;
-        sql.query_row("SELECT seq FROM matches WHERE id = ?1", [raw], |row| row.get(0))
-            .unwrap()
+        sql.query_row("SELECT seq FROM matches WHERE id = ?1", [raw], |row| {
+            row.get(0)
+        })
+        .unwrap()
     };
     let (team_seq, bot_seq, solo_seq) = (seq_of(&team_id), seq_of(&bot_id), seq_of(&solo_id));
     sql.execute("DELETE FROM replays WHERE match_seq = ?1", [team_seq])
@@ -308,10 +342,20 @@ async fn every_game_and_mode_replays_to_its_record_and_verify_agrees() {
     let (code, body) = status(format!("/api/matches/{team_id}/replay")).await;
     assert_eq!(code, 410, "{body}");
     assert_eq!(body["error"]["code"], "replay_unavailable");
-    assert!(body["error"]["message"].as_str().unwrap().contains("before replays"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("before replays")
+    );
     let (code, body) = status(format!("/api/matches/{bot_id}/replay")).await;
     assert_eq!(code, 410, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("game version 999"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("game version 999")
+    );
     let (code, _) = status(format!("/api/matches/{bot_id}/replay/frames")).await;
     assert_eq!(code, 410);
     assert_eq!(fetch_record(&server, &team_id).await["hasReplay"], false);

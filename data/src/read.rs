@@ -268,7 +268,11 @@ pub(crate) fn replayed_matches(conn: &Connection) -> Result<Vec<MatchId>, DataEr
             .query_map([], |row| row.get::<_, i64>(0))
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
     })
-    .map(|ids| ids.into_iter().map(|id| MatchId(u64_from_sql(id))).collect())
+    .map(|ids| {
+        ids.into_iter()
+            .map(|id| MatchId(u64_from_sql(id)))
+            .collect()
+    })
     .map_err(sql)
 }
 

@@ -472,8 +472,5 @@ fn a_replay_is_stored_with_its_record_and_read_back() {
     assert_eq!(back, None);
     assert!(store.get_replay(MatchId(4)).unwrap().is_none());
     assert!(store.get_match(MatchId(1)).unwrap().unwrap().has_replay);
-    assert_eq!(
-        store.replayed_matches().unwrap(),
-        [MatchId(1), MatchId(2)]
-    );
+    assert_eq!(store.replayed_matches().unwrap(), [MatchId(1), MatchId(2)]);
 }

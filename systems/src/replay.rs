@@ -125,10 +125,8 @@ impl ReplayLog {
         } else {
             AXIS_F32
         };
-        let first = (seat as u8) << 5
-            | class << 3
-            | u8::from(frame.launch) << 2
-            | dt.min(INLINE_DT) as u8;
+        let first =
+            (seat as u8) << 5 | class << 3 | u8::from(frame.launch) << 2 | dt.min(INLINE_DT) as u8;
         self.ops.push(first);
         if dt >= INLINE_DT {
             push_varint(&mut self.ops, dt - INLINE_DT);
@@ -216,14 +214,20 @@ pub struct Replay {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op {
     /// Seat index and the input applied to it.
-    Input { seat: usize, frame: InputFrame },
+    Input {
+        seat: usize,
+        frame: InputFrame,
+    },
     /// Player index into [`Replay::players`].
     Join(usize),
     Leave(usize),
     Drop(usize),
     Return(usize),
     Abort,
-    Bot { seat: usize, level: BotLevel },
+    Bot {
+        seat: usize,
+        level: BotLevel,
+    },
 }
 
 /// Why a replay cannot be played, or did not reproduce its record.
@@ -249,7 +253,10 @@ impl fmt::Display for ReplayError {
             ReplayError::Corrupt(what) => write!(f, "corrupt replay log: {what}"),
             ReplayError::NoEnd { ticks } => write!(f, "the match did not end within {ticks} ticks"),
             ReplayError::OpsAfterEnd { tick } => {
-                write!(f, "the match ended at tick {tick} with ops still in the log")
+                write!(
+                    f,
+                    "the match ended at tick {tick} with ops still in the log"
+                )
             }
         }
     }
@@ -298,7 +305,10 @@ impl Ops<'_> {
                 return Ok(value);
             }
         }
-        Err(ReplayError::Corrupt(format!("varint too long at byte {}", self.at)))
+        Err(ReplayError::Corrupt(format!(
+            "varint too long at byte {}",
+            self.at
+        )))
     }
 
     fn advance(&mut self, dt: u64) -> Result<(), ReplayError> {
@@ -583,7 +593,10 @@ pub fn verify(
     let mut differences = Vec::new();
     let record = &replayed.record;
     if record.ticks != header.ticks {
-        differences.push(format!("ticks: stored {}, replayed {}", header.ticks, record.ticks));
+        differences.push(format!(
+            "ticks: stored {}, replayed {}",
+            header.ticks, record.ticks
+        ));
     }
     if record.reason != reason {
         differences.push(format!(
@@ -594,7 +607,15 @@ pub fn verify(
     }
     let seats = |list: &[RecordPlayer]| -> Vec<String> {
         list.iter()
-            .map(|p| format!("{} {} {} {}", p.id, p.seat.as_str(), p.score, p.result.as_str()))
+            .map(|p| {
+                format!(
+                    "{} {} {} {}",
+                    p.id,
+                    p.seat.as_str(),
+                    p.score,
+                    p.result.as_str()
+                )
+            })
             .collect()
     };
     if seats(&record.players) != seats(players) {
@@ -744,9 +765,11 @@ mod tests {
 
     fn check(record: &MatchRecord) {
         let replay = record.replay.as_ref().expect("sealed");
-        let replayed = play(&ReplayHeader::of(record), replay, |_, _| ControlFlow::Continue(()))
-            .unwrap_or_else(|error| panic!("{:?} seed {}: {error}", record.mode, record.seed))
-            .expect("played to the end");
+        let replayed = play(&ReplayHeader::of(record), replay, |_, _| {
+            ControlFlow::Continue(())
+        })
+        .unwrap_or_else(|error| panic!("{:?} seed {}: {error}", record.mode, record.seed))
+        .expect("played to the end");
         let context = format!("{:?} seed {} {:?}", record.mode, record.seed, record.reason);
         assert_eq!(replayed.record.ticks, record.ticks, "{context}");
         assert_eq!(replayed.record.players, record.players, "{context}");
@@ -781,7 +804,13 @@ mod tests {
         let mut log = ReplayLog::new();
         let ada = player(1);
         log.lifecycle(0, Lifecycle::Join(&ada));
-        log.lifecycle(0, Lifecycle::Bot { seat: 1, level: BotLevel::Easy });
+        log.lifecycle(
+            0,
+            Lifecycle::Bot {
+                seat: 1,
+                level: BotLevel::Easy,
+            },
+        );
         let frames = [
             (2, 0, 1, 1.0, false),
             (2, 1, 2, -1.0, false),
@@ -809,12 +838,48 @@ mod tests {
             ops,
             [
                 (0, Op::Join(0)),
-                (0, Op::Bot { seat: 1, level: BotLevel::Easy }),
-                (2, Op::Input { seat: 0, frame: input(1, 1.0, false) }),
-                (2, Op::Input { seat: 1, frame: input(2, -1.0, false) }),
-                (9, Op::Input { seat: 0, frame: input(3, 0.25, true) }),
-                (300, Op::Input { seat: 0, frame: input(7, 0.0, false) }),
-                (300, Op::Input { seat: 0, frame: input(8, -0.0, false) }),
+                (
+                    0,
+                    Op::Bot {
+                        seat: 1,
+                        level: BotLevel::Easy
+                    }
+                ),
+                (
+                    2,
+                    Op::Input {
+                        seat: 0,
+                        frame: input(1, 1.0, false)
+                    }
+                ),
+                (
+                    2,
+                    Op::Input {
+                        seat: 1,
+                        frame: input(2, -1.0, false)
+                    }
+                ),
+                (
+                    9,
+                    Op::Input {
+                        seat: 0,
+                        frame: input(3, 0.25, true)
+                    }
+                ),
+                (
+                    300,
+                    Op::Input {
+                        seat: 0,
+                        frame: input(7, 0.0, false)
+                    }
+                ),
+                (
+                    300,
+                    Op::Input {
+                        seat: 0,
+                        frame: input(8, -0.0, false)
+                    }
+                ),
                 (301, Op::Drop(0)),
                 (400, Op::Return(0)),
                 (401, Op::Leave(0)),
@@ -822,7 +887,9 @@ mod tests {
             ]
         );
         // -0.0 keeps its sign bit (the state hash hashes bits).
-        let Op::Input { frame, .. } = ops[6].1 else { panic!() };
+        let Op::Input { frame, .. } = ops[6].1 else {
+            panic!()
+        };
         assert!(frame.axis.is_sign_negative());
         // A keyboard input in step with the previous seq is one byte.
         let mut keys = ReplayLog::new();
@@ -839,7 +906,9 @@ mod tests {
         let record = random_match(Mode::OneVsOne, 5);
         let mut replay = (**record.replay.as_ref().unwrap()).clone();
         replay.game_version = GAME_VERSION + 1;
-        let played = play(&ReplayHeader::of(&record), &replay, |_, _| ControlFlow::Continue(()));
+        let played = play(&ReplayHeader::of(&record), &replay, |_, _| {
+            ControlFlow::Continue(())
+        });
         assert_eq!(
             played.unwrap_err(),
             ReplayError::Version {
@@ -864,7 +933,11 @@ mod tests {
                 // 20 Hz, the second player a tick behind the first.
                 if (tick + n) % 3 == 0 {
                     let axis = [0.0, 1.0, -1.0][(draw.next_u64() % 3) as usize];
-                    let frame = InputFrame { seq: tick / 3 + 1, axis, launch: false };
+                    let frame = InputFrame {
+                        seq: tick / 3 + 1,
+                        axis,
+                        launch: false,
+                    };
                     sim::submit_input(&mut sim.world, game, PlayerId(n + 1), frame).unwrap();
                 }
             }
@@ -873,5 +946,146 @@ mod tests {
         let bytes = sim.world.get::<ReplayLog>(game).unwrap().ops.len();
         println!("pong 1v1, keyboard inputs at 20 Hz: {bytes} bytes per minute");
         assert!(bytes < 4096, "{bytes} bytes");
+    }
+
+    /// `cargo test --release -p arcade-systems -- --ignored --nocapture recording_cost`:
+    /// 10,000 Pong 1v1 matches with both players sending a keyboard input at 20 Hz; times the
+    /// whole step and `record_inputs` alone on the same World (issue 16: under 5 %), then
+    /// renders every frame of a 3-minute match as JSON, as `replay/frames` does.
+    #[test]
+    #[ignore = "timing; run in release"]
+    fn recording_cost_and_frame_rendering() {
+        let mut sim = simulation(60);
+        let matches = 10_000u64;
+        let games: Vec<Entity> = (0..matches)
+            .map(|n| crate::testkit::seated_pong(&mut sim.world, n, 21))
+            .collect();
+        for _ in 0..200 {
+            sim.step();
+        }
+        let mut record_only = Schedule::default();
+        record_only.set_executor(bevy_ecs::schedule::SingleThreadedExecutor::new());
+        record_only.add_systems(record_inputs);
+        let mut draw = SplitMix64::new(1);
+        let (mut in_record, mut total) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+        let ticks = 600u64;
+        for tick in 0..ticks {
+            for (n, game) in games.iter().enumerate() {
+                for p in 0..2u64 {
+                    if (tick + p + n as u64).is_multiple_of(3) {
+                        let axis = [0.0, 1.0, -1.0][(draw.next_u64() % 3) as usize];
+                        let frame = InputFrame {
+                            seq: 100 + tick,
+                            axis,
+                            launch: false,
+                        };
+                        let _ = sim::submit_input(&mut sim.world, *game, PlayerId(p + 1), frame);
+                    }
+                }
+            }
+            let started = std::time::Instant::now();
+            record_only.run(&mut sim.world);
+            in_record += started.elapsed();
+            let started = std::time::Instant::now();
+            sim.step();
+            total += started.elapsed();
+        }
+        let per = |d: std::time::Duration| d.as_nanos() as f64 / (ticks * matches) as f64;
+        // The step ran record_inputs too: the rules alone are the step minus it.
+        let (record, step) = (per(in_record), per(total));
+        println!(
+            "record_inputs {record:.2} ns per match-tick; whole step {step:.1} ns; recording is {:.1} % of the rest",
+            100.0 * record / (step - record)
+        );
+
+        // Bytes per minute of each mode, every player sending a keyboard input at 20 Hz.
+        for mode in [
+            Mode::OneVsOne,
+            Mode::TwoVsTwo,
+            Mode::VsBot,
+            Mode::Solo,
+            Mode::Versus,
+        ] {
+            let mut sim = simulation(60);
+            let game = sim::create_match(&mut sim.world, spec(1, mode, 21, 1));
+            let players = mode.player_seats().len() as u64;
+            for n in 1..=players {
+                sim::join_match(&mut sim.world, game, player(n)).unwrap();
+            }
+            for tick in 0..60 * 60u64 {
+                for n in 1..=players {
+                    if (tick + n).is_multiple_of(3) {
+                        let axis = [0.0, 1.0, -1.0][(draw.next_u64() % 3) as usize];
+                        let launch = draw.next_u64().is_multiple_of(20);
+                        let frame = InputFrame {
+                            seq: tick / 3 + 1,
+                            axis,
+                            launch,
+                        };
+                        let _ = sim::submit_input(&mut sim.world, game, PlayerId(n), frame);
+                    }
+                }
+                sim.step();
+                if let Some(record) = ended(&sim, MatchId(1)) {
+                    let bytes = record.replay.map_or(0, |replay| replay.log.len());
+                    let per_minute = bytes as f64 * 3600.0 / record.ticks as f64;
+                    println!("{mode:?}: {per_minute:.0} bytes per minute (ended at tick {tick})");
+                    break;
+                }
+            }
+            // An ended match's log has moved into its record (printed above).
+            if let Some(log) = sim
+                .world
+                .get::<ReplayLog>(game)
+                .filter(|log| !log.ops.is_empty())
+            {
+                println!(
+                    "{mode:?}: {} bytes per minute (inputs at 20 Hz per player)",
+                    log.ops.len()
+                );
+            }
+        }
+
+        // A 3-minute Pong 1v1 (aborted at the end), every frame rendered as JSON.
+        let mut sim = simulation(60);
+        let game = sim::create_match(&mut sim.world, spec(7, Mode::OneVsOne, 21, 7));
+        sim::join_match(&mut sim.world, game, player(1)).unwrap();
+        sim::join_match(&mut sim.world, game, player(2)).unwrap();
+        for tick in 0..3 * 60 * 60u64 {
+            if tick.is_multiple_of(3) {
+                for p in 1..=2 {
+                    let axis = [0.0, 1.0, -1.0][(draw.next_u64() % 3) as usize];
+                    let frame = InputFrame {
+                        seq: tick / 3 + 1,
+                        axis,
+                        launch: false,
+                    };
+                    sim::submit_input(&mut sim.world, game, PlayerId(p), frame).unwrap();
+                }
+            }
+            sim.step();
+        }
+        sim::abort_match(&mut sim.world, game);
+        sim.step();
+        let record = ended(&sim, MatchId(8)).expect("ended");
+        let replay = record.replay.clone().unwrap();
+        let started = std::time::Instant::now();
+        let mut body = Vec::new();
+        let mut frames = 0;
+        play(&ReplayHeader::of(&record), &replay, |world, game| {
+            frames += 1;
+            crate::view::serialize_state(world, game, &mut serde_json::Serializer::new(&mut body))
+                .unwrap();
+            ControlFlow::Continue(())
+        })
+        .unwrap()
+        .unwrap();
+        println!(
+            "{} ticks ({} bytes of log): {frames} frames rendered in {:.1} ms, {} KiB of JSON",
+            record.ticks,
+            replay.log.len(),
+            started.elapsed().as_secs_f64() * 1000.0,
+            body.len() / 1024
+        );
     }
 }

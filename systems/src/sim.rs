@@ -25,11 +25,11 @@ use crate::components::{
     SeatKind, SeatSlot, Seats, Side, TeamScore, TimeLimit,
 };
 use crate::lifecycle::{self, Departure};
-use crate::replay::{self, Lifecycle};
 use crate::model::{
     BotLevel, DEFAULT_SCORE_LIMIT, DEFAULT_TIME_LIMIT_SECONDS, EndReason, Game, MatchId,
     MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat,
 };
+use crate::replay::{self, Lifecycle};
 use crate::rng::SplitMix64;
 pub use crate::tick::{
     DEFAULT_RECONNECT_GRACE_SECONDS, DEFAULT_TICK_RATE, InputFrame, MatchEvent, MatchEvents,

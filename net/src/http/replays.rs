@@ -251,11 +251,17 @@ pub fn render_frames(
     match played {
         Ok(_) => {}
         Err(error @ ReplayError::Version { .. }) => {
-            return Err(ApiError::new(StatusCode::GONE, "replay_unavailable", error.to_string()));
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "replay_unavailable",
+                error.to_string(),
+            ));
         }
         Err(error) => {
             tracing::error!(match_id = %record.id, %error, "a replay does not play");
-            return Err(ApiError::internal(format!("the replay does not play: {error}")));
+            return Err(ApiError::internal(format!(
+                "the replay does not play: {error}"
+            )));
         }
     }
     body.extend_from_slice(b"]}");
