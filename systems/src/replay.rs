@@ -1,6 +1,6 @@
 //! Replays (issue 16): a match is its seed, its options and what changed its simulation: the
-//! inputs `apply_inputs` applied and the operations that seated, dropped, brought back or
-//! removed a player. The tick thread appends them to the match's [`ReplayLog`] in a compact
+//! inputs [`sim::submit_input`] accepted and the operations that seated, dropped, brought back
+//! or removed a player. The tick thread appends them to the match's [`ReplayLog`] in a compact
 //! byte form; [`seal_replays`] hands the log with the final state hash to the history record
 //! ([`crate::model::MatchRecord::replay`]), so it is stored in the same transaction.
 //! [`play`] runs a replay through a fresh [`Simulation`] (any thread: verify, frames).
@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
 
-use crate::components::{InMatch, MAX_SEATS, MatchClock, MatchInfo, PlayerInput, Seats};
+use crate::components::{MAX_SEATS, MatchClock, MatchInfo, PlayerInput, Seats};
 use crate::model::{
     BotLevel, EndReason, Game, MatchId, MatchOptions, MatchRecord, Mode, PlayerId, PlayerRef,
     RecordPlayer,
@@ -44,6 +44,11 @@ pub const GAME_VERSION: u32 = 1;
 /// The most ticks [`play`] runs past the tick count it was told to expect, before it calls
 /// the replay broken (a match that never ends).
 pub const REPLAY_TICK_SLACK: u64 = 1;
+
+/// The bytes a match's log is created with: about 13 s of Pong 1v1 at 20 Hz keyboard inputs,
+/// minutes at the browser's rate (it sends on change); past it, the log doubles (amortized
+/// growth, never per tick).
+pub const REPLAY_LOG_CAPACITY: usize = 512;
 
 /// An input's `dt` held in its first byte; from this value on, a varint follows.
 const INLINE_DT: u64 = 3;
@@ -89,6 +94,7 @@ pub(crate) enum Lifecycle<'a> {
 impl ReplayLog {
     fn new() -> ReplayLog {
         ReplayLog {
+            ops: Vec::with_capacity(REPLAY_LOG_CAPACITY),
             next_seq: [1; MAX_SEATS],
             ..Default::default()
         }
@@ -415,22 +421,27 @@ impl Iterator for Ops<'_> {
     }
 }
 
-/// GAMES.md "Input is a state" (issue 16: record): appends every input `apply_inputs` is about
-/// to apply to its match's [`ReplayLog`], at the match's tick. Runs just before
-/// `apply_inputs`; bot seats never have a pending input (the bots write the held one).
-pub(crate) fn record_inputs(
-    inputs: Query<(Entity, &InMatch, &PlayerInput)>,
-    mut matches: Query<(&MatchClock, &Seats, &mut ReplayLog)>,
-) {
-    for (seat_entity, member, input) in &inputs {
-        let Some(frame) = input.pending else { continue };
-        let Ok((clock, seats, mut log)) = matches.get_mut(member.0) else {
-            continue;
-        };
-        if let Some(seat) = seats.entities().iter().position(|e| *e == seat_entity) {
-            log.input(clock.tick, seat, frame);
-        }
+/// Appends an input [`sim::submit_input`] accepted (it became the seat's pending input) to the
+/// match's log at its current tick. Recorded where the input arrives, on the tick thread
+/// between steps, so that the step itself pays nothing for the replay.
+pub(crate) fn note_input(world: &mut World, game: Entity, seat: usize, frame: InputFrame) {
+    // One entity lookup for both components.
+    let Ok(mut entity) = world.get_entity_mut(game) else {
+        return;
+    };
+    let tick = entity.get::<MatchClock>().map_or(0, |clock| clock.tick);
+    if let Some(mut log) = entity.get_mut::<ReplayLog>() {
+        log.input(tick, seat, frame);
     }
+}
+
+/// Whether a match ended this tick with its replay not yet sealed: the run condition of
+/// [`seal_replays`] (an exclusive system, so it runs only at the ticks a match ends).
+pub(crate) fn replays_to_seal(events: Res<MatchEvents>) -> bool {
+    events
+        .list
+        .iter()
+        .any(|(.., event)| matches!(event, MatchEvent::Ended(record) if record.replay.is_none()))
 }
 
 /// Issue 16: puts the replay of every match that ended this tick into its record (the log,
@@ -644,8 +655,10 @@ fn apply(world: &mut World, game: Entity, replay: &Replay, op: Op) -> Result<(),
                 .and_then(|seats| seats.entities().get(seat).copied())
                 .ok_or_else(|| ReplayError::Corrupt(format!("no seat {seat}")))?;
             if let Some(mut input) = world.get_mut::<PlayerInput>(seat_entity) {
-                input.pending = Some(frame);
+                sim::hold_pending(&mut input, frame);
             }
+            // Re-recorded as the tick thread recorded it (the log must come out the same).
+            note_input(world, game, seat, frame);
         }
         Op::Join(index) => {
             let player = replay.players[index].clone();
@@ -740,7 +753,7 @@ mod tests {
                     let frame = InputFrame {
                         seq: seq[n],
                         axis,
-                        launch: roll % 5 == 0,
+                        launch: roll.is_multiple_of(5),
                     };
                     let _ = sim::submit_input(&mut sim.world, game, *who, frame);
                 } else if roll == 500 && !away[n] {
@@ -950,8 +963,10 @@ mod tests {
 
     /// `cargo test --release -p arcade-systems -- --ignored --nocapture recording_cost`:
     /// 10,000 Pong 1v1 matches with both players sending a keyboard input at 20 Hz; times the
-    /// whole step and `record_inputs` alone on the same World (issue 16: under 5 %), then
-    /// renders every frame of a 3-minute match as JSON, as `replay/frames` does.
+    /// whole step, and the recording alone (`note_input` for the same inputs, the work
+    /// `submit_input` adds for the replay) on the same World (issue 16: under 5 %); then the
+    /// bytes per minute of each mode, and every frame of a match rendered as JSON, as
+    /// `replay/frames` does.
     #[test]
     #[ignore = "timing; run in release"]
     fn recording_cost_and_frame_rendering() {
@@ -963,13 +978,12 @@ mod tests {
         for _ in 0..200 {
             sim.step();
         }
-        let mut record_only = Schedule::default();
-        record_only.set_executor(bevy_ecs::schedule::SingleThreadedExecutor::new());
-        record_only.add_systems(record_inputs);
         let mut draw = SplitMix64::new(1);
         let (mut in_record, mut total) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
         let ticks = 600u64;
+        let mut inputs = Vec::new();
         for tick in 0..ticks {
+            inputs.clear();
             for (n, game) in games.iter().enumerate() {
                 for p in 0..2u64 {
                     if (tick + p + n as u64).is_multiple_of(3) {
@@ -980,22 +994,24 @@ mod tests {
                             launch: false,
                         };
                         let _ = sim::submit_input(&mut sim.world, *game, PlayerId(p + 1), frame);
+                        inputs.push((*game, p as usize, frame));
                     }
                 }
             }
             let started = std::time::Instant::now();
-            record_only.run(&mut sim.world);
+            for (game, seat, frame) in &inputs {
+                note_input(&mut sim.world, *game, *seat, *frame);
+            }
             in_record += started.elapsed();
             let started = std::time::Instant::now();
             sim.step();
             total += started.elapsed();
         }
         let per = |d: std::time::Duration| d.as_nanos() as f64 / (ticks * matches) as f64;
-        // The step ran record_inputs too: the rules alone are the step minus it.
         let (record, step) = (per(in_record), per(total));
         println!(
-            "record_inputs {record:.2} ns per match-tick; whole step {step:.1} ns; recording is {:.1} % of the rest",
-            100.0 * record / (step - record)
+            "recording {record:.2} ns per match-tick; step {step:.1} ns per match-tick; recording is {:.1} % of the step",
+            100.0 * record / step
         );
 
         // Bytes per minute of each mode, every player sending a keyboard input at 20 Hz.
@@ -1060,14 +1076,21 @@ mod tests {
                         axis,
                         launch: false,
                     };
-                    sim::submit_input(&mut sim.world, game, PlayerId(p), frame).unwrap();
+                    let _ = sim::submit_input(&mut sim.world, game, PlayerId(p), frame);
                 }
             }
             sim.step();
+            if ended(&sim, MatchId(7)).is_some() {
+                break;
+            }
         }
-        sim::abort_match(&mut sim.world, game);
-        sim.step();
-        let record = ended(&sim, MatchId(8)).expect("ended");
+        let mut record = ended(&sim, MatchId(7));
+        if record.is_none() {
+            sim::abort_match(&mut sim.world, game);
+            sim.step();
+            record = ended(&sim, MatchId(7));
+        }
+        let record = record.expect("ended");
         let replay = record.replay.clone().unwrap();
         let started = std::time::Instant::now();
         let mut body = Vec::new();

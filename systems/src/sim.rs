@@ -2,8 +2,7 @@
 //! operations the network layer applies to the World on the tick thread between ticks.
 //!
 //! A tick runs [`SimSystems::Receive`] (the network layer's systems), then the rules in
-//! [`SimSystems::Game`] in this fixed order: `record_inputs` (the replay log), `apply_inputs`,
-//! `advance_match_clock`,
+//! [`SimSystems::Game`] in this fixed order: `apply_inputs`, `advance_match_clock`,
 //! `forfeit_absent_players`, `run_countdown`; the bots (`drive_pong_bots`,
 //! `drive_breakout_bots`, which write their seats' held input as a player's frame would);
 //! Pong (`serve_ball`, `move_paddles`, `move_ball`, `score_points`); Breakout
@@ -127,7 +126,6 @@ impl Simulation {
         schedule.add_systems(
             (
                 (
-                    replay::record_inputs,
                     lifecycle::apply_inputs,
                     lifecycle::advance_match_clock,
                     lifecycle::forfeit_absent_players,
@@ -152,7 +150,11 @@ impl Simulation {
                     breakout::end_breakout_matches,
                 )
                     .chain(),
-                (lifecycle::finish_matches, replay::seal_replays).chain(),
+                (
+                    lifecycle::finish_matches,
+                    replay::seal_replays.run_if(replay::replays_to_seal),
+                )
+                    .chain(),
             )
                 .chain()
                 .in_set(SimSystems::Game),
@@ -613,7 +615,7 @@ pub fn submit_input(
     input: InputFrame,
 ) -> Result<(), InputError> {
     let seats = world.get::<Seats>(game).ok_or(InputError::NotAPlayer)?;
-    let (_, seat_entity) = find_seat(world, seats, player).ok_or(InputError::NotAPlayer)?;
+    let (index, seat_entity) = find_seat(world, seats, player).ok_or(InputError::NotAPlayer)?;
     if !(input.axis.is_finite() && (-1.0..=1.0).contains(&input.axis)) {
         return Err(InputError::BadAxis);
     }
@@ -623,13 +625,20 @@ pub fn submit_input(
     let newest = held
         .pending
         .map_or(held.applied_seq, |p| p.seq.max(held.applied_seq));
-    if input.seq > newest {
-        // `launch` is an event: a newer input of the same tick replaces the axis but keeps a
-        // launch still waiting to be applied.
-        let launch = input.launch || held.pending.is_some_and(|pending| pending.launch);
-        held.pending = Some(InputFrame { launch, ..input });
+    let accepted = input.seq > newest;
+    if accepted {
+        hold_pending(&mut held, input);
+        // The replay records what was accepted: the seat's pending input changed.
+        replay::note_input(world, game, index, input);
     }
     Ok(())
+}
+
+/// Makes `input` the seat's pending input. `launch` is an event: a newer input of the same
+/// tick replaces the axis but keeps a launch still waiting to be applied.
+pub(crate) fn hold_pending(held: &mut PlayerInput, input: InputFrame) {
+    let launch = input.launch || held.pending.is_some_and(|pending| pending.launch);
+    held.pending = Some(InputFrame { launch, ..input });
 }
 
 /// The index in seat order and the entity of the seat `player` holds.
