@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
 
-use crate::components::{MAX_SEATS, MatchClock, MatchInfo, PlayerInput, Seats};
+use crate::components::{MAX_SEATS, MatchClock, PlayerInput, Seats};
 use crate::model::{
     BotLevel, EndReason, Game, MatchId, MatchOptions, MatchRecord, Mode, PlayerId, PlayerRef,
     RecordPlayer,
@@ -574,7 +574,7 @@ pub fn play(
         if visit(&sim.world, game).is_break() {
             return Ok(None);
         }
-        if let Some(record) = ended_record(&sim.world, game) {
+        if let Some(record) = ended_record(&sim.world, header.id) {
             if ops.peek().is_some() {
                 return Err(ReplayError::OpsAfterEnd { tick: record.ticks });
             }
@@ -683,9 +683,8 @@ fn apply(world: &mut World, game: Entity, replay: &Replay, op: Op) -> Result<(),
     Ok(())
 }
 
-/// The record of the match if it ended in the last step.
-fn ended_record(world: &World, game: Entity) -> Option<MatchRecord> {
-    let id = world.get::<MatchInfo>(game)?.id;
+/// The record of match `id` if it ended in the last step.
+fn ended_record(world: &World, id: MatchId) -> Option<MatchRecord> {
     world
         .resource::<MatchEvents>()
         .list
@@ -702,16 +701,9 @@ mod tests {
     use crate::rng::SplitMix64;
     use crate::testkit::{player, simulation, spec};
 
-    /// The record of `game` if it ended in the last step.
+    /// The record of match `id` if it ended in the last step.
     fn ended(sim: &Simulation, id: MatchId) -> Option<MatchRecord> {
-        sim.world
-            .resource::<MatchEvents>()
-            .list
-            .iter()
-            .find_map(|(_, event_id, _, event)| match event {
-                MatchEvent::Ended(record) if *event_id == id => Some(record.clone()),
-                _ => None,
-            })
+        ended_record(&sim.world, id)
     }
 
     /// Plays one match of `mode` from `seed` with random inputs, drops, returns, leaves and
