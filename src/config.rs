@@ -7,7 +7,7 @@ use std::time::Duration;
 use arcade_net::http::guard::{DEFAULT_MAX_CONNECTIONS, GuardConfig};
 use arcade_net::http::ops::{OpsConfig, RateLimits};
 use arcade_net::state::AbuseLimits;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -126,6 +126,33 @@ pub struct Config {
     /// 0 is unlimited.
     #[arg(long, env = "ARCADE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+
+    /// A tool to run instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The tools of the binary (`arcade replay verify ...`); without one, it serves.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Replays (issue 16).
+    #[command(subcommand)]
+    Replay(ReplayCommand),
+}
+
+/// `arcade replay ...`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ReplayCommand {
+    /// Plays every stored replay (or one) through the simulation and prints each that does
+    /// not reproduce its record's score, ticks and state hash; exits 1 on any mismatch.
+    Verify {
+        /// The SQLite file to read.
+        #[arg(long)]
+        db: PathBuf,
+        /// Only this match (`m_` and 16 hex digits).
+        #[arg(long = "match")]
+        match_id: Option<String>,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,9 +8,11 @@
 //! - [`tick`]: the tick thread.
 //! - [`shutdown`]: the shutdown signal and sequence.
 //! - [`hooks`]: test hooks, off unless `ARCADE_TEST_HOOKS=1`.
+//! - [`replay`]: `arcade replay verify`, which replays stored matches instead of serving.
 
 mod config;
 mod hooks;
+mod replay;
 mod shutdown;
 mod tick;
 
@@ -40,6 +42,12 @@ const FIRST_TICK_POLL: std::time::Duration = std::time::Duration::from_millis(1)
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    if let Some(config::Command::Replay(config::ReplayCommand::Verify { db, match_id })) =
+        &config.command
+    {
+        let verified = replay::verify(db, match_id.as_deref())?;
+        std::process::exit(if verified.mismatches == 0 { 0 } else { 1 });
+    }
     init_tracing(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -87,6 +87,7 @@ mod tests {
             tick_rate: 60,
             reason: EndReason::Lives,
             players: vec![],
+            replay: None,
         };
         let mut events = MatchEvents::default();
         events

@@ -466,6 +466,7 @@ mod tests {
             tick_rate: 60,
             reason: EndReason::ScoreLimit,
             players,
+            replay: None,
         }
     }
 

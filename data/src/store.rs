@@ -242,6 +242,20 @@ impl Store {
         self.inner.readers.with(|conn| read::get_match(conn, id))
     }
 
+    /// A finished match and its replay (issue 16): `None` for an unknown match, `(match,
+    /// None)` for one stored without a replay.
+    pub fn get_replay(
+        &self,
+        id: MatchId,
+    ) -> Result<Option<(StoredMatch, Option<arcade_systems::replay::Replay>)>, DataError> {
+        self.inner.readers.with(|conn| read::get_replay(conn, id))
+    }
+
+    /// The ids of every match stored with a replay, oldest first (`arcade replay verify`).
+    pub fn replayed_matches(&self) -> Result<Vec<MatchId>, DataError> {
+        self.inner.readers.with(read::replayed_matches)
+    }
+
     /// A page of finished matches, newest first (by the order they were stored). Pass the
     /// page's `next` as the following call's `before`: paging this way shows every match once,
     /// even while new matches are stored between the calls.

@@ -16,6 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use arcade_systems::model::{ID_BITS_MASK, MatchId, MatchRecord, PlayerId};
+use arcade_systems::replay::Replay;
 use crossbeam_channel::Receiver;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
@@ -360,8 +361,34 @@ fn insert_match(
             ])
             .map_err(sql)?;
     }
+    // The replay (issue 16) goes in the same savepoint, so the commit that stores the record
+    // stores its replay.
+    if let Some(replay) = &record.replay {
+        insert_replay(conn, seq, replay)?;
+    }
     // Statistics and ratings change in the same savepoint as the record.
     crate::ratings::apply_match(conn, record)
+}
+
+fn insert_replay(conn: &Connection, match_seq: i64, replay: &Replay) -> Result<(), DataError> {
+    let players = serde_json::to_string(&replay.players)
+        .map_err(|e| DataError::Corrupt(format!("replay players: {e}")))?;
+    conn.prepare_cached(
+        "INSERT INTO replays (match_seq, game_version, grace_ticks, final_hash, players, log) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            match_seq,
+            replay.game_version,
+            u64_to_sql(replay.reconnect_grace_ticks),
+            u64_to_sql(replay.final_hash),
+            players,
+            replay.log,
+        ])
+    })
+    .map_err(sql)?;
+    Ok(())
 }
 
 fn increment_visits(conn: &Connection) -> Result<i64, DataError> {
@@ -474,6 +501,7 @@ mod tests {
                 tick_rate: 60,
                 reason: EndReason::Lives,
                 players: vec![],
+                replay: None,
             }),
             ended_at_ms: 1,
             notice: CommitNotice::none(),

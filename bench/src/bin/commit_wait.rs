@@ -61,6 +61,7 @@ fn main() {
                     seat(left.id, Seat::Left, PlayerResult::Win),
                     seat(right.id, Seat::Right, PlayerResult::Loss),
                 ],
+                replay: None,
             };
             let queued = Instant::now();
             let waited = waited.clone();

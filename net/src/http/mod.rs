@@ -7,12 +7,13 @@ use crate::state::AppState;
 
 pub mod accounts;
 pub mod error;
-pub mod hash_pool;
 pub mod guard;
+pub mod hash_pool;
 pub mod matches;
 pub mod openapi;
 pub mod ops;
 pub mod players;
+pub mod replays;
 pub mod social;
 
 use crate::http::error::ApiError;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/chat/ping", get(ping))
         .route("/api/tournaments/ping", get(ping))
         .merge(matches::routes())
+        .merge(replays::routes())
         // accounts, players and leaderboard, the OpenAPI document (each module's own routes)
         .merge(crate::http::accounts::routes(state.clone()))
         .merge(crate::http::players::routes())
