@@ -269,6 +269,34 @@ try {
     await shot(carol, "13-leaderboard.png");
   });
 
+  await step("the match's page plays its replay at ×4, seeks, and ends on the record's score", async () => {
+    const page = carol.page;
+    await page.goto(`${BASE}/#/match/${matchId}`);
+    await page.waitForSelector("#replay-play");
+    const record = await page.evaluate(async (id) => (await fetch(`/api/matches/${id}`)).json(), matchId);
+    check(record.hasReplay === true, "the record says it has a replay");
+    const side = (left) => record.players.find((p) => p.seat.startsWith("left") === left).score;
+    const expected = `${side(true)} : ${side(false)}`;
+    await page.waitForFunction(() => document.querySelector("#replay-tick").textContent.startsWith("tick 1 /"));
+    await page.selectOption("#replay-speed", "4");
+    await page.click("#replay-play");
+    await page.waitForFunction(() => Number(/tick (\d+)/.exec(document.querySelector("#replay-tick").textContent)[1]) > 400);
+    await shot(carol, "14-replay-playing.png");
+    const target = Math.floor(record.ticks * 0.7);
+    await page.$eval("#replay-seek", (el, value) => {
+      el.value = String(value);
+      el.dispatchEvent(new Event("input"));
+    }, target);
+    await page.waitForFunction((t) => Number(/tick (\d+)/.exec(document.querySelector("#replay-tick").textContent)[1]) >= t, target);
+    await shot(carol, "15-replay-seeked.png");
+    const rest = ((record.ticks - target) / record.tickRate / 4) * 1000;
+    await page.waitForFunction((ticks) => document.querySelector("#replay-tick").textContent.startsWith(`tick ${ticks} /`), record.ticks, { timeout: rest + WAIT_MS });
+    const score = (await page.textContent("#replay-score")).trim();
+    check(score === expected, `the replay ends on the record's score: ${score} vs ${expected}`);
+    check((await page.textContent("#replay-play")).includes("Play"), "paused at the end");
+    await shot(carol, "16-replay-end.png");
+  });
+
   await step("a private match with a score limit of 1 from the create form, joined by code, with the rematch", async () => {
     await alice.page.click("#game-lobby");
     await bob.page.click("#game-lobby");

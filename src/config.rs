@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use arcade_data::Database;
+use arcade_net::http::guard::{DEFAULT_MAX_CONNECTIONS, GuardConfig};
 use arcade_net::http::ops::{OpsConfig, RateLimits};
+use arcade_net::state::AbuseLimits;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug, Clone)]
@@ -101,6 +103,27 @@ pub struct Config {
     #[arg(long, env = "ARCADE_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
 
+    /// WebSocket upgrades allowed per second per client address (bursts of twice that; 429
+    /// before the upgrade); 0 is unlimited.
+    #[arg(long, env = "ARCADE_WS_UPGRADES", default_value_t = AbuseLimits::default().ws_upgrades)]
+    pub ws_upgrades: u32,
+
+    /// WebSocket connections one client address may hold open (429 past it); 0 is unlimited.
+    #[arg(long, env = "ARCADE_WS_PER_ADDRESS",
+          default_value_t = AbuseLimits::default().ws_per_address)]
+    pub ws_per_address: u32,
+
+    /// Stored guests with nothing attached (no friend, request or block, no live revocation)
+    /// are deleted after this long (e.g. 1d, 30m).
+    #[arg(long, env = "ARCADE_GUEST_PURGE_AGE", default_value = "1d",
+          value_parser = humantime::parse_duration)]
+    pub guest_purge_age: Duration,
+
+    /// Slow mode of the `global` chat channel: one line per player per this long (0s is off).
+    #[arg(long, env = "ARCADE_GLOBAL_SLOW_MODE", default_value = "2s",
+          value_parser = humantime::parse_duration)]
+    pub global_slow_mode: Duration,
+
     /// Another origin allowed to call the API from a browser (repeatable; same-origin needs none).
     #[arg(
         long = "cors-origin",
@@ -109,12 +132,24 @@ pub struct Config {
     )]
     pub cors_origins: Vec<String>,
 
-    /// A one-off task instead of serving.
+    /// How long a request header may take to arrive (from the first byte, or from the previous
+    /// response on a kept-alive connection); slower connections are closed.
+    #[arg(long, env = "ARCADE_HEADER_READ_TIMEOUT", default_value = "10s",
+          value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Open TCP connections (HTTP and WebSocket) at most; those beyond are closed at once.
+    /// 0 is unlimited.
+    #[arg(long, env = "ARCADE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// A tool to run instead of the server.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-/// `arcade <command>`: one-off tasks.
+/// The tools of the binary (`arcade migrate ...`, `arcade replay verify ...`); without one,
+/// it serves.
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     /// Copy a single-process SQLite database into PostgreSQL (idempotent: run it again and
@@ -126,6 +161,24 @@ pub enum Command {
         /// The PostgreSQL database to fill (`postgres://…`).
         #[arg(long)]
         to: String,
+    },
+    /// Replays (issue 16).
+    #[command(subcommand)]
+    Replay(ReplayCommand),
+}
+
+/// `arcade replay ...`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ReplayCommand {
+    /// Plays every stored replay (or one) through the simulation and prints each that does
+    /// not reproduce its record's score, ticks and state hash; exits 1 on any mismatch.
+    Verify {
+        /// The SQLite file to read.
+        #[arg(long)]
+        db: PathBuf,
+        /// Only this match (`m_` and 16 hex digits).
+        #[arg(long = "match")]
+        match_id: Option<String>,
     },
 }
 
@@ -203,6 +256,20 @@ impl Config {
             },
             trust_forwarded_for: self.trust_forwarded_for,
             cors_origins: self.cors_origins.clone(),
+            abuse: AbuseLimits {
+                ws_upgrades: self.ws_upgrades,
+                ws_per_address: self.ws_per_address,
+                guest_purge_age: self.guest_purge_age,
+                global_slow_mode: self.global_slow_mode,
+            },
+        }
+    }
+
+    /// The connection guard's settings.
+    pub fn guard(&self) -> GuardConfig {
+        GuardConfig {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
         }
     }
 
@@ -233,6 +300,11 @@ mod tests {
         assert_eq!(config.reconnect_grace, Duration::from_secs(10));
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(config.admin_token.is_none());
+        assert_eq!(
+            config.header_read_timeout,
+            arcade_net::http::guard::DEFAULT_HEADER_READ_TIMEOUT
+        );
+        assert_eq!(config.max_connections, DEFAULT_MAX_CONNECTIONS);
     }
 
     #[test]

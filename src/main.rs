@@ -9,10 +9,12 @@
 //! - [`shutdown`]: the shutdown signal and sequence.
 //! - [`hooks`]: test hooks, off unless `ARCADE_TEST_HOOKS=1`.
 //! - [`migrate`]: `arcade migrate`, the copy of a SQLite file into PostgreSQL.
+//! - [`replay`]: `arcade replay verify`, which replays stored matches instead of serving.
 
 mod config;
 mod hooks;
 mod migrate;
+mod replay;
 mod shutdown;
 mod tick;
 
@@ -42,6 +44,12 @@ const FIRST_TICK_POLL: std::time::Duration = std::time::Duration::from_millis(1)
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    if let Some(config::Command::Replay(config::ReplayCommand::Verify { db, match_id })) =
+        &config.command
+    {
+        let verified = replay::verify(db, match_id.as_deref())?;
+        std::process::exit(if verified.mismatches == 0 { 0 } else { 1 });
+    }
     init_tracing(&config)?;
     if let Some(Command::Migrate { from, to }) = &config.command {
         return migrate::run(from, to);
@@ -143,12 +151,14 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         tokio::time::sleep(FIRST_TICK_POLL).await;
     }
     let hub = Arc::new(Hub::new());
+    let ops = config.ops();
+    let limits = Arc::new(arcade_net::limits::SharedLimits::new(ops.abuse));
     let state = AppState {
         config: Arc::new(NetConfig {
             tick_rate: config.tick_rate,
             assets: config.assets.clone(),
             admin_token: config.admin_token.clone(),
-            ops: config.ops(),
+            ops,
             heartbeat: Heartbeat {
                 idle: config.heartbeat_idle,
                 timeout: config.heartbeat_timeout,
@@ -160,6 +170,7 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         commands,
         clock,
         metrics,
+        limits,
     };
     let listener = tokio::net::TcpListener::bind(config.listen_addr())
         .await
@@ -172,11 +183,12 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         tracing::warn!(%instance, "--redis is accepted but not used yet: this instance runs alone");
     }
     info!(%instance, database = %store.location(), backend = store.backend_name(), "instance");
+    tokio::spawn(arcade_net::http::accounts::purge_guests(state.clone()));
     tokio::spawn(arcade_net::social::run_presence_feed(
         state.clone(),
         presence_changes,
     ));
-    shutdown::serve_until_signal(listener, arcade_net::http::router(state)).await?;
+    shutdown::serve_until_signal(listener, config.guard(), arcade_net::http::router(state)).await?;
 
     shutdown::run(shutdown::Parts {
         stop,

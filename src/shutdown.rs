@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arcade_data::Store;
+use arcade_net::http::guard::{GuardConfig, GuardedListener};
 use arcade_net::hub::Hub;
 use arcade_net::outbox::CLOSE_GOING_AWAY;
 use tracing::{info, warn};
@@ -27,18 +28,19 @@ const HTTP_DRAIN_WAIT: Duration = Duration::from_secs(3);
 pub const RUNTIME_STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// Serves `app` (with each request's peer address, for the rate limit) until SIGTERM or SIGINT,
-/// then stops taking connections and gives open requests [`HTTP_DRAIN_WAIT`] to finish.
+/// then stops taking connections and gives open requests [`HTTP_DRAIN_WAIT`] to finish. Every
+/// connection goes through the guard: a cap on open connections and a header-read deadline.
 pub async fn serve_until_signal(
     listener: tokio::net::TcpListener,
+    guard: GuardConfig,
     app: axum::Router,
 ) -> anyhow::Result<()> {
     let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
     let mut drain_deadline = on_signal.clone();
-    // Every accepted socket sends at once: with Nagle's algorithm a `state` frame waited
-    // for the client's (delayed, up to 40 ms) ACK of the previous one (BENCHMARKS.md).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    // Every accepted socket sends at once (the guard sets TCP_NODELAY): with Nagle's algorithm
+    // a `state` frame waited for the client's (delayed, up to 40 ms) ACK of the previous one
+    // (BENCHMARKS.md). `tap_io` only gives the guarded listener axum's peer-address info.
+    let listener = axum::serve::ListenerExt::tap_io(GuardedListener::new(listener, guard), |_| {});
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -141,7 +141,8 @@ async fn more_than_twenty_malformed_frames_in_ten_seconds_close_with_1008() {
 
 #[tokio::test]
 async fn chat_over_five_a_second_is_rate_limited() {
-    let server = Server::start(&[]);
+    // The per-second rate alone: `global`'s slow mode off.
+    let server = Server::start(&["--global-slow-mode", "0s"]);
     let mut client = Client::connect(&server, "").await;
     let mut ids = Vec::new();
     for i in 0..7 {

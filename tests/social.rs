@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, Server, WAIT, http};
+use common::{Client, NO_WS_LIMITS, Server, WAIT, http};
 use serde_json::{Value, json};
 
 async fn chat(client: &mut Client, channel: &str, text: &str) -> Value {
@@ -92,7 +92,7 @@ fn texts(page: &Value) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_history_pages_newest_first_over_rest() {
-    let server = Server::start(&[]);
+    let server = Server::start(NO_WS_LIMITS);
     let mut ada = Client::connect(&server, "").await;
     for text in ["one", "two", "three"] {
         assert_eq!(chat(&mut ada, "global", text).await["type"], "ack");
@@ -129,7 +129,7 @@ async fn chat_history_pages_newest_first_over_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_direct_message_reaches_only_the_two_and_is_kept() {
-    let server = Server::start(&[]);
+    let server = Server::start(NO_WS_LIMITS);
     let mut ada = Client::connect(&server, "").await;
     let mut bob = Client::connect(&server, "").await;
     let mut cy = Client::connect(&server, "").await;
@@ -184,7 +184,7 @@ async fn a_direct_message_reaches_only_the_two_and_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_players_direct_messages_never_arrive() {
-    let server = Server::start(&[]);
+    let server = Server::start(NO_WS_LIMITS);
     let mut ada = Client::connect(&server, "").await;
     let mut bob = Client::connect(&server, "").await;
     let (ada_id, bob_id) = (ada.player_id(), bob.player_id());
@@ -236,7 +236,7 @@ async fn a_blocked_players_direct_messages_never_arrive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn friends_are_listed_with_presence_and_told_of_its_changes() {
-    let server = Server::start(&[]);
+    let server = Server::start(NO_WS_LIMITS);
     let mut ada = Client::connect(&server, "").await;
     let mut bob = Client::connect(&server, "").await;
     let bob_id = bob.player_id();
@@ -295,7 +295,7 @@ async fn friends_are_listed_with_presence_and_told_of_its_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invitation_arrives_and_the_friend_joins_with_its_id() {
-    let server = Server::start(&[]);
+    let server = Server::start(NO_WS_LIMITS);
     let mut host = Client::connect(&server, "").await;
     let mut friend = Client::connect(&server, "").await;
     let mut blocker = Client::connect(&server, "").await;
@@ -375,7 +375,7 @@ async fn an_invitation_arrives_and_the_friend_joins_with_its_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_match_channel_reaches_only_its_players_and_spectators() {
-    let server = Server::start(&[]);
+    let server = Server::start(NO_WS_LIMITS);
     let mut player = Client::connect(&server, "").await;
     let mut watcher = Client::connect(&server, "").await;
     let mut outsider = Client::connect(&server, "").await;

@@ -2,6 +2,7 @@
 // and the leaderboard. All read the REST API of PROTOCOL.md.
 import { api } from "./net.js";
 import { $, h, gameName, when, playerLink, show } from "./dom.js";
+import { showReplay } from "./replay.js";
 
 const RESULT_MARK = { win: "won", loss: "lost", draw: "drew", none: "—" };
 
@@ -70,6 +71,7 @@ export async function showMatch(id) {
       h("tr", {}, h("td", {}, p.seat), h("td", {}, playerLink(p)), h("td", {}, p.score), h("td", { class: `result ${p.result}` }, RESULT_MARK[p.result] || p.result)),
     ),
   );
+  showReplay(match, $("#match-replay"));
 }
 
 /** `#/player/p_…`: a player's stats and recent matches. */

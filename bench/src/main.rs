@@ -6,10 +6,13 @@
 //!   struct-of-arrays baseline of Pong 1v1 beside it, and the server's tick with the bridge.
 //! - `load`: a WebSocket load generator against a server it starts (or `--url`).
 //! - `floor`: the raw-socket floor (epoll, prebuilt frames) in CPU ms per player-second.
+//! - `auth`: the server's resident memory through a burst of logins and registrations from
+//!   ten loopback addresses (password hashing on its bounded pool).
 //! - `plot`: the PNG of players served against tick p99 and snapshot rate, from `load --json`.
 //!
 //! Run in release: `cargo run --release -p arcade-bench -- sim` (see BENCHMARKS.md).
 
+mod auth;
 mod floor;
 mod load;
 mod plot;
@@ -32,6 +35,8 @@ enum Command {
     Load(load::LoadArgs),
     /// The raw-socket floor: prebuilt frames over epoll, CPU ms per player-second.
     Floor(floor::FloorArgs),
+    /// Measure the server's memory through a burst of auth requests from 10 addresses.
+    Auth(auth::AuthArgs),
     /// Plot `load --json` results (players against tick p99 and snapshot rate) to a PNG.
     Plot(plot::PlotArgs),
 }
@@ -43,6 +48,7 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }
         Command::Load(args) => load::run(args),
+        Command::Auth(args) => auth::run(&args),
         Command::Plot(args) => plot::run(&args),
         Command::Floor(args) => floor::run(&args),
     };

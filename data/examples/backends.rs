@@ -40,6 +40,7 @@ fn record(id: u64) -> MatchRecord {
             seat(id % 97 + 1, Seat::Left, 5, PlayerResult::Win),
             seat(id % 89 + 200, Seat::Right, 3, PlayerResult::Loss),
         ],
+        replay: None,
     }
 }
 

@@ -16,12 +16,16 @@
 //! - [`persist`] — the tick-thread system that stores every match that ended this tick.
 //! - `writer` — the writer thread: batching, one transaction per batch, acknowledgement after
 //!   commit, the per-write duration hook ([`WriteObserver`]).
+//! - [`notice`] — [`CommitNotice`] and [`CommitGate`]: work (`match.end`, a chat `ack`) held
+//!   until its write is committed, run by the writer thread, never waited on.
 //! - `reply` — how a queued write is answered once its batch's commit succeeded or failed.
 //! - [`ratings`] — per-game statistics and Glicko-2 ratings, updated with each record;
 //!   the player-stats and leaderboard reads.
 //! - `read` — the read-connection pool and the queries.
 //! - [`social`] — chat history, friends lists and blocks (migration step 3): their writes and
 //!   queries.
+//! - [`guests`] — guests written only when first needed (a friend, a block, a logout), their
+//!   purge, and what the database knows of a session ([`guests::SessionState`]).
 //! - `sql` — the SQL helpers writer, reads, ratings and social share (`u64_to_sql`,
 //!   `in_savepoint`, `player_row`, `VISITS_COUNTER`).
 //! - `schema` — connection settings and the migrations (`schema.sql` is step 1).
@@ -31,6 +35,8 @@
 //! - [`error`] — [`DataError`].
 
 pub mod error;
+pub mod guests;
+pub mod notice;
 pub mod persist;
 pub mod pg;
 pub mod ratings;
@@ -45,6 +51,7 @@ pub mod types;
 mod writer;
 
 pub use error::DataError;
+pub use notice::{CommitGate, CommitNotice};
 pub use ratings::{GameStats, LeaderboardRow};
 pub use store::{Database, Store};
 pub use types::{

@@ -511,6 +511,7 @@ mod tests {
             tick_rate: 60,
             reason: EndReason::ScoreLimit,
             players,
+            replay: None,
         }
     }
 

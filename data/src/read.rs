@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use arcade_systems::model::{Game, MatchId, PlayerId, RecordPlayer};
+use arcade_systems::model::{Game, MatchId, PlayerId, PlayerRef, RecordPlayer};
+use arcade_systems::replay::{GAME_VERSION, Replay};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::{DataError, sql};
@@ -69,7 +70,8 @@ pub(crate) fn visits(conn: &Connection) -> Result<i64, DataError> {
 
 /// The columns every match query selects, in the order [`RawMatch::from_row`] reads them.
 pub(crate) const MATCH_COLUMNS: &str = "m.seq, m.id, m.game, m.mode, m.options, m.seed, m.started_at, m.ended_at, m.ticks, \
-     m.tick_rate, m.reason";
+     m.tick_rate, m.reason, \
+     (SELECT r.game_version FROM replays r WHERE r.match_seq = m.seq)";
 
 /// A `matches` row as stored, before its text columns are parsed (both backends).
 pub(crate) struct RawMatch {
@@ -95,6 +97,8 @@ pub(crate) struct RawMatch {
     pub(crate) tick_rate: i64,
     /// The end reason's wire name.
     pub(crate) reason: String,
+    /// The game version of its replay; `None` without one.
+    pub(crate) replay_version: Option<i64>,
 }
 
 impl RawMatch {
@@ -111,6 +115,7 @@ impl RawMatch {
             ticks: row.get(8)?,
             tick_rate: row.get(9)?,
             reason: row.get(10)?,
+            replay_version: row.get(11)?,
         })
     }
 
@@ -131,6 +136,7 @@ impl RawMatch {
             tick_rate: u32::try_from(self.tick_rate)
                 .map_err(|_| corrupt("tick_rate", &self.tick_rate.to_string()))?,
             reason: parse_reason(&self.reason).ok_or_else(|| corrupt("reason", &self.reason))?,
+            has_replay: self.replay_version == Some(i64::from(GAME_VERSION)),
             players,
         })
     }
@@ -238,6 +244,67 @@ pub(crate) fn get_match(conn: &Connection, id: MatchId) -> Result<Option<StoredM
         Some(raw) => Ok(complete(conn, vec![raw])?.pop()),
         None => Ok(None),
     }
+}
+
+/// A finished match and its replay (`None` when it was stored without one).
+pub(crate) fn get_replay(
+    conn: &Connection,
+    id: MatchId,
+) -> Result<Option<(StoredMatch, Option<Replay>)>, DataError> {
+    let Some(stored) = get_match(conn, id)? else {
+        return Ok(None);
+    };
+    let row = conn
+        .prepare_cached(
+            "SELECT r.game_version, r.grace_ticks, r.final_hash, r.players, r.log \
+             FROM replays r JOIN matches m ON m.seq = r.match_seq WHERE m.id = ?1",
+        )
+        .and_then(|mut select| {
+            select
+                .query_row([u64_to_sql(id.0)], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Vec<u8>>(4)?,
+                    ))
+                })
+                .optional()
+        })
+        .map_err(sql)?;
+    let Some((version, grace, hash, players, log)) = row else {
+        return Ok(Some((stored, None)));
+    };
+    let players: Vec<PlayerRef> = serde_json::from_str(&players)
+        .map_err(|e| DataError::Corrupt(format!("replay of {id}: players: {e}")))?;
+    let replay = Replay {
+        game_version: u32::try_from(version)
+            .map_err(|_| DataError::Corrupt(format!("replay of {id}: version {version}")))?,
+        reconnect_grace_ticks: u64_from_sql(grace),
+        players,
+        log,
+        final_hash: u64_from_sql(hash),
+    };
+    Ok(Some((stored, Some(replay))))
+}
+
+/// The ids of every match stored with a replay, oldest first.
+pub(crate) fn replayed_matches(conn: &Connection) -> Result<Vec<MatchId>, DataError> {
+    conn.prepare_cached(
+        "SELECT m.id FROM replays r JOIN matches m ON m.seq = r.match_seq ORDER BY r.match_seq",
+    )
+    .and_then(|mut select| {
+        select
+            .query_map([], |row| row.get::<_, i64>(0))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+    })
+    .map(|ids| {
+        ids.into_iter()
+            .map(|id| MatchId(u64_from_sql(id)))
+            .collect()
+    })
+    .map_err(sql)
 }
 
 /// One page, newest first by insert order. Fetches one match more than the page holds to

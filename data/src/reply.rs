@@ -6,6 +6,7 @@ use arcade_systems::model::MatchId;
 use crossbeam_channel::Sender;
 
 use crate::error::DataError;
+use crate::notice::CommitNotice;
 
 /// Where a waiting caller gets its answer, after the commit.
 pub(crate) type Reply<T> = Sender<Result<T, DataError>>;
@@ -14,8 +15,11 @@ pub(crate) type Reply<T> = Sender<Result<T, DataError>>;
 pub(crate) enum Ack {
     /// Nothing: the write failed on its own and has been answered or counted already.
     Nothing,
-    /// A fire-and-forget match record: counted as lost if the commit fails.
-    Record(MatchId),
+    /// A match record nobody blocks on: counted as lost if the commit fails; its notice is
+    /// settled either way.
+    Record(MatchId, CommitNotice),
+    /// A write nobody blocks on whose notice is settled with the commit's outcome.
+    Notice(CommitNotice),
     /// A waiting caller: sends its result, or the commit's error.
     Reply(Answer),
 }

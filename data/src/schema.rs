@@ -19,6 +19,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_ratings.sql"),
     // 3: chat history, friends and blocks (src/social.rs)
     include_str!("../migrations/0003_social.sql"),
+    // replays of finished matches (issue 16; src/writer.rs, src/read.rs)
+    include_str!("../migrations/0005_replays.sql"),
 ];
 
 /// How long a connection waits for a lock held by another connection before it fails.

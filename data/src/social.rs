@@ -10,6 +10,7 @@ use arcade_systems::model::PlayerId;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{DataError, is_foreign_key_violation, sql};
+use crate::notice::CommitNotice;
 use crate::reply::{Ack, Reply, reply};
 use crate::sql::{in_savepoint, player_row, u64_from_sql, u64_to_sql};
 use crate::time::now_ms;
@@ -69,8 +70,9 @@ impl Relation {
 
 /// A social write, as queued for the writer.
 pub(crate) enum SocialWrite {
-    /// Fire-and-forget: a message that could not be stored is logged.
-    RecordChat(Box<ChatLine>),
+    /// Nobody blocks on it: the notice is settled after the commit (a message that could
+    /// not be stored is logged and settles it as failed).
+    RecordChat(Box<ChatLine>, CommitNotice),
     /// Adds (`on`) or removes a relation; answers whether anything changed.
     Relate {
         relation: Relation,
@@ -84,18 +86,21 @@ pub(crate) enum SocialWrite {
 impl SocialWrite {
     pub(crate) fn name(&self) -> &'static str {
         match self {
-            SocialWrite::RecordChat(_) => "record_chat",
+            SocialWrite::RecordChat(..) => "record_chat",
             SocialWrite::Relate { .. } => "relate",
         }
     }
 
     pub(crate) fn has_waiter(&self) -> bool {
-        !matches!(self, SocialWrite::RecordChat(_))
+        match self {
+            SocialWrite::RecordChat(_, notice) => notice.is_pending(),
+            SocialWrite::Relate { .. } => true,
+        }
     }
 
     pub(crate) fn refuse(self, error: DataError) {
         match self {
-            SocialWrite::RecordChat(line) => {
+            SocialWrite::RecordChat(line, _notice) => {
                 tracing::warn!(channel = %line.channel, %error, "chat message not stored");
             }
             SocialWrite::Relate { reply, .. } => drop(reply.send(Err(error))),
@@ -105,11 +110,12 @@ impl SocialWrite {
     /// Applies the write inside its own savepoint of the writer's transaction.
     pub(crate) fn apply(self, tx: &mut rusqlite::Transaction<'_>) -> Ack {
         match self {
-            SocialWrite::RecordChat(line) => {
+            SocialWrite::RecordChat(line, notice) => {
                 if let Err(error) = in_savepoint(tx, |conn| insert_chat(conn, &line)) {
                     tracing::warn!(channel = %line.channel, %error, "chat message not stored");
+                    return Ack::Nothing;
                 }
-                Ack::Nothing
+                Ack::Notice(notice)
             }
             SocialWrite::Relate {
                 relation,

@@ -16,6 +16,8 @@ use arcade_systems::model::{MatchId, MatchRecord, PlayerId};
 use crossbeam_channel::Sender;
 
 use crate::error::DataError;
+use crate::guests::{GuestWrite, SessionState};
+use crate::notice::CommitNotice;
 use crate::pg::PgBackend;
 use crate::read::{self, ReadPool};
 use crate::reply::Reply;
@@ -205,11 +207,20 @@ impl Store {
     /// about 10 ms. A record that cannot be stored is logged and counted
     /// ([`Store::failed_records`]); [`Store::flush`] waits until it is on disk.
     pub fn record_match(&self, record: MatchRecord, ended_at_ms: i64) {
+        self.record_match_then(record, ended_at_ms, CommitNotice::none());
+    }
+
+    /// [`Store::record_match`], then `notice` settled on the writer thread once the record is
+    /// committed (`true`) or lost (`false`): what acknowledges the match (`match.end`) goes
+    /// out from there, after the record is on disk.
+    pub fn record_match_then(&self, record: MatchRecord, ended_at_ms: i64, notice: CommitNotice) {
         let id = record.id;
         let op = WriteOp::RecordMatch {
             record: Box::new(record),
             ended_at_ms,
+            notice,
         };
+        // A refused op drops its notice, which settles it as failed.
         if let Err(error) = self.send(op) {
             self.inner.shared.record_lost(id, &error);
         }
@@ -323,6 +334,23 @@ impl Store {
         )
     }
 
+    /// A finished match and its replay (issue 16): `None` for an unknown match, `(match,
+    /// None)` for one stored without a replay.
+    pub fn get_replay(
+        &self,
+        id: MatchId,
+    ) -> Result<Option<(StoredMatch, Option<arcade_systems::replay::Replay>)>, DataError> {
+        self.query(
+            |conn| read::get_replay(conn, id),
+            move |client| crate::pg::read::get_replay(client, id),
+        )
+    }
+
+    /// The ids of every match stored with a replay, oldest first (`arcade replay verify`).
+    pub fn replayed_matches(&self) -> Result<Vec<MatchId>, DataError> {
+        self.query(read::replayed_matches, crate::pg::read::replayed_matches)
+    }
+
     /// A page of finished matches, newest first (by the order they were stored). Pass the
     /// page's `next` as the following call's `before`: paging this way shows every match once,
     /// even while new matches are stored between the calls.
@@ -388,7 +416,16 @@ impl Store {
     /// Stores a chat message. Never blocks: the message is queued for the writer and
     /// committed within about 10 ms; one that cannot be stored is logged.
     pub fn record_chat(&self, line: ChatLine) {
-        if let Err(error) = self.send(WriteOp::Social(SocialWrite::RecordChat(Box::new(line)))) {
+        self.record_chat_then(line, CommitNotice::none());
+    }
+
+    /// [`Store::record_chat`], then `notice` settled on the writer thread once the message is
+    /// committed (`true`) or lost (`false`): the chat `ack` goes out from there.
+    pub fn record_chat_then(&self, line: ChatLine, notice: CommitNotice) {
+        if let Err(error) = self.send(WriteOp::Social(SocialWrite::RecordChat(
+            Box::new(line),
+            notice,
+        ))) {
             tracing::warn!(%error, "chat message not stored");
         }
     }
@@ -459,6 +496,60 @@ impl Store {
         self.query(
             |conn| social::followers(conn, player),
             move |client| crate::pg::read::followers(client, player),
+        )
+    }
+
+    // ---- guests written when first needed (`crate::guests`) ------------------------------
+
+    /// Writes the guest `id` named `name`, once committed, unless that player exists.
+    pub fn ensure_guest(&self, id: PlayerId, name: &str) -> Result<(), DataError> {
+        self.call(|reply| {
+            WriteOp::Guests(GuestWrite::Ensure {
+                id,
+                name: name.to_owned(),
+                reply,
+            })
+        })
+    }
+
+    /// Writes the guest `id` (as [`Store::ensure_guest`]) and its session `session`, revoked.
+    pub fn revoke_guest_session(
+        &self,
+        id: PlayerId,
+        name: &str,
+        session: SessionId,
+    ) -> Result<(), DataError> {
+        self.call(|reply| {
+            WriteOp::Guests(GuestWrite::Revoke {
+                id,
+                name: name.to_owned(),
+                session,
+                reply,
+            })
+        })
+    }
+
+    /// Deletes the guests created before `before_ms` with no friend, block, or session revoked
+    /// at or after `revoked_since_ms`; answers how many.
+    pub fn purge_guests(&self, before_ms: i64, revoked_since_ms: i64) -> Result<usize, DataError> {
+        self.call(|reply| {
+            WriteOp::Guests(GuestWrite::Purge {
+                before_ms,
+                revoked_since_ms,
+                reply,
+            })
+        })
+    }
+
+    /// What the database knows of `session` for `player`.
+    pub fn session_state(
+        &self,
+        session: SessionId,
+        player: PlayerId,
+    ) -> Result<SessionState, DataError> {
+        self.query(
+            |conn| crate::guests::session_state(conn, session, player),
+            move |client| crate::pg::read::session_state(client, session, player),
         )
     }
 

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use arcade_systems::model::{
     EndReason, Game, MatchId, MatchOptions, MatchRecord, Mode, PlayerId, RecordPlayer,
 };
+use arcade_systems::replay::{GAME_VERSION, ReplayHeader};
 use serde::{Deserialize, Serialize};
 
 /// The most matches one page of [`crate::Store::list_matches`] holds (PROTOCOL.md: `limit`
@@ -35,11 +36,29 @@ pub struct StoredMatch {
     pub ticks: u64,
     pub tick_rate: u32,
     pub reason: EndReason,
+    /// Whether `GET /api/matches/{id}/replay` can play it: a replay was stored with the record,
+    /// under this server's game version (issue 16).
+    #[serde(default)]
+    pub has_replay: bool,
     /// Every seat, in the order of the record: `{id, name, seat, score, result}`.
     pub players: Vec<RecordPlayer>,
 }
 
 impl StoredMatch {
+    /// What its replay is played from (issue 16).
+    pub fn replay_header(&self) -> ReplayHeader {
+        ReplayHeader {
+            id: self.id,
+            game: self.game,
+            mode: self.mode,
+            options: self.options.clone(),
+            seed: self.seed,
+            started_at_ms: self.started_at_ms,
+            tick_rate: self.tick_rate,
+            ticks: self.ticks,
+        }
+    }
+
     /// The stored form of a record the simulation produced, ended at `ended_at_ms`.
     pub fn from_record(record: MatchRecord, ended_at_ms: i64) -> StoredMatch {
         StoredMatch {
@@ -53,6 +72,10 @@ impl StoredMatch {
             ticks: record.ticks,
             tick_rate: record.tick_rate,
             reason: record.reason,
+            has_replay: record
+                .replay
+                .as_ref()
+                .is_some_and(|replay| replay.game_version == GAME_VERSION),
             players: record.players,
         }
     }
@@ -227,6 +250,7 @@ mod tests {
             ticks: 3600,
             tick_rate: 60,
             reason: EndReason::ScoreLimit,
+            has_replay: true,
             players: vec![RecordPlayer {
                 id: PlayerId(5),
                 name: "ada".into(),
@@ -242,7 +266,7 @@ mod tests {
                 "id": "m_0000000000008f3a", "game": "pong", "mode": "1v1",
                 "options": {"scoreLimit": 11}, "seed": 7,
                 "startedAt": "2026-11-21T23:45:00.123Z", "endedAt": "2026-11-21T23:46:00.000Z",
-                "ticks": 3600, "tickRate": 60, "reason": "score_limit",
+                "ticks": 3600, "tickRate": 60, "reason": "score_limit", "hasReplay": true,
                 "players": [{"id": "p_0000000000000005", "name": "ada", "seat": "left",
                              "score": 11, "result": "win"}]
             })

@@ -4,8 +4,9 @@
 //! batch in ONE transaction, commits it (`synchronous=FULL`: the commit is on disk when it
 //! returns), and only then answers the callers that wait. A batch closes when it holds
 //! [`BATCH_MAX_OPS`] writes, when [`BATCH_MAX_WAIT`] has passed since its first, or, as soon
-//! as a caller waits on one of its writes, once the channel is momentarily empty (so blocking
-//! calls pay no batching delay, and writes that queue during a commit share the next one).
+//! as a caller waits on one of its writes (or work waits on its commit notice: `match.end`, a
+//! chat `ack`), once the channel is momentarily empty (so they pay no batching delay, and
+//! writes that queue during a commit share the next one).
 //!
 //! Each write runs in its own savepoint: one failing write (a taken name, say) is rolled back
 //! alone and the rest of its batch still commits.
@@ -15,10 +16,13 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use arcade_systems::model::{ID_BITS_MASK, MatchId, MatchRecord, PlayerId};
+use arcade_systems::replay::Replay;
 use crossbeam_channel::Receiver;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use crate::error::{DataError, is_foreign_key_violation, is_unique_violation, sql};
+use crate::guests::GuestWrite;
+use crate::notice::CommitNotice;
 use crate::reply::{Ack, Reply, reply};
 use crate::social::SocialWrite;
 use crate::sql::{VISITS_COUNTER, in_savepoint, u64_to_sql};
@@ -45,6 +49,8 @@ pub(crate) enum WriteOp {
     RecordMatch {
         record: Box<MatchRecord>,
         ended_at_ms: i64,
+        /// Settled after the commit (sends `match.end`).
+        notice: CommitNotice,
     },
     IncrementVisits {
         reply: Reply<i64>,
@@ -68,6 +74,8 @@ pub(crate) enum WriteOp {
     },
     /// Chat, friends and blocks (`crate::social`).
     Social(SocialWrite),
+    /// Guests written when first needed, and purged (`crate::guests`).
+    Guests(GuestWrite),
     /// Answered once everything queued before it is committed.
     Flush {
         reply: Reply<()>,
@@ -88,16 +96,19 @@ impl WriteOp {
             WriteOp::CreateSession { .. } => "create_session",
             WriteOp::RevokeSession { .. } => "revoke_session",
             WriteOp::Social(op) => op.name(),
+            WriteOp::Guests(op) => op.name(),
             WriteOp::Flush { .. } => "flush",
             WriteOp::Shutdown { .. } => "shutdown",
         }
     }
 
-    /// Whether a caller blocks until this write is answered.
+    /// Whether a caller blocks until this write is answered, or work (`match.end`, a chat
+    /// `ack`) waits on its commit notice.
     pub(crate) fn has_waiter(&self) -> bool {
         match self {
             WriteOp::Social(op) => op.has_waiter(),
-            other => !matches!(other, WriteOp::RecordMatch { .. }),
+            WriteOp::RecordMatch { notice, .. } => notice.is_pending(),
+            _ => true,
         }
     }
 
@@ -109,6 +120,7 @@ impl WriteOp {
     /// Answers the write with `error` without applying it.
     pub(crate) fn refuse(self, error: DataError, shared: &WriterShared) {
         match self {
+            // Dropping the notice settles it as failed.
             WriteOp::RecordMatch { record, .. } => shared.record_lost(record.id, &error),
             WriteOp::IncrementVisits { reply } => drop(reply.send(Err(error))),
             WriteOp::CreateGuest { reply, .. } | WriteOp::CreatePlayer { reply, .. } => {
@@ -119,6 +131,7 @@ impl WriteOp {
             | WriteOp::Flush { reply }
             | WriteOp::Shutdown { reply } => drop(reply.send(Err(error))),
             WriteOp::Social(op) => op.refuse(error),
+            WriteOp::Guests(op) => op.refuse(error),
         }
     }
 }
@@ -277,11 +290,13 @@ pub(crate) fn settle(
     for ack in acks {
         match ack {
             Ack::Nothing => {}
-            Ack::Record(id) => {
+            Ack::Record(id, notice) => {
                 if let Err(error) = &commit {
                     shared.record_lost(id, error);
                 }
+                notice.settle(commit.is_ok());
             }
+            Ack::Notice(notice) => notice.settle(commit.is_ok()),
             Ack::Reply(answer) => answer(commit.as_ref().map(|_| ())),
         }
     }
@@ -293,10 +308,11 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
         WriteOp::RecordMatch {
             record,
             ended_at_ms,
+            notice,
         } => {
             let id = record.id;
             match in_savepoint(tx, |conn| insert_match(conn, &record, ended_at_ms)) {
-                Ok(()) => Ack::Record(id),
+                Ok(()) => Ack::Record(id, notice),
                 Err(error) => {
                     shared.record_lost(id, &error);
                     Ack::Nothing
@@ -324,6 +340,7 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
         }
         WriteOp::Flush { reply: to } | WriteOp::Shutdown { reply: to } => reply(to, Ok(())),
         WriteOp::Social(op) => op.apply(tx),
+        WriteOp::Guests(op) => op.apply(tx),
     }
 }
 
@@ -373,8 +390,34 @@ fn insert_match(
             ])
             .map_err(sql)?;
     }
+    // The replay (issue 16) goes in the same savepoint, so the commit that stores the record
+    // stores its replay.
+    if let Some(replay) = &record.replay {
+        insert_replay(conn, seq, replay)?;
+    }
     // Statistics and ratings change in the same savepoint as the record.
     crate::ratings::apply_match(conn, record)
+}
+
+fn insert_replay(conn: &Connection, match_seq: i64, replay: &Replay) -> Result<(), DataError> {
+    let players = serde_json::to_string(&replay.players)
+        .map_err(|e| DataError::Corrupt(format!("replay players: {e}")))?;
+    conn.prepare_cached(
+        "INSERT INTO replays (match_seq, game_version, grace_ticks, final_hash, players, log) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            match_seq,
+            replay.game_version,
+            u64_to_sql(replay.reconnect_grace_ticks),
+            u64_to_sql(replay.final_hash),
+            players,
+            replay.log,
+        ])
+    })
+    .map_err(sql)?;
+    Ok(())
 }
 
 fn increment_visits(conn: &Connection) -> Result<i64, DataError> {
@@ -487,8 +530,10 @@ mod tests {
                 tick_rate: 60,
                 reason: EndReason::Lives,
                 players: vec![],
+                replay: None,
             }),
             ended_at_ms: 1,
+            notice: CommitNotice::none(),
         }
     }
 

@@ -54,7 +54,7 @@ fn a_match_reads_back_with_every_field() {
                 "options": {"scoreLimit": 21, "bot": "hard", "private": true},
                 "seed": u64::MAX - 1,
                 "startedAt": "2026-11-21T23:45:00.123Z", "endedAt": "2026-11-21T23:50:00.456Z",
-                "ticks": 12345, "tickRate": 120, "reason": "aborted",
+                "ticks": 12345, "tickRate": 120, "reason": "aborted", "hasReplay": false,
                 "players": [{"id": "p_000000000000004d", "name": "Zoë", "seat": "left",
                              "score": 4, "result": "none"}]
             })
@@ -443,4 +443,47 @@ fn close_commits_then_refuses_writes_but_keeps_reads() {
 fn a_store_can_be_shared_between_threads() {
     fn shareable<T: Send + Sync + Clone + 'static>() {}
     shareable::<Store>();
+}
+
+#[test]
+fn a_replay_is_stored_with_its_record_and_read_back() {
+    use arcade_systems::model::PlayerRef;
+    use arcade_systems::replay::{GAME_VERSION, Replay};
+    each_backend(|db| {
+        let store = open(db);
+        let replay = Replay {
+            game_version: GAME_VERSION,
+            reconnect_grace_ticks: 600,
+            players: vec![PlayerRef {
+                id: PlayerId(5),
+                name: "ann".into(),
+            }],
+            log: vec![0x90, 0, 0x08, 0x83, 7],
+            final_hash: u64::MAX - 3,
+        };
+        let mut with = record(1, Game::Pong, 5, 6);
+        with.replay = Some(Arc::new(replay.clone()));
+        let mut old = record(2, Game::Pong, 5, 6);
+        old.replay = Some(Arc::new(Replay {
+            game_version: GAME_VERSION + 1,
+            ..replay.clone()
+        }));
+        store.record_match(with, 10);
+        store.record_match(old, 11);
+        store.record_match(record(3, Game::Breakout, 5, 0), 12);
+        store.flush().unwrap();
+
+        let (stored, back) = store.get_replay(MatchId(1)).unwrap().expect("stored");
+        assert!(stored.has_replay);
+        assert_eq!(back, Some(replay));
+        let (stored, back) = store.get_replay(MatchId(2)).unwrap().expect("stored");
+        assert!(!stored.has_replay, "another version is not playable");
+        assert_eq!(back.unwrap().game_version, GAME_VERSION + 1);
+        let (stored, back) = store.get_replay(MatchId(3)).unwrap().expect("stored");
+        assert!(!stored.has_replay);
+        assert_eq!(back, None);
+        assert!(store.get_replay(MatchId(4)).unwrap().is_none());
+        assert!(store.get_match(MatchId(1)).unwrap().unwrap().has_replay);
+        assert_eq!(store.replayed_matches().unwrap(), [MatchId(1), MatchId(2)]);
+    });
 }

@@ -22,6 +22,10 @@ pub struct Claims {
     pub sid: String,
     pub iat: u64,
     pub exp: u64,
+    /// A guest's name, in the tokens of guests not (yet) written to the database: such a
+    /// token is its own record, valid until it expires or its session is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<String>,
 }
 
 /// Issues and verifies tokens with one secret.
@@ -44,6 +48,15 @@ impl Tokens {
     }
 
     pub fn issue(&self, player: PlayerId, session: &str) -> String {
+        self.issue_claims(player, session, None)
+    }
+
+    /// A token for a guest that is not written to the database (see [`Claims::guest`]).
+    pub fn issue_guest(&self, player: PlayerId, session: &str, name: &str) -> String {
+        self.issue_claims(player, session, Some(name.to_owned()))
+    }
+
+    fn issue_claims(&self, player: PlayerId, session: &str, guest: Option<String>) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -53,6 +66,7 @@ impl Tokens {
             sid: session.to_owned(),
             iat: now,
             exp: now + TOKEN_LIFETIME_SECONDS,
+            guest,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing does not fail")

@@ -116,6 +116,16 @@ impl Hub {
             .any(|entry| entry.player.id == player)
     }
 
+    /// A connected player, as its connection knows it (a guest may not be stored yet).
+    pub fn player(&self, player: PlayerId) -> Option<PlayerInfo> {
+        self.conns
+            .read()
+            .expect("hub lock")
+            .values()
+            .find(|entry| entry.player.id == player)
+            .map(|entry| entry.player.clone())
+    }
+
     /// Sends `message` to every connection of the given players.
     pub fn send_to_players<T: Serialize>(&self, message: &T, players: &[PlayerId]) {
         self.broadcast(message, |entry| players.contains(&entry.player.id));

@@ -13,13 +13,16 @@
 //!   answer goes (`ReplyTo`), who hears a match (`Audience`); the bridge, matchmaking and social
 //!   all use it, so none of them imports another in a circle.
 //! - [`metrics`]: Prometheus; [`auth`]: tokens.
+//! - [`limits`]: limits shared by every connection of a player or an address (connections
+//!   per address, chat and `global` slow mode, invitations, join codes).
 //! - [`wire`]: what travels: [`wire::codec`] (JSON and MessagePack envelopes) and
 //!   [`wire::protocol`] (every inbound and outbound message shape).
 //! - [`ws`]: the WebSocket transport: [`ws::session`] (one connection's reader and writer),
 //!   [`ws::limits`] (sliding windows).
 //! - [`http`]: the router, `/ws` and REST: [`http::matches`], [`http::accounts`],
 //!   [`http::players`], [`http::social`], [`http::openapi`], [`http::ops`] (layers,
-//!   `/health/details`), [`http::error`].
+//!   `/health/details`), [`http::error`], [`http::hash_pool`] (the password-hashing threads),
+//!   [`http::guard`] (the connection cap and header deadline under `axum::serve`).
 //! - [`bridge`]: tick thread only: commands in ([`bridge::receive`]), events and `state` out
 //!   ([`bridge::send`]), and [`bridge::install`], which places all of net's systems.
 //! - [`matchmaking`]: the queues (tick thread), pairing (a pure function), ratings (tokio).
@@ -31,6 +34,7 @@ pub mod bridge;
 pub mod clock;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod link;
 pub mod matchmaking;
 pub mod metrics;

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub inputs_rejected: IntCounterVec,
     pub matches_finished: IntCounterVec,
     pub db_write_duration: HistogramVec,
+    /// `arcade_password_hashes_total`: argon2 hashes and verifications run by the hash pool.
+    pub password_hashes: IntCounter,
     /// The last ticks' durations, for the p99 of `/health/details`.
     pub tick_window: crate::clock::TickWindow,
     /// `[direction][codec]` children of the frame and byte counters.
@@ -95,6 +97,14 @@ impl Metrics {
             IntGauge::new(
                 "websocket_connections_total",
                 "WebSocket connections open now",
+            )
+            .unwrap(),
+        );
+        let password_hashes = register(
+            r,
+            IntCounter::new(
+                "arcade_password_hashes_total",
+                "Password hashes and verifications computed (argon2id)",
             )
             .unwrap(),
         );
@@ -206,6 +216,7 @@ impl Metrics {
             http_requests,
             http_duration,
             ws_connections,
+            password_hashes,
             tick_duration,
             tick_overruns,
             matches_active,

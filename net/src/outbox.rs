@@ -47,6 +47,11 @@ pub const CLOSE_TOO_MANY_ERRORS: CloseReason = CloseReason {
     code: 1008,
     reason: "too many malformed messages",
 };
+/// A text frame that is not UTF-8 (RFC 6455: 1007, inconsistent data).
+pub const CLOSE_INVALID_UTF8: CloseReason = CloseReason {
+    code: 1007,
+    reason: "text frame is not UTF-8",
+};
 pub const CLOSE_TOO_LARGE: CloseReason = CloseReason {
     code: 1009,
     reason: "message too large",

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arcade_data::Store;
+use arcade_data::guests::SessionState;
+use arcade_systems::model::{ID_BITS_MASK, PlayerId};
 
 use crate::auth::Tokens;
 use crate::clock::ServerClock;
@@ -91,19 +93,31 @@ pub struct AppState {
     pub clock: Arc<ServerClock>,
     /// The Prometheus registry.
     pub metrics: Arc<Metrics>,
+    /// Limits shared by every connection of a player or an address.
+    pub limits: Arc<crate::limits::SharedLimits>,
 }
 
 impl AppState {
-    /// The player a token names, when it is well signed and its session is live.
+    /// The player a token names, when it is well signed and its session is live. A guest's
+    /// token whose session the database does not know is valid on its own claims (guests
+    /// are written only when first needed, `arcade_data::guests`).
     pub async fn player_of_token(&self, token: &str) -> Option<PlayerInfo> {
         let claims = self.tokens.verify(token)?;
         let store = self.store.clone();
         let session = claims.sid.parse::<arcade_data::SessionId>().ok()?;
         let player = tokio::task::spawn_blocking(move || {
-            if !store.session_valid(session, claims.sub).unwrap_or(false) {
-                return None;
-            }
-            store.get_player(claims.sub).ok().flatten()
+            let stored = match store.session_state(session, claims.sub).ok()? {
+                SessionState::Revoked => return None,
+                SessionState::Live => return store.get_player(claims.sub).ok().flatten(),
+                SessionState::Unknown => store.get_player(claims.sub).ok()?,
+            };
+            let name = claims.guest?;
+            Some(stored.unwrap_or(arcade_data::PlayerRow {
+                id: claims.sub,
+                name,
+                guest: true,
+                created_at_ms: 0,
+            }))
         })
         .await
         .ok()??;
@@ -114,26 +128,31 @@ impl AppState {
         })
     }
 
-    /// Creates a guest with a session and returns it with its token.
-    pub async fn new_guest(&self) -> Result<(PlayerInfo, String), Unavailable> {
-        let store = self.store.clone();
-        let (player, session) = tokio::task::spawn_blocking(move || {
-            let name = format!("guest-{:04}", rand::random_range(0..10_000u32));
-            let player = store.create_guest(&name)?;
-            let session = store.create_session(player.id)?;
-            Ok::<_, arcade_data::DataError>((player, session))
-        })
-        .await
-        .map_err(|_| Unavailable::Storage)??;
-        let token = self.tokens.issue(player.id, &session.to_string());
-        Ok((
-            PlayerInfo {
-                id: player.id,
-                name: player.name,
-                guest: player.guest,
-            },
-            token,
-        ))
+    /// A new guest and its token. Nothing is written: the token carries the guest's name,
+    /// and the row is written when first needed ([`AppState::store_guest`]).
+    pub fn new_guest(&self, name: Option<String>) -> (PlayerInfo, String) {
+        let name = name.unwrap_or_else(|| format!("guest-{:04}", rand::random_range(0..10_000u32)));
+        let id = PlayerId(rand::random_range(1..=ID_BITS_MASK));
+        let session = arcade_data::SessionId(rand::random_range(1..=ID_BITS_MASK));
+        let token = self.tokens.issue_guest(id, &session.to_string(), &name);
+        let info = PlayerInfo {
+            id,
+            name,
+            guest: true,
+        };
+        (info, token)
+    }
+
+    /// Writes `player` if it is a guest that is not stored yet (before a write that needs its
+    /// row: a friend, a block).
+    pub async fn store_guest(&self, player: &PlayerInfo) -> Result<(), Unavailable> {
+        if !player.guest {
+            return Ok(());
+        }
+        let (id, name) = (player.id, player.name.clone());
+        self.blocking(move |store| store.ensure_guest(id, &name))
+            .await??;
+        Ok(())
     }
 
     /// Runs a blocking store call off the async threads.
@@ -196,4 +215,43 @@ pub struct OpsConfig {
     pub trust_forwarded_for: bool,
     /// Origins, besides the server's own, allowed to call the API from a browser.
     pub cors_origins: Vec<String>,
+    /// The limits on guests, WebSocket upgrades and chat (issue 15).
+    pub abuse: AbuseLimits,
+}
+
+/// The operator's limits on what one address or player may cost (PROTOCOL.md "Limits").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbuseLimits {
+    /// WebSocket upgrades allowed per second per address (bursts of twice that); 0 is
+    /// unlimited. Over it, `GET /ws` answers 429 before upgrading.
+    pub ws_upgrades: u32,
+    /// WebSocket connections one address may hold open; 0 is unlimited. Over it, `GET /ws`
+    /// answers 429.
+    pub ws_per_address: u32,
+    /// Guests written to the database (a friend request, a block, a logout) that have nothing
+    /// attached after this long are deleted.
+    pub guest_purge_age: Duration,
+    /// `global` takes one line per player per this long (and
+    /// [`crate::limits::GLOBAL_PER_ADDRESS_PER_INTERVAL`] per address); zero turns it off.
+    pub global_slow_mode: Duration,
+}
+
+/// Default of [`AbuseLimits::ws_upgrades`].
+pub const DEFAULT_WS_UPGRADES_PER_SECOND: u32 = 10;
+/// Default of [`AbuseLimits::ws_per_address`].
+pub const DEFAULT_WS_PER_ADDRESS: u32 = 64;
+/// Default of [`AbuseLimits::guest_purge_age`]: one day.
+pub const DEFAULT_GUEST_PURGE_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Default of [`AbuseLimits::global_slow_mode`].
+pub const DEFAULT_GLOBAL_SLOW_MODE: Duration = Duration::from_secs(2);
+
+impl Default for AbuseLimits {
+    fn default() -> Self {
+        AbuseLimits {
+            ws_upgrades: DEFAULT_WS_UPGRADES_PER_SECOND,
+            ws_per_address: DEFAULT_WS_PER_ADDRESS,
+            guest_purge_age: DEFAULT_GUEST_PURGE_AGE,
+            global_slow_mode: DEFAULT_GLOBAL_SLOW_MODE,
+        }
+    }
 }

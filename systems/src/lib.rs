@@ -13,6 +13,8 @@
 //! - [`compact`]: the compact `state` codec: quantized snapshots, keyframes and deltas.
 //! - [`components`]: the components of a match and its members, and the shared resources.
 //! - [`rng`]: the per-match seeded PRNG.
+//! - [`replay`]: the replay log recorded per match, sealed into its record, and played back
+//!   ([`replay::play`]) for verification and frames.
 //! - `lifecycle` (private): the systems every game shares: inputs, clock, countdown, grace,
 //!   end and record.
 //! - `pong` (private): the Pong rules, one system per rule.
@@ -27,6 +29,7 @@ pub mod compact;
 pub mod components;
 pub mod model;
 pub mod physics;
+pub mod replay;
 pub mod rng;
 pub mod sim;
 pub mod tick;

@@ -213,6 +213,8 @@ pub(crate) fn finish_matches(
                         })
                     })
                     .collect(),
+                // Sealed by `replay::seal_replays`, right after this system.
+                replay: None,
             }),
         };
         events.list.push((entity, info.id, clock.tick, event));

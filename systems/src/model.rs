@@ -402,6 +402,10 @@ pub struct MatchRecord {
     pub tick_rate: u32,
     pub reason: EndReason,
     pub players: Vec<RecordPlayer>,
+    /// The replay (issue 16), sealed by the simulation when the match ended; stored with the
+    /// record in the same transaction. Not part of any wire form.
+    #[serde(skip)]
+    pub replay: Option<std::sync::Arc<crate::replay::Replay>>,
 }
 
 #[cfg(test)]

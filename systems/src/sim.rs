@@ -7,7 +7,8 @@
 //! `drive_breakout_bots`, which write their seats' held input as a player's frame would);
 //! Pong (`serve_ball`, `move_paddles`, `move_ball`, `score_points`); Breakout
 //! (`move_field_paddles`, `launch_balls`, `move_field_balls`, `lose_balls`, `advance_levels`,
-//! `end_on_time_limit`, `end_breakout_matches`); then `finish_matches`; then
+//! `end_on_time_limit`, `end_breakout_matches`); then `finish_matches` and `seal_replays`
+//! (the replay into the record); then
 //! [`SimSystems::Send`].
 //!
 //! Every mode of GAMES.md is simulated: Pong 1v1, 2v2 and vs_bot, Breakout solo and versus.
@@ -27,6 +28,7 @@ use crate::model::{
     BotLevel, DEFAULT_SCORE_LIMIT, DEFAULT_TIME_LIMIT_SECONDS, EndReason, Game, MatchId,
     MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat,
 };
+use crate::replay::{self, Lifecycle};
 use crate::rng::SplitMix64;
 pub use crate::tick::{
     DEFAULT_RECONNECT_GRACE_SECONDS, DEFAULT_TICK_RATE, InputFrame, MatchEvent, MatchEvents,
@@ -148,7 +150,11 @@ impl Simulation {
                     breakout::end_breakout_matches,
                 )
                     .chain(),
-                lifecycle::finish_matches,
+                (
+                    lifecycle::finish_matches,
+                    replay::seal_replays.run_if(replay::replays_to_seal),
+                )
+                    .chain(),
             )
                 .chain()
                 .in_set(SimSystems::Game),
@@ -247,6 +253,7 @@ pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
             MatchClock::default(),
             MatchEnding::Live,
             MatchRng(rng),
+            replay::new_log(),
         ))
         .id();
 
@@ -318,6 +325,7 @@ pub fn join_match(world: &mut World, game: Entity, player: PlayerRef) -> Result<
     let Some(free) = free else {
         return Err(JoinError::NoFreeSeat);
     };
+    replay::note(world, game, Lifecycle::Join(&player));
     let mut slot = world
         .get_mut::<SeatSlot>(free)
         .ok_or(JoinError::NotJoinable)?;
@@ -394,6 +402,12 @@ pub fn attach_bot(
             })
         })
         .ok_or(JoinError::NoFreeSeat)?;
+    let index = seats
+        .entities()
+        .iter()
+        .position(|e| *e == seat_entity)
+        .unwrap_or_default();
+    replay::note(world, game, Lifecycle::Bot { seat: index, level });
     let mut entity = world.entity_mut(seat_entity);
     if let Some(mut slot) = entity.get_mut::<SeatSlot>() {
         slot.kind = SeatKind::Bot;
@@ -466,6 +480,7 @@ pub fn leave_match(world: &mut World, game: Entity, player: PlayerId) {
     if was_absent && let Some(mut seats) = world.get_mut::<Seats>(game) {
         seats.absent -= 1;
     }
+    replay::note(world, game, Lifecycle::Leave(player));
 
     match lifecycle::departure(phase.phase, index == 0, side, anyone_else_present) {
         Departure::Discard => {
@@ -515,6 +530,7 @@ pub fn player_dropped(world: &mut World, game: Entity, player: PlayerId) {
         }
         _ => return,
     }
+    replay::note(world, game, Lifecycle::Drop(player));
     if let Some(mut seats) = world.get_mut::<Seats>(game) {
         seats.absent += 1;
     }
@@ -556,6 +572,7 @@ pub fn player_returned(world: &mut World, game: Entity, player: PlayerId) {
         }
         _ => return,
     }
+    replay::note(world, game, Lifecycle::Return(player));
     let absent = world.get_mut::<Seats>(game).map_or(0, |mut seats| {
         seats.absent -= 1;
         seats.absent
@@ -575,6 +592,7 @@ pub fn abort_match(world: &mut World, game: Entity) {
         .get::<MatchPhase>(game)
         .is_some_and(|phase| phase.phase != Phase::Finished)
     {
+        replay::note(world, game, Lifecycle::Abort);
         end_match(
             world,
             game,
@@ -597,7 +615,7 @@ pub fn submit_input(
     input: InputFrame,
 ) -> Result<(), InputError> {
     let seats = world.get::<Seats>(game).ok_or(InputError::NotAPlayer)?;
-    let (_, seat_entity) = find_seat(world, seats, player).ok_or(InputError::NotAPlayer)?;
+    let (index, seat_entity) = find_seat(world, seats, player).ok_or(InputError::NotAPlayer)?;
     if !(input.axis.is_finite() && (-1.0..=1.0).contains(&input.axis)) {
         return Err(InputError::BadAxis);
     }
@@ -607,13 +625,20 @@ pub fn submit_input(
     let newest = held
         .pending
         .map_or(held.applied_seq, |p| p.seq.max(held.applied_seq));
-    if input.seq > newest {
-        // `launch` is an event: a newer input of the same tick replaces the axis but keeps a
-        // launch still waiting to be applied.
-        let launch = input.launch || held.pending.is_some_and(|pending| pending.launch);
-        held.pending = Some(InputFrame { launch, ..input });
+    let accepted = input.seq > newest;
+    if accepted {
+        hold_pending(&mut held, input);
+        // The replay records what was accepted: the seat's pending input changed.
+        replay::note_input(world, game, index, input);
     }
     Ok(())
+}
+
+/// Makes `input` the seat's pending input. `launch` is an event: a newer input of the same
+/// tick replaces the axis but keeps a launch still waiting to be applied.
+pub(crate) fn hold_pending(held: &mut PlayerInput, input: InputFrame) {
+    let launch = input.launch || held.pending.is_some_and(|pending| pending.launch);
+    held.pending = Some(InputFrame { launch, ..input });
 }
 
 /// The index in seat order and the entity of the seat `player` holds.

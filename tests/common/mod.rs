@@ -72,6 +72,17 @@ pub const NO_HTTP_LIMITS: &[&str] = &[
     "0",
 ];
 
+/// Server flags that turn the WebSocket upgrade rate, the per-address connection cap and the
+/// `global` slow mode off, for tests that open many connections or chat fast from 127.0.0.1.
+pub const NO_WS_LIMITS: &[&str] = &[
+    "--ws-upgrades",
+    "0",
+    "--ws-per-address",
+    "0",
+    "--global-slow-mode",
+    "0s",
+];
+
 /// The history record of a finished match, waiting (bounded) for the writer to store it.
 pub async fn fetch_record(server: &Server, match_id: &str) -> Value {
     let deadline = Instant::now() + WAIT;

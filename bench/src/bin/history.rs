@@ -148,6 +148,7 @@ fn record(rng: &mut Rng, n: u64) -> MatchRecord {
         tick_rate: 60,
         reason: EndReason::ScoreLimit,
         players,
+        replay: None,
     }
 }
 

@@ -83,6 +83,8 @@ impl Target {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let mut child = std::process::Command::new(&binary)
             .args(["--listen", "127.0.0.1:0", "--log", "warn,arcade=info"])
+            // Every load client comes from 127.0.0.1: lift the per-address WebSocket limits.
+            .args(["--ws-upgrades", "0", "--ws-per-address", "0"])
             .arg("--db")
             .arg(dir.path().join("arcade.db"))
             .args(&args.server_arg)

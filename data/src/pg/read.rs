@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 
-use arcade_systems::model::{Game, MatchId, PlayerId, RecordPlayer};
+use arcade_systems::model::{Game, MatchId, PlayerId, PlayerRef, RecordPlayer};
+use arcade_systems::replay::Replay;
 use deadpool_postgres::Object;
 use tokio_postgres::Row;
 
 use super::pg;
 use crate::error::DataError;
+use crate::guests::SessionState;
 use crate::ratings::{GameStats, LeaderboardRow, MAX_LEADERBOARD_LIMIT, STATS_COLUMNS};
 use crate::read::{MATCH_COLUMNS, RawMatch, attach_seats, end_page, seat_from};
 use crate::social::{ChatLine, ChatPage, MAX_CHAT_PAGE, Relation, StoredChat};
@@ -60,6 +62,7 @@ fn raw_match(row: &Row) -> RawMatch {
         ticks: row.get(8),
         tick_rate: row.get(9),
         reason: row.get(10),
+        replay_version: row.get(11),
     }
 }
 
@@ -95,14 +98,90 @@ pub(crate) async fn get_match(
     client: Object,
     id: MatchId,
 ) -> Result<Option<StoredMatch>, DataError> {
+    match_by_id(&client, id).await
+}
+
+async fn match_by_id(client: &Object, id: MatchId) -> Result<Option<StoredMatch>, DataError> {
     let found = rows(
-        &client,
+        client,
         &format!("SELECT {MATCH_COLUMNS} FROM matches m WHERE m.id = $1"),
         &[&u64_to_sql(id.0)],
     )
     .await?;
     let raws: Vec<RawMatch> = found.iter().map(raw_match).collect();
-    Ok(complete(&client, raws).await?.pop())
+    Ok(complete(client, raws).await?.pop())
+}
+
+/// `crate::read::get_replay` on PostgreSQL: a finished match and its replay (`None` when it
+/// was stored without one).
+pub(crate) async fn get_replay(
+    client: Object,
+    id: MatchId,
+) -> Result<Option<(StoredMatch, Option<Replay>)>, DataError> {
+    let Some(stored) = match_by_id(&client, id).await? else {
+        return Ok(None);
+    };
+    let found = rows(
+        &client,
+        "SELECT r.game_version, r.grace_ticks, r.final_hash, r.players, r.log \
+         FROM replays r JOIN matches m ON m.seq = r.match_seq WHERE m.id = $1",
+        &[&u64_to_sql(id.0)],
+    )
+    .await?;
+    let Some(row) = found.first() else {
+        return Ok(Some((stored, None)));
+    };
+    let version: i64 = row.get(0);
+    let players: String = row.get(3);
+    let players: Vec<PlayerRef> = serde_json::from_str(&players)
+        .map_err(|e| DataError::Corrupt(format!("replay of {id}: players: {e}")))?;
+    let replay = Replay {
+        game_version: u32::try_from(version)
+            .map_err(|_| DataError::Corrupt(format!("replay of {id}: version {version}")))?,
+        reconnect_grace_ticks: u64_from_sql(row.get(1)),
+        players,
+        log: row.get(4),
+        final_hash: u64_from_sql(row.get(2)),
+    };
+    Ok(Some((stored, Some(replay))))
+}
+
+/// The ids of every match stored with a replay, oldest first.
+pub(crate) async fn replayed_matches(client: Object) -> Result<Vec<MatchId>, DataError> {
+    let found = rows(
+        &client,
+        "SELECT m.id FROM replays r JOIN matches m ON m.seq = r.match_seq ORDER BY r.match_seq",
+        &[],
+    )
+    .await?;
+    Ok(found
+        .iter()
+        .map(|row| MatchId(u64_from_sql(row.get(0))))
+        .collect())
+}
+
+/// `crate::guests::session_state` on PostgreSQL.
+pub(crate) async fn session_state(
+    client: Object,
+    session: SessionId,
+    player: PlayerId,
+) -> Result<SessionState, DataError> {
+    let found = rows(
+        &client,
+        "SELECT player_id, revoked_at FROM sessions WHERE id = $1",
+        &[&u64_to_sql(session.0)],
+    )
+    .await?;
+    Ok(
+        match found
+            .first()
+            .map(|row| (row.get::<_, i64>(0), row.get::<_, Option<i64>>(1)))
+        {
+            None => SessionState::Unknown,
+            Some((owner, None)) if owner == u64_to_sql(player.0) => SessionState::Live,
+            Some(_) => SessionState::Revoked,
+        },
+    )
 }
 
 /// One page, newest first by insert order (one row more is fetched to know whether another

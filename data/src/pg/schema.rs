@@ -16,6 +16,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../postgres/0002_ratings.sql"),
     // 3: chat history, friends and blocks (src/social.rs)
     include_str!("../../postgres/0003_social.sql"),
+    // 4: replays of finished matches (issue 16; src/pg/write.rs, src/pg/read.rs)
+    include_str!("../../postgres/0005_replays.sql"),
 ];
 
 /// The advisory lock key migrations hold (`arca` in ASCII).

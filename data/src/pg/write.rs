@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use arcade_systems::model::{ID_BITS_MASK, MatchRecord, Mode, PlayerId, PlayerResult};
+use arcade_systems::replay::Replay;
 use deadpool_postgres::{ClientWrapper, Transaction};
 use futures_util::future::try_join_all;
 use tokio::runtime::Runtime;
@@ -15,6 +16,7 @@ use tokio_postgres::NoTls;
 
 use super::{POOL_WAIT, is_foreign_key_violation, pg};
 use crate::error::DataError;
+use crate::guests::GuestWrite;
 use crate::ratings::{Rating, counted_seats, is_rated, new_ratings};
 use crate::reply::{Ack, reply};
 use crate::social::{ChatLine, Relation, SocialWrite};
@@ -157,10 +159,11 @@ async fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> 
         WriteOp::RecordMatch {
             record,
             ended_at_ms,
+            notice,
         } => {
             let id = record.id;
             match in_savepoint!(tx, |sp| insert_match(&sp, &record, ended_at_ms).await) {
-                Ok(()) => Ack::Record(id),
+                Ok(()) => Ack::Record(id, notice),
                 Err(error) => {
                     shared.record_lost(id, &error);
                     Ack::Nothing
@@ -192,11 +195,13 @@ async fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> 
             in_savepoint!(tx, |sp| revoke_session(&sp, session).await),
         ),
         WriteOp::Flush { reply: to } | WriteOp::Shutdown { reply: to } => reply(to, Ok(())),
-        WriteOp::Social(SocialWrite::RecordChat(line)) => {
+        WriteOp::Social(SocialWrite::RecordChat(line, notice)) => {
             if let Err(error) = in_savepoint!(tx, |sp| insert_chat(&sp, &line).await) {
+                // Dropping the notice settles it as failed.
                 tracing::warn!(channel = %line.channel, %error, "chat message not stored");
+                return Ack::Nothing;
             }
-            Ack::Nothing
+            Ack::Notice(notice)
         }
         WriteOp::Social(SocialWrite::Relate {
             relation,
@@ -208,7 +213,91 @@ async fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> 
             to,
             in_savepoint!(tx, |sp| relate(&sp, relation, player, other, on).await),
         ),
+        WriteOp::Guests(GuestWrite::Ensure {
+            id,
+            name,
+            reply: to,
+        }) => reply(
+            to,
+            in_savepoint!(tx, |sp| ensure_guest(&sp, id, &name).await),
+        ),
+        WriteOp::Guests(GuestWrite::Revoke {
+            id,
+            name,
+            session,
+            reply: to,
+        }) => reply(
+            to,
+            in_savepoint!(tx, |sp| {
+                match ensure_guest(&sp, id, &name).await {
+                    Ok(()) => revoke_guest_session(&sp, id, session).await,
+                    Err(error) => Err(error),
+                }
+            }),
+        ),
+        WriteOp::Guests(GuestWrite::Purge {
+            before_ms,
+            revoked_since_ms,
+            reply: to,
+        }) => reply(
+            to,
+            in_savepoint!(tx, |sp| purge_guests(&sp, before_ms, revoked_since_ms)
+                .await),
+        ),
     }
+}
+
+/// `crate::guests`' `ensure_guest` on PostgreSQL: the guest row unless the id exists.
+async fn ensure_guest(tx: &Transaction<'_>, id: PlayerId, name: &str) -> Result<(), DataError> {
+    execute(
+        tx,
+        "INSERT INTO players (id, name, name_key, guest, password_hash, created_at) \
+         VALUES ($1, $2, NULL, TRUE, NULL, $3) ON CONFLICT (id) DO NOTHING",
+        &[&u64_to_sql(id.0), &name, &now_ms()],
+    )
+    .await
+    .map(|_| ())
+    .map_err(pg)
+}
+
+/// `crate::guests`' `revoke` on PostgreSQL: the session written revoked, or revoked now.
+async fn revoke_guest_session(
+    tx: &Transaction<'_>,
+    player: PlayerId,
+    session: SessionId,
+) -> Result<(), DataError> {
+    execute(
+        tx,
+        "INSERT INTO sessions AS s (id, player_id, created_at, revoked_at) \
+         VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(s.revoked_at, $3)",
+        &[&u64_to_sql(session.0), &u64_to_sql(player.0), &now_ms()],
+    )
+    .await
+    .map(|_| ())
+    .map_err(pg)
+}
+
+/// `crate::guests`' `purge` on PostgreSQL; answers how many guests were deleted.
+async fn purge_guests(
+    tx: &Transaction<'_>,
+    before_ms: i64,
+    revoked_since_ms: i64,
+) -> Result<usize, DataError> {
+    let deleted = execute(
+        tx,
+        "DELETE FROM players WHERE guest AND created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM friends f WHERE f.player_id = players.id) \
+         AND NOT EXISTS (SELECT 1 FROM friends f WHERE f.friend_id = players.id) \
+         AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.player_id = players.id) \
+         AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocked_id = players.id) \
+         AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.player_id = players.id \
+                         AND s.revoked_at >= $2)",
+        &[&before_ms, &revoked_since_ms],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(deleted as usize)
 }
 
 async fn insert_match(
@@ -266,8 +355,39 @@ async fn insert_match(
     )
     .await
     .map_err(pg)?;
+    // The replay (issue 16) goes in the same savepoint, so the commit that stores the record
+    // stores its replay.
+    if let Some(replay) = &record.replay {
+        insert_replay(tx, seq, replay).await?;
+    }
     // Statistics and ratings change in the same savepoint as the record.
     apply_ratings(tx, record).await
+}
+
+/// `crate::writer`'s `insert_replay` on PostgreSQL.
+async fn insert_replay(
+    tx: &Transaction<'_>,
+    match_seq: i64,
+    replay: &Replay,
+) -> Result<(), DataError> {
+    let players = serde_json::to_string(&replay.players)
+        .map_err(|e| DataError::Corrupt(format!("replay players: {e}")))?;
+    execute(
+        tx,
+        "INSERT INTO replays (match_seq, game_version, grace_ticks, final_hash, players, log) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &match_seq,
+            &i64::from(replay.game_version),
+            &u64_to_sql(replay.reconnect_grace_ticks),
+            &u64_to_sql(replay.final_hash),
+            &players,
+            &replay.log,
+        ],
+    )
+    .await
+    .map(|_| ())
+    .map_err(pg)
 }
 
 /// `crate::ratings::apply_match` on PostgreSQL.

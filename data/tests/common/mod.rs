@@ -102,6 +102,7 @@ pub fn record(id: u64, game: Game, a: u64, b: u64) -> MatchRecord {
         tick_rate: 60,
         reason,
         players,
+        replay: None,
     }
 }
 
@@ -133,5 +134,6 @@ pub fn vs_bot_record(id: u64) -> MatchRecord {
         tick_rate: 120,
         reason: EndReason::Aborted,
         players: vec![seat(77, "Zoë", Seat::Left, 4, PlayerResult::None)],
+        replay: None,
     }
 }

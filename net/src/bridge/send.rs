@@ -2,6 +2,7 @@
 //! `match.start` / `match.event` / `match.end`, and every match's `state`, encoded once per
 //! codec and shared by every member's outbox.
 
+use arcade_data::persist::CommitGates;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, Seat};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
@@ -225,16 +226,36 @@ fn announce_event(world: &mut World, game: Entity, id: MatchId, tick: u64, event
 }
 
 /// Sends `match.end` to every member (dropping their unsent state of this match) and forgets
-/// the match in the bridge's indexes.
+/// the match in the bridge's indexes. A match whose record was queued this tick has a gate
+/// ([`CommitGates`]): its `match.end` is staged behind it and pushed by the writer thread
+/// once the record is committed, so a client never hears of an end that a crash could lose.
+/// The tick thread does not wait; nothing of the match follows (its audience is gone).
 fn finish<T: Serialize>(world: &mut World, game: Entity, id: MatchId, message: &T) {
+    let gate = world
+        .get_resource_mut::<CommitGates>()
+        .and_then(|mut gates| gates.take(id));
     let Some(audience) = world.entity_mut(game).take::<Audience>() else {
         return;
     };
     let mut encoded: [Option<Frame>; 2] = [None, None];
+    let mut held = Vec::new();
     for member in audience.members.iter().chain(&audience.leavers) {
         let codec = member.outbox.codec();
         let frame = encoded[codec.index()].get_or_insert_with(|| codec.encode_once(message));
-        member.outbox.push_final(id, frame.clone());
+        if gate.is_some() {
+            held.push((member.outbox.clone(), frame.clone()));
+        } else {
+            member.outbox.push_final(id, frame.clone());
+        }
+    }
+    if let Some(gate) = gate {
+        // Sent whether or not the commit succeeded (a lost record is logged and counted):
+        // the clients must learn that the match is over.
+        gate.then(move |_committed| {
+            for (outbox, frame) in held {
+                outbox.push_final(id, frame);
+            }
+        });
     }
     let mut lobby = world.resource_mut::<Lobby>();
     for member in &audience.members {

@@ -3,17 +3,24 @@
 //! Accounts over HTTP (PROTOCOL.md "HTTP", `/api/auth/*`): guests, registration, login with a
 //! lockout, the bearer's own player, and logout.
 //!
-//! - Passwords are hashed with argon2id (a PHC string with its own salt) on tokio's blocking
-//!   pool, at most [`MAX_CONCURRENT_HASHES`] at a time (each takes ~19 MiB and tens of ms by
-//!   design). Neither a password nor its hash is ever logged or sent.
+//! - Passwords are hashed with argon2id (a PHC string with its own salt) on the
+//!   [`HashPool`]'s fixed threads only (each hash takes ~19 MiB and tens of ms by design, so
+//!   hashing memory is bounded by the pool). Neither a password nor its hash is ever logged or
+//!   sent.
 //! - A token names a player and a session; [`authenticated`] checks both, so a logged-out
 //!   token fails at once. Logout also closes every WebSocket connection that was identified by
 //!   that token's session (`error` `unauthorized`, then close 1008 `logged out`).
-//! - [`LoginGuard`] is the lockout: after [`FREE_FAILURES_PER_NAME`] wrong passwords for one
-//!   name (or [`FREE_FAILURES_PER_ADDRESS`] from one address), each further failure locks
-//!   logins for that name (address) for twice as long as the last, from [`LOCK_BASE`] up to
-//!   [`LOCK_MAX`]; while locked, login answers 429 with `Retry-After` without checking the
-//!   password.
+//! - [`LoginGuard`] is the lockout. An attempt is counted *before* its password is hashed
+//!   (so concurrent attempts cannot all slip past the check), against three keys: the name
+//!   from this address ([`FREE_FAILURES_PER_NAME`]), the name from any address
+//!   ([`FREE_FAILURES_PER_NAME_ANY_ADDRESS`], looser, so that another address cannot lock the
+//!   owner out) and the address for any name ([`FREE_FAILURES_PER_ADDRESS`]). Past a key's
+//!   free failures each further failure locks it for twice as long as the last, from
+//!   [`LOCK_BASE`] up to [`LOCK_MAX`], and attempts on it go one at a time; while locked,
+//!   login answers 429 with `Retry-After` without hashing.
+//! - Register checks the name is free before hashing, and failed registrations (invalid,
+//!   taken) count per address: past [`FREE_FAILED_REGISTRATIONS`] they lock the address's
+//!   registrations the same way (429).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -22,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use arcade_data::{DataError, SessionId};
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -31,11 +38,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::auth::Claims;
 use crate::http::error::ApiError;
+use crate::http::hash_pool::{HashError, HashPool};
 use crate::outbox::CloseReason;
 use crate::state::AppState;
 use crate::wire::protocol::{self, ErrorCode, PlayerInfo};
@@ -46,10 +53,13 @@ pub const NAME_MAX_CHARS: usize = 20;
 /// Passwords: 8 to 128 characters (any Unicode).
 pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 128;
-/// Password hashes computed at the same time; more requests wait their turn.
-pub const MAX_CONCURRENT_HASHES: usize = 4;
-/// Wrong passwords for one name before the lockout starts.
+/// Wrong passwords for one name from one address before that pair is locked.
 pub const FREE_FAILURES_PER_NAME: u32 = 5;
+/// Wrong passwords for one name from all addresses together before the name is locked
+/// everywhere (looser than [`FREE_FAILURES_PER_NAME`]: one address cannot lock the owner out).
+pub const FREE_FAILURES_PER_NAME_ANY_ADDRESS: u32 = 50;
+/// Failed registrations (invalid or taken) from one address before its registrations lock.
+pub const FREE_FAILED_REGISTRATIONS: u32 = 10;
 /// Wrong passwords from one address (any names) before the lockout starts.
 pub const FREE_FAILURES_PER_ADDRESS: u32 = 20;
 /// The first lock; each further failure doubles it.
@@ -70,10 +80,11 @@ pub const CLOSE_LOGGED_OUT: CloseReason = CloseReason {
 
 /// The accounts routes, with their own state (the lockout and the hashing permits).
 pub fn routes(app: AppState) -> Router<AppState> {
+    let hashing = HashPool::start(app.metrics.password_hashes.clone());
     let state = Accounts {
         app,
         guard: Arc::new(LoginGuard::default()),
-        hashing: Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES)),
+        hashing,
     };
     Router::new()
         .route("/api/auth/guest", post(guest))
@@ -101,8 +112,10 @@ pub struct AccountsApi;
 #[derive(Clone)]
 struct Accounts {
     app: AppState,
+    /// Login attempts and failed registrations.
     guard: Arc<LoginGuard>,
-    hashing: Arc<Semaphore>,
+    /// The only threads that hash.
+    hashing: HashPool,
 }
 
 // ---- shapes ---------------------------------------------------------------------------------
@@ -223,22 +236,75 @@ fn validate_password(password: &str) -> Result<(), ApiError> {
     }
 }
 
-/// A PHC string (argon2id, default cost, 16 random salt bytes).
-fn hash_password(password: &str) -> Result<String, ApiError> {
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-        .map_err(|_| ApiError::internal("password hashing failed"))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|_| ApiError::internal("password hashing failed"))
+/// The most argon2 memory one hashing thread keeps (blocks of 1 KiB): hashes stored with a
+/// higher memory cost than this are refused rather than allowed to grow the buffer.
+const MAX_HASH_BLOCKS: usize = 64 * 1024;
+
+thread_local! {
+    /// The argon2 working memory of this thread, allocated once and reused by every hash (so
+    /// that malloc does not keep a fresh 19 MiB per hash; only the hash pool's threads hash).
+    static HASH_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn password_matches(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
+/// argon2id with `params` of `password` and `salt` into `out`, in this thread's reused memory.
+fn argon2_into(params: argon2::Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> Option<()> {
+    let blocks = params.block_count();
+    if blocks > MAX_HASH_BLOCKS {
+        return None;
+    }
+    let hasher = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    HASH_MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        hasher
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .ok()
     })
+}
+
+/// A PHC string (argon2id, default cost, 16 random salt bytes, 32 output bytes).
+fn hash_password(password: &str) -> Result<String, ApiError> {
+    let failed = || ApiError::internal("password hashing failed");
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|_| failed())?;
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|_| failed())?;
+    let params = argon2::Params::default();
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    argon2_into(params.clone(), password.as_bytes(), salt_bytes, &mut out).ok_or_else(failed)?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(argon2::Version::V0x13.into()),
+        params: (&params).try_into().map_err(|_| failed())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(argon2::password_hash::Output::new(&out).map_err(|_| failed())?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` is the one `hash` (an argon2id PHC string) was made of; compared in
+/// constant time.
+fn password_matches(password: &str, hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&parsed) else {
+        return false;
+    };
+    if parsed.algorithm != argon2::ARGON2ID_IDENT {
+        return false;
+    }
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    argon2_into(params, password.as_bytes(), salt_bytes, &mut out).is_some()
+        && argon2::password_hash::Output::new(&out).is_ok_and(|out| out == expected)
 }
 
 /// Checked against when the name is unknown, so that an unknown name takes as long to refuse
@@ -247,24 +313,19 @@ static DUMMY_HASH: LazyLock<String> =
     LazyLock::new(|| hash_password("not the password of anyone").unwrap_or_default());
 
 impl Accounts {
-    /// Runs slow hashing work on the blocking pool, holding one of the hashing permits.
+    /// Runs slow hashing work on the hash pool's threads.
     async fn hashing<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let permit = self
-            .hashing
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::internal("hashing is shut down"))?;
-        tokio::task::spawn_blocking(move || {
-            let result = work();
-            drop(permit);
-            result
+        self.hashing.run(work).await.map_err(|error| match error {
+            HashError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "password hashing is busy; retry shortly",
+            ),
+            HashError::Stopped => ApiError::internal("password hashing failed"),
         })
-        .await
-        .map_err(|_| ApiError::internal("password hashing failed"))
     }
 
     /// Opens a session for `player` and answers its token.
@@ -282,6 +343,23 @@ impl Accounts {
 }
 
 /// Parses a JSON body into `T` (an empty body reads as `{}`), or 400 `bad_request`.
+/// 413 `too_large` for a body over the route's limit, else 400.
+fn body_error(error: axum::Error) -> ApiError {
+    if error
+        .into_inner()
+        .downcast_ref::<http_body_util::LengthLimitError>()
+        .is_some()
+    {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is over {MAX_LOGIN_BODY_BYTES} bytes"),
+        )
+    } else {
+        ApiError::bad_request("the body could not be read")
+    }
+}
+
 fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
@@ -293,7 +371,7 @@ fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> 
 
 // ---- handlers -------------------------------------------------------------------------------
 
-/// Becomes a new guest player.
+/// Becomes a new guest player (nothing is written until the guest needs a row).
 #[utoipa::path(
     post, path = "/api/auth/guest", tag = "accounts",
     request_body(content = Option<GuestRequest>, description = "optional; `{}` or empty for a generated name"),
@@ -305,23 +383,14 @@ fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> 
 )]
 async fn guest(State(state): State<Accounts>, body: Bytes) -> Result<Json<AuthResponse>, ApiError> {
     let request: GuestRequest = json_body::<Option<GuestRequest>>(&body)?.unwrap_or_default();
-    let name = match request.name {
-        Some(name) => {
-            validate_name(&name)?;
-            name
-        }
-        None => format!("guest-{:04}", rand::random_range(0..10_000u32)),
-    };
-    let row = state
-        .app
-        .blocking(move |store| store.create_guest(&name))
-        .await??;
-    let player = PlayerInfo {
-        id: row.id,
-        name: row.name,
-        guest: true,
-    };
-    Ok(Json(state.issue(player).await?))
+    if let Some(name) = &request.name {
+        validate_name(name)?;
+    }
+    let (player, token) = state.app.new_guest(request.name);
+    Ok(Json(AuthResponse {
+        token,
+        player: player.into(),
+    }))
 }
 
 /// Registers a player with a password.
@@ -332,13 +401,54 @@ async fn guest(State(state): State<Accounts>, body: Bytes) -> Result<Json<AuthRe
         (status = 201, description = "registered; a token for the new player", body = AuthResponse),
         (status = 400, description = "invalid body, name or password", body = crate::http::openapi::ErrorBody),
         (status = 409, description = "the name is taken (case-insensitively)", body = crate::http::openapi::ErrorBody),
-        (status = 503, description = "storage unavailable", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "too many failed registrations from this address; retry after `Retry-After` seconds",
+            body = crate::http::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "seconds until the lock ends"))),
+        (status = 503, description = "storage or hashing unavailable", body = crate::http::openapi::ErrorBody),
     )
 )]
-async fn register(State(state): State<Accounts>, body: Bytes) -> Result<Response, ApiError> {
-    let request: CredentialsRequest = json_body(&body)?;
+async fn register(
+    State(state): State<Accounts>,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let address = request_address(&state.app, &headers, &request);
+    let key = [GuardKey::registrations(address)];
+    if let Err(wait) = state.guard.check(&key, Instant::now()) {
+        return Ok(locked_out(wait, "too many failed registrations"));
+    }
+    let body = axum::body::to_bytes(request.into_body(), MAX_LOGIN_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::bad_request("the body could not be read"));
+    let result = match body {
+        Ok(body) => register_new(&state, &body).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = &result
+        && matches!(error.status, StatusCode::BAD_REQUEST | StatusCode::CONFLICT)
+    {
+        state.guard.failed(&key, Instant::now());
+    }
+    result
+}
+
+fn name_taken() -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "conflict", "the name is taken")
+}
+
+/// Validates, checks the name is free (before any hashing), hashes, and creates the player.
+async fn register_new(state: &Accounts, body: &Bytes) -> Result<Response, ApiError> {
+    let request: CredentialsRequest = json_body(body)?;
     validate_name(&request.name)?;
     validate_password(&request.password)?;
+    let name = request.name.clone();
+    let existing = state
+        .app
+        .blocking(move |store| store.find_credentials(&name))
+        .await??;
+    if existing.is_some() {
+        return Err(name_taken());
+    }
     let password = request.password;
     let hash = state.hashing(move || hash_password(&password)).await??;
     let name = request.name;
@@ -348,13 +458,7 @@ async fn register(State(state): State<Accounts>, body: Bytes) -> Result<Response
         .await?;
     let row = match created {
         Ok(row) => row,
-        Err(DataError::NameTaken) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "the name is taken",
-            ));
-        }
+        Err(DataError::NameTaken) => return Err(name_taken()),
         Err(error) => return Err(error.into()),
     };
     let player = PlayerInfo {
@@ -366,6 +470,19 @@ async fn register(State(state): State<Accounts>, body: Bytes) -> Result<Response
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
+/// The client address of a request (see [`client_address`]).
+fn request_address(
+    app: &AppState,
+    headers: &HeaderMap,
+    request: &axum::extract::Request,
+) -> Option<IpAddr> {
+    client_address(
+        app.config.ops.trust_forwarded_for,
+        headers,
+        request.extensions().get::<ConnectInfo<SocketAddr>>(),
+    )
+}
+
 /// Logs in with a name and password.
 #[utoipa::path(
     post, path = "/api/auth/login", tag = "accounts",
@@ -373,11 +490,12 @@ async fn register(State(state): State<Accounts>, body: Bytes) -> Result<Response
     responses(
         (status = 200, description = "a token for the player", body = AuthResponse),
         (status = 400, description = "invalid body", body = crate::http::openapi::ErrorBody),
+        (status = 413, description = "a body over 64 KiB", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "wrong name or password", body = crate::http::openapi::ErrorBody),
-        (status = 429, description = "locked out after repeated failures; retry after `Retry-After` seconds",
+        (status = 429, description = "locked out after repeated failures (or attempts in flight past the free ones); retry after `Retry-After` seconds",
             body = crate::http::openapi::ErrorBody,
             headers(("Retry-After" = u64, description = "seconds until the lock ends"))),
-        (status = 503, description = "storage unavailable", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "storage or hashing unavailable", body = crate::http::openapi::ErrorBody),
     )
 )]
 async fn login(
@@ -385,19 +503,45 @@ async fn login(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let address = client_address(
-        state.app.config.ops.trust_forwarded_for,
-        &headers,
-        request.extensions().get::<ConnectInfo<SocketAddr>>(),
-    );
+    let address = request_address(&state.app, &headers, &request);
     let body = axum::body::to_bytes(request.into_body(), MAX_LOGIN_BODY_BYTES)
         .await
-        .map_err(|_| ApiError::bad_request("the body could not be read"))?;
+        .map_err(body_error)?;
     let request: CredentialsRequest = json_body(&body)?;
-    let keys = [GuardKey::name(&request.name), GuardKey::address(address)];
-    if let Err(wait) = state.guard.check(&keys, Instant::now()) {
-        return Ok(locked_out(wait));
+    // Nothing is looked up, hashed or counted for a name that could not be registered.
+    validate_name(&request.name)?;
+    validate_password(&request.password)?;
+    let keys = GuardKey::login(&request.name, address);
+    // Counted before hashing: concurrent attempts cannot all pass the check.
+    if let Err(wait) = state.guard.begin(&keys, Instant::now()) {
+        return Ok(locked_out(wait, "too many failed logins"));
     }
+    let outcome = check_password(&state, request).await;
+    match outcome {
+        Ok(Some(player)) => {
+            state.guard.succeeded(&keys, &keys[0]);
+            Ok(Json(state.issue(player).await?).into_response())
+        }
+        Ok(None) => {
+            state.guard.failed(&keys, Instant::now());
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "wrong name or password",
+            ))
+        }
+        Err(error) => {
+            state.guard.abandoned(&keys);
+            Err(error)
+        }
+    }
+}
+
+/// The player whose credentials these are, or `None` for a wrong name or password.
+async fn check_password(
+    state: &Accounts,
+    request: CredentialsRequest,
+) -> Result<Option<PlayerInfo>, ApiError> {
     let name = request.name.clone();
     let credentials = state
         .app
@@ -413,30 +557,20 @@ async fn login(
             (credentials, ok)
         })
         .await?;
-    let Some(credentials) = credentials.filter(|_| ok) else {
-        state.guard.failed(&keys, Instant::now());
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "wrong name or password",
-        ));
-    };
-    state.guard.succeeded(&keys[0]);
-    let player = PlayerInfo {
+    Ok(credentials.filter(|_| ok).map(|credentials| PlayerInfo {
         id: credentials.player.id,
         name: credentials.player.name,
         guest: false,
-    };
-    Ok(Json(state.issue(player).await?).into_response())
+    }))
 }
 
-fn locked_out(wait: Duration) -> Response {
+fn locked_out(wait: Duration, what: &str) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let seconds = seconds.max(1);
     let mut response = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
-        format!("too many failed logins; retry in {seconds} s"),
+        format!("{what}; retry in {seconds} s"),
     )
     .into_response();
     if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
@@ -478,15 +612,24 @@ async fn logout(
     State(state): State<Accounts>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (_, claims) = authenticated(&state.app, &headers).await?;
+    let (player, claims) = authenticated(&state.app, &headers).await?;
     let session = claims
         .sid
         .parse::<SessionId>()
         .map_err(|_| unauthorized())?;
-    state
-        .app
-        .blocking(move |store| store.revoke_session(session))
-        .await??;
+    if claims.guest.is_some() {
+        // A guest's session has no row until now: write it, revoked.
+        let name = player.name.clone();
+        state
+            .app
+            .blocking(move |store| store.revoke_guest_session(player.id, &name, session))
+            .await??;
+    } else {
+        state
+            .app
+            .blocking(move |store| store.revoke_session(session))
+            .await??;
+    }
     let error = protocol::error(ErrorCode::Unauthorized, "the session was logged out", None);
     let closed = state
         .app
@@ -496,11 +639,43 @@ async fn logout(
     Ok(Json(serde_json::json!({"ok": true})))
 }
 
+// ---- the guest purge -----------------------------------------------------------------------
+
+/// The longest wait between two guest purges.
+pub const GUEST_PURGE_EVERY_AT_MOST: Duration = Duration::from_secs(3600);
+
+/// Runs forever (a tokio task): deletes stored guests older than `--guest-purge-age` that
+/// have nothing attached (`Store::purge_guests`), every half of that age (at most hourly).
+/// Revoked guest sessions younger than a token's lifetime are kept, so that a logged-out
+/// guest token stays refused until it expires.
+pub async fn purge_guests(app: AppState) {
+    let age = app.config.ops.abuse.guest_purge_age;
+    let every = (age / 2).clamp(Duration::from_millis(100), GUEST_PURGE_EVERY_AT_MOST);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let now = crate::clock::now_ms();
+        let before = now.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
+        let lifetime_ms = i64::try_from(crate::auth::TOKEN_LIFETIME_SECONDS * 1000).unwrap_or(0);
+        let revoked_since = now.saturating_sub(lifetime_ms);
+        match app
+            .blocking(move |store| store.purge_guests(before, revoked_since))
+            .await
+        {
+            Ok(Ok(0)) => {}
+            Ok(Ok(purged)) => tracing::info!(purged, "unused guests purged"),
+            Ok(Err(error)) => tracing::warn!(%error, "guest purge failed"),
+            Err(error) => tracing::warn!(%error, "guest purge failed"),
+        }
+    }
+}
+
 // ---- the lockout ----------------------------------------------------------------------------
 
 /// The address a request came from: the socket's peer, or, when the operator trusts the proxy
 /// (`trust_forwarded_for`, as the HTTP rate limit does), the last `X-Forwarded-For` hop.
-fn client_address(
+pub(crate) fn client_address(
     trust_forwarded_for: bool,
     headers: &HeaderMap,
     peer: Option<&ConnectInfo<SocketAddr>>,
@@ -527,32 +702,63 @@ pub struct GuardKey {
 }
 
 impl GuardKey {
-    /// A login name (case-insensitive, like names).
+    /// A login name from any address (case-insensitive, like names).
     pub fn name(name: &str) -> GuardKey {
         GuardKey {
             key: format!("n:{}", name.to_lowercase()),
+            free: FREE_FAILURES_PER_NAME_ANY_ADDRESS,
+        }
+    }
+
+    /// A login name from one address.
+    pub fn name_at(name: &str, address: Option<IpAddr>) -> GuardKey {
+        GuardKey {
+            key: format!("na:{}@{}", name.to_lowercase(), address_text(address)),
             free: FREE_FAILURES_PER_NAME,
         }
     }
 
-    /// A client address (`None`: unknown, shared by all such clients).
+    /// A client address, for logins to any name.
     pub fn address(address: Option<IpAddr>) -> GuardKey {
-        let key = address.map_or_else(|| "a:unknown".to_owned(), |ip| format!("a:{ip}"));
         GuardKey {
-            key,
+            key: format!("a:{}", address_text(address)),
             free: FREE_FAILURES_PER_ADDRESS,
         }
     }
+
+    /// A client address, for registrations.
+    pub fn registrations(address: Option<IpAddr>) -> GuardKey {
+        GuardKey {
+            key: format!("r:{}", address_text(address)),
+            free: FREE_FAILED_REGISTRATIONS,
+        }
+    }
+
+    /// The keys a login attempt counts against: the (name, address) pair first.
+    pub fn login(name: &str, address: Option<IpAddr>) -> [GuardKey; 3] {
+        [
+            GuardKey::name_at(name, address),
+            GuardKey::name(name),
+            GuardKey::address(address),
+        ]
+    }
+}
+
+/// `None` (unknown) is one address shared by all such clients.
+fn address_text(address: Option<IpAddr>) -> String {
+    address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Failures {
     count: u32,
+    /// Attempts begun and not yet settled (their passwords are being checked).
+    in_flight: u32,
     last: Instant,
     locked_until: Option<Instant>,
 }
 
-/// Failed logins per name and per address, and the locks they earned.
+/// Failed logins per key, the attempts in flight, and the locks they earned.
 #[derive(Default)]
 pub struct LoginGuard {
     entries: Mutex<HashMap<String, Failures>>,
@@ -562,16 +768,57 @@ impl LoginGuard {
     /// `Err(wait)` while any of `keys` is locked, with the longest wait.
     pub fn check(&self, keys: &[GuardKey], now: Instant) -> Result<(), Duration> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = keys
-            .iter()
-            .filter_map(|key| entries.get(&key.key)?.locked_until)
-            .filter(|&until| until > now)
-            .map(|until| until - now)
-            .max();
-        wait.map_or(Ok(()), Err)
+        Self::wait(&entries, keys, now).map_or(Ok(()), Err)
     }
 
-    /// Counts a failure against every key, locking those past their free failures.
+    fn wait(
+        entries: &HashMap<String, Failures>,
+        keys: &[GuardKey],
+        now: Instant,
+    ) -> Option<Duration> {
+        keys.iter()
+            .filter_map(|key| {
+                let entry = entries.get(&key.key)?;
+                if let Some(until) = entry.locked_until.filter(|&until| until > now) {
+                    return Some(until - now);
+                }
+                // Past the free failures, attempts go one at a time.
+                let past_free = entry.count.saturating_add(entry.in_flight) >= key.free;
+                (past_free && entry.in_flight > 0).then_some(LOCK_BASE)
+            })
+            .max()
+    }
+
+    /// Begins an attempt: `Err(wait)` if any key is locked, or already has as many attempts
+    /// in flight as it has free failures left (at least one). Otherwise the attempt is counted
+    /// on every key until [`LoginGuard::failed`], [`LoginGuard::succeeded`] or
+    /// [`LoginGuard::abandoned`] settles it.
+    pub fn begin(&self, keys: &[GuardKey], now: Instant) -> Result<(), Duration> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(wait) = Self::wait(&entries, keys, now) {
+            return Err(wait);
+        }
+        if entries.len() > MAX_TRACKED_KEYS {
+            entries.retain(|_, entry| !forgotten(entry, now));
+        }
+        for key in keys {
+            let entry = entries.entry(key.key.clone()).or_insert(Failures {
+                count: 0,
+                in_flight: 0,
+                last: now,
+                locked_until: None,
+            });
+            if forgotten(entry, now) {
+                entry.count = 0;
+            }
+            entry.in_flight += 1;
+            entry.last = now;
+        }
+        Ok(())
+    }
+
+    /// Counts a failure against every key (settling an attempt begun on them, if any),
+    /// locking those past their free failures.
     pub fn failed(&self, keys: &[GuardKey], now: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() > MAX_TRACKED_KEYS {
@@ -580,12 +827,14 @@ impl LoginGuard {
         for key in keys {
             let entry = entries.entry(key.key.clone()).or_insert(Failures {
                 count: 0,
+                in_flight: 0,
                 last: now,
                 locked_until: None,
             });
             if forgotten(entry, now) {
                 entry.count = 0;
             }
+            entry.in_flight = entry.in_flight.saturating_sub(1);
             entry.count += 1;
             entry.last = now;
             if entry.count >= key.free {
@@ -596,17 +845,35 @@ impl LoginGuard {
         }
     }
 
-    /// Forgets the failures of `key` (a successful login clears its name, not its address).
-    pub fn succeeded(&self, key: &GuardKey) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key.key);
+    /// Settles a successful attempt: forgets the failures of `clear` (the name from this
+    /// address), and only ends the attempt on the other keys.
+    pub fn succeeded(&self, keys: &[GuardKey], clear: &GuardKey) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        for key in keys {
+            if let Some(entry) = entries.get_mut(&key.key) {
+                entry.in_flight = entry.in_flight.saturating_sub(1);
+                if key == clear {
+                    entry.count = 0;
+                    entry.locked_until = None;
+                }
+            }
+        }
+    }
+
+    /// Settles an attempt that could not be checked (storage down): counts nothing.
+    pub fn abandoned(&self, keys: &[GuardKey]) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        for key in keys {
+            if let Some(entry) = entries.get_mut(&key.key) {
+                entry.in_flight = entry.in_flight.saturating_sub(1);
+            }
+        }
     }
 }
 
 fn forgotten(entry: &Failures, now: Instant) -> bool {
-    entry.locked_until.is_none_or(|until| until <= now)
+    entry.in_flight == 0
+        && entry.locked_until.is_none_or(|until| until <= now)
         && now.duration_since(entry.last) > FAILURE_MEMORY
 }
 
@@ -642,32 +909,65 @@ mod tests {
         assert!(!password_matches("correct horse", "not a hash"));
     }
 
+    fn fail(guard: &LoginGuard, keys: &[GuardKey], now: Instant) {
+        assert_eq!(guard.begin(keys, now), Ok(()));
+        guard.failed(keys, now);
+    }
+
     #[test]
     fn the_lock_starts_after_the_free_failures_grows_and_ends() {
         let guard = LoginGuard::default();
-        let keys = [GuardKey::name("Ada"), GuardKey::address(None)];
+        let keys = [GuardKey::name_at("Ada", None), GuardKey::address(None)];
         let start = Instant::now();
-        for _ in 0..FREE_FAILURES_PER_NAME - 1 {
-            assert_eq!(guard.check(&keys, start), Ok(()));
-            guard.failed(&keys, start);
+        for _ in 0..FREE_FAILURES_PER_NAME {
+            fail(&guard, &keys, start);
         }
-        assert_eq!(guard.check(&keys, start), Ok(()));
-        guard.failed(&keys, start);
-        assert_eq!(guard.check(&keys, start), Err(LOCK_BASE));
-        assert_eq!(guard.check(&[GuardKey::name("ADA")], start), Err(LOCK_BASE));
-        assert_eq!(guard.check(&[GuardKey::name("bob")], start), Ok(()));
+        assert_eq!(guard.begin(&keys, start), Err(LOCK_BASE));
+        let ada = [GuardKey::name_at("ADA", None)];
+        assert_eq!(guard.check(&ada, start), Err(LOCK_BASE));
+        assert_eq!(
+            guard.check(&[GuardKey::name_at("bob", None)], start),
+            Ok(())
+        );
         let later = start + LOCK_BASE;
-        assert_eq!(guard.check(&keys, later), Ok(()));
-        guard.failed(&keys, later);
+        fail(&guard, &keys, later);
         assert_eq!(guard.check(&keys, later), Err(LOCK_BASE * 2));
-        guard.succeeded(&keys[0]);
-        assert_eq!(guard.check(&keys[..1], later), Ok(()));
+        let much_later = later + LOCK_BASE * 2;
+        assert_eq!(guard.begin(&keys, much_later), Ok(()));
+        guard.succeeded(&keys, &keys[0]);
+        assert_eq!(guard.check(&keys[..1], much_later), Ok(()));
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_checked() {
+        let guard = LoginGuard::default();
+        let keys = GuardKey::login("ada", None);
+        let now = Instant::now();
+        let begun = (0..20).filter(|_| guard.begin(&keys, now).is_ok()).count();
+        assert_eq!(begun as u32, FREE_FAILURES_PER_NAME);
+        for _ in 0..begun {
+            guard.failed(&keys, now);
+        }
+        assert_eq!(guard.begin(&keys, now), Err(LOCK_BASE));
+    }
+
+    #[test]
+    fn another_address_does_not_lock_the_owner_out() {
+        let guard = LoginGuard::default();
+        let a = Some(IpAddr::from([10, 0, 0, 1]));
+        let b = Some(IpAddr::from([10, 0, 0, 2]));
+        let now = Instant::now();
+        for _ in 0..FREE_FAILURES_PER_NAME {
+            fail(&guard, &GuardKey::login("ada", a), now);
+        }
+        assert!(guard.begin(&GuardKey::login("ada", a), now).is_err());
+        assert_eq!(guard.begin(&GuardKey::login("ada", b), now), Ok(()));
     }
 
     #[test]
     fn locks_are_capped_and_old_failures_forgotten() {
         let guard = LoginGuard::default();
-        let keys = [GuardKey::name("ada")];
+        let keys = [GuardKey::name_at("ada", None)];
         let now = Instant::now();
         for _ in 0..40 {
             guard.failed(&keys, now);

@@ -7,10 +7,13 @@ use crate::state::AppState;
 
 pub mod accounts;
 pub mod error;
+pub mod guard;
+pub mod hash_pool;
 pub mod matches;
 pub mod openapi;
 pub mod ops;
 pub mod players;
+pub mod replays;
 pub mod social;
 
 use crate::http::error::ApiError;
@@ -44,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/chat/ping", get(ping))
         .route("/api/tournaments/ping", get(ping))
         .merge(matches::routes())
+        .merge(replays::routes())
         // accounts, players and leaderboard, the OpenAPI document (each module's own routes)
         .merge(crate::http::accounts::routes(state.clone()))
         .merge(crate::http::players::routes())
@@ -154,12 +158,32 @@ struct WsQuery {
     codec: Option<String>,
 }
 
-/// `GET /ws`: reads the query, then hands the upgrade to the WebSocket transport.
+/// `GET /ws`: reads the query, takes one of the address's connection slots (429 when it
+/// holds `--ws-per-address` already), then hands the upgrade to the WebSocket transport. The
+/// upgrade rate (`--ws-upgrades`) is checked before, with the other rate limits.
 async fn websocket(
     State(state): State<AppState>,
     Query(query): Query<WsQuery>,
+    headers: axum::http::HeaderMap,
+    extensions: axum::http::Extensions,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let address = accounts::client_address(
+        state.config.ops.trust_forwarded_for,
+        &headers,
+        extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>(),
+    )
+    .unwrap_or(crate::limits::UNKNOWN_ADDRESS);
+    let Some(slot) = state.limits.open_connection(address) else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "at most {} open connections per address",
+                state.config.ops.abuse.ws_per_address
+            ),
+        ));
+    };
     let codec = match query.codec.as_deref() {
         None | Some("") => None,
         Some(name) => Some(Codec::parse(name).ok_or_else(|| {
@@ -169,6 +193,7 @@ async fn websocket(
     let params = ConnectParams {
         token: query.token.filter(|t| !t.is_empty()),
         codec,
+        address,
     };
-    Ok(crate::ws::upgrade(upgrade, state, params))
+    Ok(crate::ws::upgrade(upgrade, state, params, slot))
 }

@@ -29,6 +29,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::http::accounts::AccountsApi::openapi());
     doc.merge(crate::http::players::PlayersApi::openapi());
     doc.merge(crate::http::social::SocialApi::openapi());
+    doc.merge(crate::http::replays::ReplaysApi::openapi());
     doc
 }
 
@@ -177,6 +178,9 @@ pub struct MatchRecordView {
     pub tick_rate: u32,
     /// `score_limit`, `lives`, `cleared`, `time`, `forfeit`, `aborted`.
     pub reason: String,
+    /// Whether `GET /api/matches/{id}/replay` plays it (stored with a replay of this server's
+    /// game version).
+    pub has_replay: bool,
     pub players: Vec<RecordPlayerView>,
 }
 
@@ -363,6 +367,8 @@ mod tests {
             ("/api/matches", "get"),
             ("/api/matches/live", "get"),
             ("/api/matches/{id}", "get"),
+            ("/api/matches/{id}/replay", "get"),
+            ("/api/matches/{id}/replay/frames", "get"),
             ("/api/players/{id}", "get"),
             ("/api/leaderboard", "get"),
         ] {

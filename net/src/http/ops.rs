@@ -143,8 +143,13 @@ fn cors(origins: &[String]) -> CorsLayer {
 /// Routes that need the admin token when one is set.
 const ADMIN_ROUTES: &[&str] = &["/metrics", "/health/details"];
 
+/// Marks a request that carried the admin bearer token (only when `--admin-token` is set):
+/// `/health/details` shows the database path only to it.
+#[derive(Clone, Copy, Debug)]
+pub struct AdminBearer;
+
 /// With `--admin-token`, `/metrics` and `/health/details` need `Authorization: Bearer <it>`.
-async fn admin_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn admin_guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let Some(token) = state
         .config
         .admin_token
@@ -153,9 +158,6 @@ async fn admin_guard(State(state): State<AppState>, request: Request, next: Next
     else {
         return next.run(request).await;
     };
-    if !ADMIN_ROUTES.contains(&request.uri().path()) {
-        return next.run(request).await;
-    }
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -163,6 +165,10 @@ async fn admin_guard(State(state): State<AppState>, request: Request, next: Next
         .and_then(|value| value.strip_prefix("Bearer "))
         .unwrap_or("");
     if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
+        request.extensions_mut().insert(AdminBearer);
+        return next.run(request).await;
+    }
+    if !ADMIN_ROUTES.contains(&request.uri().path()) {
         return next.run(request).await;
     }
     let mut response = ApiError::new(
@@ -191,9 +197,14 @@ enum RateClass {
     Read,
     Write,
     Auth,
+    /// `GET /ws` (`--ws-upgrades`): refused before the upgrade.
+    Upgrade,
 }
 
 fn rate_class(method: &Method, path: &str) -> Option<RateClass> {
+    if path == "/ws" {
+        return Some(RateClass::Upgrade);
+    }
     if !(path == "/api" || path.starts_with("/api/")) {
         return None;
     }
@@ -244,6 +255,7 @@ struct Limiters {
     reads: Option<Limiter>,
     writes: Option<Limiter>,
     auth: Option<Limiter>,
+    upgrades: Option<Limiter>,
     key: ClientAddress,
     checked: AtomicU64,
 }
@@ -268,6 +280,7 @@ impl Limiters {
             reads: limiter(limits.reads),
             writes: limiter(limits.writes),
             auth: limiter(limits.auth),
+            upgrades: limiter(ops.abuse.ws_upgrades),
             key,
             checked: AtomicU64::new(0),
         }
@@ -278,6 +291,7 @@ impl Limiters {
             RateClass::Read => self.reads.as_ref(),
             RateClass::Write => self.writes.as_ref(),
             RateClass::Auth => self.auth.as_ref(),
+            RateClass::Upgrade => self.upgrades.as_ref(),
         }
     }
 
@@ -380,8 +394,12 @@ fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
 }
 
-/// `GET /health/details` (PROTOCOL.md "Running the server").
-pub async fn health_details(State(state): State<AppState>) -> Response {
+/// `GET /health/details` (PROTOCOL.md "Running the server"); the database path only for the
+/// admin bearer.
+pub async fn health_details(
+    State(state): State<AppState>,
+    admin: Option<axum::Extension<AdminBearer>>,
+) -> Response {
     let ticking = state.clock.since_last_tick() < TICK_ALIVE_WITHIN;
     let database = state
         .blocking(|store| (store.ping(), store.size_bytes(), store.last_write_at_ms()))
@@ -410,7 +428,7 @@ pub async fn health_details(State(state): State<AppState>) -> Response {
         }
     }
     let ok = ticking && db_ok;
-    let body = json!({
+    let mut body = json!({
         "status": if ok { "ok" } else { "unavailable" },
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSeconds": state.clock.uptime().as_secs(),
@@ -429,11 +447,13 @@ pub async fn health_details(State(state): State<AppState>) -> Response {
         "database": {
             "ok": db_ok,
             "backend": state.store.backend_name(),
-            "path": state.store.location(),
             "sizeBytes": size_bytes,
             "lastWriteAt": last_write.map(arcade_data::time::format_rfc3339_ms),
         },
     });
+    if admin.is_some() {
+        body["database"]["path"] = json!(state.store.location());
+    }
     let status = if ok {
         StatusCode::OK
     } else {
@@ -465,7 +485,7 @@ mod tests {
             Some(RateClass::Auth)
         );
         assert_eq!(rate_class(&Method::GET, "/health"), None);
-        assert_eq!(rate_class(&Method::GET, "/ws"), None);
+        assert_eq!(rate_class(&Method::GET, "/ws"), Some(RateClass::Upgrade));
         assert_eq!(rate_class(&Method::GET, "/apiary.html"), None);
     }
 

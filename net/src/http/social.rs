@@ -282,6 +282,13 @@ async fn relate(
     if other == me.id {
         return Err(ApiError::bad_request("that is you"));
     }
+    if on {
+        // Both rows are needed now (foreign keys): guests are written when first needed.
+        state.store_guest(&me).await?;
+        if let Some(online) = state.hub.player(other) {
+            state.store_guest(&online).await?;
+        }
+    }
     let result = state
         .blocking(move |store| store.set_relation(relation, me.id, other, on))
         .await?;

@@ -1,6 +1,7 @@
 //! Chat (tokio threads): channels, the `chat.message` shapes, and [`send_chat`], which delivers
 //! `global` and `dm:` itself and hands `match:` to the tick thread.
 
+use arcade_data::CommitNotice;
 use arcade_data::social::{ChatLine, Relation};
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{MatchId, PlayerId};
@@ -123,11 +124,11 @@ pub async fn send_chat(
     };
     match channel {
         Channel::Global => {
-            reply.ack_bare();
-            state
-                .hub
-                .broadcast(&Envelope::event("chat.message", &event), |_| true);
-            state.store.record_chat(line);
+            let hub = state.hub.clone();
+            let notice = ack_after_commit(reply, move || {
+                hub.broadcast(&Envelope::event("chat.message", &event), |_| true);
+            });
+            state.store.record_chat_then(line, notice);
         }
         Channel::Match(match_id) => {
             let op = SocialOp::MatchChat {
@@ -159,28 +160,52 @@ pub async fn send_chat(
                     return Ok(());
                 }
             };
+            // A guest that is not stored yet exists while it is connected.
+            let exists = exists || state.hub.is_online(other);
             if !exists {
                 reply.error(ErrorCode::NotFound, format!("no player {other}"));
                 return Ok(());
             }
-            reply.ack_bare();
-            // The sender always sees the message, so a block is never revealed.
-            state
-                .hub
-                .send_to_players(&Envelope::event("chat.message", &event), &[me]);
-            if !blocked {
-                let theirs = ChatOut {
-                    channel: Channel::Dm(me).name(),
-                    ..event
-                };
-                state
-                    .hub
-                    .send_to_players(&Envelope::event("chat.message", &theirs), &[other]);
-                state.store.record_chat(line);
+            // The sender always sees the message, so a block is never revealed (a blocked
+            // message is neither stored nor delivered, and is acknowledged at once).
+            let hub = state.hub.clone();
+            let deliver = move || {
+                hub.send_to_players(&Envelope::event("chat.message", &event), &[me]);
+                if !blocked {
+                    let theirs = ChatOut {
+                        channel: Channel::Dm(me).name(),
+                        ..event
+                    };
+                    hub.send_to_players(&Envelope::event("chat.message", &theirs), &[other]);
+                }
+            };
+            let notice = ack_after_commit(reply, deliver);
+            if blocked {
+                notice.settle(true);
+            } else {
+                state.store.record_chat_then(line, notice);
             }
         }
     }
     Ok(())
+}
+
+/// The notice of a chat message's write: once it is committed, acknowledges the request and
+/// runs `deliver` (on the writer thread, or the caller's when settled directly); when it is
+/// lost, answers `internal` and delivers nothing. A client that got its `ack` finds the
+/// message in the history.
+pub(crate) fn ack_after_commit(
+    reply: ReplyTo,
+    deliver: impl FnOnce() + Send + 'static,
+) -> CommitNotice {
+    CommitNotice::new(move |committed| {
+        if committed {
+            reply.ack_bare();
+            deliver();
+        } else {
+            reply.error(ErrorCode::Internal, "the message could not be stored");
+        }
+    })
 }
 
 #[cfg(test)]

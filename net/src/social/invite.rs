@@ -49,6 +49,8 @@ pub async fn invite(state: &AppState, from: &PlayerInfo, reply: ReplyTo, invite:
         Ok(Ok(found)) => found,
         _ => return reply.error(ErrorCode::Internal, "storage is unavailable"),
     };
+    // A guest that is not stored yet exists while it is connected.
+    let exists = exists || state.hub.is_online(to);
     if !exists {
         return reply.error(ErrorCode::NotFound, format!("no player {to}"));
     }

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
 
 use crate::link::{Audience, Command, ReplyTo};
-use crate::social::chat::{ChatOut, Who};
+use crate::social::chat::{ChatOut, Who, ack_after_commit};
 use crate::social::invite::InviteRefusal;
 use crate::wire::codec::Frame;
 use crate::wire::protocol::{Envelope, ErrorCode};
@@ -140,7 +140,7 @@ pub fn apply(world: &mut World, op: SocialOp) {
             }
             Some((game, true)) => {
                 let (event, line) = *message;
-                reply.ack_bare();
+                let mut held = Vec::new();
                 if let Some(audience) = world.get::<Audience>(game) {
                     let envelope = Envelope::event("chat.message", &event);
                     let mut encoded: [Option<Frame>; 2] = [None, None];
@@ -148,11 +148,18 @@ pub fn apply(world: &mut World, op: SocialOp) {
                         let codec = member.outbox.codec();
                         let frame = encoded[codec.index()]
                             .get_or_insert_with(|| codec.encode_once(&envelope));
-                        member.outbox.push(frame.clone());
+                        held.push((member.outbox.clone(), frame.clone()));
                     }
                 }
-                if let Some(store) = world.get_resource::<PersistStore>() {
-                    store.0.record_chat(line);
+                // The ack and the delivery wait for the commit (on the writer thread).
+                let notice = ack_after_commit(reply, move || {
+                    for (outbox, frame) in held {
+                        outbox.push(frame);
+                    }
+                });
+                match world.get_resource::<PersistStore>() {
+                    Some(store) => store.0.record_chat_then(line, notice),
+                    None => notice.settle(true),
                 }
             }
         },

@@ -113,6 +113,11 @@ pub struct Pong {
     pub tick: u64,
 }
 
+/// `ws.ping`'s data: none (absent, `null` or `{}`); anything else is `bad_request`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingData {}
+
 /// `chat.message` from a client.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,7 @@ pub mod session;
 use axum::extract::WebSocketUpgrade;
 use axum::response::Response;
 
+use crate::limits::ConnectionSlot;
 use crate::state::AppState;
 use session::{ConnectParams, MAX_MESSAGE_BYTES};
 
@@ -25,12 +26,21 @@ const WS_MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 
 /// Completes a `/ws` upgrade (the route, which reads the query, is `http`'s) with this
 /// transport's buffer sizes and limits, and runs the connection.
-pub fn upgrade(upgrade: WebSocketUpgrade, state: AppState, params: ConnectParams) -> Response {
+/// `slot` (the address's connection slot) is held until the connection ends.
+pub fn upgrade(
+    upgrade: WebSocketUpgrade,
+    state: AppState,
+    params: ConnectParams,
+    slot: ConnectionSlot,
+) -> Response {
     upgrade
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .write_buffer_size(WS_WRITE_BUFFER_BYTES)
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| session::run(socket, state, params))
+        .on_upgrade(move |socket| async move {
+            session::run(socket, state, params).await;
+            drop(slot);
+        })
 }

@@ -14,14 +14,16 @@ use futures_util::stream::SplitStream;
 use futures_util::{Sink, SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use tokio::time::timeout;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, info_span};
 
 use crate::bridge::{Command, MatchOp, ReplyTo};
 use crate::clock::now_ms;
 use crate::hub::{ConnEntry, ConnId};
+use crate::limits::{CHAT_PER_ADDRESS_PER_SECOND, CHAT_PER_PLAYER_PER_SECOND, ChatRefusal};
 use crate::metrics::{Direction, Metrics};
 use crate::outbox::{
-    Batch, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox,
+    Batch, CLOSE_INVALID_UTF8, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason,
+    Outbox,
 };
 use crate::state::AppState;
 use crate::wire::codec::{self, Codec, Frame, Inbound};
@@ -43,9 +45,6 @@ pub const MAX_MALFORMED: usize = 20;
 
 pub const MALFORMED_WINDOW: Duration = Duration::from_secs(10);
 
-/// Chat messages a connection may send per second.
-pub const CHAT_PER_SECOND: usize = 5;
-
 /// Inputs a player may send per second; more are dropped and counted.
 pub const INPUTS_PER_SECOND: usize = 120;
 
@@ -55,11 +54,15 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How long a stalled connection gets to take its close frame.
 const STALLED_CLOSE_WAIT: Duration = Duration::from_millis(100);
 
-/// What the upgrade request asked for.
-#[derive(Default, Clone)]
+/// What the upgrade request asked for, and where it came from.
+#[derive(Clone)]
 pub struct ConnectParams {
+    /// `?token=`.
     pub token: Option<String>,
+    /// `?codec=`.
     pub codec: Option<Codec>,
+    /// The client's address (the key of the per-address limits).
+    pub address: std::net::IpAddr,
 }
 
 /// Runs a connection to its end.
@@ -103,8 +106,8 @@ async fn run_connection(socket: WebSocket, state: AppState, params: ConnectParam
         outbox: outbox.clone(),
         player,
         codec_fixed: params.codec.is_some(),
+        address: params.address,
         malformed: SlidingWindow::new(MAX_MALFORMED, MALFORMED_WINDOW),
-        chats: SlidingWindow::new(CHAT_PER_SECOND, Duration::from_secs(1)),
         inputs: SlidingWindow::new(INPUTS_PER_SECOND, Duration::from_secs(1)),
     };
     session.say_hello();
@@ -138,7 +141,7 @@ struct Identity {
 }
 
 /// The player of a valid token, or else a fresh guest (after an `unauthorized` error when a
-/// token was given but is not valid).
+/// token was given but is not valid). A fresh guest writes nothing to the database.
 async fn identify(state: &AppState, token: Option<&str>, outbox: &Outbox) -> Option<Identity> {
     if let Some(token) = token {
         match state.player_of_token(token).await {
@@ -155,13 +158,8 @@ async fn identify(state: &AppState, token: Option<&str>, outbox: &Outbox) -> Opt
             }
         }
     }
-    match state.new_guest().await {
-        Ok((info, token)) => Some(Identity { info, token }),
-        Err(error) => {
-            warn!(%error, "could not create a guest");
-            None
-        }
-    }
+    let (info, token) = state.new_guest(None);
+    Some(Identity { info, token })
 }
 
 struct Session {
@@ -171,8 +169,10 @@ struct Session {
     player: Identity,
     /// The codec was set by `?codec=`; otherwise the first frame sets it.
     codec_fixed: bool,
+    /// The client's address: chat, invitations and join codes count per player and per
+    /// address (`crate::limits`), not per connection.
+    address: std::net::IpAddr,
     malformed: SlidingWindow,
-    chats: SlidingWindow,
     inputs: SlidingWindow,
 }
 
@@ -242,8 +242,8 @@ impl Session {
                 Ok(Message::Ping(_) | Message::Pong(_)) => continue,
                 Ok(Message::Close(_)) => return,
                 Err(error) => {
-                    if is_too_large(error) {
-                        self.outbox.close(CLOSE_TOO_LARGE);
+                    if let Some(reason) = close_for(error) {
+                        self.outbox.close(reason);
                     }
                     return;
                 }
@@ -289,6 +289,9 @@ impl Session {
         };
         match inbound.kind.as_ref() {
             "ws.ping" => {
+                if self.data::<protocol::PingData>(&reply, payload).is_none() {
+                    return;
+                }
                 let pong = protocol::Pong {
                     server_time: now_ms(),
                     tick: self.state.clock.tick(),
@@ -314,6 +317,16 @@ impl Session {
             }
             "match.join" => {
                 if let Some(join) = self.data::<MatchJoin>(&reply, payload) {
+                    let limits = &self.state.limits;
+                    if join.join_code.is_some()
+                        && !limits.join_code(self.player.info.id, self.address, Instant::now())
+                    {
+                        let message = format!(
+                            "at most {} join codes a minute",
+                            crate::limits::CODE_ATTEMPTS
+                        );
+                        return reply.error(ErrorCode::RateLimited, message);
+                    }
                     self.to_tick_thread(reply, MatchOp::Join(join));
                 }
             }
@@ -346,6 +359,14 @@ impl Session {
             }
             "match.invite" => {
                 if let Some(invite) = self.data::<protocol::MatchInvite>(&reply, payload) {
+                    let limits = &self.state.limits;
+                    if !limits.invite(self.player.info.id, self.address, Instant::now()) {
+                        let message = format!(
+                            "at most {} invitations a minute",
+                            crate::limits::INVITES_PER_PLAYER
+                        );
+                        return reply.error(ErrorCode::RateLimited, message);
+                    }
                     social::invite(&self.state, &self.player.info, reply, invite).await;
                 }
             }
@@ -411,8 +432,27 @@ impl Session {
             let message = format!("text must be 1..={} characters", protocol::CHAT_MAX_CHARS);
             return self.bad_request(reply.codec, reply.request_id.as_ref(), message);
         }
-        if !self.chats.allow(Instant::now()) {
-            return reply.error(ErrorCode::RateLimited, "at most 5 chat messages a second");
+        let global = chat.channel.as_deref().is_none_or(|name| name == "global");
+        let counted =
+            self.state
+                .limits
+                .chat(self.player.info.id, self.address, global, Instant::now());
+        match counted {
+            Ok(()) => {}
+            Err(ChatRefusal::Rate) => {
+                let message = format!(
+                    "at most {CHAT_PER_PLAYER_PER_SECOND} chat messages a second per player \
+                     ({CHAT_PER_ADDRESS_PER_SECOND} per address)"
+                );
+                return reply.error(ErrorCode::RateLimited, message);
+            }
+            Err(ChatRefusal::SlowMode(interval)) => {
+                let message = format!(
+                    "global is in slow mode: one message per {} ms",
+                    interval.as_millis()
+                );
+                return reply.error(ErrorCode::RateLimited, message);
+            }
         }
         // Channels, delivery and history: `crate::social`.
         let (state, sender) = (self.state.clone(), self.player.info.clone());
@@ -456,11 +496,14 @@ impl Session {
     }
 }
 
-fn is_too_large(error: axum::Error) -> bool {
-    matches!(
-        error.into_inner().downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(_))
-    )
+/// How to close after a read error: 1009 for a frame too large, 1007 for a text frame that
+/// is not UTF-8; None when the socket is gone anyway.
+fn close_for(error: axum::Error) -> Option<CloseReason> {
+    match error.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Some(CLOSE_TOO_LARGE),
+        Some(tungstenite::Error::Utf8(_)) => Some(CLOSE_INVALID_UTF8),
+        _ => None,
+    }
 }
 
 /// Writes what the outbox holds to the socket until the connection closes, counting frames
