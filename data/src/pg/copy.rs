@@ -26,6 +26,8 @@ enum Kind {
     Real,
     /// INTEGER 0/1 → BOOLEAN.
     Bool,
+    /// BLOB → BYTEA (NULL allowed).
+    Bytes,
 }
 
 /// One table to copy.
@@ -42,7 +44,7 @@ struct Table {
     on_conflict: &'static str,
 }
 
-use Kind::{Bool, Int, Real, Text};
+use Kind::{Bool, Bytes, Int, Real, Text};
 
 /// Every table of the schema, parents before children (the foreign keys hold at each step).
 const TABLES: &[Table] = &[
@@ -119,6 +121,13 @@ const TABLES: &[Table] = &[
         kinds: &[Int, Int, Int],
         on_conflict: "DO NOTHING",
     },
+    Table {
+        name: "replays",
+        columns: "match_seq, game_version, grace_ticks, final_hash, players, log",
+        order: "match_seq",
+        kinds: &[Int, Int, Int, Int, Text, Bytes],
+        on_conflict: "DO NOTHING",
+    },
 ];
 
 /// The tables whose `seq` is an identity column: moved past the copied seqs afterwards.
@@ -144,6 +153,7 @@ fn read_cell(row: &rusqlite::Row<'_>, index: usize, kind: Kind) -> rusqlite::Res
         Text => Box::new(row.get::<_, Option<String>>(index)?),
         Real => Box::new(row.get::<_, Option<f64>>(index)?),
         Bool => Box::new(row.get::<_, bool>(index)?),
+        Bytes => Box::new(row.get::<_, Option<Vec<u8>>>(index)?),
     })
 }
 
