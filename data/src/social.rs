@@ -132,6 +132,8 @@ impl SocialWrite {
 }
 
 fn insert_chat(conn: &Connection, line: &ChatLine) -> Result<(), DataError> {
+    // A guest who chats is written now (issue 15: guests are durable once they chat).
+    crate::guests::ensure_guest(conn, line.sender, &line.sender_name)?;
     conn.prepare_cached(
         "INSERT INTO chat_messages (channel, sender_id, sender_name, text, at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
