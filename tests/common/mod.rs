@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arcade_systems::compact::{DELTA_TAG, Decoded, KEYFRAME_TAG};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -327,6 +328,14 @@ pub struct Client {
     /// Envelopes received as text (JSON) and as binary (MessagePack) frames.
     pub text_frames: usize,
     pub binary_frames: usize,
+    /// Compact `state` frames (`?codec=compact`), decoded as PROTOCOL.md says into `state`
+    /// messages marked `"compact": "keyframe"` or `"delta"`; a delta that does not continue
+    /// the held chain comes out as `{"type": "compact.broken"}`.
+    pub decoder: arcade_systems::compact::Decoder,
+    /// Compact frames received: keyframes, deltas, and their bytes.
+    pub keyframes: usize,
+    pub deltas: usize,
+    pub compact_bytes: usize,
 }
 
 impl Client {
@@ -337,7 +346,7 @@ impl Client {
 
     /// Connects to a WebSocket URL (say, through a proxy) and waits for `hello`.
     pub async fn connect_url(url: &str) -> Client {
-        let codec = if url.contains("codec=msgpack") {
+        let codec = if url.contains("codec=msgpack") || url.contains("codec=compact") {
             Codec::Msgpack
         } else {
             Codec::Json
@@ -354,6 +363,10 @@ impl Client {
             backlog: Default::default(),
             text_frames: 0,
             binary_frames: 0,
+            decoder: Default::default(),
+            keyframes: 0,
+            deltas: 0,
+            compact_bytes: 0,
         };
         client.hello = client.recv_type("hello").await;
         client
@@ -415,9 +428,20 @@ impl Client {
                     self.text_frames += 1;
                     return Some(Ok(serde_json::from_str(&text).expect("server JSON parses")));
                 }
+                Some(Ok(Message::Binary(bytes)))
+                    if matches!(bytes.first(), Some(&KEYFRAME_TAG | &DELTA_TAG)) =>
+                {
+                    return Some(Ok(self.decode_compact(&bytes)));
+                }
                 Some(Ok(Message::Binary(bytes))) => {
                     self.binary_frames += 1;
-                    let value = rmp_serde::from_slice(&bytes).expect("server msgpack parses");
+                    let value: Value =
+                        rmp_serde::from_slice(&bytes).expect("server msgpack parses");
+                    if value["type"] == "match.end"
+                        && let Some(Ok(id)) = value["data"]["matchId"].as_str().map(str::parse)
+                    {
+                        self.decoder.forget(id);
+                    }
                     return Some(Ok(value));
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -425,6 +449,25 @@ impl Client {
                 }
                 Some(Ok(_)) => continue,
             }
+        }
+    }
+
+    /// A compact `state` frame as the `state` message it stands for.
+    fn decode_compact(&mut self, bytes: &[u8]) -> Value {
+        self.compact_bytes += bytes.len();
+        let kind = if bytes[0] == KEYFRAME_TAG {
+            self.keyframes += 1;
+            "keyframe"
+        } else {
+            self.deltas += 1;
+            "delta"
+        };
+        match self.decoder.decode(bytes).expect("compact frames decode") {
+            Decoded::Applied(id) => {
+                let data = serde_json::to_value(self.decoder.state(id).unwrap()).unwrap();
+                json!({"type": "state", "data": data, "compact": kind})
+            }
+            Decoded::Broken { tag } => json!({"type": "compact.broken", "tag": tag}),
         }
     }
 
