@@ -19,9 +19,20 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Plays one Pong side until `match.end`: dodges the ball when it comes this way, so that the
 /// other side scores. Returns the `match.end` message and how many `state`s arrived.
-pub async fn dodge_until_end(mut client: Client, match_id: String, seat: &str) -> (Value, usize) {
+pub async fn dodge_until_end(client: Client, match_id: String, seat: &str) -> (Value, usize) {
+    let (end, states, _) = dodge_and_record(client, match_id, seat).await;
+    (end, states.len())
+}
+
+/// [`dodge_until_end`], keeping every `state` received (in order) and the client.
+pub async fn dodge_and_record(
+    mut client: Client,
+    match_id: String,
+    seat: &str,
+) -> (Value, Vec<Value>, Client) {
     let mut seq = 0u64;
     let mut states = 0usize;
+    let mut received = Vec::new();
     loop {
         let message = match client.backlog.pop_front() {
             Some(message) => message,
@@ -31,9 +42,11 @@ pub async fn dodge_until_end(mut client: Client, match_id: String, seat: &str) -
             },
         };
         match message["type"].as_str() {
-            Some("match.end") => return (message, states),
+            Some("match.end") => return (message, received, client),
+            Some("compact.broken") => panic!("{seat}: a compact delta broke the chain"),
             Some("state") => {
                 states += 1;
+                received.push(message.clone());
                 let data = &message["data"];
                 assert_eq!(data["matchId"], match_id.as_str());
                 let ball = &data["pong"]["ball"];
