@@ -91,7 +91,10 @@ async fn a_compact_player_plays_pong_to_the_end_seeing_what_a_msgpack_player_see
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut watcher = Client::connect(&server, "?codec=compact").await;
     let joined = watcher
-        .request("match.join", json!({"matchId": match_id, "as": "spectator"}))
+        .request(
+            "match.join",
+            json!({"matchId": match_id, "as": "spectator"}),
+        )
         .await;
     assert_eq!(joined["type"], "ack", "{joined}");
     let watched = states_for(&mut watcher, Duration::from_millis(500)).await;
@@ -115,7 +118,10 @@ async fn a_compact_player_plays_pong_to_the_end_seeing_what_a_msgpack_player_see
         .map(|m| m["data"]["tick"].as_u64().unwrap())
         .collect();
     let dropped = metric(&server, "arcade_ws_dropped_frames_total").await;
-    assert!(compact.keyframes as f64 <= 1.0 + dropped, "keyframes at {keyed:?}");
+    assert!(
+        compact.keyframes as f64 <= 1.0 + dropped,
+        "keyframes at {keyed:?}"
+    );
     assert_eq!(compact.keyframes + compact.deltas, left_states.len());
     let mean = compact.compact_bytes as f64 / (compact.keyframes + compact.deltas) as f64;
     assert!(mean < 20.0, "mean compact frame {mean:.1} bytes");
@@ -124,8 +130,7 @@ async fn a_compact_player_plays_pong_to_the_end_seeing_what_a_msgpack_player_see
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnect_and_resync_bring_a_keyframe_and_a_paused_reader_never_applies_a_stale_delta()
-{
+async fn reconnect_and_resync_bring_a_keyframe_and_a_paused_reader_never_applies_a_stale_delta() {
     let server = Server::start(&[]);
     let mut left = Client::connect(&server, "?codec=compact").await;
     let mut right = Client::connect(&server, "?codec=compact").await;

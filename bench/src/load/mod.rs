@@ -133,7 +133,9 @@ fn measure_floor(args: &LoadArgs, report: &serde_json::Value) -> Result<serde_js
         // The payload: the mean frame less its 2-byte header (4 past 125 bytes).
         Some((bytes, states)) if states > 0.0 => {
             let frame = bytes / states;
-            (frame - if frame > 127.0 { 4.0 } else { 2.0 }).round().max(1.0) as usize
+            (frame - if frame > 127.0 { 4.0 } else { 2.0 })
+                .round()
+                .max(1.0) as usize
         }
         _ => return Err("no state received: no floor to compare with".into()),
     };
