@@ -14,10 +14,6 @@
 //!    another match;
 //! 3. `--spectators` connections that watch live matches.
 //!
-//! With `--floor`, the raw-socket floor (`arcade-bench floor`) is measured right after, with
-//! the same players and a state frame of the size received, and the server's CPU per
-//! player-second is reported as a ratio to it (`cpuRatioToFloor`).
-//!
 //! Then it waits `--settle` seconds and measures for `--duration` seconds: per client, the
 //! `state` frames a second and the bytes a second; over all clients, the gaps between two
 //! `state`s and the input→ack latency (from sending `seq` to the first `state` whose `acks`
@@ -26,6 +22,10 @@
 //! connection, after the idle ones and after the players, so that idle and playing connections
 //! are costed apart. Everything is bounded: at most [`MAX_CONNECTIONS`] connections and
 //! [`MAX_SECONDS`] of measuring; the server it started is stopped by its pid at the end.
+//!
+//! With `--floor`, the raw-socket floor (`arcade-bench floor`) is measured right after, with
+//! the same players and a state frame of the size received, and the server's CPU per
+//! player-second is reported as a ratio to it (`cpuRatioToFloor`).
 //!
 //! ## Layout
 //! - `args`: [`LoadArgs`], the command line.
