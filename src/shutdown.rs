@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arcade_data::Store;
-use arcade_net::hub::Hub;
 use arcade_net::http::guard::{GuardConfig, GuardedListener};
+use arcade_net::hub::Hub;
 use arcade_net::outbox::CLOSE_GOING_AWAY;
 use tracing::{info, warn};
 

@@ -90,7 +90,11 @@ async fn ask(server: &Server, from: &Client, to: &Client) -> (u16, Value) {
 /// Makes `a` and `b` friends: a request and its acceptance.
 async fn befriend(server: &Server, a: &Client, b: &Client) {
     let (status, asked) = ask(server, a, b).await;
-    assert_eq!((status, &asked["state"]), (200, &json!("pending")), "{asked}");
+    assert_eq!(
+        (status, &asked["state"]),
+        (200, &json!("pending")),
+        "{asked}"
+    );
     let (status, accepted) = ask(server, b, a).await;
     assert_eq!(
         (status, &accepted["state"]),
@@ -274,14 +278,22 @@ async fn friends_are_listed_with_presence_and_told_of_its_changes() {
     assert_eq!(status, 200, "{asked}");
     assert_eq!(asked["state"], "pending");
     assert_eq!(asked["friend"]["id"], bob_id.as_str());
-    assert_eq!(asked["friend"].get("presence"), None, "no presence before friendship");
+    assert_eq!(
+        asked["friend"].get("presence"),
+        None,
+        "no presence before friendship"
+    );
     let request = bob.recv_type("friend.request").await;
     assert_eq!(
         request["data"]["from"],
         json!({"id": ada.player_id(), "name": ada.hello["data"]["player"]["name"]})
     );
     let (_, friends) = get(&server, "/api/friends", Some(&token)).await;
-    assert_eq!(friends["friends"], json!([]), "a request is not a friendship");
+    assert_eq!(
+        friends["friends"],
+        json!([]),
+        "a request is not a friendship"
+    );
     let (status, accepted) = ask(&server, &bob, &ada).await;
     assert_eq!(status, 200, "{accepted}");
     assert_eq!(accepted["state"], "friends");
@@ -332,7 +344,11 @@ async fn friends_are_listed_with_presence_and_told_of_its_changes() {
     let (_, friends) = get(&server, "/api/friends", Some(&token)).await;
     assert_eq!(friends["friends"], json!([]));
     let (_, requests) = get(&server, "/api/friends/requests", Some(&token)).await;
-    assert_eq!(requests, json!({"incoming": [], "outgoing": []}), "both ways gone");
+    assert_eq!(
+        requests,
+        json!({"incoming": [], "outgoing": []}),
+        "both ways gone"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -466,14 +466,23 @@ mod tests {
         store.set_relation(friend, ada, bob, true).unwrap();
         store.set_relation(friend, bob, ada, true).unwrap();
         store.set_relation(friend, cy, bob, true).unwrap();
-        assert_eq!(store.set_relation(Relation::Block, bob, ada, true), Ok(true));
+        assert_eq!(
+            store.set_relation(Relation::Block, bob, ada, true),
+            Ok(true)
+        );
         assert_eq!(store.set_relation(Relation::Block, bob, cy, true), Ok(true));
         assert!(store.related(friend, bob).unwrap().is_empty());
         assert_eq!(store.friend_requests(bob).unwrap(), (vec![], vec![]));
         assert_eq!(store.set_relation(friend, ada, bob, true), Ok(false));
         assert_eq!(store.friend_requests(bob).unwrap(), (vec![], vec![]));
         assert_eq!(ids(store.related(Relation::Block, bob).unwrap()), [ada, cy]);
-        assert_eq!(store.set_relation(Relation::Block, bob, ada, false), Ok(true));
-        assert_eq!(store.set_relation(Relation::Block, bob, ada, false), Ok(false));
+        assert_eq!(
+            store.set_relation(Relation::Block, bob, ada, false),
+            Ok(true)
+        );
+        assert_eq!(
+            store.set_relation(Relation::Block, bob, ada, false),
+            Ok(false)
+        );
     }
 }

@@ -7,8 +7,8 @@ use crate::state::AppState;
 
 pub mod accounts;
 pub mod error;
-pub mod hash_pool;
 pub mod guard;
+pub mod hash_pool;
 pub mod matches;
 pub mod openapi;
 pub mod ops;
