@@ -110,8 +110,9 @@ async fn a_compact_player_plays_pong_to_the_end_seeing_what_a_msgpack_player_see
     let compared = assert_same_states(&left_states, &right_states);
     assert!(compared > 200, "{compared} ticks compared");
     assert_same_states(&watched, &right_states);
-    // One keyframe (the first state), deltas after it, but for a keyframe after each state
-    // an outbox dropped (the machine may be loaded); small frames.
+    // A keyframe for the first state, one more when the second player takes its seat (a seat
+    // that changes hands keys every member) if a state went out before, and one after each
+    // state an outbox dropped (the machine may be loaded); deltas otherwise; small frames.
     let keyed: Vec<u64> = left_states
         .iter()
         .filter(|m| m["compact"] == "keyframe")
@@ -119,7 +120,7 @@ async fn a_compact_player_plays_pong_to_the_end_seeing_what_a_msgpack_player_see
         .collect();
     let dropped = metric(&server, "arcade_ws_dropped_frames_total").await;
     assert!(
-        compact.keyframes as f64 <= 1.0 + dropped,
+        compact.keyframes as f64 <= 2.0 + dropped,
         "keyframes at {keyed:?}"
     );
     // Every state recorded came as a compact frame (a few more were read while waiting for
