@@ -100,8 +100,18 @@ async fn a_compact_player_plays_pong_to_the_end_seeing_what_a_msgpack_player_see
     let watched = states_for(&mut watcher, Duration::from_millis(500)).await;
     assert!(watched.len() > 10, "{} states", watched.len());
     assert_eq!(watched[0]["compact"], "keyframe");
-    assert!(watched[1..].iter().all(|m| m["compact"] == "delta"));
-    assert_eq!(watcher.keyframes, 1);
+    // Deltas after it, but for a keyframe after each state an outbox dropped (a loaded
+    // machine can make a reader fall a tick behind).
+    let rekeyed = watched[1..]
+        .iter()
+        .filter(|m| m["compact"] != "delta")
+        .count();
+    let dropped_so_far = metric(&server, "arcade_ws_dropped_frames_total").await;
+    assert!(
+        rekeyed as f64 <= dropped_so_far,
+        "{rekeyed} keyframes after the first, {dropped_so_far} states dropped"
+    );
+    assert!(watcher.keyframes as f64 <= 1.0 + dropped_so_far);
 
     let (left_end, left_states, compact) = left.await.unwrap();
     let (right_end, right_states, _) = right.await.unwrap();
