@@ -12,6 +12,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decode } from "../assets/js/msgpack.js";
+import { CompactDecoder, isCompactState } from "../assets/js/compact.js";
 
 const BASE = process.argv[2] || process.env.ARCADE_URL;
 if (!BASE) {
@@ -79,7 +80,7 @@ async function person(name) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, deviceScaleFactor: 1 });
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT_MS);
-  const who = { name, context, page, errors: [], messages: [], lastState: null };
+  const who = { name, context, page, errors: [], messages: [], lastState: null, compactStates: 0, brokenChains: 0 };
   page.on("pageerror", (error) => who.errors.push(`pageerror: ${error.message}`));
   page.on("response", (response) => {
     if (response.status() >= 400) who.errors.push(`HTTP ${response.status()} ${response.url()}`);
@@ -88,15 +89,26 @@ async function person(name) {
     if (message.type() === "error") who.errors.push(`console: ${message.text()}`);
   });
   page.on("websocket", (socket) => {
+    // The page's compact states, decoded as the page decodes them (a chain of its own).
+    const compact = new CompactDecoder();
     socket.on("framereceived", ({ payload }) => {
       let message;
       try {
-        message = typeof payload === "string" ? JSON.parse(payload) : decode(new Uint8Array(payload));
+        const bytes = typeof payload === "string" ? null : new Uint8Array(payload);
+        if (bytes && isCompactState(bytes)) {
+          who.compactStates += 1;
+          const result = compact.decode(bytes);
+          if (result.broken !== undefined) who.brokenChains += 1;
+          message = { type: "state", data: result.state };
+        } else {
+          message = bytes ? decode(bytes) : JSON.parse(payload);
+        }
       } catch (error) {
         who.errors.push(`undecodable frame: ${error.message}`);
         return;
       }
-      who.codec = typeof payload === "string" ? "json" : "msgpack";
+      if (message.type === "state" && !message.data) return;
+      who.codec = typeof payload === "string" ? "json" : who.compactStates > 0 ? "compact" : "msgpack";
       if (message.type === "state") who.lastState = message.data;
       else who.messages.push(message);
     });
@@ -159,10 +171,10 @@ try {
   people.push(alice, bob, carol);
   let matchId;
 
-  await step("the lobby loads as a guest over MessagePack, with no console error", async () => {
+  await step("the lobby loads as a guest (MessagePack envelopes, compact states), with no console error", async () => {
     await Promise.all([openLobby(alice), openLobby(bob), openLobby(carol)]);
     check(alice.player !== bob.player, "two pages are two guests");
-    check((await alice.page.textContent("#conn-status")).includes("msgpack"), "MessagePack by default");
+    check((await alice.page.textContent("#conn-status")).includes("compact"), "compact states by default");
     check(alice.messages.some((m) => m.type === "hello") && alice.codec === "msgpack", "hello arrived as a binary frame");
     await shot(alice, "01-lobby.png");
   });
@@ -242,6 +254,8 @@ try {
     const aliceId = aliceStart().data.players.find((p) => p.seat === aliceStart().data.seat).id;
     const lastAck = alice.lastState?.acks?.[aliceId];
     check(Number.isInteger(lastAck) && lastAck > 5, `alice's inputs were applied (ack ${lastAck})`);
+    check(alice.compactStates > 100 && carol.compactStates > 100, "the states came as compact frames");
+    check(alice.brokenChains + bob.brokenChains + carol.brokenChains === 0, "no delta broke a chain");
   });
 
   await step("the history page lists the match; its detail, the players and the leaderboard show", async () => {
@@ -441,14 +455,14 @@ try {
 
   await step("the JSON toggle reconnects with JSON frames", async () => {
     await carol.page.click("#game-lobby").catch(() => {});
-    await carol.page.check("#codec-json");
+    await carol.page.selectOption("#codec", "json");
     await carol.page.waitForSelector('#conn-status:text("connected · json")');
     await carol.page.click('nav a[data-nav="lobby"]');
     await carol.page.fill("#chat-text", "now in JSON");
     await carol.page.click("#chat-send");
     await alice.page.waitForSelector('#chat-log li:has-text("now in JSON")');
     check(carol.codec === "json", "text frames");
-    await carol.page.uncheck("#codec-json");
+    await carol.page.selectOption("#codec", "compact");
   });
 
   await step("/ws-test.html shows the pong and the ack", async () => {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Client, Server, dodge_until_end, fetch_record, http};
+use common::{Client, Server, dodge_until_end, fetch_record, get_json, http};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,6 +114,12 @@ async fn two_players_play_pong_to_the_end_and_the_record_survives_a_restart() {
         .unwrap();
     assert_eq!(listed["matches"][0]["id"], match_id.as_str());
     assert_eq!(listed["next"], Value::Null);
+
+    // Both guests played, so both are stored: their player pages answer.
+    for id in [&left_id, &right_id] {
+        let player = get_json(&server, &format!("/api/players/{id}")).await;
+        assert_eq!(player["id"], id.as_str(), "{player}");
+    }
 
     let dir = server.dir.clone();
     let status = server.terminate();

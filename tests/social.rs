@@ -1,5 +1,5 @@
 //! Social features end to end: chat history over REST, direct messages and blocks, the match
-//! channel, friends with presence, and match invitations.
+//! channel, friend requests, friends with presence, and match invitations.
 //!
 //! "Never arrives" is checked without sleeping: after the message that must not arrive, the
 //! sender posts a `global` marker; a connection's frames keep their order, so once the marker
@@ -79,6 +79,36 @@ async fn poll(
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// `from` asks `to` to be friends; answers the route's status and body.
+async fn ask(server: &Server, from: &Client, to: &Client) -> (u16, Value) {
+    let path = format!("/api/players/{}/friend", to.player_id());
+    post(server, &path, &from.token()).await
+}
+
+/// Makes `a` and `b` friends: a request and its acceptance.
+async fn befriend(server: &Server, a: &Client, b: &Client) {
+    let (status, asked) = ask(server, a, b).await;
+    assert_eq!(
+        (status, &asked["state"]),
+        (200, &json!("pending")),
+        "{asked}"
+    );
+    let (status, accepted) = ask(server, b, a).await;
+    assert_eq!(
+        (status, &accepted["state"]),
+        (200, &json!("friends")),
+        "{accepted}"
+    );
+}
+
+fn ids(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect()
 }
 
 fn texts(page: &Value) -> Vec<&str> {
@@ -244,10 +274,32 @@ async fn friends_are_listed_with_presence_and_told_of_its_changes() {
 
     let (status, _) = get(&server, "/api/friends", None).await;
     assert_eq!(status, 401);
-    let (status, added) = post(&server, &format!("/api/players/{bob_id}/friend"), &token).await;
-    assert_eq!(status, 200, "{added}");
-    assert_eq!(added["friend"]["id"], bob_id.as_str());
-    assert_eq!(added["friend"]["presence"], "online");
+    let (status, asked) = post(&server, &format!("/api/players/{bob_id}/friend"), &token).await;
+    assert_eq!(status, 200, "{asked}");
+    assert_eq!(asked["state"], "pending");
+    assert_eq!(asked["friend"]["id"], bob_id.as_str());
+    assert_eq!(
+        asked["friend"].get("presence"),
+        None,
+        "no presence before friendship"
+    );
+    let request = bob.recv_type("friend.request").await;
+    assert_eq!(
+        request["data"]["from"],
+        json!({"id": ada.player_id(), "name": ada.hello["data"]["player"]["name"]})
+    );
+    let (_, friends) = get(&server, "/api/friends", Some(&token)).await;
+    assert_eq!(
+        friends["friends"],
+        json!([]),
+        "a request is not a friendship"
+    );
+    let (status, accepted) = ask(&server, &bob, &ada).await;
+    assert_eq!(status, 200, "{accepted}");
+    assert_eq!(accepted["state"], "friends");
+    assert_eq!(accepted["friend"]["presence"], "online");
+    let event = ada.recv_type("friend.accepted").await;
+    assert_eq!(event["data"]["from"]["id"], bob_id.as_str());
     let (status, _) = post(
         &server,
         &format!("/api/players/{}/friend", ada.player_id()),
@@ -291,6 +343,128 @@ async fn friends_are_listed_with_presence_and_told_of_its_changes() {
     assert_eq!(status, 200);
     let (_, friends) = get(&server, "/api/friends", Some(&token)).await;
     assert_eq!(friends["friends"], json!([]));
+    let (_, requests) = get(&server, "/api/friends/requests", Some(&token)).await;
+    assert_eq!(
+        requests,
+        json!({"incoming": [], "outgoing": []}),
+        "both ways gone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_no_friendship_until_accepted_and_invites_need_one() {
+    let server = Server::start(NO_WS_LIMITS);
+    let mut ada = Client::connect(&server, "").await;
+    let mut bob = Client::connect(&server, "").await;
+    let created = ada
+        .request(
+            "match.create",
+            json!({"game": "pong", "mode": "1v1", "options": {"private": true}}),
+        )
+        .await;
+    let match_id = created["data"]["matchId"].as_str().unwrap().to_owned();
+    let invite = json!({"matchId": match_id, "playerId": bob.player_id()});
+
+    let (_, asked) = ask(&server, &ada, &bob).await;
+    assert_eq!(asked["state"], "pending");
+    let (_, again) = ask(&server, &ada, &bob).await;
+    assert_eq!(again["state"], "pending", "asking twice is fine");
+    let (_, requests) = get(&server, "/api/friends/requests", Some(&bob.token())).await;
+    assert_eq!(ids(&requests["incoming"]), [ada.player_id()]);
+    assert_eq!(requests["outgoing"], json!([]));
+    let (_, requests) = get(&server, "/api/friends/requests", Some(&ada.token())).await;
+    assert_eq!(ids(&requests["outgoing"]), [bob.player_id()]);
+    for client in [&ada, &bob] {
+        let (_, friends) = get(&server, "/api/friends", Some(&client.token())).await;
+        assert_eq!(friends["friends"], json!([]));
+    }
+    let refused = ada.request("match.invite", invite.clone()).await;
+    assert_eq!(refused["data"]["code"], "forbidden", "{refused}");
+
+    let (_, accepted) = ask(&server, &bob, &ada).await;
+    assert_eq!(accepted["state"], "friends");
+    for (me, other) in [(&ada, &bob), (&bob, &ada)] {
+        let (_, friends) = get(&server, "/api/friends", Some(&me.token())).await;
+        assert_eq!(ids(&friends["friends"]), [other.player_id()]);
+        let (_, requests) = get(&server, "/api/friends/requests", Some(&me.token())).await;
+        assert_eq!(requests, json!({"incoming": [], "outgoing": []}));
+    }
+    let sent = ada.request("match.invite", invite).await;
+    assert_eq!(sent["type"], "ack", "{sent}");
+    let event = bob.recv_type("match.invite").await;
+    assert_eq!(event["data"]["matchId"], match_id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_can_be_declined_or_withdrawn() {
+    let server = Server::start(NO_WS_LIMITS);
+    let ada = Client::connect(&server, "").await;
+    let bob = Client::connect(&server, "").await;
+    let none = json!({"incoming": [], "outgoing": []});
+    let ada_path = format!("/api/players/{}/friend", ada.player_id());
+    let bob_path = format!("/api/players/{}/friend", bob.player_id());
+
+    // Declined by bob.
+    ask(&server, &ada, &bob).await;
+    let (status, _) = delete(&server, &ada_path, &bob.token()).await;
+    assert_eq!(status, 200);
+    for client in [&ada, &bob] {
+        let (_, requests) = get(&server, "/api/friends/requests", Some(&client.token())).await;
+        assert_eq!(requests, none);
+    }
+    // Withdrawn by ada; bob asking afterwards is a new request, not an acceptance.
+    ask(&server, &ada, &bob).await;
+    let (status, _) = delete(&server, &bob_path, &ada.token()).await;
+    assert_eq!(status, 200);
+    let (_, requests) = get(&server, "/api/friends/requests", Some(&bob.token())).await;
+    assert_eq!(requests, none);
+    let (_, asked) = ask(&server, &bob, &ada).await;
+    assert_eq!(asked["state"], "pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_clears_friendship_and_requests_and_drops_the_blocked_players_requests() {
+    let server = Server::start(NO_WS_LIMITS);
+    let mut ada = Client::connect(&server, "").await;
+    let mut bob = Client::connect(&server, "").await;
+    let cy = Client::connect(&server, "").await;
+    let none = json!({"incoming": [], "outgoing": []});
+    befriend(&server, &ada, &bob).await;
+    ask(&server, &cy, &bob).await;
+    for blocked in [&ada, &cy] {
+        let path = format!("/api/players/{}/block", blocked.player_id());
+        let (status, _) = post(&server, &path, &bob.token()).await;
+        assert_eq!(status, 200);
+    }
+    for client in [&ada, &bob, &cy] {
+        let (_, friends) = get(&server, "/api/friends", Some(&client.token())).await;
+        assert_eq!(friends["friends"], json!([]));
+        let (_, requests) = get(&server, "/api/friends/requests", Some(&client.token())).await;
+        assert_eq!(requests, none);
+    }
+
+    // A blocked player's request answers `pending` and is dropped.
+    for _ in 0..2 {
+        bob.recv_type("friend.request").await; // ada's and cy's, before the blocks
+    }
+    let (status, asked) = ask(&server, &ada, &bob).await;
+    assert_eq!((status, &asked["state"]), (200, &json!("pending")));
+    let seen = settle(&mut ada, &mut bob, "marker").await;
+    assert!(
+        !seen.iter().any(|m| m["type"] == "friend.request"),
+        "{seen:?}"
+    );
+    let (_, requests) = get(&server, "/api/friends/requests", Some(&bob.token())).await;
+    assert_eq!(requests, none);
+
+    // Unblocked: no friendship comes back, and a new request goes through.
+    let path = format!("/api/players/{}/block", ada.player_id());
+    delete(&server, &path, &bob.token()).await;
+    let (_, friends) = get(&server, "/api/friends", Some(&bob.token())).await;
+    assert_eq!(friends["friends"], json!([]));
+    let (_, asked) = ask(&server, &ada, &bob).await;
+    assert_eq!(asked["state"], "pending");
+    bob.recv_type("friend.request").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,15 +474,8 @@ async fn an_invitation_arrives_and_the_friend_joins_with_its_id() {
     let mut friend = Client::connect(&server, "").await;
     let mut blocker = Client::connect(&server, "").await;
     let mut stranger = Client::connect(&server, "").await;
-    let token = host.token();
     for guest in [&friend, &blocker] {
-        let (status, _) = post(
-            &server,
-            &format!("/api/players/{}/friend", guest.player_id()),
-            &token,
-        )
-        .await;
-        assert_eq!(status, 200);
+        befriend(&server, &host, guest).await;
     }
     let (status, _) = post(
         &server,
@@ -363,8 +530,8 @@ async fn an_invitation_arrives_and_the_friend_joins_with_its_id() {
         .request("match.invite", invite(blocker.player_id()))
         .await;
     assert_eq!(
-        blocked["type"], "ack",
-        "the block is not revealed: {blocked}"
+        blocked["data"]["code"], "forbidden",
+        "the block ended the friendship: {blocked}"
     );
     let seen = settle(&mut host, &mut blocker, "marker").await;
     assert!(

@@ -332,8 +332,8 @@ conn.on("error", (data) => {
   else console.info("arcade:", data.code, data.message);
 });
 
-$("#codec-json").checked = conn.codec === "json";
-$("#codec-json").addEventListener("change", (event) => conn.setCodec(event.target.checked ? "json" : "msgpack"));
+$("#codec").value = conn.codec;
+$("#codec").addEventListener("change", (event) => conn.setCodec(event.target.value));
 setInterval(() => { $("#rtt").textContent = conn.open ? `rtt ${conn.rttMs.toFixed(1)} ms` : ""; }, 1000);
 
 // ---- routing --------------------------------------------------------------------------------

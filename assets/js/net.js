@@ -1,16 +1,19 @@
 // The connection to arcade: one WebSocket to /ws speaking the envelope protocol of PROTOCOL.md
-// in MessagePack (binary frames) or JSON (text frames, for debugging), plus the token and the
-// REST helpers. Requests get a promise of their reply (`ack`, `error` or `ws.pong`); every
+// with compact `state` frames (the default: MessagePack envelopes, keyframes and deltas decoded
+// by compact.js), in plain MessagePack, or in JSON (text frames, for debugging), plus the token
+// and the REST helpers. Requests get a promise of their reply (`ack`, `error` or `ws.pong`); every
 // other message goes to the listeners registered with `on(type, fn)`.
 import { encode, decode } from "./msgpack.js";
+import { CompactDecoder, isCompactState } from "./compact.js";
 
 /** A registered player's token, kept across visits. */
 const ACCOUNT_TOKEN = "arcade.token";
 /** A guest's token, kept for this tab only (so two tabs are two guests, and a reload of a tab
  * resumes its guest, seat included). */
 const GUEST_TOKEN = "arcade.guestToken";
-/** The codec toggle, kept across visits: "msgpack" (default) or "json". */
+/** The codec toggle, kept across visits: "compact" (default), "msgpack" or "json". */
 const CODEC = "arcade.codec";
+const CODECS = ["compact", "msgpack", "json"];
 /** How long a request waits for its reply before it fails. */
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Reconnect delays after a lost connection: doubling from the first, capped at the last. */
@@ -21,8 +24,9 @@ const PING_EVERY_MS = 2_000;
 
 export function storedCodec() {
   const forced = new URLSearchParams(location.search).get("codec");
-  if (forced === "json" || forced === "msgpack") return forced;
-  return localStorage.getItem(CODEC) === "json" ? "json" : "msgpack";
+  if (CODECS.includes(forced)) return forced;
+  const stored = localStorage.getItem(CODEC);
+  return CODECS.includes(stored) ? stored : "compact";
 }
 
 export function setStoredCodec(codec) {
@@ -80,6 +84,8 @@ export class Connection {
     this.rttMs = 0;
     this.reconnectDelay = RECONNECT_FIRST_MS;
     this.reconnectTimer = 0;
+    /** The compact states held per match (a new one for each socket). */
+    this.compact = new CompactDecoder();
   }
 
   /** Registers `fn(data, message)` for messages of `type` ("*" for all; "open"/"close" too). */
@@ -110,6 +116,7 @@ export class Connection {
     const socket = new WebSocket(`${scheme}://${location.host}/ws?${params}`);
     socket.binaryType = "arraybuffer";
     this.socket = socket;
+    this.compact = new CompactDecoder();
     let pingTimer = 0;
     socket.addEventListener("open", () => {
       this.reconnectDelay = RECONNECT_FIRST_MS;
@@ -146,11 +153,17 @@ export class Connection {
   receive(frame) {
     let message;
     try {
-      message = typeof frame === "string" ? JSON.parse(frame) : decode(new Uint8Array(frame));
+      if (typeof frame === "string") message = JSON.parse(frame);
+      else {
+        const bytes = new Uint8Array(frame);
+        if (isCompactState(bytes)) return this.receiveCompact(bytes);
+        message = decode(bytes);
+      }
     } catch (error) {
       console.warn("arcade: an undecodable frame", error);
       return;
     }
+    if (message.type === "match.end" && message.data?.matchId) this.compact.forget(message.data.matchId);
     if (message.type === "hello") {
       this.player = message.data.player;
       this.tickRate = message.data.tickRate || 60;
@@ -175,6 +188,23 @@ export class Connection {
       return;
     }
     this.emit(message.type, message.data ?? {}, message);
+  }
+
+  /** A compact `state` frame: the decoded state goes to the `state` listeners as any other
+   * codec's would; a broken chain asks once for a keyframe (`state.resync`). */
+  receiveCompact(bytes) {
+    const result = this.compact.decode(bytes);
+    if (result.state) {
+      const message = { type: "state", data: result.state };
+      this.emit("state", message.data, message);
+      return;
+    }
+    for (const held of this.compact.matches.values()) {
+      if (Number(held.matchId & 0xffffn) !== result.broken || held.resyncAsked) continue;
+      held.resyncAsked = true;
+      const matchId = "m_" + held.matchId.toString(16).padStart(16, "0");
+      this.request("state.resync", { matchId }).catch(() => {});
+    }
   }
 
   /** Sends one envelope without waiting for anything. */

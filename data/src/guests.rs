@@ -101,7 +101,10 @@ impl GuestWrite {
     }
 }
 
-fn ensure_guest(conn: &Connection, id: PlayerId, name: &str) -> Result<(), DataError> {
+/// Writes a guest's row unless the player has one (a registered player always has): done by
+/// whatever first makes the guest durable (a friend, a block, a logout, a finished match, a
+/// chat line).
+pub(crate) fn ensure_guest(conn: &Connection, id: PlayerId, name: &str) -> Result<(), DataError> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO players (id, name, name_key, guest, password_hash, created_at) \
          VALUES (?1, ?2, NULL, 1, NULL, ?3)",
@@ -132,7 +135,9 @@ fn purge(conn: &Connection, before_ms: i64, revoked_since_ms: i64) -> Result<usi
          AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.player_id = players.id) \
          AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocked_id = players.id) \
          AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.player_id = players.id \
-                         AND s.revoked_at >= ?2)",
+                         AND s.revoked_at >= ?2) \
+         AND NOT EXISTS (SELECT 1 FROM match_players mp WHERE mp.player_id = players.id) \
+         AND NOT EXISTS (SELECT 1 FROM chat_messages c WHERE c.sender_id = players.id)",
     )
     .and_then(|mut delete| delete.execute(params![before_ms, revoked_since_ms]))
     .map_err(sql)

@@ -19,8 +19,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_ratings.sql"),
     // 3: chat history, friends and blocks (src/social.rs)
     include_str!("../migrations/0003_social.sql"),
-    // replays of finished matches (issue 16; src/writer.rs, src/read.rs)
-    include_str!("../migrations/0005_replays.sql"),
+    // 4: replays of finished matches (issue 16; src/writer.rs, src/read.rs)
+    include_str!("../migrations/0004_replays.sql"),
+    // 5: friendship is a request the other player accepts (src/social.rs)
+    include_str!("../migrations/0005_friend_requests.sql"),
 ];
 
 /// How long a connection waits for a lock held by another connection before it fails.
@@ -124,6 +126,35 @@ mod tests {
         ] {
             assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
         }
+    }
+
+    #[test]
+    fn step_5_keeps_pairs_as_friends_and_one_sided_rows_as_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_writer(&dir.path().join("arcade.db")).unwrap();
+        for step in &MIGRATIONS[..3] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO players (id, name, guest, created_at) VALUES \
+             (1, 'ada', 1, 0), (2, 'bob', 1, 0), (3, 'cy', 1, 0), (4, 'dee', 1, 0);
+             INSERT INTO friends (player_id, friend_id, created_at) VALUES \
+             (1, 2, 0), (2, 1, 0), (1, 3, 0), (4, 1, 0), (1, 4, 0);
+             INSERT INTO blocks (player_id, blocked_id, created_at) VALUES (4, 1, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn), latest_version());
+        let rows: Vec<(i64, i64)> = conn
+            .prepare("SELECT player_id, friend_id FROM friends ORDER BY player_id, friend_id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // ada and bob stay friends, ada's request to cy stays, the blocked pair is cleared.
+        assert_eq!(rows, [(1, 2), (1, 3), (2, 1)]);
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! Social storage: chat history, friends lists and blocks (tables of migration step 3,
-//! `migrations/0003_social.sql`).
+//! `migrations/0003_social.sql`; friend requests since step 5,
+//! `migrations/0005_friend_requests.sql`).
+//!
+//! A `friends` row (`player`, `other`) says that `player` wants `other` as a friend: a pair of
+//! rows both ways is a friendship, a row alone a pending request. A block removes both rows,
+//! and a request to a player who blocks the requester is dropped without a trace.
 //!
 //! Chat messages are written fire-and-forget through the writer ([`crate::Store::record_chat`] never
 //! blocks, like `record_match`); friend and block changes wait for their commit. Channels are
@@ -53,7 +58,7 @@ pub struct ChatPage {
 /// Which relation between two players a write changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Relation {
-    /// `player` has `other` on their friends list.
+    /// `player` asks `other` to be friends (a friendship when `other` asks back).
     Friend,
     /// `player` blocks `other`.
     Block,
@@ -132,6 +137,8 @@ impl SocialWrite {
 }
 
 fn insert_chat(conn: &Connection, line: &ChatLine) -> Result<(), DataError> {
+    // A guest who chats is written now (issue 15: guests are durable once they chat).
+    crate::guests::ensure_guest(conn, line.sender, &line.sender_name)?;
     conn.prepare_cached(
         "INSERT INTO chat_messages (channel, sender_id, sender_name, text, at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -161,6 +168,10 @@ fn relate(
     }
     let (table, column) = relation.table();
     let (player, other) = (u64_to_sql(player.0), u64_to_sql(other.0));
+    if on && relation == Relation::Friend && blocks(conn, other, player)? {
+        // Dropped without a trace: the requester is not told of the block.
+        return Ok(false);
+    }
     let changed = if on {
         let insert = format!(
             "INSERT INTO {table} (player_id, {column}, created_at) VALUES (?1, ?2, ?3) \
@@ -176,11 +187,38 @@ fn relate(
         }
     } else {
         let delete = format!("DELETE FROM {table} WHERE player_id = ?1 AND {column} = ?2");
-        conn.prepare_cached(&delete)
+        let mut changed = conn
+            .prepare_cached(&delete)
             .and_then(|mut delete| delete.execute(params![player, other]))
-            .map_err(sql)?
+            .map_err(sql)?;
+        if relation == Relation::Friend {
+            // Unfriending, withdrawing and declining all remove both directions.
+            changed += delete_friend_rows(conn, other, player)?;
+        }
+        changed
     };
+    if on && relation == Relation::Block {
+        delete_friend_rows(conn, player, other)?;
+        delete_friend_rows(conn, other, player)?;
+    }
     Ok(changed > 0)
+}
+
+fn delete_friend_rows(conn: &Connection, player: i64, other: i64) -> Result<usize, DataError> {
+    conn.prepare_cached("DELETE FROM friends WHERE player_id = ?1 AND friend_id = ?2")
+        .and_then(|mut delete| delete.execute(params![player, other]))
+        .map_err(sql)
+}
+
+fn blocks(conn: &Connection, player: i64, other: i64) -> Result<bool, DataError> {
+    conn.prepare_cached("SELECT 1 FROM blocks WHERE player_id = ?1 AND blocked_id = ?2")
+        .and_then(|mut select| {
+            select
+                .query_row(params![player, other], |row| row.get::<_, i64>(0))
+                .optional()
+        })
+        .map(|found| found.is_some())
+        .map_err(sql)
 }
 
 pub(crate) fn chat_history(
@@ -216,16 +254,24 @@ pub(crate) fn chat_history(
     Ok(ChatPage { messages, next })
 }
 
-/// The players on the other end of `player`'s relations, by name.
+/// The players on the other end of `player`'s relations, by name: for friends, only the
+/// friendships (a row both ways).
 pub(crate) fn related(
     conn: &Connection,
     relation: Relation,
     player: PlayerId,
 ) -> Result<Vec<PlayerRow>, DataError> {
     let (table, column) = relation.table();
+    let mutual = match relation {
+        Relation::Friend => {
+            " AND EXISTS (SELECT 1 FROM friends back \
+             WHERE back.player_id = r.friend_id AND back.friend_id = r.player_id)"
+        }
+        Relation::Block => "",
+    };
     let select = format!(
         "SELECT p.id, p.name, p.guest, p.created_at FROM {table} r \
-         JOIN players p ON p.id = r.{column} WHERE r.player_id = ?1 ORDER BY p.name, p.id"
+         JOIN players p ON p.id = r.{column} WHERE r.player_id = ?1{mutual} ORDER BY p.name, p.id"
     );
     conn.prepare_cached(&select)
         .and_then(|mut select| {
@@ -236,6 +282,33 @@ pub(crate) fn related(
         .map_err(sql)
 }
 
+/// Pending friend requests: `(incoming, outgoing)`, each by name.
+pub(crate) fn friend_requests(
+    conn: &Connection,
+    player: PlayerId,
+) -> Result<(Vec<PlayerRow>, Vec<PlayerRow>), DataError> {
+    let pending = |mine: &str, theirs: &str| {
+        let select = format!(
+            "SELECT p.id, p.name, p.guest, p.created_at FROM friends r \
+             JOIN players p ON p.id = r.{theirs} WHERE r.{mine} = ?1 AND NOT EXISTS \
+             (SELECT 1 FROM friends back WHERE back.player_id = r.friend_id \
+             AND back.friend_id = r.player_id) ORDER BY p.name, p.id"
+        );
+        conn.prepare_cached(&select)
+            .and_then(|mut select| {
+                select
+                    .query_map([u64_to_sql(player.0)], player_row)?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(sql)
+    };
+    Ok((
+        pending("friend_id", "player_id")?,
+        pending("player_id", "friend_id")?,
+    ))
+}
+
+/// Whether `player` and `other` are friends (a row both ways), or `player` blocks `other`.
 pub(crate) fn has_relation(
     conn: &Connection,
     relation: Relation,
@@ -243,7 +316,15 @@ pub(crate) fn has_relation(
     other: PlayerId,
 ) -> Result<bool, DataError> {
     let (table, column) = relation.table();
-    let select = format!("SELECT 1 FROM {table} WHERE player_id = ?1 AND {column} = ?2");
+    let select = match relation {
+        Relation::Friend => "SELECT 1 FROM friends a JOIN friends b \
+             ON b.player_id = a.friend_id AND b.friend_id = a.player_id \
+             WHERE a.player_id = ?1 AND a.friend_id = ?2"
+            .to_owned(),
+        Relation::Block => {
+            format!("SELECT 1 FROM {table} WHERE player_id = ?1 AND {column} = ?2")
+        }
+    };
     conn.prepare_cached(&select)
         .and_then(|mut select| {
             select
@@ -256,10 +337,12 @@ pub(crate) fn has_relation(
         .map_err(sql)
 }
 
-/// Who has `player` on their friends list, except those `player` blocks.
+/// `player`'s friends (a row both ways), except those `player` blocks.
 pub(crate) fn followers(conn: &Connection, player: PlayerId) -> Result<Vec<PlayerId>, DataError> {
     conn.prepare_cached(
-        "SELECT f.player_id FROM friends f WHERE f.friend_id = ?1 AND NOT EXISTS \
+        "SELECT f.player_id FROM friends f WHERE f.friend_id = ?1 AND EXISTS \
+         (SELECT 1 FROM friends back WHERE back.player_id = ?1 AND back.friend_id = f.player_id) \
+         AND NOT EXISTS \
          (SELECT 1 FROM blocks b WHERE b.player_id = ?1 AND b.blocked_id = f.player_id)",
     )
     .and_then(|mut select| {
@@ -329,61 +412,73 @@ mod tests {
     }
 
     #[test]
-    fn friends_and_blocks_are_one_sided_and_idempotent() {
+    fn a_friend_request_is_a_friendship_once_returned() {
         crate::store::each_store(|store| {
             let ada = store.create_guest("ada").unwrap().id;
             let bob = store.create_guest("bob").unwrap().id;
             let cy = store.create_guest("cy").unwrap().id;
+            let friend = Relation::Friend;
+            assert_eq!(store.set_relation(friend, ada, bob, true), Ok(true));
+            assert_eq!(store.set_relation(friend, ada, bob, true), Ok(false));
             assert_eq!(
-                store.set_relation(Relation::Friend, ada, bob, true),
-                Ok(true)
-            );
-            assert_eq!(
-                store.set_relation(Relation::Friend, ada, bob, true),
-                Ok(false)
-            );
-            assert_eq!(
-                store.set_relation(Relation::Friend, cy, bob, true),
-                Ok(true)
-            );
-            assert_eq!(
-                store.set_relation(Relation::Friend, ada, PlayerId(12345), true),
+                store.set_relation(friend, ada, PlayerId(12345), true),
                 Err(DataError::NotFound)
             );
             assert_eq!(
-                store.set_relation(Relation::Friend, ada, ada, true),
+                store.set_relation(friend, ada, ada, true),
                 Err(DataError::NotFound)
             );
-            let friends = store.related(Relation::Friend, ada).unwrap();
-            assert_eq!(friends.iter().map(|p| p.id).collect::<Vec<_>>(), [bob]);
-            assert!(store.has_relation(Relation::Friend, ada, bob).unwrap());
-            assert!(!store.has_relation(Relation::Friend, bob, ada).unwrap());
-            let mut followers = store.followers(bob).unwrap();
-            followers.sort();
-            let mut expected = vec![ada, cy];
-            expected.sort();
-            assert_eq!(followers, expected);
+            // A request is not a friendship.
+            assert!(store.related(friend, ada).unwrap().is_empty());
+            assert!(!store.has_relation(friend, ada, bob).unwrap());
+            assert!(store.followers(bob).unwrap().is_empty());
+            let ids = |rows: Vec<PlayerRow>| rows.into_iter().map(|p| p.id).collect::<Vec<_>>();
+            let (incoming, outgoing) = store.friend_requests(bob).unwrap();
+            assert_eq!((ids(incoming), ids(outgoing)), (vec![ada], vec![]));
+            let (incoming, outgoing) = store.friend_requests(ada).unwrap();
+            assert_eq!((ids(incoming), ids(outgoing)), (vec![], vec![bob]));
 
+            // Accepted: friends both ways, no request left.
+            assert_eq!(store.set_relation(friend, bob, ada, true), Ok(true));
+            assert!(store.has_relation(friend, ada, bob).unwrap());
+            assert!(store.has_relation(friend, bob, ada).unwrap());
+            assert_eq!(ids(store.related(friend, ada).unwrap()), [bob]);
+            assert_eq!(store.followers(bob).unwrap(), [ada]);
+            assert_eq!(store.friend_requests(ada).unwrap(), (vec![], vec![]));
+
+            // Unfriending removes both directions.
+            assert_eq!(store.set_relation(friend, bob, ada, false), Ok(true));
+            assert!(store.related(friend, ada).unwrap().is_empty());
+            assert_eq!(store.friend_requests(ada).unwrap(), (vec![], vec![]));
+
+            // Declining: the receiver removes the request.
+            store.set_relation(friend, cy, bob, true).unwrap();
+            assert_eq!(store.set_relation(friend, bob, cy, false), Ok(true));
+            assert_eq!(store.friend_requests(cy).unwrap(), (vec![], vec![]));
+
+            // A block clears friendship and requests both ways; the blocked player's requests
+            // are dropped.
+            store.set_relation(friend, ada, bob, true).unwrap();
+            store.set_relation(friend, bob, ada, true).unwrap();
+            store.set_relation(friend, cy, bob, true).unwrap();
+            assert_eq!(
+                store.set_relation(Relation::Block, bob, ada, true),
+                Ok(true)
+            );
             assert_eq!(store.set_relation(Relation::Block, bob, cy, true), Ok(true));
-            assert!(store.has_relation(Relation::Block, bob, cy).unwrap());
+            assert!(store.related(friend, bob).unwrap().is_empty());
+            assert_eq!(store.friend_requests(bob).unwrap(), (vec![], vec![]));
+            assert_eq!(store.set_relation(friend, ada, bob, true), Ok(false));
+            assert_eq!(store.friend_requests(bob).unwrap(), (vec![], vec![]));
+            assert_eq!(ids(store.related(Relation::Block, bob).unwrap()), [ada, cy]);
             assert_eq!(
-                store.followers(bob).unwrap(),
-                [ada],
-                "a blocked follower is left out"
-            );
-            assert_eq!(
-                store.set_relation(Relation::Block, bob, cy, false),
+                store.set_relation(Relation::Block, bob, ada, false),
                 Ok(true)
             );
             assert_eq!(
-                store.set_relation(Relation::Friend, ada, bob, false),
-                Ok(true)
-            );
-            assert_eq!(
-                store.set_relation(Relation::Friend, ada, bob, false),
+                store.set_relation(Relation::Block, bob, ada, false),
                 Ok(false)
             );
-            assert!(store.related(Relation::Friend, ada).unwrap().is_empty());
         });
     }
 }

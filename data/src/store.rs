@@ -433,6 +433,10 @@ impl Store {
     /// Adds (`on`) or removes `other` on `player`'s friends list or block list, once
     /// committed. Answers whether anything changed (adding twice changes nothing);
     /// [`DataError::NotFound`] when either player is unknown or they are the same.
+    /// A friend added is a request, a friendship once the other adds back (see
+    /// [`Store::has_relation`]); removing a friend removes both directions (unfriends,
+    /// withdraws or declines); a block removes both directions; a friend request to a player
+    /// who blocks `player` changes nothing.
     pub fn set_relation(
         &self,
         relation: Relation,
@@ -465,7 +469,7 @@ impl Store {
         )
     }
 
-    /// The players on `player`'s friends list (or block list), by name.
+    /// `player`'s friends (both ways) or blocked players, by name.
     pub fn related(
         &self,
         relation: Relation,
@@ -477,7 +481,7 @@ impl Store {
         )
     }
 
-    /// Whether `player` has `other` on their friends list (or blocks `other`).
+    /// Whether `player` and `other` are friends (both ways), or `player` blocks `other`.
     pub fn has_relation(
         &self,
         relation: Relation,
@@ -490,12 +494,23 @@ impl Store {
         )
     }
 
-    /// Who has `player` on their friends list, except the players `player` blocks: the
-    /// audience of `player`'s presence.
+    /// `player`'s friends, except the players `player` blocks: the audience of `player`'s
+    /// presence.
     pub fn followers(&self, player: PlayerId) -> Result<Vec<PlayerId>, DataError> {
         self.query(
             |conn| social::followers(conn, player),
             move |client| crate::pg::read::followers(client, player),
+        )
+    }
+
+    /// `player`'s pending friend requests, `(incoming, outgoing)`, each by name.
+    pub fn friend_requests(
+        &self,
+        player: PlayerId,
+    ) -> Result<(Vec<PlayerRow>, Vec<PlayerRow>), DataError> {
+        self.query(
+            |conn| social::friend_requests(conn, player),
+            move |client| crate::pg::read::friend_requests(client, player),
         )
     }
 

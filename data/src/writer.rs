@@ -378,6 +378,8 @@ fn insert_match(
         )
         .map_err(sql)?;
     for (position, player) in record.players.iter().enumerate() {
+        // A guest who played is written now (issue 15: guests are durable once they play).
+        crate::guests::ensure_guest(conn, player.id, &player.name)?;
         insert
             .execute(params![
                 seq,

@@ -6,7 +6,7 @@ mod common;
 
 use arcade_data::social::{ChatLine, Relation};
 use arcade_data::{Database, MatchFilter, Store};
-use arcade_systems::model::{Game, MatchId};
+use arcade_systems::model::{Game, MatchId, PlayerId};
 use common::{open, postgres_db, record, temp_db, vs_bot_record};
 
 #[test]
@@ -44,7 +44,11 @@ fn a_filled_file_is_copied_once_and_reads_back_the_same() {
     });
     file.set_relation(Relation::Friend, ada.id, bob.id, true)
         .unwrap();
-    file.set_relation(Relation::Block, bob.id, ada.id, true)
+    file.set_relation(Relation::Friend, bob.id, ada.id, true)
+        .unwrap();
+    // The vs-bot record's guest (77, stored with the record) is blocked by bob.
+    file.flush().unwrap();
+    file.set_relation(Relation::Block, bob.id, PlayerId(77), true)
         .unwrap();
     file.increment_visits().unwrap();
     file.increment_visits().unwrap();
@@ -55,12 +59,16 @@ fn a_filled_file_is_copied_once_and_reads_back_the_same() {
     let counts = arcade_data::pg::copy::copy_from_sqlite(path, url, |_, _, _| lines += 1).unwrap();
     assert!(lines >= 9, "a progress line per table and chunk");
     let count = |table: &str| counts.iter().find(|c| c.table == table).unwrap().clone();
-    assert_eq!((count("players").read, count("players").new), (2, 2));
+    assert_eq!(
+        (count("players").read, count("players").new),
+        (3, 3),
+        "Ada, bob and the vs-bot record's guest"
+    );
     assert_eq!(count("matches").new, 701);
     assert_eq!(count("match_players").new, 1401);
     assert_eq!(count("sessions").new, 2);
     assert_eq!(count("chat_messages").new, 1);
-    assert_eq!(count("friends").new, 1);
+    assert_eq!(count("friends").new, 2, "a friendship is a row each way");
     assert_eq!(count("blocks").new, 1);
     assert_eq!(count("counters").new, 1);
 
@@ -103,7 +111,12 @@ fn a_filled_file_is_copied_once_and_reads_back_the_same() {
     );
     assert!(
         copied
-            .has_relation(Relation::Block, bob.id, ada.id)
+            .has_relation(Relation::Block, bob.id, PlayerId(77))
+            .unwrap()
+    );
+    assert!(
+        copied
+            .has_relation(Relation::Friend, ada.id, bob.id)
             .unwrap()
     );
     // New rows follow the copied ones.

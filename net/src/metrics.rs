@@ -13,6 +13,12 @@ use prometheus::{
 use crate::wire::codec::Codec;
 
 /// The `reason` values of `arcade_inputs_rejected_total`.
+/// The `codec` labels of the frame and byte counters: `Codec::index` order, then compact
+/// connections (all their frames, envelopes included).
+const CODEC_LABELS: [&str; 3] = ["json", "msgpack", "compact"];
+/// The index of `"compact"` in [`CODEC_LABELS`].
+const COMPACT_LABEL: usize = 2;
+
 pub const INPUT_REJECT_REASONS: [&str; 4] = ["rate", "not_found", "forbidden", "bad_request"];
 /// The `reason` values of `arcade_matches_finished_total`.
 const END_REASONS: [EndReason; 6] = [
@@ -50,8 +56,8 @@ pub struct Metrics {
     /// The last ticks' durations, for the p99 of `/health/details`.
     pub tick_window: crate::clock::TickWindow,
     /// `[direction][codec]` children of the frame and byte counters.
-    frames_by: [[IntCounter; 2]; 2],
-    bytes_by: [[IntCounter; 2]; 2],
+    frames_by: [[IntCounter; 3]; 2],
+    bytes_by: [[IntCounter; 3]; 2],
 }
 
 /// Which way a frame went.
@@ -193,11 +199,10 @@ impl Metrics {
             )
             .unwrap(),
         );
-        let child = |vec: &IntCounterVec, direction: &str, codec: Codec| {
-            vec.with_label_values(&[direction, codec.as_str()])
-        };
         let by_direction = |vec: &IntCounterVec| {
-            ["in", "out"].map(|direction| Codec::ALL.map(|codec| child(vec, direction, codec)))
+            ["in", "out"].map(|direction| {
+                CODEC_LABELS.map(|codec| vec.with_label_values(&[direction, codec]))
+            })
         };
         // Series whose label values are known up front start at zero, so that dashboards and
         // alerts see them before the first event.
@@ -234,10 +239,25 @@ impl Metrics {
         }
     }
 
-    /// Counts frames and their bytes.
-    pub fn count_frames(&self, direction: Direction, codec: Codec, frames: u64, bytes: u64) {
-        self.frames_by[direction as usize][codec.index()].inc_by(frames);
-        self.bytes_by[direction as usize][codec.index()].inc_by(bytes);
+    /// Counts frames and their bytes: a compact connection's under `codec="compact"`.
+    pub fn count_frames(
+        &self,
+        direction: Direction,
+        codec: Codec,
+        compact: bool,
+        frames: u64,
+        bytes: u64,
+    ) {
+        if frames == 0 {
+            return;
+        }
+        let label = if compact {
+            COMPACT_LABEL
+        } else {
+            codec.index()
+        };
+        self.frames_by[direction as usize][label].inc_by(frames);
+        self.bytes_by[direction as usize][label].inc_by(bytes);
     }
 
     /// The text exposition of every metric.

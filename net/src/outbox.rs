@@ -91,6 +91,9 @@ pub struct Outbox {
     dropped_states: AtomicU64,
     /// The connection's codec for what the server pushes: false JSON, true MessagePack.
     msgpack: AtomicBool,
+    /// The connection asked for compact `state` frames (`?codec=compact`): everything else is
+    /// MessagePack, and its `state`s are keyframes and deltas (PROTOCOL.md "Compact snapshots").
+    compact: AtomicBool,
 }
 
 impl Outbox {
@@ -100,9 +103,21 @@ impl Outbox {
         outbox
     }
 
+    /// A compact connection's queue: MessagePack envelopes, compact `state`s.
+    pub fn new_compact() -> Outbox {
+        let outbox = Outbox::new(Codec::Msgpack);
+        outbox.compact.store(true, Ordering::Relaxed);
+        outbox
+    }
+
+    /// Whether this connection gets compact `state` frames.
+    pub fn is_compact(&self) -> bool {
+        self.compact.load(Ordering::Relaxed)
+    }
+
     /// The encoding of frames pushed to this connection.
     pub fn codec(&self) -> Codec {
-        if self.msgpack.load(Ordering::Relaxed) {
+        if self.msgpack.load(Ordering::Relaxed) || self.is_compact() {
             Codec::Msgpack
         } else {
             Codec::Json
@@ -144,16 +159,25 @@ impl Outbox {
     /// later (the tick thread hands its wake-ups to one task on the runtime, so that it does not
     /// wake thousands of tasks from outside it).
     pub fn stage_state(&self, match_id: MatchId, frame: Frame) -> bool {
+        self.stage_chained(match_id, move |_| frame)
+    }
+
+    /// [`Outbox::stage_state`] for a compact connection, whose `state`s form a chain: `make`
+    /// is called under the lock with whether an unsent `state` of the match is still queued
+    /// (then that frame is dropped and `make` must return a keyframe, since a delta would build
+    /// on the dropped one). Returns true when a frame was dropped.
+    pub fn stage_chained(&self, match_id: MatchId, make: impl FnOnce(bool) -> Frame) -> bool {
         let mut lanes = self.lanes.lock().expect("outbox lock");
         if lanes.close.is_some() {
             return false;
         }
         let replaced = match lanes.states.iter_mut().find(|(id, _)| *id == match_id) {
             Some(slot) => {
-                slot.1 = frame;
+                slot.1 = make(true);
                 true
             }
             None => {
+                let frame = make(false);
                 lanes.states.push((match_id, frame));
                 false
             }
@@ -247,6 +271,21 @@ mod tests {
         let mut next = Batch::default();
         outbox.take(&mut next);
         assert!(next.is_empty());
+    }
+
+    #[test]
+    fn a_chained_state_replacing_an_unsent_one_is_told_so() {
+        let outbox = Outbox::new_compact();
+        assert_eq!(outbox.codec(), Codec::Msgpack);
+        assert!(outbox.is_compact());
+        let frame = |stale: bool| text(if stale { "key" } else { "delta" });
+        assert!(!outbox.stage_chained(MatchId(1), frame));
+        assert!(outbox.stage_chained(MatchId(1), frame));
+        let mut batch = Batch::default();
+        outbox.take(&mut batch);
+        assert_eq!(batch.states, [(MatchId(1), text("key"))]);
+        assert!(!outbox.stage_chained(MatchId(1), frame));
+        assert_eq!(outbox.dropped_states(), 1);
     }
 
     #[test]

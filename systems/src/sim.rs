@@ -614,6 +614,21 @@ pub fn submit_input(
     player: PlayerId,
     input: InputFrame,
 ) -> Result<(), InputError> {
+    if let Some(index) = accept_input(world, game, player, input)? {
+        // The replay records what was accepted: the seat's pending input changed.
+        replay::note_input(world, game, index, input);
+    }
+    Ok(())
+}
+
+/// [`submit_input`] without the replay: makes `input` the seat's pending input if it is the
+/// newest, and returns the seat's index in seat order when it did.
+pub(crate) fn accept_input(
+    world: &mut World,
+    game: Entity,
+    player: PlayerId,
+    input: InputFrame,
+) -> Result<Option<usize>, InputError> {
     let seats = world.get::<Seats>(game).ok_or(InputError::NotAPlayer)?;
     let (index, seat_entity) = find_seat(world, seats, player).ok_or(InputError::NotAPlayer)?;
     if !(input.axis.is_finite() && (-1.0..=1.0).contains(&input.axis)) {
@@ -626,12 +641,11 @@ pub fn submit_input(
         .pending
         .map_or(held.applied_seq, |p| p.seq.max(held.applied_seq));
     let accepted = input.seq > newest;
-    if accepted {
-        hold_pending(&mut held, input);
-        // The replay records what was accepted: the seat's pending input changed.
-        replay::note_input(world, game, index, input);
+    if !accepted {
+        return Ok(None);
     }
-    Ok(())
+    hold_pending(&mut held, input);
+    Ok(Some(index))
 }
 
 /// Makes `input` the seat's pending input. `launch` is an event: a newer input of the same

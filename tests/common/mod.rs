@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arcade_systems::compact::{DELTA_TAG, Decoded, KEYFRAME_TAG};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -18,9 +19,20 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Plays one Pong side until `match.end`: dodges the ball when it comes this way, so that the
 /// other side scores. Returns the `match.end` message and how many `state`s arrived.
-pub async fn dodge_until_end(mut client: Client, match_id: String, seat: &str) -> (Value, usize) {
+pub async fn dodge_until_end(client: Client, match_id: String, seat: &str) -> (Value, usize) {
+    let (end, states, _) = dodge_and_record(client, match_id, seat).await;
+    (end, states.len())
+}
+
+/// [`dodge_until_end`], keeping every `state` received (in order) and the client.
+pub async fn dodge_and_record(
+    mut client: Client,
+    match_id: String,
+    seat: &str,
+) -> (Value, Vec<Value>, Client) {
     let mut seq = 0u64;
     let mut states = 0usize;
+    let mut received = Vec::new();
     loop {
         let message = match client.backlog.pop_front() {
             Some(message) => message,
@@ -30,9 +42,11 @@ pub async fn dodge_until_end(mut client: Client, match_id: String, seat: &str) -
             },
         };
         match message["type"].as_str() {
-            Some("match.end") => return (message, states),
+            Some("match.end") => return (message, received, client),
+            Some("compact.broken") => panic!("{seat}: a compact delta broke the chain"),
             Some("state") => {
                 states += 1;
+                received.push(message.clone());
                 let data = &message["data"];
                 assert_eq!(data["matchId"], match_id.as_str());
                 let ball = &data["pong"]["ball"];
@@ -338,6 +352,14 @@ pub struct Client {
     /// Envelopes received as text (JSON) and as binary (MessagePack) frames.
     pub text_frames: usize,
     pub binary_frames: usize,
+    /// Compact `state` frames (`?codec=compact`), decoded as PROTOCOL.md says into `state`
+    /// messages marked `"compact": "keyframe"` or `"delta"`; a delta that does not continue
+    /// the held chain comes out as `{"type": "compact.broken"}`.
+    pub decoder: arcade_systems::compact::Decoder,
+    /// Compact frames received: keyframes, deltas, and their bytes.
+    pub keyframes: usize,
+    pub deltas: usize,
+    pub compact_bytes: usize,
 }
 
 impl Client {
@@ -348,7 +370,7 @@ impl Client {
 
     /// Connects to a WebSocket URL (say, through a proxy) and waits for `hello`.
     pub async fn connect_url(url: &str) -> Client {
-        let codec = if url.contains("codec=msgpack") {
+        let codec = if url.contains("codec=msgpack") || url.contains("codec=compact") {
             Codec::Msgpack
         } else {
             Codec::Json
@@ -365,6 +387,10 @@ impl Client {
             backlog: Default::default(),
             text_frames: 0,
             binary_frames: 0,
+            decoder: Default::default(),
+            keyframes: 0,
+            deltas: 0,
+            compact_bytes: 0,
         };
         client.hello = client.recv_type("hello").await;
         client
@@ -426,9 +452,20 @@ impl Client {
                     self.text_frames += 1;
                     return Some(Ok(serde_json::from_str(&text).expect("server JSON parses")));
                 }
+                Some(Ok(Message::Binary(bytes)))
+                    if matches!(bytes.first(), Some(&KEYFRAME_TAG | &DELTA_TAG)) =>
+                {
+                    return Some(Ok(self.decode_compact(&bytes)));
+                }
                 Some(Ok(Message::Binary(bytes))) => {
                     self.binary_frames += 1;
-                    let value = rmp_serde::from_slice(&bytes).expect("server msgpack parses");
+                    let value: Value =
+                        rmp_serde::from_slice(&bytes).expect("server msgpack parses");
+                    if value["type"] == "match.end"
+                        && let Some(Ok(id)) = value["data"]["matchId"].as_str().map(str::parse)
+                    {
+                        self.decoder.forget(id);
+                    }
                     return Some(Ok(value));
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -436,6 +473,25 @@ impl Client {
                 }
                 Some(Ok(_)) => continue,
             }
+        }
+    }
+
+    /// A compact `state` frame as the `state` message it stands for.
+    fn decode_compact(&mut self, bytes: &[u8]) -> Value {
+        self.compact_bytes += bytes.len();
+        let kind = if bytes[0] == KEYFRAME_TAG {
+            self.keyframes += 1;
+            "keyframe"
+        } else {
+            self.deltas += 1;
+            "delta"
+        };
+        match self.decoder.decode(bytes).expect("compact frames decode") {
+            Decoded::Applied(id) => {
+                let data = serde_json::to_value(self.decoder.state(id).unwrap()).unwrap();
+                json!({"type": "state", "data": data, "compact": kind})
+            }
+            Decoded::Broken { tag } => json!({"type": "compact.broken", "tag": tag}),
         }
     }
 

@@ -26,7 +26,8 @@ pub struct LoadArgs {
     /// Idle lobby connections (one chat message a second among them all).
     #[arg(long, default_value_t = 0)]
     pub(super) idle: usize,
-    /// Encoding: json, msgpack or mix (every other connection).
+    /// Encoding: json, msgpack, compact (MessagePack with compact states) or mix (every other
+    /// connection json and msgpack).
     #[arg(long, default_value = "json")]
     pub(super) codec: String,
     /// How players find an opponent: create (the pair's first creates, the second joins) or
@@ -48,6 +49,11 @@ pub struct LoadArgs {
     /// Worker threads of the generator.
     #[arg(long, default_value_t = 2)]
     pub(super) threads: usize,
+    /// After the run, measure the raw-socket floor (`arcade-bench floor`) with as many players,
+    /// a state frame of the mean size received, for as long; report the server's CPU per
+    /// player-second as a ratio to it.
+    #[arg(long)]
+    pub(super) floor: bool,
     /// Print the results as one line of JSON (and nothing else on stdout).
     #[arg(long)]
     pub(super) json: bool,

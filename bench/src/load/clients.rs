@@ -12,7 +12,10 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::decode::{Codec, PlayerField, PongState, decode, is_state, payload};
+use super::decode::{
+    Codec, PlayerField, PongState, decode, decode_compact, is_compact, is_state, payload,
+};
+use arcade_systems::compact::Decoder;
 
 /// How long one connection may take to open and say hello.
 pub(super) const CONNECT_WAIT: Duration = Duration::from_secs(30);
@@ -232,6 +235,9 @@ pub(super) async fn player_client(
     let mut seq = 0u64;
     let mut unacked: std::collections::VecDeque<(u64, Instant)> = Default::default();
     let mut request = 0u64;
+    // Compact states: the chain held, and each decoded state as JSON (buffer reused).
+    let mut compact = Decoder::new();
+    let mut compact_json = Vec::new();
     'matches: loop {
         // Ask for a match.
         request += 1;
@@ -266,7 +272,15 @@ pub(super) async fn player_client(
             };
             let state = is_state(bytes);
             count_frame(&shared, &stats, bytes.len(), state, &mut last_state);
-            let Some(incoming) = decode(bytes, codec) else {
+            let incoming = if is_compact(bytes) {
+                if !decode_compact(&mut compact, bytes, &mut compact_json) {
+                    continue;
+                }
+                decode(&compact_json, Codec::Json)
+            } else {
+                decode(bytes, codec)
+            };
+            let Some(incoming) = incoming else {
                 continue;
             };
             let data = incoming.data.unwrap_or_default();
@@ -297,6 +311,7 @@ pub(super) async fn player_client(
                     }
                 }
                 "match.end" => {
+                    compact = Decoder::new();
                     if counted_in_match {
                         shared.in_match.fetch_sub(1, Ordering::Relaxed);
                     }

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use arcade_systems::compact::{DELTA_TAG, Decoded, Decoder, KEYFRAME_TAG};
 use arcade_systems::components::MAX_SEATS;
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
@@ -15,6 +16,8 @@ const TYPE_HEAD: usize = 24;
 pub(super) enum Codec {
     Json,
     Msgpack,
+    /// `?codec=compact`: MessagePack envelopes, compact `state` frames.
+    Compact,
 }
 
 impl Codec {
@@ -22,13 +25,14 @@ impl Codec {
         match self {
             Codec::Json => "json",
             Codec::Msgpack => "msgpack",
+            Codec::Compact => "compact",
         }
     }
 
     pub(super) fn encode(self, value: &serde_json::Value) -> Message {
         match self {
             Codec::Json => Message::Text(value.to_string().into()),
-            Codec::Msgpack => Message::Binary(
+            Codec::Msgpack | Codec::Compact => Message::Binary(
                 rmp_serde::to_vec_named(value)
                     .expect("a JSON value encodes")
                     .into(),
@@ -161,14 +165,36 @@ impl<'de: 'a, 'a> Deserialize<'de> for Acks<'a> {
 pub(super) fn decode(payload: &[u8], codec: Codec) -> Option<Incoming<'_>> {
     match codec {
         Codec::Json => serde_json::from_slice(payload).ok(),
-        Codec::Msgpack => rmp_serde::from_slice(payload).ok(),
+        Codec::Msgpack | Codec::Compact => rmp_serde::from_slice(payload).ok(),
     }
+}
+
+/// Whether a binary frame is a compact `state` (a keyframe or a delta).
+pub(super) fn is_compact(payload: &[u8]) -> bool {
+    matches!(payload.first(), Some(&(KEYFRAME_TAG | DELTA_TAG)))
+}
+
+/// A compact `state` frame applied to the client's `decoder`, written into `json` as the
+/// `state` envelope it stands for (then read with [`decode`] as a JSON one). None when the
+/// frame does not continue the chain.
+pub(super) fn decode_compact(decoder: &mut Decoder, payload: &[u8], json: &mut Vec<u8>) -> bool {
+    let Ok(Decoded::Applied(id)) = decoder.decode(payload) else {
+        return false;
+    };
+    let Some(snapshot) = decoder.state(id) else {
+        return false;
+    };
+    json.clear();
+    json.extend_from_slice(br#"{"type":"state","data":"#);
+    let written = serde_json::to_writer(&mut *json, snapshot).is_ok();
+    json.push(b'}');
+    written
 }
 
 /// Whether a frame is a `state` (without decoding it): the server writes `type` first.
 pub(super) fn is_state(payload: &[u8]) -> bool {
     let head = &payload[..payload.len().min(TYPE_HEAD)];
-    head.windows(5).any(|w| w == b"state")
+    is_compact(payload) || head.windows(5).any(|w| w == b"state")
 }
 
 pub(super) fn payload(message: &Message) -> Option<&[u8]> {

@@ -58,6 +58,7 @@ pub(super) async fn drive(
     let mut opened = 0usize;
     let codec_of = |n: usize| match args.codec.as_str() {
         "msgpack" => Codec::Msgpack,
+        "compact" => Codec::Compact,
         "mix" if n % 2 == 1 => Codec::Msgpack,
         _ => Codec::Json,
     };
@@ -323,6 +324,7 @@ pub(super) async fn drive(
         "server": {
             "pid": pid,
             "cpuCores": server_cpu,
+            "cpuMsPerPlayerSecond": server_cpu.map(|cores| cores * 1000.0 / players.max(1) as f64),
             "rssMiB": mib(loaded_rss),
             "rssMiBStart": mib(base_rss),
             "rssMiBIdle": mib(idle_rss),

@@ -23,6 +23,10 @@
 //! are costed apart. Everything is bounded: at most [`MAX_CONNECTIONS`] connections and
 //! [`MAX_SECONDS`] of measuring; the server it started is stopped by its pid at the end.
 //!
+//! With `--floor`, the raw-socket floor (`arcade-bench floor`) is measured right after, with
+//! the same players and a state frame of the size received, and the server's CPU per
+//! player-second is reported as a ratio to it (`cpuRatioToFloor`).
+//!
 //! ## Layout
 //! - `args`: [`LoadArgs`], the command line.
 //! - `target`: the server under load, started or given by `--url`, and stopped.
@@ -74,8 +78,8 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
             "--duration and --settle are at most {MAX_SECONDS} s"
         ));
     }
-    if !matches!(args.codec.as_str(), "json" | "msgpack" | "mix") {
-        return Err("--codec is json, msgpack or mix".into());
+    if !matches!(args.codec.as_str(), "json" | "msgpack" | "compact" | "mix") {
+        return Err("--codec is json, msgpack, compact or mix".into());
     }
     if !matches!(args.pairing.as_str(), "create" | "queue") {
         return Err("--pairing is create or queue".into());
@@ -102,13 +106,52 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
     let result = runtime.block_on(drive(&args, &server, nofile));
     server.stop();
     runtime.shutdown_timeout(RUNTIME_STOP_WAIT);
-    let report = result?;
+    let mut report = result?;
+    if args.floor {
+        let floor = measure_floor(&args, &report)?;
+        let ratio = report["server"]["cpuMsPerPlayerSecond"]
+            .as_f64()
+            .zip(floor["cpuMsPerPlayerSecond"].as_f64())
+            .map(|(server, floor)| server / floor);
+        report["floor"] = floor;
+        report["cpuRatioToFloor"] = serde_json::json!(ratio);
+    }
     if args.json {
         println!("{}", report);
     } else {
         print_report(&report);
     }
     Ok(())
+}
+
+/// Runs `arcade-bench floor --json` (this binary) with the run's players and duration, its
+/// state frames the mean size of the states the players received.
+fn measure_floor(args: &LoadArgs, report: &serde_json::Value) -> Result<serde_json::Value, String> {
+    let bytes = report["bytesPerClientSecond"]["playersMean"].as_f64();
+    let states = report["statesPerClientSecond"]["playersP50"].as_f64();
+    let state_bytes = match bytes.zip(states) {
+        // The payload: the mean frame less its 2-byte header (4 past 125 bytes).
+        Some((bytes, states)) if states > 0.0 => {
+            let frame = bytes / states;
+            (frame - if frame > 127.0 { 4.0 } else { 2.0 })
+                .round()
+                .max(1.0) as usize
+        }
+        _ => return Err("no state received: no floor to compare with".into()),
+    };
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let output = std::process::Command::new(exe)
+        .args(["floor", "--json", "--settle", "3"])
+        .args(["--players", &args.players.to_string()])
+        .args(["--duration", &args.duration.to_string()])
+        .args(["--state-bytes", &state_bytes.to_string()])
+        .output()
+        .map_err(|e| format!("running the floor: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("the floor failed: {stderr}"));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("the floor's JSON: {e}"))
 }
 
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit (children inherit it); returns

@@ -153,7 +153,19 @@ pub(super) fn print_report(report: &serde_json::Value) {
         sv["overruns"],
         sv["ticks"]
     );
-    println!("server CPU             {} cores", f(&sv["cpuCores"]));
+    println!(
+        "server CPU             {} cores, {} ms per player-second",
+        f(&sv["cpuCores"]),
+        f(&sv["cpuMsPerPlayerSecond"])
+    );
+    if let Some(floor) = r["floor"].as_object() {
+        println!(
+            "floor CPU              {} ms per player-second ({} B state frames); server/floor {}",
+            f(&floor["cpuMsPerPlayerSecond"]),
+            f(&floor["stateFrameBytes"]),
+            f(&r["cpuRatioToFloor"])
+        );
+    }
     println!(
         "server memory MiB      start {}  idle {}  loaded {}",
         f(&sv["rssMiBStart"]),

@@ -387,21 +387,52 @@ pub(crate) async fn chat_history(
     Ok(ChatPage { messages, next })
 }
 
+/// `crate::social::related` on PostgreSQL: for friends, only the friendships (a row both ways).
 pub(crate) async fn related(
     client: Object,
     relation: Relation,
     player: PlayerId,
 ) -> Result<Vec<PlayerRow>, DataError> {
     let (table, column) = relation.table();
+    let mutual = match relation {
+        Relation::Friend => {
+            " AND EXISTS (SELECT 1 FROM friends back \
+             WHERE back.player_id = r.friend_id AND back.friend_id = r.player_id)"
+        }
+        Relation::Block => "",
+    };
     let text = format!(
         "SELECT p.id, p.name, p.guest, p.created_at FROM {table} r \
-         JOIN players p ON p.id = r.{column} WHERE r.player_id = $1 \
+         JOIN players p ON p.id = r.{column} WHERE r.player_id = $1{mutual} \
          ORDER BY p.name COLLATE \"C\", p.id"
     );
     let found = rows(&client, &text, &[&u64_to_sql(player.0)]).await?;
     Ok(found.iter().map(player_row).collect())
 }
 
+/// `crate::social::friend_requests` on PostgreSQL: `(incoming, outgoing)`, each by name.
+pub(crate) async fn friend_requests(
+    client: Object,
+    player: PlayerId,
+) -> Result<(Vec<PlayerRow>, Vec<PlayerRow>), DataError> {
+    let pending = |mine: &str, theirs: &str| {
+        format!(
+            "SELECT p.id, p.name, p.guest, p.created_at FROM friends r \
+             JOIN players p ON p.id = r.{theirs} WHERE r.{mine} = $1 AND NOT EXISTS \
+             (SELECT 1 FROM friends back WHERE back.player_id = r.friend_id \
+             AND back.friend_id = r.player_id) ORDER BY p.name COLLATE \"C\", p.id"
+        )
+    };
+    let id = u64_to_sql(player.0);
+    let incoming = rows(&client, &pending("friend_id", "player_id"), &[&id]).await?;
+    let outgoing = rows(&client, &pending("player_id", "friend_id"), &[&id]).await?;
+    Ok((
+        incoming.iter().map(player_row).collect(),
+        outgoing.iter().map(player_row).collect(),
+    ))
+}
+
+/// `crate::social::has_relation` on PostgreSQL: friends both ways, or `player` blocks `other`.
 pub(crate) async fn has_relation(
     client: Object,
     relation: Relation,
@@ -409,7 +440,15 @@ pub(crate) async fn has_relation(
     other: PlayerId,
 ) -> Result<bool, DataError> {
     let (table, column) = relation.table();
-    let text = format!("SELECT 1::BIGINT FROM {table} WHERE player_id = $1 AND {column} = $2");
+    let text = match relation {
+        Relation::Friend => "SELECT 1::BIGINT FROM friends a JOIN friends b \
+             ON b.player_id = a.friend_id AND b.friend_id = a.player_id \
+             WHERE a.player_id = $1 AND a.friend_id = $2"
+            .to_owned(),
+        Relation::Block => {
+            format!("SELECT 1::BIGINT FROM {table} WHERE player_id = $1 AND {column} = $2")
+        }
+    };
     let found = rows(
         &client,
         &text,
@@ -419,13 +458,16 @@ pub(crate) async fn has_relation(
     Ok(!found.is_empty())
 }
 
+/// `crate::social::followers` on PostgreSQL: friends both ways, except those `player` blocks.
 pub(crate) async fn followers(
     client: Object,
     player: PlayerId,
 ) -> Result<Vec<PlayerId>, DataError> {
     let found = rows(
         &client,
-        "SELECT f.player_id FROM friends f WHERE f.friend_id = $1 AND NOT EXISTS \
+        "SELECT f.player_id FROM friends f WHERE f.friend_id = $1 AND EXISTS \
+         (SELECT 1 FROM friends back WHERE back.player_id = $1 AND back.friend_id = f.player_id) \
+         AND NOT EXISTS \
          (SELECT 1 FROM blocks b WHERE b.player_id = $1 AND b.blocked_id = f.player_id)",
         &[&u64_to_sql(player.0)],
     )

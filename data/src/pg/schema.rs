@@ -17,7 +17,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 3: chat history, friends and blocks (src/social.rs)
     include_str!("../../postgres/0003_social.sql"),
     // 4: replays of finished matches (issue 16; src/pg/write.rs, src/pg/read.rs)
-    include_str!("../../postgres/0005_replays.sql"),
+    include_str!("../../postgres/0004_replays.sql"),
+    // 5: friendship is a request the other player accepts (src/social.rs)
+    include_str!("../../postgres/0005_friend_requests.sql"),
 ];
 
 /// The advisory lock key migrations hold (`arca` in ASCII).

@@ -292,7 +292,9 @@ async fn purge_guests(
          AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.player_id = players.id) \
          AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocked_id = players.id) \
          AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.player_id = players.id \
-                         AND s.revoked_at >= $2)",
+                         AND s.revoked_at >= $2) \
+         AND NOT EXISTS (SELECT 1 FROM match_players mp WHERE mp.player_id = players.id) \
+         AND NOT EXISTS (SELECT 1 FROM chat_messages c WHERE c.sender_id = players.id)",
         &[&before_ms, &revoked_since_ms],
     )
     .await
@@ -329,6 +331,10 @@ async fn insert_match(
         .first()
         .map(|row| row.get(0))
         .ok_or_else(|| DataError::Postgres("no seq returned".into()))?;
+    // A guest who played is written now (issue 15: guests are durable once they play).
+    for player in &record.players {
+        ensure_guest(tx, player.id, &player.name).await?;
+    }
     // The seats' inserts are pipelined: sent together, awaited together (one round trip).
     try_join_all(
         record
@@ -564,6 +570,7 @@ async fn revoke_session(tx: &Transaction<'_>, session: SessionId) -> Result<(), 
 }
 
 async fn insert_chat(tx: &Transaction<'_>, line: &ChatLine) -> Result<(), DataError> {
+    ensure_guest(tx, line.sender, &line.sender_name).await?;
     execute(
         tx,
         "INSERT INTO chat_messages (channel, sender_id, sender_name, text, at) \
@@ -593,6 +600,10 @@ async fn relate(
     }
     let (table, column) = relation.table();
     let (player, other) = (u64_to_sql(player.0), u64_to_sql(other.0));
+    if on && relation == Relation::Friend && blocks(tx, other, player).await? {
+        // Dropped without a trace: the requester is not told of the block.
+        return Ok(false);
+    }
     let changed = if on {
         let insert = format!(
             "INSERT INTO {table} (player_id, {column}, created_at) VALUES ($1, $2, $3) \
@@ -605,7 +616,42 @@ async fn relate(
         }
     } else {
         let delete = format!("DELETE FROM {table} WHERE player_id = $1 AND {column} = $2");
-        execute(tx, &delete, &[&player, &other]).await.map_err(pg)?
+        let mut changed = execute(tx, &delete, &[&player, &other]).await.map_err(pg)?;
+        if relation == Relation::Friend {
+            // Unfriending, withdrawing and declining all remove both directions.
+            changed += delete_friend_rows(tx, other, player).await?;
+        }
+        changed
     };
+    if on && relation == Relation::Block {
+        delete_friend_rows(tx, player, other).await?;
+        delete_friend_rows(tx, other, player).await?;
+    }
     Ok(changed > 0)
+}
+
+/// `crate::social`'s `delete_friend_rows` on PostgreSQL.
+async fn delete_friend_rows(
+    tx: &Transaction<'_>,
+    player: i64,
+    other: i64,
+) -> Result<u64, DataError> {
+    execute(
+        tx,
+        "DELETE FROM friends WHERE player_id = $1 AND friend_id = $2",
+        &[&player, &other],
+    )
+    .await
+    .map_err(pg)
+}
+
+/// Whether `player` blocks `other`.
+async fn blocks(tx: &Transaction<'_>, player: i64, other: i64) -> Result<bool, DataError> {
+    let found = query(
+        tx,
+        "SELECT 1::BIGINT FROM blocks WHERE player_id = $1 AND blocked_id = $2",
+        &[&player, &other],
+    )
+    .await?;
+    Ok(!found.is_empty())
 }

@@ -2,6 +2,7 @@
 //! applies each command to the World: create, join, leave, inputs, (re)connections, listings.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, ID_BITS_MASK, MatchId, Phase, PlayerId, PlayerRef, Seat};
@@ -57,6 +58,7 @@ pub fn receive_commands(world: &mut World) {
                 MatchOp::Create(create) => create_match(world, conn, player, reply, create),
                 MatchOp::Join(join) => join_match(world, conn, player, reply, join),
                 MatchOp::Leave(id) => leave_match(world, conn, player.id, reply, id),
+                MatchOp::Resync(id) => resync(world, conn, reply, id),
                 MatchOp::List(game) => {
                     let matches = live_matches(world, game);
                     reply.ack(ListReply { matches });
@@ -277,6 +279,19 @@ fn leave_match(world: &mut World, conn: ConnId, player: PlayerId, reply: ReplyTo
 #[serde(rename_all = "camelCase")]
 struct LeaveReply {
     match_id: MatchId,
+}
+
+/// `state.resync`: marks the connection's membership so that its next `state` of the match
+/// is a keyframe (a connection of any codec may ask; only compact ones see a difference).
+fn resync(world: &mut World, conn: ConnId, reply: ReplyTo, id: MatchId) {
+    let member = sim::find_match(world, id)
+        .and_then(|game| world.get::<Audience>(game))
+        .and_then(|audience| audience.members.iter().find(|m| m.conn == conn));
+    let Some(member) = member else {
+        return reply.error(ErrorCode::NotFound, format!("not in match {id}"));
+    };
+    member.needs_keyframe.store(true, Ordering::Relaxed);
+    reply.ack(LeaveReply { match_id: id });
 }
 
 fn apply_input(world: &mut World, player: PlayerId, reply: ReplyTo, input: Input) {

@@ -1,12 +1,20 @@
 //! [`send_updates`] (tick thread, last in `SimSystems::Send`): the tick's match events as
 //! `match.start` / `match.event` / `match.end`, and every match's `state`, encoded once per
-//! codec and shared by every member's outbox.
+//! codec and shared by every member's outbox. Compact members (`?codec=compact`) get the
+//! match's one delta, or its one keyframe when their chain is broken ([`CompactStreams`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use arcade_data::persist::CommitGates;
+use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
+use arcade_systems::compact::MatchStream;
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, Seat};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
+use arcade_systems::tick::SimConfig;
 use arcade_systems::view::{self};
+use bytes::Bytes;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -257,6 +265,9 @@ fn finish<T: Serialize>(world: &mut World, game: Entity, id: MatchId, message: &
             }
         });
     }
+    if let Some(mut streams) = world.get_resource_mut::<CompactStreams>() {
+        streams.0.remove(&game);
+    }
     let mut lobby = world.resource_mut::<Lobby>();
     for member in &audience.members {
         if let Some(watching) = lobby.watching.get_mut(&member.conn) {
@@ -304,9 +315,53 @@ impl Serialize for StateData<'_> {
     }
 }
 
+/// Each match's compact stream (its previous and current snapshot and this tick's frames),
+/// kept while it has compact members. Tick thread only.
+#[derive(Resource, Default)]
+pub struct CompactStreams(HashMap<Entity, MatchStream>);
+
+/// This tick's compact frames of one match, each made on first ask and shared.
+struct CompactFrames<'s> {
+    stream: &'s mut MatchStream,
+    /// Whether the stream took this tick's snapshot (else nothing compact goes out).
+    ready: bool,
+    delta: Option<Option<Frame>>,
+    keyframe: Option<Frame>,
+}
+
+impl CompactFrames<'_> {
+    fn delta(&mut self) -> Option<Frame> {
+        let stream = &mut *self.stream;
+        self.delta
+            .get_or_insert_with(|| {
+                stream
+                    .delta()
+                    .map(|bytes| Frame::Binary(Bytes::copy_from_slice(bytes)))
+            })
+            .clone()
+    }
+
+    fn keyframe(&mut self) -> Frame {
+        let stream = &mut *self.stream;
+        self.keyframe
+            .get_or_insert_with(|| Frame::Binary(Bytes::copy_from_slice(stream.keyframe())))
+            .clone()
+    }
+
+    /// The frame for a member: the delta when its chain holds, else the keyframe.
+    fn for_member(&mut self, chain_holds: bool) -> Frame {
+        match chain_holds.then(|| self.delta()).flatten() {
+            Some(delta) => delta,
+            None => self.keyframe(),
+        }
+    }
+}
+
 fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
     let mut buf = std::mem::take(&mut world.resource_mut::<Lobby>().buf);
     let mut wake_ups = std::mem::take(&mut *world.get_resource_or_init::<WakeUps>());
+    let mut streams = std::mem::take(&mut world.get_resource_or_init::<CompactStreams>().0);
+    let tick_rate = world.resource::<SimConfig>().tick_rate;
     let mut dropped = 0u64;
     for (game, audience, id) in audiences.iter(world) {
         if audience.members.is_empty()
@@ -316,18 +371,46 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
         }
         let mut encoded: [Option<Frame>; 2] = [None, None];
         let message = StateMessage { world, game };
+        let mut compact = audience
+            .members
+            .iter()
+            .any(|member| member.outbox.is_compact())
+            .then(|| {
+                let stream = streams
+                    .entry(game)
+                    .or_insert_with(|| MatchStream::new(tick_rate));
+                let ready = stream.update(world, game).is_ok();
+                CompactFrames {
+                    stream,
+                    ready,
+                    delta: None,
+                    keyframe: None,
+                }
+            });
         for member in &audience.members {
-            let codec = member.outbox.codec();
-            let frame =
-                encoded[codec.index()].get_or_insert_with(|| codec.encode(&message, &mut buf));
-            if member.outbox.stage_state(id.0, frame.clone()) {
+            let outbox = &member.outbox;
+            let replaced = if let Some(frames) = compact.as_mut().filter(|_| outbox.is_compact()) {
+                if !frames.ready {
+                    continue;
+                }
+                let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
+                let chain_holds = !broken && !member.keyframes_only;
+                outbox.stage_chained(id.0, |stale| frames.for_member(chain_holds && !stale))
+            } else {
+                let codec = outbox.codec();
+                let frame =
+                    encoded[codec.index()].get_or_insert_with(|| codec.encode(&message, &mut buf));
+                outbox.stage_state(id.0, frame.clone())
+            };
+            if replaced {
                 dropped += 1;
             }
-            wake_ups.staged.push(member.outbox.clone());
+            wake_ups.staged.push(outbox.clone());
         }
     }
     wake_ups.flush();
     *world.resource_mut::<WakeUps>() = wake_ups;
+    world.resource_mut::<CompactStreams>().0 = streams;
     world.resource_mut::<Lobby>().buf = buf;
     if let Some(metrics) = world.get_resource::<MetricsHandle>() {
         metrics.0.ws_dropped_frames.inc_by(dropped);

@@ -281,3 +281,79 @@ fn a_spectator_watches_without_a_seat_and_leaves_without_an_end() {
         "no more frames"
     );
 }
+
+/// The compact `state` frames waiting in a connection's outbox (its control frames are kept
+/// in `control`).
+fn take_compact(conn: &Conn, control: &mut Vec<Value>) -> Vec<bytes::Bytes> {
+    let mut batch = Batch::default();
+    conn.outbox.take(&mut batch);
+    control.extend(batch.control.iter().map(parse));
+    let frames = batch.states.into_iter().map(|(_, frame)| match frame {
+        Frame::Binary(bytes) => bytes,
+        other => panic!("a compact state is binary: {other:?}"),
+    });
+    frames.collect()
+}
+
+#[test]
+fn a_compact_member_gets_a_keyframe_then_deltas_and_a_keyframe_after_a_dropped_state() {
+    use arcade_systems::compact::{DELTA_TAG, Decoded, Decoder, KEYFRAME_TAG};
+    let mut bridge = Bridge::new();
+    let (left, right, match_id) = started(&mut bridge);
+    let watcher = Conn {
+        outbox: Arc::new(Outbox::new_compact()),
+        ..bridge.connect(3, Codec::Msgpack)
+    };
+    bridge
+        .commands
+        .send(Command::Connected {
+            conn: watcher.id,
+            player: watcher.player.clone(),
+            outbox: watcher.outbox.clone(),
+        })
+        .unwrap();
+    bridge.join(&watcher, match_id, JoinAs::Spectator);
+    let mut decoder = Decoder::new();
+    let mut kinds = Vec::new();
+    let mut control = Vec::new();
+    let mut seq = 0;
+    let mut apply = |frames: Vec<bytes::Bytes>, kinds: &mut Vec<u8>| {
+        assert_eq!(frames.len(), 1, "one state slot per match");
+        kinds.push(frames[0][0]);
+        let decoded = decoder.decode(&frames[0]).unwrap();
+        assert_eq!(decoded, Decoded::Applied(match_id), "the chain holds");
+    };
+    for _ in 0..4 {
+        seq += 1;
+        bridge.input(&right, match_id, seq);
+        bridge.step(1);
+        apply(take_compact(&watcher, &mut control), &mut kinds);
+    }
+    assert_eq!(kinds, [KEYFRAME_TAG, DELTA_TAG, DELTA_TAG, DELTA_TAG]);
+    // The writer takes nothing for three ticks: the unsent delta is dropped, and what waits is
+    // a keyframe (a delta would build on the dropped frame).
+    bridge.step(3);
+    kinds.clear();
+    apply(take_compact(&watcher, &mut control), &mut kinds);
+    bridge.step(1);
+    apply(take_compact(&watcher, &mut control), &mut kinds);
+    assert_eq!(kinds, [KEYFRAME_TAG, DELTA_TAG]);
+    assert_eq!(watcher.outbox.dropped_states(), 2);
+    // `state.resync`: ack, then a keyframe; a match it is not in: not_found.
+    bridge.request(&watcher, MatchOp::Resync(match_id));
+    bridge.request(&watcher, MatchOp::Resync(MatchId(7)));
+    bridge.step(1);
+    kinds.clear();
+    apply(take_compact(&watcher, &mut control), &mut kinds);
+    assert_eq!(kinds, [KEYFRAME_TAG]);
+    let answers: Vec<&Value> = control.iter().rev().take(2).map(|m| &m["type"]).collect();
+    assert_eq!(answers, ["error", "ack"], "{control:?}");
+    assert_eq!(control.last().unwrap()["data"]["code"], "not_found");
+    // The same ticks as the JSON player, values to the nearest eighth.
+    bridge.step(1);
+    apply(take_compact(&watcher, &mut control), &mut kinds);
+    let json = take(&left).states.pop().unwrap();
+    let compact = serde_json::to_value(decoder.state(match_id).unwrap()).unwrap();
+    assert_eq!(compact["tick"], json["data"]["tick"]);
+    assert_eq!(compact["acks"], json["data"]["acks"]);
+}

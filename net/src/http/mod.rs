@@ -184,16 +184,21 @@ async fn websocket(
             ),
         ));
     };
+    let compact = query.codec.as_deref() == Some("compact");
     let codec = match query.codec.as_deref() {
         None | Some("") => None,
+        Some("compact") => Some(Codec::Msgpack),
         Some(name) => Some(Codec::parse(name).ok_or_else(|| {
-            ApiError::bad_request(format!("codec must be json or msgpack, not {name:?}"))
+            ApiError::bad_request(format!(
+                "codec must be json, msgpack or compact, not {name:?}"
+            ))
         })?),
     };
     let params = ConnectParams {
         token: query.token.filter(|t| !t.is_empty()),
         codec,
         address,
+        compact,
     };
     Ok(crate::ws::upgrade(upgrade, state, params, slot))
 }

@@ -95,9 +95,11 @@ pub struct FramesView {
 pub struct FramesQuery {
     /// First tick (default 0).
     from: Option<u64>,
-    /// Last tick (default: `from + 3600 × step`, at most that many frames, and the match's end).
+    /// Last tick (default: `from + 3600 × step`, at most that many frames, and the match's end);
+    /// one below `from` is read as `from`.
     to: Option<u64>,
     /// One frame every `step` ticks, 1..=600 (default 1); the last tick is always included.
+    #[param(minimum = 1, maximum = 600)]
     step: Option<u64>,
 }
 
@@ -159,10 +161,8 @@ async fn get_frames(
     let to = query
         .to
         .unwrap_or(u64::MAX)
-        .min(from.saturating_add(step * (MAX_FRAMES - 1)));
-    if to < from {
-        return Err(ApiError::bad_request("to must not be below from"));
-    }
+        .min(from.saturating_add(step * (MAX_FRAMES - 1)))
+        .max(from);
     let (record, replay) = load(&state, &id).await?;
     let body = state
         .blocking(move |_| render_frames(&record, &replay, from, to, step))

@@ -20,7 +20,7 @@ use crate::social::chat::{Channel, ChatOut, Who};
 use crate::social::feed::presence_of;
 use crate::social::presence::{SocialOp, Status};
 use crate::state::AppState;
-use crate::wire::protocol::{NOWHERE, PlayerInfo};
+use crate::wire::protocol::{Envelope, NOWHERE, PlayerInfo};
 
 /// The OpenAPI description of these routes (merged into `/api/openapi.json`).
 #[derive(OpenApi)]
@@ -32,6 +32,7 @@ use crate::wire::protocol::{NOWHERE, PlayerInfo};
         add_block,
         remove_block,
         list_friends,
+        friend_requests,
         list_blocks
     ),
     components(schemas(
@@ -41,7 +42,9 @@ use crate::wire::protocol::{NOWHERE, PlayerInfo};
         Listed,
         ChatHistory,
         FriendBody,
+        FriendState,
         FriendsBody,
+        RequestsBody,
         BlockedBody
     ))
 )]
@@ -60,6 +63,7 @@ pub fn routes() -> Router<AppState> {
             post(add_block).delete(remove_block),
         )
         .route("/api/friends", get(list_friends))
+        .route("/api/friends/requests", get(friend_requests))
         .route("/api/blocks", get(list_blocks))
 }
 
@@ -100,10 +104,32 @@ struct ChatHistory {
     next: Option<String>,
 }
 
+/// Where a friend request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum FriendState {
+    /// Asked, not yet accepted.
+    Pending,
+    /// Both players asked: friends.
+    Friends,
+}
+
 /// `POST /api/players/{id}/friend`.
 #[derive(Serialize, ToSchema)]
 struct FriendBody {
+    /// `pending` (a request sent) or `friends` (the other's request accepted, or already friends).
+    state: FriendState,
+    /// The player asked (`presence` only once friends).
     friend: Listed,
+}
+
+/// `GET /api/friends/requests`.
+#[derive(Serialize, ToSchema)]
+struct RequestsBody {
+    /// Requests other players sent the bearer, by name.
+    incoming: Vec<Listed>,
+    /// Requests the bearer sent, by name.
+    outgoing: Vec<Listed>,
 }
 
 /// `GET /api/friends`.
@@ -270,13 +296,14 @@ async fn listed(state: &AppState, rows: Vec<PlayerRow>, with_presence: bool) -> 
 }
 
 /// Adds or removes a relation of the bearer's; 404 for an unknown player, 400 for oneself.
+/// Answers whether anything changed.
 async fn relate(
     state: &AppState,
     headers: &HeaderMap,
     id: &str,
     relation: Relation,
     on: bool,
-) -> Result<(PlayerInfo, PlayerId), ApiError> {
+) -> Result<(PlayerInfo, PlayerId, bool), ApiError> {
     let me = bearer(state, headers).await?;
     let other = parse_player(id)?;
     if other == me.id {
@@ -293,7 +320,7 @@ async fn relate(
         .blocking(move |store| store.set_relation(relation, me.id, other, on))
         .await?;
     match result {
-        Ok(_) => Ok((me, other)),
+        Ok(changed) => Ok((me, other, changed)),
         Err(arcade_data::DataError::NotFound) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -303,13 +330,17 @@ async fn relate(
     }
 }
 
-/// `POST /api/players/{id}/friend`: `{"friend": {"id", "name", "guest", "presence"}}`.
+/// `POST /api/players/{id}/friend`: sends a friend request, or accepts the other player's:
+/// `{"state": "pending" | "friends", "friend": {"id", "name", "guest", "presence"?}}`. The
+/// other player's connections get `friend.request` (a new request) or `friend.accepted` (a
+/// request of theirs accepted), both `{"from": {"id", "name"}}`. A request to a player who
+/// blocks the bearer answers `pending` and is dropped (the block is not revealed).
 #[utoipa::path(
     post, path = "/api/players/{id}/friend", tag = "social",
     params(("id" = String, Path, description = "a player id, `p_` and 16 hex digits")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "on the bearer's friends list (adding twice is fine)", body = FriendBody),
+        (status = 200, description = "a request sent (`pending`) or accepted (`friends`); asking twice is fine", body = FriendBody),
         (status = 400, description = "the bearer's own id", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "no valid token", body = crate::http::openapi::ErrorBody),
         (status = 404, description = "no such player", body = crate::http::openapi::ErrorBody),
@@ -321,30 +352,53 @@ async fn add_friend(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<FriendBody>, ApiError> {
-    let (_, friend) = relate(&state, &headers, &id, Relation::Friend, true).await?;
-    let row = state
-        .blocking(move |store| store.get_player(friend))
-        .await??
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no player {id}"),
-            )
-        })?;
-    match listed(&state, vec![row], true).await.pop() {
-        Some(friend) => Ok(Json(FriendBody { friend })),
+    let (me, friend, changed) = relate(&state, &headers, &id, Relation::Friend, true).await?;
+    let my_id = me.id;
+    let (row, mutual) = state
+        .blocking(move |store| {
+            let row = store.get_player(friend)?;
+            let mutual = store.has_relation(Relation::Friend, my_id, friend)?;
+            Ok::<_, arcade_data::DataError>((row, mutual))
+        })
+        .await??;
+    let row = row.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no player {id}"),
+        )
+    })?;
+    if changed {
+        let kind = if mutual {
+            "friend.accepted"
+        } else {
+            "friend.request"
+        };
+        let event = Envelope::event(kind, json!({"from": Who::from(&me)}));
+        state.hub.send_to_players(&event, &[friend]);
+    }
+    let friend_state = if mutual {
+        FriendState::Friends
+    } else {
+        FriendState::Pending
+    };
+    match listed(&state, vec![row], mutual).await.pop() {
+        Some(friend) => Ok(Json(FriendBody {
+            state: friend_state,
+            friend,
+        })),
         None => Err(ApiError::internal("the friend vanished")),
     }
 }
 
-/// `DELETE /api/players/{id}/friend`: `{"ok": true}` (also when it was not a friend).
+/// `DELETE /api/players/{id}/friend`: `{"ok": true}`: ends a friendship, withdraws the
+/// bearer's request or declines the other's (also when there was none).
 #[utoipa::path(
     delete, path = "/api/players/{id}/friend", tag = "social",
     params(("id" = String, Path, description = "a player id, `p_` and 16 hex digits")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "off the friends list (also when not on it)", body = crate::http::openapi::OkBody),
+        (status = 200, description = "no longer friends, no request either way (also when there was none)", body = crate::http::openapi::OkBody),
         (status = 400, description = "the bearer's own id", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "no valid token", body = crate::http::openapi::ErrorBody),
         (status = 404, description = "no such player", body = crate::http::openapi::ErrorBody),
@@ -366,7 +420,7 @@ async fn remove_friend(
     params(("id" = String, Path, description = "a player id, `p_` and 16 hex digits")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "blocked: their DMs and invitations never arrive", body = crate::http::openapi::OkBody),
+        (status = 200, description = "blocked: their DMs, invitations and friend requests never arrive; friendship and requests both ways are gone", body = crate::http::openapi::OkBody),
         (status = 400, description = "the bearer's own id", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "no valid token", body = crate::http::openapi::ErrorBody),
         (status = 404, description = "no such player", body = crate::http::openapi::ErrorBody),
@@ -404,7 +458,7 @@ async fn remove_block(
     Ok(Json(json!({"ok": true})))
 }
 
-/// `GET /api/friends`: the bearer's friends with their presence, by name.
+/// `GET /api/friends`: the bearer's friends (requests accepted) with their presence, by name.
 #[utoipa::path(
     get, path = "/api/friends", tag = "social",
     security(("bearer" = [])),
@@ -424,6 +478,30 @@ async fn list_friends(
         .await??;
     Ok(Json(FriendsBody {
         friends: listed(&state, rows, true).await,
+    }))
+}
+
+/// `GET /api/friends/requests`: the pending friend requests to and from the bearer.
+#[utoipa::path(
+    get, path = "/api/friends/requests", tag = "social",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "pending requests, incoming and outgoing, each by name", body = RequestsBody),
+        (status = 401, description = "no valid token", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "storage unavailable", body = crate::http::openapi::ErrorBody),
+    )
+)]
+async fn friend_requests(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<RequestsBody>, ApiError> {
+    let me = bearer(&state, &headers).await?;
+    let (incoming, outgoing) = state
+        .blocking(move |store| store.friend_requests(me.id))
+        .await??;
+    Ok(Json(RequestsBody {
+        incoming: listed(&state, incoming, false).await,
+        outgoing: listed(&state, outgoing, false).await,
     }))
 }
 
@@ -462,6 +540,7 @@ mod tests {
             "/api/players/{id}/friend",
             "/api/players/{id}/block",
             "/api/friends",
+            "/api/friends/requests",
             "/api/blocks",
         ] {
             assert!(doc.paths.paths.contains_key(path), "{path}");

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
@@ -26,6 +27,12 @@ pub struct Member {
     /// None for a spectator.
     pub seat: Option<Seat>,
     pub outbox: Arc<Outbox>,
+    /// A compact connection's chain of `state`s is broken (it just arrived, or asked with
+    /// `state.resync`): its next `state` of the match is a keyframe. Tick thread only.
+    pub needs_keyframe: AtomicBool,
+    /// The connection already plays or watches another live match whose id has the same low
+    /// 16 bits: a delta's tag would be ambiguous, so it gets only keyframes of this one.
+    pub keyframes_only: bool,
 }
 
 impl Audience {
@@ -75,6 +82,7 @@ pub(crate) fn add_member(
     seat: Option<Seat>,
     outbox: Arc<Outbox>,
 ) {
+    let keyframes_only = tag_clash(world, game, conn);
     if let Some(mut audience) = world.get_mut::<Audience>(game) {
         audience.members.retain(|member| member.conn != conn);
         audience.members.push(Member {
@@ -82,6 +90,8 @@ pub(crate) fn add_member(
             player,
             seat,
             outbox,
+            needs_keyframe: AtomicBool::new(true),
+            keyframes_only,
         });
     }
     let mut lobby = world.resource_mut::<Lobby>();
@@ -95,6 +105,24 @@ pub(crate) fn add_member(
             seats.push(game);
         }
     }
+}
+
+/// Whether `conn` holds another live match whose id has the low 16 bits of `game`'s (the tag
+/// of a compact delta).
+fn tag_clash(world: &World, game: Entity, conn: ConnId) -> bool {
+    let tag = |entity: Entity| world.get::<MatchIdOf>(entity).map(|id| id.0.0 as u16);
+    let Some(mine) = tag(game) else {
+        return false;
+    };
+    world
+        .resource::<Lobby>()
+        .watching
+        .get(&conn)
+        .is_some_and(|games| {
+            games
+                .iter()
+                .any(|&other| other != game && tag(other) == Some(mine))
+        })
 }
 
 pub(crate) fn remove_member(world: &mut World, game: Entity, conn: ConnId) -> Option<Member> {

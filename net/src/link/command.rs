@@ -54,6 +54,8 @@ pub enum MatchOp {
     QueueJoin(QueueRequest),
     /// `queue.leave`.
     QueueLeave,
+    /// `state.resync`: the connection's next `state` of the match is a keyframe.
+    Resync(MatchId),
 }
 
 /// A piece of work for the tick thread: called once with the World in `SimSystems::Receive`.

@@ -8,8 +8,8 @@ use crate::social::presence::{PresenceChange, SocialOp, Status};
 use crate::state::AppState;
 use crate::wire::protocol::Envelope;
 
-/// Sends every presence change as a `presence` event to the connections of the players who
-/// have that player on their friends list (and are not blocked by them). Runs until the tick
+/// Sends every presence change as a `presence` event to the connections of that player's
+/// friends (requests accepted both ways; not those the player blocks). Runs until the tick
 /// thread drops its sender.
 pub async fn run_presence_feed(
     state: AppState,

@@ -29,8 +29,8 @@ pub enum InviteRefusal {
     NotAMember,
 }
 
-/// `match.invite`: the inviter plays or watches the match, the invited player is on the
-/// inviter's friends list. `ack` `{"matchId", "playerId"}`; the event reaches the friend
+/// `match.invite`: the inviter plays or watches the match, the invited player is the
+/// inviter's friend (a request accepted; a pending request is not enough). `ack` `{"matchId", "playerId"}`; the event reaches the friend
 /// unless the friend blocks the inviter (the inviter is not told).
 pub async fn invite(state: &AppState, from: &PlayerInfo, reply: ReplyTo, invite: MatchInvite) {
     let (me, to) = (from.id, invite.player_id);
@@ -57,7 +57,7 @@ pub async fn invite(state: &AppState, from: &PlayerInfo, reply: ReplyTo, invite:
     if !friend {
         return reply.error(
             ErrorCode::Forbidden,
-            "invitations go to players on your friends list",
+            "invitations go to your friends (a request they accepted)",
         );
     }
     let (answer, answered) = oneshot::channel();

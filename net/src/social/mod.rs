@@ -11,10 +11,10 @@
 //! - Presence ([`presence`], tick thread): the tick thread keeps each player's status
 //!   ([`PresenceBook`], updated from the bridge's connect/disconnect commands and a scan of
 //!   the match audiences) and hands every change to [`run_presence_feed`] ([`feed`], tokio),
-//!   which sends the `presence` event to the players who have that player on their friends
-//!   list.
-//! - Friends, blocks and invitations are REST routes (`crate::http::social`, with the chat
-//!   history) and `match.invite` ([`invite`]); the relations live in the database
+//!   which sends the `presence` event to that player's friends (requests accepted).
+//! - Friend requests, blocks and invitations are REST routes (`crate::http::social`, with the
+//!   chat history, which also sends `friend.request` and `friend.accepted`) and `match.invite`
+//!   ([`invite`]); the relations live in the database
 //!   (`arcade_data::social`).
 //!
 //! The tick thread never waits here: it answers through oneshot channels and outboxes, and

@@ -186,6 +186,14 @@ pub struct MatchLeave {
     pub match_id: MatchId,
 }
 
+/// `state.resync`: a compact client whose chain broke asks for a keyframe.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StateResync {
+    #[serde(deserialize_with = "opaque_match_id")]
+    pub match_id: MatchId,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct MatchList {

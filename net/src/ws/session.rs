@@ -63,6 +63,8 @@ pub struct ConnectParams {
     pub codec: Option<Codec>,
     /// The client's address (the key of the per-address limits).
     pub address: std::net::IpAddr,
+    /// `?codec=compact`: MessagePack envelopes and compact `state` frames.
+    pub compact: bool,
 }
 
 /// Runs a connection to its end.
@@ -76,7 +78,11 @@ pub async fn run(socket: WebSocket, state: AppState, params: ConnectParams) {
 }
 
 async fn run_connection(socket: WebSocket, state: AppState, params: ConnectParams, conn: ConnId) {
-    let outbox = Arc::new(Outbox::new(params.codec.unwrap_or(Codec::Json)));
+    let outbox = Arc::new(if params.compact {
+        Outbox::new_compact()
+    } else {
+        Outbox::new(params.codec.unwrap_or(Codec::Json))
+    });
     let (sink, stream) = socket.split();
     let mut writer = tokio::spawn(write_frames(sink, outbox.clone(), state.metrics.clone()));
     state.metrics.ws_connections.inc();
@@ -249,7 +255,8 @@ impl Session {
                 }
             };
             let metrics = &self.state.metrics;
-            metrics.count_frames(Direction::In, codec, 1, payload.len() as u64);
+            let compact = self.outbox.is_compact();
+            metrics.count_frames(Direction::In, codec, compact, 1, payload.len() as u64);
             if !self.codec_fixed {
                 self.codec_fixed = true;
                 self.outbox.set_codec(codec);
@@ -333,6 +340,11 @@ impl Session {
             "match.leave" => {
                 if let Some(leave) = self.data::<MatchLeave>(&reply, payload) {
                     self.to_tick_thread(reply, MatchOp::Leave(leave.match_id));
+                }
+            }
+            "state.resync" => {
+                if let Some(resync) = self.data::<protocol::StateResync>(&reply, payload) {
+                    self.to_tick_thread(reply, MatchOp::Resync(resync.match_id));
                 }
             }
             "match.list" => {
@@ -514,6 +526,7 @@ where
     S: Sink<Message> + Unpin,
 {
     let mut batch = Batch::default();
+    let compact = outbox.is_compact();
     loop {
         outbox.take(&mut batch);
         if batch.is_empty() {
@@ -541,7 +554,7 @@ where
         }
         for codec in Codec::ALL {
             let (frames, bytes) = counts[codec.index()];
-            metrics.count_frames(Direction::Out, codec, frames, bytes);
+            metrics.count_frames(Direction::Out, codec, compact, frames, bytes);
         }
         match timeout(SEND_STALL_LIMIT, sink.flush()).await {
             Ok(Ok(())) => {}

@@ -1,5 +1,5 @@
 -- arcade's storage on PostgreSQL, schema version 4: replays (issue 16;
--- ../migrations/0005_replays.sql on SQLite): the replay of a finished match, written by the
+-- ../migrations/0004_replays.sql on SQLite): the replay of a finished match, written by the
 -- writer in the same transaction as its record.
 
 -- One row per finished match recorded with a replay. The log's byte format is PROTOCOL.md
