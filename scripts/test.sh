@@ -56,13 +56,21 @@ else
 fi
 export ARCADE_REQUIRE_BROWSER=1
 
+# PostgreSQL and Redis (Debian's packages) for the storage tests on both backends and
+# tests/postgres.rs: installed once, quietly; one of each started for this run on free loopback
+# ports (scripts/services.sh), stopped at exit.
+source scripts/services.sh
+trap services_stop EXIT
+services_start || echo "could not start postgres/redis: tests/postgres.rs fails under CI" >&2
+export ARCADE_REQUIRE_POSTGRES=1
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; services_stop' EXIT
 status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run (cargo prints one per test binary, the last of which is

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use arcade_data::Database;
 use arcade_net::http::guard::{DEFAULT_MAX_CONNECTIONS, GuardConfig};
 use arcade_net::http::ops::{OpsConfig, RateLimits};
 use arcade_net::state::AbuseLimits;
@@ -20,9 +21,24 @@ pub struct Config {
     #[arg(long, env = "ARCADE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
 
-    /// The SQLite file (created with its folder; WAL mode).
+    /// The SQLite file (created with its folder; WAL mode). Ignored with `--database-url`
+    /// (except that the token secret is kept beside it when `--jwt-secret` is not given).
     #[arg(long, env = "ARCADE_DB", default_value = "./data/arcade.db")]
     pub db: PathBuf,
+
+    /// Keep all durable data in PostgreSQL instead of the SQLite file:
+    /// `postgres://user[:password]@host[:port]/database`.
+    #[arg(long, env = "ARCADE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Join a cluster through this Redis (`redis://host:port`). Needs `--database-url`.
+    /// Accepted, not used yet: the instance still runs alone.
+    #[arg(long, env = "ARCADE_REDIS_URL", hide_env_values = true)]
+    pub redis: Option<String>,
+
+    /// This instance's name in a cluster (default: host name and listen port).
+    #[arg(long, env = "ARCADE_INSTANCE_ID")]
+    pub instance_id: Option<String>,
 
     /// Simulation ticks per second.
     #[arg(long, env = "ARCADE_TICK_RATE", default_value_t = 60,
@@ -132,9 +148,20 @@ pub struct Config {
     pub command: Option<Command>,
 }
 
-/// The tools of the binary (`arcade replay verify ...`); without one, it serves.
+/// The tools of the binary (`arcade migrate ...`, `arcade replay verify ...`); without one,
+/// it serves.
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
+    /// Copy a single-process SQLite database into PostgreSQL (idempotent: run it again and
+    /// nothing is copied twice).
+    Migrate {
+        /// The SQLite file to read.
+        #[arg(long, default_value = "./data/arcade.db")]
+        from: PathBuf,
+        /// The PostgreSQL database to fill (`postgres://…`).
+        #[arg(long)]
+        to: String,
+    },
     /// Replays (issue 16).
     #[command(subcommand)]
     Replay(ReplayCommand),
@@ -155,6 +182,40 @@ pub enum ReplayCommand {
     },
 }
 
+/// Why the flags cannot serve.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `--redis` without `--database-url`.
+    #[error(
+        "--redis needs --database-url: instances of a cluster share one PostgreSQL database \
+         (two SQLite files are not one server)"
+    )]
+    RedisWithoutDatabase,
+    /// A `--database-url` that is not `postgres://` or `postgresql://`.
+    #[error("--database-url must be a postgres:// URL")]
+    NotPostgres,
+    /// A `--redis` that is not `redis://` or `rediss://`.
+    #[error("--redis must be a redis:// or rediss:// URL")]
+    NotRedis,
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The machine's host name (`localhost` when it has none).
+fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    match std::str::from_utf8(&buffer[..end]) {
+        Ok(name) if status == 0 && !name.is_empty() => name.to_owned(),
+        _ => "localhost".to_owned(),
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -162,6 +223,29 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// The database to open: PostgreSQL with `--database-url`, else the SQLite file. Refuses
+    /// `--redis` without `--database-url`, and URLs of the wrong kind.
+    pub fn database(&self) -> Result<Database, ConfigError> {
+        if let Some(redis) = &self.redis
+            && !(redis.starts_with("redis://") || redis.starts_with("rediss://"))
+        {
+            return Err(ConfigError::NotRedis);
+        }
+        match (&self.database_url, &self.redis) {
+            (Some(url), _) if is_postgres_url(url) => Ok(Database::Postgres(url.clone())),
+            (Some(_), _) => Err(ConfigError::NotPostgres),
+            (None, Some(_)) => Err(ConfigError::RedisWithoutDatabase),
+            (None, None) => Ok(Database::Sqlite(self.db.clone())),
+        }
+    }
+
+    /// `--instance-id`, or the host name and the port this instance listens on.
+    pub fn instance_id(&self, port: u16) -> String {
+        self.instance_id
+            .clone()
+            .unwrap_or_else(|| format!("{}:{port}", host_name()))
+    }
+
     /// The settings of the HTTP edge.
     pub fn ops(&self) -> OpsConfig {
         OpsConfig {
@@ -242,6 +326,44 @@ mod tests {
         assert_eq!(config.reconnect_grace, Duration::from_millis(1500));
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(Config::try_parse_from(["arcade", "--tick-rate", "0"]).is_err());
+        assert_eq!(
+            config.database(),
+            Ok(Database::Sqlite(PathBuf::from("./data/arcade.db")))
+        );
         assert!(Config::try_parse_from(["arcade", "--reconnect-grace", "soon"]).is_err());
+    }
+
+    #[test]
+    fn cluster_flags_need_postgres() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["arcade"];
+            all.extend_from_slice(args);
+            Config::try_parse_from(all).unwrap()
+        };
+        let url = "postgres://arcade@127.0.0.1:5432/arcade";
+        assert_eq!(
+            parse(&["--database-url", url]).database(),
+            Ok(Database::Postgres(url.into()))
+        );
+        assert_eq!(
+            parse(&["--redis", "redis://127.0.0.1:6379"]).database(),
+            Err(ConfigError::RedisWithoutDatabase)
+        );
+        assert_eq!(
+            parse(&["--database-url", url, "--redis", "redis://127.0.0.1:6379"]).database(),
+            Ok(Database::Postgres(url.into()))
+        );
+        assert_eq!(
+            parse(&["--database-url", "mysql://x"]).database(),
+            Err(ConfigError::NotPostgres)
+        );
+        assert_eq!(
+            parse(&["--database-url", url, "--redis", "http://x"]).database(),
+            Err(ConfigError::NotRedis)
+        );
+        assert_eq!(parse(&["--instance-id", "a1"]).instance_id(80), "a1");
+        assert!(parse(&[]).instance_id(8080).ends_with(":8080"));
+        let migrate = parse(&["migrate", "--from", "x.db", "--to", url]);
+        assert!(matches!(migrate.command, Some(Command::Migrate { .. })));
     }
 }

@@ -8,10 +8,12 @@
 //! - [`tick`]: the tick thread.
 //! - [`shutdown`]: the shutdown signal and sequence.
 //! - [`hooks`]: test hooks, off unless `ARCADE_TEST_HOOKS=1`.
+//! - [`migrate`]: `arcade migrate`, the copy of a SQLite file into PostgreSQL.
 //! - [`replay`]: `arcade replay verify`, which replays stored matches instead of serving.
 
 mod config;
 mod hooks;
+mod migrate;
 mod replay;
 mod shutdown;
 mod tick;
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
-use arcade_data::Store;
+use arcade_data::{Database, Store};
 use arcade_net::auth::Tokens;
 use arcade_net::bridge::{self, BridgeConfig, MetricsHandle};
 use arcade_net::clock::ServerClock;
@@ -32,7 +34,7 @@ use arcade_systems::sim::{SimConfig, SimSystems, Simulation};
 use clap::Parser;
 use tracing::info;
 
-use crate::config::{Config, LogFormat};
+use crate::config::{Command, Config, LogFormat};
 
 /// How long serving waits for the tick loop's first tick (then it serves anyway, and
 /// `/health` says the loop is down).
@@ -49,12 +51,17 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(if verified.mismatches == 0 { 0 } else { 1 });
     }
     init_tracing(&config)?;
+    if let Some(Command::Migrate { from, to }) = &config.command {
+        return migrate::run(from, to);
+    }
+    // Refused before anything starts: `--redis` without `--database-url`, wrong URLs.
+    let database = config.database()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("net")
         .build()
         .context("starting the async runtime")?;
-    let result = runtime.block_on(serve(config));
+    let result = runtime.block_on(serve(config, database));
     // Blocking-pool work still running (a slow query) must not hold the exit.
     runtime.shutdown_timeout(shutdown::RUNTIME_STOP_WAIT);
     result
@@ -75,9 +82,11 @@ fn init_tracing(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = Store::open(&config.db)
-        .with_context(|| format!("opening the database {}", config.db.display()))?;
+async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
+    let store = Store::open_database(&database).with_context(|| match &database {
+        Database::Sqlite(path) => format!("opening the database {}", path.display()),
+        Database::Postgres(_) => "connecting to the --database-url".to_owned(),
+    })?;
     let metrics = Arc::new(Metrics::new());
     {
         let histogram = metrics.db_write_duration.clone();
@@ -168,6 +177,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen_addr()))?;
     let addr = listener.local_addr()?;
     info!("listening on {addr}");
+    let instance = config.instance_id(addr.port());
+    if config.redis.is_some() {
+        // The flag is accepted so deployments can set it now; cluster mode comes later.
+        tracing::warn!(%instance, "--redis is accepted but not used yet: this instance runs alone");
+    }
+    info!(%instance, database = %store.location(), backend = store.backend_name(), "instance");
     tokio::spawn(arcade_net::http::accounts::purge_guests(state.clone()));
     tokio::spawn(arcade_net::social::run_presence_feed(
         state.clone(),

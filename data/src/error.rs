@@ -7,6 +7,12 @@ pub enum DataError {
     /// The database refused or failed (I/O, disk full, constraint, corrupt file...).
     #[error("database error: {0}")]
     Sqlite(String),
+    /// PostgreSQL refused or failed (connection lost, pool exhausted, constraint...).
+    #[error("postgres error: {0}")]
+    Postgres(String),
+    /// A `--database-url` that is not a PostgreSQL connection URL.
+    #[error("bad database url: {0}")]
+    BadUrl(String),
     /// The database file or its folder could not be created or read.
     #[error("i/o error: {0}")]
     Io(String),

@@ -169,34 +169,33 @@ pub(crate) fn session_state(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Store;
 
     #[test]
     fn a_guest_is_written_once_revoked_and_purged_when_nothing_holds_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("a.db")).unwrap();
-        let (id, session) = (PlayerId(77), SessionId(88));
-        assert_eq!(
-            store.session_state(session, id).unwrap(),
-            SessionState::Unknown
-        );
-        store.ensure_guest(id, "guest-0077").unwrap();
-        store.ensure_guest(id, "guest-0077").unwrap();
-        assert_eq!(store.get_player(id).unwrap().unwrap().name, "guest-0077");
-        store
-            .revoke_guest_session(id, "guest-0077", session)
-            .unwrap();
-        assert_eq!(
-            store.session_state(session, id).unwrap(),
-            SessionState::Revoked
-        );
-        let future = now_ms() + 1000;
-        assert_eq!(
-            store.purge_guests(future, 0).unwrap(),
-            0,
-            "a live revocation"
-        );
-        assert_eq!(store.purge_guests(future, future).unwrap(), 1);
-        assert!(store.get_player(id).unwrap().is_none());
+        crate::store::each_store(|store| {
+            let (id, session) = (PlayerId(77), SessionId(88));
+            assert_eq!(
+                store.session_state(session, id).unwrap(),
+                SessionState::Unknown
+            );
+            store.ensure_guest(id, "guest-0077").unwrap();
+            store.ensure_guest(id, "guest-0077").unwrap();
+            assert_eq!(store.get_player(id).unwrap().unwrap().name, "guest-0077");
+            store
+                .revoke_guest_session(id, "guest-0077", session)
+                .unwrap();
+            assert_eq!(
+                store.session_state(session, id).unwrap(),
+                SessionState::Revoked
+            );
+            let future = now_ms() + 1000;
+            assert_eq!(
+                store.purge_guests(future, 0).unwrap(),
+                0,
+                "a live revocation"
+            );
+            assert_eq!(store.purge_guests(future, future).unwrap(), 1);
+            assert!(store.get_player(id).unwrap().is_none());
+        });
     }
 }

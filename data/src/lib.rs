@@ -1,15 +1,18 @@
 //! # arcade-data: the server's storage
 //!
-//! Players, sessions, finished matches and counters in one SQLite file, behind an API that
-//! shows no SQL and no driver types (so the store can move to another database later).
+//! Players, sessions, finished matches and counters in one SQLite file (the default) or in
+//! PostgreSQL (`--database-url`), behind an API that shows no SQL and no driver types.
 //!
 //! One thread, the writer, owns the only write connection and commits writes in batches; a
 //! write is acknowledged only once its batch is on disk. Reads run on pooled read-only
 //! connections and never wait for the writer (WAL mode).
 //!
 //! ## Layout
-//! - [`store`] — [`Store`], the cloneable handle: open, writes, reads, flush and close (the
-//!   social calls included).
+//! - [`store`] — [`Store`], the cloneable handle over either backend ([`Database`]): open or
+//!   connect, writes, reads, flush and close (the social calls included).
+//! - [`pg`] — the PostgreSQL backend: the read pool and its runtime, migrations by
+//!   `schema_version`, the writer's connection and batches, every query, and [`pg::copy`]
+//!   (`arcade migrate`); `create_fresh_database` for tests.
 //! - [`persist`] — the tick-thread system that stores every match that ended this tick.
 //! - `writer` — the writer thread: batching, one transaction per batch, acknowledgement after
 //!   commit, the per-write duration hook ([`WriteObserver`]).
@@ -35,6 +38,7 @@ pub mod error;
 pub mod guests;
 pub mod notice;
 pub mod persist;
+pub mod pg;
 pub mod ratings;
 mod read;
 mod reply;
@@ -49,7 +53,7 @@ mod writer;
 pub use error::DataError;
 pub use notice::{CommitGate, CommitNotice};
 pub use ratings::{GameStats, LeaderboardRow};
-pub use store::Store;
+pub use store::{Database, Store};
 pub use types::{
     Credentials, Cursor, CursorParseError, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MatchFilter,
     MatchPage, PlayerRow, SessionId, SessionIdParseError, StoredMatch,

@@ -71,62 +71,62 @@ mod tests {
 
     #[test]
     fn an_ended_match_is_stored_and_other_events_are_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("arcade.db")).unwrap();
-        let mut world = World::new();
-        install(&mut world, store.clone());
-        let entity = world.spawn_empty().id();
-        let record = MatchRecord {
-            id: MatchId(9),
-            game: Game::Breakout,
-            mode: Mode::Solo,
-            options: MatchOptions::default(),
-            seed: 3,
-            started_at_ms: 1_000,
-            ticks: 900,
-            tick_rate: 60,
-            reason: EndReason::Lives,
-            players: vec![],
-            replay: None,
-        };
-        let mut events = MatchEvents::default();
-        events
-            .list
-            .push((entity, MatchId(8), 10, MatchEvent::Started));
-        events
-            .list
-            .push((entity, MatchId(9), 900, MatchEvent::Ended(record.clone())));
-        world.insert_resource(events);
+        crate::store::each_store(|store| {
+            let mut world = World::new();
+            install(&mut world, store.clone());
+            let entity = world.spawn_empty().id();
+            let record = MatchRecord {
+                id: MatchId(9),
+                game: Game::Breakout,
+                mode: Mode::Solo,
+                options: MatchOptions::default(),
+                seed: 3,
+                started_at_ms: 1_000,
+                ticks: 900,
+                tick_rate: 60,
+                reason: EndReason::Lives,
+                players: vec![],
+                replay: None,
+            };
+            let mut events = MatchEvents::default();
+            events
+                .list
+                .push((entity, MatchId(8), 10, MatchEvent::Started));
+            events
+                .list
+                .push((entity, MatchId(9), 900, MatchEvent::Ended(record.clone())));
+            world.insert_resource(events);
 
-        let before = now_ms();
-        world.run_system_once(persist_finished_matches).unwrap();
-        store.flush().unwrap();
+            let before = now_ms();
+            world.run_system_once(persist_finished_matches).unwrap();
+            store.flush().unwrap();
 
-        let stored = store.get_match(MatchId(9)).unwrap().expect("stored");
-        assert_eq!(stored.ticks, record.ticks);
-        assert!(stored.ended_at_ms >= before && stored.ended_at_ms <= now_ms());
-        assert_eq!(store.get_match(MatchId(8)).unwrap(), None);
-        let gate = world
-            .resource_mut::<CommitGates>()
-            .take(MatchId(9))
-            .expect("a gate for the recorded match");
-        let (opened, seen) = std::sync::mpsc::channel();
-        gate.then(move |committed| opened.send(committed).unwrap());
-        assert_eq!(
-            seen.try_recv(),
-            Ok(true),
-            "open once the record is committed"
-        );
-        assert!(
-            world
+            let stored = store.get_match(MatchId(9)).unwrap().expect("stored");
+            assert_eq!(stored.ticks, record.ticks);
+            assert!(stored.ended_at_ms >= before && stored.ended_at_ms <= now_ms());
+            assert_eq!(store.get_match(MatchId(8)).unwrap(), None);
+            let gate = world
                 .resource_mut::<CommitGates>()
-                .take(MatchId(8))
-                .is_none()
-        );
-        assert_eq!(
-            world.resource::<MatchEvents>().list.len(),
-            2,
-            "events are left in place"
-        );
+                .take(MatchId(9))
+                .expect("a gate for the recorded match");
+            let (opened, seen) = std::sync::mpsc::channel();
+            gate.then(move |committed| opened.send(committed).unwrap());
+            assert_eq!(
+                seen.try_recv(),
+                Ok(true),
+                "open once the record is committed"
+            );
+            assert!(
+                world
+                    .resource_mut::<CommitGates>()
+                    .take(MatchId(8))
+                    .is_none()
+            );
+            assert_eq!(
+                world.resource::<MatchEvents>().list.len(),
+                2,
+                "events are left in place"
+            );
+        });
     }
 }

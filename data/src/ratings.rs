@@ -15,7 +15,9 @@
 //!
 //! [paper]: http://www.glicko.net/glicko/glicko2.pdf
 
-use arcade_systems::model::{EndReason, Game, MatchRecord, Mode, PlayerId, PlayerResult, Seat};
+use arcade_systems::model::{
+    EndReason, Game, MatchRecord, Mode, PlayerId, PlayerResult, RecordPlayer, Seat,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -160,18 +162,51 @@ fn composite(members: &[Rating]) -> Rating {
     }
 }
 
-/// Updates the statistics (and, for a rated mode, the ratings) of every player of `record`.
-/// Runs inside the writer's savepoint for the record.
-pub(crate) fn apply_match(conn: &Connection, record: &MatchRecord) -> Result<(), DataError> {
+/// The seats of `record` that count in statistics: none for an aborted match, else those with
+/// a result.
+pub(crate) fn counted_seats(record: &MatchRecord) -> Vec<&RecordPlayer> {
     if record.reason == EndReason::Aborted {
-        return Ok(());
+        return Vec::new();
     }
-    let game = record.game.as_str();
-    let counted: Vec<_> = record
+    record
         .players
         .iter()
         .filter(|p| p.result != PlayerResult::None)
-        .collect();
+        .collect()
+}
+
+/// The new rating of each counted seat (`None`: unchanged), given their ratings `before` the
+/// match (in the same order). Every new rating is computed from the ratings before the match.
+pub(crate) fn new_ratings(counted: &[&RecordPlayer], before: &[Rating]) -> Vec<Option<Rating>> {
+    let team = |right: bool| -> Vec<Rating> {
+        counted
+            .iter()
+            .zip(before)
+            .filter(|(p, _)| side(p.seat) == right)
+            .map(|(_, r)| *r)
+            .collect()
+    };
+    let (left, right) = (team(false), team(true));
+    if left.is_empty() || right.is_empty() {
+        return vec![None; counted.len()];
+    }
+    let (left, right) = (composite(&left), composite(&right));
+    counted
+        .iter()
+        .zip(before)
+        .map(|(player, rating)| {
+            let score = score_of(player.result)?;
+            let opponent = if side(player.seat) { left } else { right };
+            Some(glicko2_update(*rating, &[(opponent, score)]))
+        })
+        .collect()
+}
+
+/// Updates the statistics (and, for a rated mode, the ratings) of every player of `record`.
+/// Runs inside the writer's savepoint for the record.
+pub(crate) fn apply_match(conn: &Connection, record: &MatchRecord) -> Result<(), DataError> {
+    let game = record.game.as_str();
+    let counted = counted_seats(record);
     {
         let mut upsert = conn
             .prepare_cached(
@@ -202,7 +237,6 @@ pub(crate) fn apply_match(conn: &Connection, record: &MatchRecord) -> Result<(),
     if !is_rated(record.mode) {
         return Ok(());
     }
-    // Every new rating is computed from the ratings before the match, then all are written.
     let mut before = Vec::with_capacity(counted.len());
     {
         let mut select = conn
@@ -226,31 +260,14 @@ pub(crate) fn apply_match(conn: &Connection, record: &MatchRecord) -> Result<(),
             before.push(rating);
         }
     }
-    let team = |right: bool| -> Vec<Rating> {
-        counted
-            .iter()
-            .zip(&before)
-            .filter(|(p, _)| side(p.seat) == right)
-            .map(|(_, r)| *r)
-            .collect()
-    };
-    let (left, right) = (team(false), team(true));
-    if left.is_empty() || right.is_empty() {
-        return Ok(());
-    }
-    let (left, right) = (composite(&left), composite(&right));
     let mut update = conn
         .prepare_cached(
             "UPDATE player_stats SET rating = ?1, rd = ?2, volatility = ?3, rated = rated + 1 \
              WHERE player_id = ?4 AND game = ?5",
         )
         .map_err(sql)?;
-    for (player, rating) in counted.iter().zip(&before) {
-        let Some(score) = score_of(player.result) else {
-            continue;
-        };
-        let opponent = if side(player.seat) { left } else { right };
-        let new = glicko2_update(*rating, &[(opponent, score)]);
+    for (player, new) in counted.iter().zip(new_ratings(&counted, &before)) {
+        let Some(new) = new else { continue };
         update
             .execute(params![
                 new.rating,
@@ -308,25 +325,48 @@ pub struct LeaderboardRow {
     pub stats: GameStats,
 }
 
-const STATS_COLUMNS: &str = "s.played, s.wins, s.losses, s.draws, s.rating, s.rd, s.rated, s.best";
+pub(crate) const STATS_COLUMNS: &str =
+    "s.played, s.wins, s.losses, s.draws, s.rating, s.rd, s.rated, s.best";
+
+/// The columns of [`STATS_COLUMNS`] as stored, in that order.
+pub(crate) type StatsColumns = (
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<f64>,
+    Option<f64>,
+    i64,
+    Option<i64>,
+);
+
+/// A [`GameStats`] from its stored columns (NULL rating and RD read as the defaults).
+pub(crate) fn stats_from(columns: StatsColumns) -> GameStats {
+    let (played, wins, losses, draws, rating, rd, rated, best) = columns;
+    let count = |n: i64| n.max(0) as u64;
+    GameStats {
+        played: count(played),
+        wins: count(wins),
+        losses: count(losses),
+        draws: count(draws),
+        rating: rating.unwrap_or(DEFAULT_RATING),
+        rd: rd.unwrap_or(DEFAULT_RD),
+        rated_matches: count(rated),
+        best: best.map(|b| u32::try_from(b).unwrap_or(u32::MAX)),
+    }
+}
 
 fn stats_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<GameStats> {
-    let count =
-        |i: usize| -> rusqlite::Result<u64> { Ok(row.get::<_, i64>(first + i)?.max(0) as u64) };
-    Ok(GameStats {
-        played: count(0)?,
-        wins: count(1)?,
-        losses: count(2)?,
-        draws: count(3)?,
-        rating: row
-            .get::<_, Option<f64>>(first + 4)?
-            .unwrap_or(DEFAULT_RATING),
-        rd: row.get::<_, Option<f64>>(first + 5)?.unwrap_or(DEFAULT_RD),
-        rated_matches: count(6)?,
-        best: row
-            .get::<_, Option<i64>>(first + 7)?
-            .map(|b| u32::try_from(b).unwrap_or(u32::MAX)),
-    })
+    Ok(stats_from((
+        row.get(first)?,
+        row.get(first + 1)?,
+        row.get(first + 2)?,
+        row.get(first + 3)?,
+        row.get(first + 4)?,
+        row.get(first + 5)?,
+        row.get(first + 6)?,
+        row.get(first + 7)?,
+    )))
 }
 
 /// Every game's statistics of a player (a game the player never played gets the defaults).
@@ -345,7 +385,12 @@ pub(crate) fn player_stats(
         })
         .and_then(|rows| rows.collect())
         .map_err(sql)?;
-    Ok(Game::ALL
+    Ok(every_game(&rows))
+}
+
+/// Every game's statistics from the rows a player has (defaults for the games without one).
+pub(crate) fn every_game(rows: &[(String, GameStats)]) -> Vec<(Game, GameStats)> {
+    Game::ALL
         .iter()
         .map(|&game| {
             let stats = rows
@@ -355,7 +400,7 @@ pub(crate) fn player_stats(
                 .unwrap_or_default();
             (game, stats)
         })
-        .collect())
+        .collect()
 }
 
 /// The statement of a leaderboard: pong by rating, breakout by best solo score.
@@ -483,83 +528,83 @@ mod tests {
     #[test]
     fn records_move_stats_and_ratings_as_the_rules_say() {
         use PlayerResult::{Loss, Win};
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::Store::open(&dir.path().join("arcade.db")).unwrap();
-        let pong = |id, players| record(id, Game::Pong, Mode::OneVsOne, players);
-        store.record_match(
-            pong(
+        crate::store::each_store(|store| {
+            let pong = |id, players| record(id, Game::Pong, Mode::OneVsOne, players);
+            store.record_match(
+                pong(
+                    1,
+                    vec![seat(1, Seat::Left, 11, Win), seat(2, Seat::Right, 3, Loss)],
+                ),
                 1,
-                vec![seat(1, Seat::Left, 11, Win), seat(2, Seat::Right, 3, Loss)],
-            ),
-            1,
-        );
-        let two = vec![
-            seat(1, Seat::LeftBack, 11, Win),
-            seat(3, Seat::RightBack, 5, Loss),
-            seat(2, Seat::LeftFront, 11, Win),
-            seat(4, Seat::RightFront, 5, Loss),
-        ];
-        store.record_match(record(2, Game::Pong, Mode::TwoVsTwo, two), 2);
-        store.record_match(
-            record(
+            );
+            let two = vec![
+                seat(1, Seat::LeftBack, 11, Win),
+                seat(3, Seat::RightBack, 5, Loss),
+                seat(2, Seat::LeftFront, 11, Win),
+                seat(4, Seat::RightFront, 5, Loss),
+            ];
+            store.record_match(record(2, Game::Pong, Mode::TwoVsTwo, two), 2);
+            store.record_match(
+                record(
+                    3,
+                    Game::Pong,
+                    Mode::VsBot,
+                    vec![seat(5, Seat::Left, 11, Win)],
+                ),
                 3,
-                Game::Pong,
-                Mode::VsBot,
-                vec![seat(5, Seat::Left, 11, Win)],
-            ),
-            3,
-        );
-        store.record_match(
-            record(
+            );
+            store.record_match(
+                record(
+                    4,
+                    Game::Breakout,
+                    Mode::Solo,
+                    vec![seat(5, Seat::P1, 700, Loss)],
+                ),
                 4,
-                Game::Breakout,
-                Mode::Solo,
-                vec![seat(5, Seat::P1, 700, Loss)],
-            ),
-            4,
-        );
-        store.record_match(
-            record(
+            );
+            store.record_match(
+                record(
+                    5,
+                    Game::Breakout,
+                    Mode::Solo,
+                    vec![seat(5, Seat::P1, 300, Loss)],
+                ),
                 5,
-                Game::Breakout,
-                Mode::Solo,
-                vec![seat(5, Seat::P1, 300, Loss)],
-            ),
-            5,
-        );
-        let mut aborted = pong(6, vec![seat(1, Seat::Left, 0, PlayerResult::None)]);
-        aborted.reason = EndReason::Aborted;
-        store.record_match(aborted, 6);
-        store.flush().unwrap();
+            );
+            let mut aborted = pong(6, vec![seat(1, Seat::Left, 0, PlayerResult::None)]);
+            aborted.reason = EndReason::Aborted;
+            store.record_match(aborted, 6);
+            store.flush().unwrap();
 
-        let one = stats(&store, 1, Game::Pong);
-        assert_eq!(
-            (one.played, one.wins, one.losses, one.rated_matches),
-            (2, 2, 0, 2)
-        );
-        let two = stats(&store, 2, Game::Pong);
-        assert_eq!((two.played, two.wins, two.losses), (2, 1, 1));
-        assert!(one.rating > DEFAULT_RATING && one.rd < DEFAULT_RD);
-        let (three, four) = (stats(&store, 3, Game::Pong), stats(&store, 4, Game::Pong));
-        assert_eq!(
-            three.rating, four.rating,
-            "same team, same history, same rating"
-        );
-        assert!(three.rating < DEFAULT_RATING);
-        let bot = stats(&store, 5, Game::Pong);
-        assert_eq!((bot.played, bot.wins, bot.rated_matches), (1, 1, 0));
-        assert_eq!(bot.rating, DEFAULT_RATING, "vs_bot is not rated");
-        let solo = stats(&store, 5, Game::Breakout);
-        assert_eq!((solo.played, solo.best), (2, Some(700)));
+            let one = stats(store, 1, Game::Pong);
+            assert_eq!(
+                (one.played, one.wins, one.losses, one.rated_matches),
+                (2, 2, 0, 2)
+            );
+            let two = stats(store, 2, Game::Pong);
+            assert_eq!((two.played, two.wins, two.losses), (2, 1, 1));
+            assert!(one.rating > DEFAULT_RATING && one.rd < DEFAULT_RD);
+            let (three, four) = (stats(store, 3, Game::Pong), stats(store, 4, Game::Pong));
+            assert_eq!(
+                three.rating, four.rating,
+                "same team, same history, same rating"
+            );
+            assert!(three.rating < DEFAULT_RATING);
+            let bot = stats(store, 5, Game::Pong);
+            assert_eq!((bot.played, bot.wins, bot.rated_matches), (1, 1, 0));
+            assert_eq!(bot.rating, DEFAULT_RATING, "vs_bot is not rated");
+            let solo = stats(store, 5, Game::Breakout);
+            assert_eq!((solo.played, solo.best), (2, Some(700)));
 
-        let board = store.leaderboard(Game::Pong, 10).unwrap();
-        let ids: Vec<u64> = board.iter().map(|row| row.player.0).collect();
-        assert_eq!(ids[0], 1, "{board:?}");
-        assert_eq!(ids.len(), 4, "player 5 has no rated match");
-        assert_eq!(board[0].name, "p1");
-        let breakout = store.leaderboard(Game::Breakout, 10).unwrap();
-        assert_eq!(breakout.len(), 1);
-        assert_eq!(breakout[0].stats.best, Some(700));
+            let board = store.leaderboard(Game::Pong, 10).unwrap();
+            let ids: Vec<u64> = board.iter().map(|row| row.player.0).collect();
+            assert_eq!(ids[0], 1, "{board:?}");
+            assert_eq!(ids.len(), 4, "player 5 has no rated match");
+            assert_eq!(board[0].name, "p1");
+            let breakout = store.leaderboard(Game::Breakout, 10).unwrap();
+            assert_eq!(breakout.len(), 1);
+            assert_eq!(breakout[0].stats.best, Some(700));
+        });
     }
 
     #[test]

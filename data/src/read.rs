@@ -69,25 +69,36 @@ pub(crate) fn visits(conn: &Connection) -> Result<i64, DataError> {
 }
 
 /// The columns every match query selects, in the order [`RawMatch::from_row`] reads them.
-const MATCH_COLUMNS: &str = "m.seq, m.id, m.game, m.mode, m.options, m.seed, m.started_at, m.ended_at, m.ticks, \
+pub(crate) const MATCH_COLUMNS: &str = "m.seq, m.id, m.game, m.mode, m.options, m.seed, m.started_at, m.ended_at, m.ticks, \
      m.tick_rate, m.reason, \
      (SELECT r.game_version FROM replays r WHERE r.match_seq = m.seq)";
 
-/// A `matches` row as stored, before its text columns are parsed.
-struct RawMatch {
-    seq: i64,
-    id: i64,
-    game: String,
-    mode: String,
-    options: String,
-    seed: i64,
-    started_at: i64,
-    ended_at: i64,
-    ticks: i64,
-    tick_rate: i64,
-    reason: String,
+/// A `matches` row as stored, before its text columns are parsed (both backends).
+pub(crate) struct RawMatch {
+    /// Insert order.
+    pub(crate) seq: i64,
+    /// The match id's bits.
+    pub(crate) id: i64,
+    /// `pong` or `breakout`.
+    pub(crate) game: String,
+    /// The mode's wire name.
+    pub(crate) mode: String,
+    /// The options as JSON.
+    pub(crate) options: String,
+    /// The seed's bits.
+    pub(crate) seed: i64,
+    /// Unix ms.
+    pub(crate) started_at: i64,
+    /// Unix ms.
+    pub(crate) ended_at: i64,
+    /// Ticks played.
+    pub(crate) ticks: i64,
+    /// Ticks per second.
+    pub(crate) tick_rate: i64,
+    /// The end reason's wire name.
+    pub(crate) reason: String,
     /// The game version of its replay; `None` without one.
-    replay_version: Option<i64>,
+    pub(crate) replay_version: Option<i64>,
 }
 
 impl RawMatch {
@@ -108,7 +119,7 @@ impl RawMatch {
         })
     }
 
-    fn into_match(self, players: Vec<RecordPlayer>) -> Result<StoredMatch, DataError> {
+    pub(crate) fn into_match(self, players: Vec<RecordPlayer>) -> Result<StoredMatch, DataError> {
         let corrupt = |what: &str, value: &str| {
             DataError::Corrupt(format!("match seq {}: {what} {value:?}", self.seq))
         };
@@ -171,31 +182,51 @@ fn players_of(
         .map_err(sql)?;
     for row in rows {
         let (seq, id, name, seat, score, result) = row.map_err(sql)?;
-        let corrupt = |what: &str, value: &str| {
-            DataError::Corrupt(format!("match seq {seq} seat: {what} {value:?}"))
-        };
-        let player = RecordPlayer {
-            id: PlayerId(u64_from_sql(id)),
-            name,
-            seat: seat.parse().map_err(|_| corrupt("seat", &seat))?,
-            score: u32::try_from(score).map_err(|_| corrupt("score", &score.to_string()))?,
-            result: parse_wire(&result).ok_or_else(|| corrupt("result", &result))?,
-        };
+        let player = seat_from(seq, id, name, &seat, score, &result)?;
         by_match.entry(seq).or_default().push(player);
     }
     Ok(by_match)
 }
 
-/// Turns raw rows into matches, loading all their seats with one query.
-fn complete(conn: &Connection, raws: Vec<RawMatch>) -> Result<Vec<StoredMatch>, DataError> {
-    let seqs: Vec<i64> = raws.iter().map(|raw| raw.seq).collect();
-    let mut players = players_of(conn, &seqs)?;
+/// A seat of match `seq` from its stored columns (both backends).
+pub(crate) fn seat_from(
+    seq: i64,
+    id: i64,
+    name: String,
+    seat: &str,
+    score: i64,
+    result: &str,
+) -> Result<RecordPlayer, DataError> {
+    let corrupt = |what: &str, value: &str| {
+        DataError::Corrupt(format!("match seq {seq} seat: {what} {value:?}"))
+    };
+    Ok(RecordPlayer {
+        id: PlayerId(u64_from_sql(id)),
+        name,
+        seat: seat.parse().map_err(|_| corrupt("seat", seat))?,
+        score: u32::try_from(score).map_err(|_| corrupt("score", &score.to_string()))?,
+        result: parse_wire(result).ok_or_else(|| corrupt("result", result))?,
+    })
+}
+
+/// Completes raw rows with their seats, grouped by match seq (both backends).
+pub(crate) fn attach_seats(
+    raws: Vec<RawMatch>,
+    mut players: HashMap<i64, Vec<RecordPlayer>>,
+) -> Result<Vec<StoredMatch>, DataError> {
     raws.into_iter()
         .map(|raw| {
             let seats = players.remove(&raw.seq).unwrap_or_default();
             raw.into_match(seats)
         })
         .collect()
+}
+
+/// Turns raw rows into matches, loading all their seats with one query.
+fn complete(conn: &Connection, raws: Vec<RawMatch>) -> Result<Vec<StoredMatch>, DataError> {
+    let seqs: Vec<i64> = raws.iter().map(|raw| raw.seq).collect();
+    let players = players_of(conn, &seqs)?;
+    attach_seats(raws, players)
 }
 
 pub(crate) fn get_match(conn: &Connection, id: MatchId) -> Result<Option<StoredMatch>, DataError> {
@@ -300,16 +331,26 @@ pub(crate) fn list_matches(
             .and_then(|rows| rows.collect())
             .map_err(sql)?
     };
-    let next = if raws.len() > limit as usize {
-        raws.truncate(limit as usize);
-        raws.last().map(|raw| Cursor(raw.seq))
-    } else {
-        None
-    };
+    let next = end_page(&mut raws, limit, |raw| raw.seq);
     Ok(MatchPage {
         matches: complete(conn, raws)?,
         next,
     })
+}
+
+/// Cuts a page fetched with one row more than `limit` down to `limit` rows, and returns where
+/// the next page starts (the last kept row's seq), or `None` when there was no extra row.
+pub(crate) fn end_page<T>(
+    rows: &mut Vec<T>,
+    limit: u32,
+    seq: impl Fn(&T) -> i64,
+) -> Option<Cursor> {
+    if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|row| Cursor(seq(row)))
+    } else {
+        None
+    }
 }
 
 /// The statement of a listing, with its game and player parameters (`?3`, `?4`); `?1` is the

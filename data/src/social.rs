@@ -65,7 +65,7 @@ pub enum Relation {
 }
 
 impl Relation {
-    fn table(self) -> (&'static str, &'static str) {
+    pub(crate) fn table(self) -> (&'static str, &'static str) {
         match self {
             Relation::Friend => ("friends", "friend_id"),
             Relation::Block => ("blocks", "blocked_id"),
@@ -250,12 +250,7 @@ pub(crate) fn chat_history(
         })
         .and_then(|rows| rows.collect())
         .map_err(sql)?;
-    let next = if messages.len() > limit as usize {
-        messages.truncate(limit as usize);
-        messages.last().map(|message| message.cursor)
-    } else {
-        None
-    };
+    let next = crate::read::end_page(&mut messages, limit, |message| message.cursor.0);
     Ok(ChatPage { messages, next })
 }
 
@@ -363,7 +358,6 @@ pub(crate) fn followers(conn: &Connection, player: PlayerId) -> Result<Vec<Playe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Store;
 
     fn line(channel: &str, sender: PlayerId, text: &str) -> ChatLine {
         ChatLine {
@@ -377,114 +371,114 @@ mod tests {
 
     #[test]
     fn chat_history_pages_newest_first_per_channel() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("arcade.db")).unwrap();
-        let ada = store.create_guest("ada").unwrap().id;
-        for n in 0..5 {
-            store.record_chat(line("global", ada, &format!("g{n}")));
-            store.record_chat(line("dm:a:b", ada, &format!("d{n}")));
-        }
-        store.flush().unwrap();
-        let first = store.chat_history("global", None, 3).unwrap();
-        let texts: Vec<_> = first
-            .messages
-            .iter()
-            .map(|m| m.line.text.as_str())
-            .collect();
-        assert_eq!(texts, ["g4", "g3", "g2"]);
-        let second = store.chat_history("global", first.next, 3).unwrap();
-        let texts: Vec<_> = second
-            .messages
-            .iter()
-            .map(|m| m.line.text.as_str())
-            .collect();
-        assert_eq!(texts, ["g1", "g0"]);
-        assert_eq!(second.next, None);
-        assert_eq!(
-            store
-                .chat_history("dm:a:b", None, 50)
-                .unwrap()
+        crate::store::each_store(|store| {
+            let ada = store.create_guest("ada").unwrap().id;
+            for n in 0..5 {
+                store.record_chat(line("global", ada, &format!("g{n}")));
+                store.record_chat(line("dm:a:b", ada, &format!("d{n}")));
+            }
+            store.flush().unwrap();
+            let first = store.chat_history("global", None, 3).unwrap();
+            let texts: Vec<_> = first
                 .messages
-                .len(),
-            5
-        );
-        assert!(
-            store
-                .chat_history("nowhere", None, 50)
-                .unwrap()
+                .iter()
+                .map(|m| m.line.text.as_str())
+                .collect();
+            assert_eq!(texts, ["g4", "g3", "g2"]);
+            let second = store.chat_history("global", first.next, 3).unwrap();
+            let texts: Vec<_> = second
                 .messages
-                .is_empty()
-        );
+                .iter()
+                .map(|m| m.line.text.as_str())
+                .collect();
+            assert_eq!(texts, ["g1", "g0"]);
+            assert_eq!(second.next, None);
+            assert_eq!(
+                store
+                    .chat_history("dm:a:b", None, 50)
+                    .unwrap()
+                    .messages
+                    .len(),
+                5
+            );
+            assert!(
+                store
+                    .chat_history("nowhere", None, 50)
+                    .unwrap()
+                    .messages
+                    .is_empty()
+            );
+        });
     }
 
     #[test]
     fn a_friend_request_is_a_friendship_once_returned() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("arcade.db")).unwrap();
-        let ada = store.create_guest("ada").unwrap().id;
-        let bob = store.create_guest("bob").unwrap().id;
-        let cy = store.create_guest("cy").unwrap().id;
-        let friend = Relation::Friend;
-        assert_eq!(store.set_relation(friend, ada, bob, true), Ok(true));
-        assert_eq!(store.set_relation(friend, ada, bob, true), Ok(false));
-        assert_eq!(
-            store.set_relation(friend, ada, PlayerId(12345), true),
-            Err(DataError::NotFound)
-        );
-        assert_eq!(
-            store.set_relation(friend, ada, ada, true),
-            Err(DataError::NotFound)
-        );
-        // A request is not a friendship.
-        assert!(store.related(friend, ada).unwrap().is_empty());
-        assert!(!store.has_relation(friend, ada, bob).unwrap());
-        assert!(store.followers(bob).unwrap().is_empty());
-        let ids = |rows: Vec<PlayerRow>| rows.into_iter().map(|p| p.id).collect::<Vec<_>>();
-        let (incoming, outgoing) = store.friend_requests(bob).unwrap();
-        assert_eq!((ids(incoming), ids(outgoing)), (vec![ada], vec![]));
-        let (incoming, outgoing) = store.friend_requests(ada).unwrap();
-        assert_eq!((ids(incoming), ids(outgoing)), (vec![], vec![bob]));
+        crate::store::each_store(|store| {
+            let ada = store.create_guest("ada").unwrap().id;
+            let bob = store.create_guest("bob").unwrap().id;
+            let cy = store.create_guest("cy").unwrap().id;
+            let friend = Relation::Friend;
+            assert_eq!(store.set_relation(friend, ada, bob, true), Ok(true));
+            assert_eq!(store.set_relation(friend, ada, bob, true), Ok(false));
+            assert_eq!(
+                store.set_relation(friend, ada, PlayerId(12345), true),
+                Err(DataError::NotFound)
+            );
+            assert_eq!(
+                store.set_relation(friend, ada, ada, true),
+                Err(DataError::NotFound)
+            );
+            // A request is not a friendship.
+            assert!(store.related(friend, ada).unwrap().is_empty());
+            assert!(!store.has_relation(friend, ada, bob).unwrap());
+            assert!(store.followers(bob).unwrap().is_empty());
+            let ids = |rows: Vec<PlayerRow>| rows.into_iter().map(|p| p.id).collect::<Vec<_>>();
+            let (incoming, outgoing) = store.friend_requests(bob).unwrap();
+            assert_eq!((ids(incoming), ids(outgoing)), (vec![ada], vec![]));
+            let (incoming, outgoing) = store.friend_requests(ada).unwrap();
+            assert_eq!((ids(incoming), ids(outgoing)), (vec![], vec![bob]));
 
-        // Accepted: friends both ways, no request left.
-        assert_eq!(store.set_relation(friend, bob, ada, true), Ok(true));
-        assert!(store.has_relation(friend, ada, bob).unwrap());
-        assert!(store.has_relation(friend, bob, ada).unwrap());
-        assert_eq!(ids(store.related(friend, ada).unwrap()), [bob]);
-        assert_eq!(store.followers(bob).unwrap(), [ada]);
-        assert_eq!(store.friend_requests(ada).unwrap(), (vec![], vec![]));
+            // Accepted: friends both ways, no request left.
+            assert_eq!(store.set_relation(friend, bob, ada, true), Ok(true));
+            assert!(store.has_relation(friend, ada, bob).unwrap());
+            assert!(store.has_relation(friend, bob, ada).unwrap());
+            assert_eq!(ids(store.related(friend, ada).unwrap()), [bob]);
+            assert_eq!(store.followers(bob).unwrap(), [ada]);
+            assert_eq!(store.friend_requests(ada).unwrap(), (vec![], vec![]));
 
-        // Unfriending removes both directions.
-        assert_eq!(store.set_relation(friend, bob, ada, false), Ok(true));
-        assert!(store.related(friend, ada).unwrap().is_empty());
-        assert_eq!(store.friend_requests(ada).unwrap(), (vec![], vec![]));
+            // Unfriending removes both directions.
+            assert_eq!(store.set_relation(friend, bob, ada, false), Ok(true));
+            assert!(store.related(friend, ada).unwrap().is_empty());
+            assert_eq!(store.friend_requests(ada).unwrap(), (vec![], vec![]));
 
-        // Declining: the receiver removes the request.
-        store.set_relation(friend, cy, bob, true).unwrap();
-        assert_eq!(store.set_relation(friend, bob, cy, false), Ok(true));
-        assert_eq!(store.friend_requests(cy).unwrap(), (vec![], vec![]));
+            // Declining: the receiver removes the request.
+            store.set_relation(friend, cy, bob, true).unwrap();
+            assert_eq!(store.set_relation(friend, bob, cy, false), Ok(true));
+            assert_eq!(store.friend_requests(cy).unwrap(), (vec![], vec![]));
 
-        // A block clears friendship and requests both ways; the blocked player's requests
-        // are dropped.
-        store.set_relation(friend, ada, bob, true).unwrap();
-        store.set_relation(friend, bob, ada, true).unwrap();
-        store.set_relation(friend, cy, bob, true).unwrap();
-        assert_eq!(
-            store.set_relation(Relation::Block, bob, ada, true),
-            Ok(true)
-        );
-        assert_eq!(store.set_relation(Relation::Block, bob, cy, true), Ok(true));
-        assert!(store.related(friend, bob).unwrap().is_empty());
-        assert_eq!(store.friend_requests(bob).unwrap(), (vec![], vec![]));
-        assert_eq!(store.set_relation(friend, ada, bob, true), Ok(false));
-        assert_eq!(store.friend_requests(bob).unwrap(), (vec![], vec![]));
-        assert_eq!(ids(store.related(Relation::Block, bob).unwrap()), [ada, cy]);
-        assert_eq!(
-            store.set_relation(Relation::Block, bob, ada, false),
-            Ok(true)
-        );
-        assert_eq!(
-            store.set_relation(Relation::Block, bob, ada, false),
-            Ok(false)
-        );
+            // A block clears friendship and requests both ways; the blocked player's requests
+            // are dropped.
+            store.set_relation(friend, ada, bob, true).unwrap();
+            store.set_relation(friend, bob, ada, true).unwrap();
+            store.set_relation(friend, cy, bob, true).unwrap();
+            assert_eq!(
+                store.set_relation(Relation::Block, bob, ada, true),
+                Ok(true)
+            );
+            assert_eq!(store.set_relation(Relation::Block, bob, cy, true), Ok(true));
+            assert!(store.related(friend, bob).unwrap().is_empty());
+            assert_eq!(store.friend_requests(bob).unwrap(), (vec![], vec![]));
+            assert_eq!(store.set_relation(friend, ada, bob, true), Ok(false));
+            assert_eq!(store.friend_requests(bob).unwrap(), (vec![], vec![]));
+            assert_eq!(ids(store.related(Relation::Block, bob).unwrap()), [ada, cy]);
+            assert_eq!(
+                store.set_relation(Relation::Block, bob, ada, false),
+                Ok(true)
+            );
+            assert_eq!(
+                store.set_relation(Relation::Block, bob, ada, false),
+                Ok(false)
+            );
+        });
     }
 }

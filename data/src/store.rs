@@ -1,8 +1,12 @@
-//! [`Store`]: the handle the rest of the server holds. Writes go to the writer thread
-//! (module `writer`); reads run on the caller's thread on a pooled read connection
-//! (module `read`). Every call but [`Store::record_match`] blocks: async callers wrap them in
+//! [`Store`]: the handle the rest of the server holds, over one of two backends: an embedded
+//! SQLite file ([`Store::open`], the default) or a PostgreSQL database ([`Store::connect`]).
+//! Writes go to the writer thread (module `writer`) whatever the backend; reads run on the
+//! caller's thread on a pooled read connection (module `read`) or, on PostgreSQL, on the
+//! backend's runtime while the caller waits (module `pg`). Every call but
+//! [`Store::record_match`] and [`Store::record_chat`] blocks: async callers wrap them in
 //! `spawn_blocking`.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -14,6 +18,7 @@ use crossbeam_channel::Sender;
 use crate::error::DataError;
 use crate::guests::{GuestWrite, SessionState};
 use crate::notice::CommitNotice;
+use crate::pg::PgBackend;
 use crate::read::{self, ReadPool};
 use crate::reply::Reply;
 use crate::schema;
@@ -21,7 +26,7 @@ use crate::social::{self, ChatLine, ChatPage, Relation, SocialWrite};
 use crate::types::{
     Credentials, Cursor, MatchFilter, MatchPage, PlayerRow, SessionId, StoredMatch,
 };
-use crate::writer::{self, WriteObserver, WriteOp, WriterShared};
+use crate::writer::{self, BatchTarget, WriteObserver, WriteOp, WriterShared};
 
 /// The database: cheap to clone (all clones share one writer and one read pool), `Send` and
 /// `Sync`. The writer stops when the last clone is dropped (after committing what was
@@ -32,16 +37,36 @@ pub struct Store {
 }
 
 struct Inner {
-    /// The database file.
-    path: PathBuf,
     /// The writer's queue; `None` only while dropping.
     ops: Option<Sender<WriteOp>>,
     /// The writer thread, until it is joined.
     writer: Mutex<Option<JoinHandle<()>>>,
-    /// Read-only connections for queries.
-    readers: ReadPool,
+    /// Where reads go. Dropped after the writer is joined (fields drop after `drop`).
+    backend: Backend,
     /// What the writer reports back: last write time, lost records, the duration observer.
     shared: Arc<WriterShared>,
+}
+
+/// The database behind a [`Store`].
+enum Backend {
+    /// An embedded SQLite file.
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// Read-only connections for queries.
+        readers: ReadPool,
+    },
+    /// A PostgreSQL database (boxed: it is much larger than the SQLite variant).
+    Postgres(Box<PgBackend>),
+}
+
+/// Which database a [`Store`] opens: the `--db` file or the `--database-url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    /// An embedded SQLite file (created with its folder).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL, `postgres://user[:password]@host[:port]/database`.
+    Postgres(String),
 }
 
 impl Drop for Inner {
@@ -63,35 +88,104 @@ impl Drop for Inner {
 }
 
 impl Store {
-    /// Opens the database at `path` (creating it and its folder if needed), brings its schema
-    /// up to date, and starts the writer thread.
+    /// Opens the SQLite database at `path` (creating it and its folder if needed), brings its
+    /// schema up to date, and starts the writer thread.
     pub fn open(path: &Path) -> Result<Store, DataError> {
         let mut conn = schema::open_writer(path)?;
         schema::migrate(&mut conn)?;
+        let store = Store::start(
+            BatchTarget::Sqlite(conn),
+            Backend::Sqlite {
+                path: path.to_path_buf(),
+                readers: ReadPool::new(path.to_path_buf()),
+            },
+        )?;
+        tracing::info!(path = %path.display(), "database open");
+        Ok(store)
+    }
+
+    /// Connects to the PostgreSQL database at `url` (a pool of connections), brings its schema
+    /// up to date, and starts the writer thread. Fails when the database does not answer.
+    pub fn connect(url: &str) -> Result<Store, DataError> {
+        let backend = PgBackend::connect(url)?;
+        let writer = backend.writer()?;
+        let location = backend.location().to_owned();
+        let store = Store::start(
+            BatchTarget::Postgres(Box::new(writer)),
+            Backend::Postgres(Box::new(backend)),
+        )?;
+        tracing::info!(database = %location, "postgres database open");
+        Ok(store)
+    }
+
+    /// Opens `database`, whichever backend it names.
+    pub fn open_database(database: &Database) -> Result<Store, DataError> {
+        match database {
+            Database::Sqlite(path) => Store::open(path),
+            Database::Postgres(url) => Store::connect(url),
+        }
+    }
+
+    fn start(target: BatchTarget, backend: Backend) -> Result<Store, DataError> {
         let shared = Arc::new(WriterShared::new());
         let (ops, queue) = crossbeam_channel::unbounded();
         let writer = std::thread::Builder::new()
             .name("arcade-db-writer".into())
             .spawn({
                 let shared = Arc::clone(&shared);
-                move || writer::run(conn, queue, shared)
+                move || writer::run(target, queue, shared)
             })
             .map_err(|e| DataError::Io(format!("starting the writer thread: {e}")))?;
-        tracing::info!(path = %path.display(), "database open");
         Ok(Store {
             inner: Arc::new(Inner {
-                path: path.to_path_buf(),
                 ops: Some(ops),
                 writer: Mutex::new(Some(writer)),
-                readers: ReadPool::new(path.to_path_buf()),
+                backend,
                 shared,
             }),
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// The SQLite database file; `None` on PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.inner.backend {
+            Backend::Sqlite { path, .. } => Some(path),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Where the data is, for logs and `/health/details`: the file's path, or the PostgreSQL
+    /// URL without its password.
+    pub fn location(&self) -> String {
+        match &self.inner.backend {
+            Backend::Sqlite { path, .. } => path.display().to_string(),
+            Backend::Postgres(pg) => pg.location().to_owned(),
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Runs a read: `sqlite` on a pooled read connection, or `postgres` on a pooled
+    /// PostgreSQL connection (on the backend's runtime, the caller waiting).
+    fn query<T, Fut>(
+        &self,
+        sqlite: impl FnOnce(&rusqlite::Connection) -> Result<T, DataError>,
+        postgres: impl FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
+    ) -> Result<T, DataError>
+    where
+        T: Send + 'static,
+        Fut: Future<Output = Result<T, DataError>> + Send,
+    {
+        match &self.inner.backend {
+            Backend::Sqlite { readers, .. } => readers.with(sqlite),
+            Backend::Postgres(pg) => pg.read(postgres),
+        }
     }
 
     // ---- writes -------------------------------------------------------------------------
@@ -190,7 +284,7 @@ impl Store {
         if let Some(handle) = handle
             && handle.join().is_err()
         {
-            return Err(DataError::Sqlite("the database writer panicked".into()));
+            return Err(DataError::Io("the database writer panicked".into()));
         }
         result
     }
@@ -227,19 +321,17 @@ impl Store {
 
     // ---- reads --------------------------------------------------------------------------
 
-    /// The read-connection pool (for the queries of other modules, e.g. `social`).
-    pub(crate) fn readers(&self) -> &ReadPool {
-        &self.inner.readers
-    }
-
     /// The number of visits so far.
     pub fn visits(&self) -> Result<i64, DataError> {
-        self.inner.readers.with(read::visits)
+        self.query(read::visits, crate::pg::read::visits)
     }
 
     /// One finished match, or `None` if it is unknown.
     pub fn get_match(&self, id: MatchId) -> Result<Option<StoredMatch>, DataError> {
-        self.inner.readers.with(|conn| read::get_match(conn, id))
+        self.query(
+            |conn| read::get_match(conn, id),
+            move |client| crate::pg::read::get_match(client, id),
+        )
     }
 
     /// A finished match and its replay (issue 16): `None` for an unknown match, `(match,
@@ -248,40 +340,51 @@ impl Store {
         &self,
         id: MatchId,
     ) -> Result<Option<(StoredMatch, Option<arcade_systems::replay::Replay>)>, DataError> {
-        self.inner.readers.with(|conn| read::get_replay(conn, id))
+        self.query(
+            |conn| read::get_replay(conn, id),
+            move |client| crate::pg::read::get_replay(client, id),
+        )
     }
 
     /// The ids of every match stored with a replay, oldest first (`arcade replay verify`).
     pub fn replayed_matches(&self) -> Result<Vec<MatchId>, DataError> {
-        self.inner.readers.with(read::replayed_matches)
+        self.query(read::replayed_matches, crate::pg::read::replayed_matches)
     }
 
     /// A page of finished matches, newest first (by the order they were stored). Pass the
     /// page's `next` as the following call's `before`: paging this way shows every match once,
     /// even while new matches are stored between the calls.
     pub fn list_matches(&self, filter: &MatchFilter) -> Result<MatchPage, DataError> {
-        self.inner
-            .readers
-            .with(|conn| read::list_matches(conn, filter))
+        let owned = filter.clone();
+        self.query(
+            |conn| read::list_matches(conn, filter),
+            move |client| crate::pg::read::list_matches(client, owned),
+        )
     }
 
     /// A player, or `None` if unknown.
     pub fn get_player(&self, id: PlayerId) -> Result<Option<PlayerRow>, DataError> {
-        self.inner.readers.with(|conn| read::get_player(conn, id))
+        self.query(
+            |conn| read::get_player(conn, id),
+            move |client| crate::pg::read::get_player(client, id),
+        )
     }
 
     /// The registered player with this name (case-insensitive) and its password hash.
     pub fn find_credentials(&self, name: &str) -> Result<Option<Credentials>, DataError> {
-        self.inner
-            .readers
-            .with(|conn| read::find_credentials(conn, name))
+        let owned = name.to_owned();
+        self.query(
+            |conn| read::find_credentials(conn, name),
+            move |client| crate::pg::read::find_credentials(client, owned),
+        )
     }
 
     /// Whether `session` exists, belongs to `player` and is not revoked.
     pub fn session_valid(&self, session: SessionId, player: PlayerId) -> Result<bool, DataError> {
-        self.inner
-            .readers
-            .with(|conn| read::session_valid(conn, session, player))
+        self.query(
+            |conn| read::session_valid(conn, session, player),
+            move |client| crate::pg::read::session_valid(client, session, player),
+        )
     }
 
     /// Every game's statistics and rating of a player (defaults for a game never played).
@@ -289,9 +392,10 @@ impl Store {
         &self,
         player: PlayerId,
     ) -> Result<Vec<(arcade_systems::model::Game, crate::GameStats)>, DataError> {
-        self.inner
-            .readers
-            .with(|conn| crate::ratings::player_stats(conn, player))
+        self.query(
+            |conn| crate::ratings::player_stats(conn, player),
+            move |client| crate::pg::read::player_stats(client, player),
+        )
     }
 
     /// The top `limit` players of `game`: pong by rating (players with a rated match), breakout
@@ -301,9 +405,10 @@ impl Store {
         game: arcade_systems::model::Game,
         limit: u32,
     ) -> Result<Vec<crate::LeaderboardRow>, DataError> {
-        self.inner
-            .readers
-            .with(|conn| crate::ratings::leaderboard(conn, game, limit))
+        self.query(
+            |conn| crate::ratings::leaderboard(conn, game, limit),
+            move |client| crate::pg::read::leaderboard(client, game, limit),
+        )
     }
 
     // ---- social: chat, friends and blocks ------------------------------------------------
@@ -357,8 +462,11 @@ impl Store {
         before: Option<Cursor>,
         limit: u32,
     ) -> Result<ChatPage, DataError> {
-        self.readers()
-            .with(|conn| social::chat_history(conn, channel, before, limit))
+        let owned = channel.to_owned();
+        self.query(
+            |conn| social::chat_history(conn, channel, before, limit),
+            move |client| crate::pg::read::chat_history(client, owned, before, limit),
+        )
     }
 
     /// `player`'s friends (both ways) or blocked players, by name.
@@ -367,8 +475,10 @@ impl Store {
         relation: Relation,
         player: PlayerId,
     ) -> Result<Vec<PlayerRow>, DataError> {
-        self.readers()
-            .with(|conn| social::related(conn, relation, player))
+        self.query(
+            |conn| social::related(conn, relation, player),
+            move |client| crate::pg::read::related(client, relation, player),
+        )
     }
 
     /// Whether `player` and `other` are friends (both ways), or `player` blocks `other`.
@@ -378,14 +488,19 @@ impl Store {
         player: PlayerId,
         other: PlayerId,
     ) -> Result<bool, DataError> {
-        self.readers()
-            .with(|conn| social::has_relation(conn, relation, player, other))
+        self.query(
+            |conn| social::has_relation(conn, relation, player, other),
+            move |client| crate::pg::read::has_relation(client, relation, player, other),
+        )
     }
 
     /// `player`'s friends, except the players `player` blocks: the audience of `player`'s
     /// presence.
     pub fn followers(&self, player: PlayerId) -> Result<Vec<PlayerId>, DataError> {
-        self.readers().with(|conn| social::followers(conn, player))
+        self.query(
+            |conn| social::followers(conn, player),
+            move |client| crate::pg::read::followers(client, player),
+        )
     }
 
     /// `player`'s pending friend requests, `(incoming, outgoing)`, each by name.
@@ -393,8 +508,10 @@ impl Store {
         &self,
         player: PlayerId,
     ) -> Result<(Vec<PlayerRow>, Vec<PlayerRow>), DataError> {
-        self.readers()
-            .with(|conn| social::friend_requests(conn, player))
+        self.query(
+            |conn| social::friend_requests(conn, player),
+            move |client| crate::pg::read::friend_requests(client, player),
+        )
     }
 
     // ---- guests written when first needed (`crate::guests`) ------------------------------
@@ -445,23 +562,47 @@ impl Store {
         session: SessionId,
         player: PlayerId,
     ) -> Result<SessionState, DataError> {
-        self.readers()
-            .with(|conn| crate::guests::session_state(conn, session, player))
+        self.query(
+            |conn| crate::guests::session_state(conn, session, player),
+            move |client| crate::pg::read::session_state(client, session, player),
+        )
     }
 
     /// Whether the database answers (`SELECT 1` on a read connection) and the writer runs.
     pub fn ping(&self) -> bool {
-        self.writer_running() && self.inner.readers.with(read::ping).unwrap_or(false)
+        self.writer_running()
+            && self
+                .query(read::ping, crate::pg::read::ping)
+                .unwrap_or(false)
     }
 
-    /// Bytes on disk: the database file and its write-ahead log.
+    /// Bytes on disk: the database file and its write-ahead log (on PostgreSQL, the size of
+    /// the database on the server).
     pub fn size_bytes(&self) -> u64 {
-        let mut wal = self.inner.path.clone().into_os_string();
+        let path = match &self.inner.backend {
+            Backend::Sqlite { path, .. } => path,
+            Backend::Postgres(pg) => {
+                return pg.read(crate::pg::read::size_bytes).unwrap_or(0);
+            }
+        };
+        let mut wal = path.clone().into_os_string();
         wal.push("-wal");
-        [self.inner.path.as_os_str(), wal.as_os_str()]
+        [path.as_os_str(), wal.as_os_str()]
             .iter()
             .filter_map(|file| std::fs::metadata(file).ok())
             .map(|meta| meta.len())
             .sum()
+    }
+}
+
+/// Runs `test` on a fresh SQLite store, then on a fresh PostgreSQL database when
+/// `ARCADE_TEST_POSTGRES_URL` is set: the unit tests that touch storage run on both backends.
+#[cfg(test)]
+pub(crate) fn each_store(test: impl Fn(&Store)) {
+    let dir = tempfile::tempdir().unwrap();
+    test(&Store::open(&dir.path().join("arcade.db")).unwrap());
+    if let Ok(url) = std::env::var("ARCADE_TEST_POSTGRES_URL") {
+        let fresh = crate::pg::create_fresh_database(&url, "arcade_unit").unwrap();
+        test(&Store::connect(&fresh).unwrap());
     }
 }

@@ -34,7 +34,7 @@ pub(crate) const BATCH_MAX_OPS: usize = 256;
 /// How long a batch of fire-and-forget writes waits for more after its first write.
 pub(crate) const BATCH_MAX_WAIT: Duration = Duration::from_millis(10);
 /// How many random ids a create draws before it gives up on collisions.
-const ID_ATTEMPTS: usize = 4;
+pub(crate) const ID_ATTEMPTS: usize = 4;
 /// `last_write_at_ms` before the first commit.
 const NO_WRITE_YET: i64 = i64::MIN;
 
@@ -87,7 +87,7 @@ pub(crate) enum WriteOp {
 }
 
 impl WriteOp {
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             WriteOp::RecordMatch { .. } => "record_match",
             WriteOp::IncrementVisits { .. } => "increment_visits",
@@ -104,7 +104,7 @@ impl WriteOp {
 
     /// Whether a caller blocks until this write is answered, or work (`match.end`, a chat
     /// `ack`) waits on its commit notice.
-    fn has_waiter(&self) -> bool {
+    pub(crate) fn has_waiter(&self) -> bool {
         match self {
             WriteOp::Social(op) => op.has_waiter(),
             WriteOp::RecordMatch { notice, .. } => notice.is_pending(),
@@ -113,12 +113,12 @@ impl WriteOp {
     }
 
     /// Whether this write changes the database (flush and shutdown do not).
-    fn writes(&self) -> bool {
+    pub(crate) fn writes(&self) -> bool {
         !matches!(self, WriteOp::Flush { .. } | WriteOp::Shutdown { .. })
     }
 
     /// Answers the write with `error` without applying it.
-    fn refuse(self, error: DataError, shared: &WriterShared) {
+    pub(crate) fn refuse(self, error: DataError, shared: &WriterShared) {
         match self {
             // Dropping the notice settles it as failed.
             WriteOp::RecordMatch { record, .. } => shared.record_lost(record.id, &error),
@@ -167,7 +167,7 @@ impl WriterShared {
         *self.observer.write().unwrap_or_else(|e| e.into_inner()) = observer;
     }
 
-    fn observer(&self) -> Option<Arc<WriteObserver>> {
+    pub(crate) fn observer(&self) -> Option<Arc<WriteObserver>> {
         self.observer
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -181,12 +181,29 @@ impl WriterShared {
     }
 }
 
+/// How the writer applies a batch on its backend (emptying it): one transaction, then answers.
+pub(crate) enum BatchTarget {
+    /// The one SQLite write connection.
+    Sqlite(Connection),
+    /// The writer's own PostgreSQL connection (boxed: it is much larger than a SQLite one).
+    Postgres(Box<crate::pg::write::PgWriter>),
+}
+
+impl BatchTarget {
+    fn apply(&mut self, batch: &mut Vec<WriteOp>, shared: &WriterShared) {
+        match self {
+            BatchTarget::Sqlite(conn) => apply_batch(conn, batch, shared),
+            BatchTarget::Postgres(writer) => writer.apply(batch, shared),
+        }
+    }
+}
+
 /// The writer thread's body: runs until every sender is gone or a `Shutdown` is applied.
-pub(crate) fn run(mut conn: Connection, ops: Receiver<WriteOp>, shared: Arc<WriterShared>) {
+pub(crate) fn run(mut target: BatchTarget, ops: Receiver<WriteOp>, shared: Arc<WriterShared>) {
     let mut batch = Vec::with_capacity(BATCH_MAX_OPS);
     while let Ok(first) = ops.recv() {
         let stop = collect(first, &ops, &mut batch);
-        apply_batch(&mut conn, &mut batch, &shared);
+        target.apply(&mut batch, &shared);
         if stop {
             break;
         }
@@ -229,14 +246,7 @@ fn apply_batch(conn: &mut Connection, batch: &mut Vec<WriteOp>, shared: &WriterS
     let wrote = batch.iter().any(WriteOp::writes);
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
-        Err(error) => {
-            let error = sql(error);
-            tracing::error!(%error, ops = batch.len(), "cannot begin a write transaction");
-            for op in batch.drain(..) {
-                op.refuse(error.clone(), shared);
-            }
-            return;
-        }
+        Err(error) => return refuse_all(batch, sql(error), shared),
     };
     let mut acks = Vec::with_capacity(batch.len());
     for op in batch.drain(..) {
@@ -253,6 +263,25 @@ fn apply_batch(conn: &mut Connection, batch: &mut Vec<WriteOp>, shared: &WriterS
     if wrote {
         observe("commit", started.elapsed());
     }
+    settle(acks, commit, wrote, shared);
+}
+
+/// Refuses every write of a batch whose transaction could not begin.
+pub(crate) fn refuse_all(batch: &mut Vec<WriteOp>, error: DataError, shared: &WriterShared) {
+    tracing::error!(%error, ops = batch.len(), "cannot begin a write transaction");
+    for op in batch.drain(..) {
+        op.refuse(error.clone(), shared);
+    }
+}
+
+/// After a batch's commit: stamps the write time, then answers every write of the batch
+/// (a failed commit fails them all, and its records are counted as lost).
+pub(crate) fn settle(
+    acks: Vec<Ack>,
+    commit: Result<(), DataError>,
+    wrote: bool,
+    shared: &WriterShared,
+) {
     match &commit {
         Ok(()) if wrote => shared.last_write_at_ms.store(now_ms(), Ordering::Relaxed),
         Ok(()) => {}
@@ -403,7 +432,7 @@ fn increment_visits(conn: &Connection) -> Result<i64, DataError> {
 }
 
 /// A random nonzero id of the bits in `mask` (53 for player ids, 63 for sessions).
-fn random_id(mask: u64) -> Result<u64, DataError> {
+pub(crate) fn random_id(mask: u64) -> Result<u64, DataError> {
     loop {
         let id = getrandom::u64().map_err(|e| DataError::Io(format!("random id: {e}")))? & mask;
         if id != 0 {

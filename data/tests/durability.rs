@@ -1,18 +1,18 @@
 //! Acknowledged writes survive `kill -9`: a child process (this test binary, re-run on one
 //! test) writes and reports what was acknowledged; the parent kills it mid-stream and checks
-//! every acknowledged write is in the file.
+//! every acknowledged write is in the file (or, when `ARCADE_TEST_POSTGRES_URL` is set, in
+//! PostgreSQL too).
 
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arcade_data::Store;
+use arcade_data::{Database, Store};
 use arcade_systems::model::{Game, MatchId};
 
-/// Set in the child's environment to the database path.
+/// Set in the child's environment to the database path or PostgreSQL URL.
 const CHILD_DB: &str = "ARCADE_DATA_DURABILITY_CHILD_DB";
 /// How many acknowledged records the parent waits for before it kills the child.
 const KILL_AFTER_ACKED: u64 = 2000;
@@ -22,10 +22,15 @@ const CHILD_DEADLINE: Duration = Duration::from_secs(60);
 /// The child: writes forever, printing `acked N visits V` after each flush returns.
 #[test]
 fn durability_child() {
-    let Some(path) = std::env::var_os(CHILD_DB) else {
+    let Ok(target) = std::env::var(CHILD_DB) else {
         return;
     };
-    let store = Store::open(&PathBuf::from(path)).unwrap();
+    let database = if target.starts_with("postgres") {
+        Database::Postgres(target)
+    } else {
+        Database::Sqlite(target.into())
+    };
+    let store = Store::open_database(&database).unwrap();
     let mut id = 0;
     loop {
         for _ in 0..7 {
@@ -40,7 +45,14 @@ fn durability_child() {
 
 #[test]
 fn every_acknowledged_write_survives_kill_9() {
-    let db = common::temp_db();
+    common::each_backend(survives_kill_9);
+}
+
+fn survives_kill_9(db: &common::TempDb) {
+    let target = match &db.database {
+        Database::Sqlite(path) => path.display().to_string(),
+        Database::Postgres(url) => url.clone(),
+    };
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -48,7 +60,7 @@ fn every_acknowledged_write_survives_kill_9() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_DB, &db.path)
+        .env(CHILD_DB, &target)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -72,7 +84,7 @@ fn every_acknowledged_write_survives_kill_9() {
         "the child acknowledged only {acked} records"
     );
 
-    let store = Store::open(&db.path).unwrap();
+    let store = common::open(db);
     for id in 1..=acked {
         assert!(
             store.get_match(MatchId(id)).unwrap().is_some(),

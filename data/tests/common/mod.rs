@@ -1,29 +1,72 @@
-//! Helpers shared by the integration tests: a store in a temporary folder and match records.
+//! Helpers shared by the integration tests (run on the test thread): a store in a temporary
+//! folder or a fresh PostgreSQL database, and match records.
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
-use arcade_data::Store;
+use arcade_data::{Database, Store};
 use arcade_systems::model::{
     BotLevel, EndReason, Game, MatchId, MatchOptions, MatchRecord, Mode, PlayerId, PlayerResult,
     RecordPlayer, Seat,
 };
 
-/// A temporary folder that lives as long as the test holds it, and the db path inside it.
+/// The PostgreSQL server the storage tests also run on, when set (scripts/test.sh sets it).
+pub const POSTGRES_URL_VAR: &str = "ARCADE_TEST_POSTGRES_URL";
+
+/// A database for one test: a SQLite file in a temporary folder that lives as long as the
+/// test holds it, or a fresh PostgreSQL database of its own.
 pub struct TempDb {
     pub dir: tempfile::TempDir,
-    pub path: PathBuf,
+    pub database: Database,
 }
 
+impl TempDb {
+    /// Another empty database on the same backend.
+    pub fn fresh(&self) -> TempDb {
+        match &self.database {
+            Database::Sqlite(_) => temp_db(),
+            Database::Postgres(_) => postgres_db().expect("postgres is configured"),
+        }
+    }
+
+    /// Where it is, as [`Store::location`] says it.
+    pub fn location(&self) -> String {
+        match &self.database {
+            Database::Sqlite(path) => path.display().to_string(),
+            Database::Postgres(url) => url.clone(),
+        }
+    }
+}
+
+/// A SQLite database in a temporary folder.
 pub fn temp_db() -> TempDb {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("db/arcade.db");
-    TempDb { dir, path }
+    TempDb {
+        dir,
+        database: Database::Sqlite(path),
+    }
+}
+
+/// A fresh PostgreSQL database, when [`POSTGRES_URL_VAR`] is set.
+pub fn postgres_db() -> Option<TempDb> {
+    let url = std::env::var(POSTGRES_URL_VAR).ok()?;
+    let fresh = arcade_data::pg::create_fresh_database(&url, "arcade_test").expect("create db");
+    Some(TempDb {
+        dir: tempfile::tempdir().expect("temp dir"),
+        database: Database::Postgres(fresh),
+    })
+}
+
+/// Runs `test` on SQLite, then on PostgreSQL when [`POSTGRES_URL_VAR`] is set.
+pub fn each_backend(test: impl Fn(&TempDb)) {
+    test(&temp_db());
+    if let Some(db) = postgres_db() {
+        test(&db);
+    }
 }
 
 pub fn open(db: &TempDb) -> Store {
-    Store::open(&db.path).expect("open store")
+    Store::open_database(&db.database).expect("open store")
 }
 
 /// A pong 1v1 record between players `a` and `b`, or a breakout solo one of `a` alone.

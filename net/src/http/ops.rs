@@ -446,12 +446,13 @@ pub async fn health_details(
         },
         "database": {
             "ok": db_ok,
+            "backend": state.store.backend_name(),
             "sizeBytes": size_bytes,
             "lastWriteAt": last_write.map(arcade_data::time::format_rfc3339_ms),
         },
     });
     if admin.is_some() {
-        body["database"]["path"] = json!(state.store.path().display().to_string());
+        body["database"]["path"] = json!(state.store.location());
     }
     let status = if ok {
         StatusCode::OK
