@@ -202,3 +202,119 @@ async fn every_instance_lists_every_instances_live_matches() {
         "{breakout}"
     );
 }
+
+/// A Redis of the test's own on a free loopback port (so that it can be stopped without
+/// touching other tests), stopped by its pid when dropped.
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start_on(port: u16) -> OwnRedis {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts (scripts/test.sh installs it)");
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis { child, port }
+    }
+
+    fn start() -> OwnRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        OwnRedis::start_on(port)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn health(server: &Server) -> (u16, Value) {
+    let response = http().get(server.url("/health")).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `/health` until it answers `status`.
+async fn health_becomes(server: &Server, status: u16) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (now, body) = health(server).await;
+        if now == status {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "/health stayed {now}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_going_away_is_reported_and_survived() {
+    let Some((postgres, _)) = services() else { return };
+    let database = arcade_data::pg::create_fresh_database(&postgres, "arcade_cluster")
+        .expect("create a database");
+    let redis = OwnRedis::start();
+    let url = redis.url();
+    let start = |instance: &str| {
+        let mut args = vec![
+            "--database-url",
+            &database,
+            "--redis",
+            &url,
+            "--instance-id",
+            instance,
+            "--jwt-secret",
+            "one key for the whole cluster",
+        ];
+        args.extend_from_slice(NO_WS_LIMITS);
+        Server::start(&args)
+    };
+    let (a, b) = (start("a"), start("b"));
+    let mut ada = Client::connect(&a, "").await;
+    let mut bob = Client::connect(&b, "").await;
+    chat_until_heard(&mut ada, &mut bob, "global", "before").await;
+    let mut left = Client::connect(&a, "").await;
+    let mut right = Client::connect(&a, "").await;
+    let match_id = start_pong(&mut left, &mut right, 1).await;
+
+    // Redis goes away: both instances say so on /health, the match keeps ticking.
+    let port = redis.port;
+    drop(redis);
+    let body = health_becomes(&a, 503).await;
+    assert_eq!(body["redis"], false, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    health_becomes(&b, 503).await;
+    let (left_end, right_end) = tokio::join!(
+        common::dodge_until_end(left, match_id.clone(), "left"),
+        common::dodge_until_end(right, match_id.clone(), "right"),
+    );
+    assert_eq!(left_end.0["data"]["reason"], "score_limit");
+    assert_eq!(right_end.0["data"]["reason"], "score_limit");
+    // The record is in PostgreSQL, whichever instance is asked.
+    let record = common::fetch_record(&b, &match_id).await;
+    assert_eq!(record["id"], match_id.as_str());
+
+    // Redis comes back on the same address: health recovers, the bus carries chat again.
+    let _redis = OwnRedis::start_on(port);
+    health_becomes(&a, 200).await;
+    health_becomes(&b, 200).await;
+    chat_until_heard(&mut ada, &mut bob, "global", "after").await;
+}

@@ -427,7 +427,8 @@ pub async fn health_details(
                 .insert(label("phase"), json!(count));
         }
     }
-    let ok = ticking && db_ok;
+    let redis_ok = state.cluster.as_ref().is_none_or(|cluster| cluster.is_up());
+    let ok = ticking && db_ok && redis_ok;
     let mut body = json!({
         "status": if ok { "ok" } else { "unavailable" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -453,6 +454,15 @@ pub async fn health_details(
     });
     if admin.is_some() {
         body["database"]["path"] = json!(state.store.location());
+    }
+    if let Some(cluster) = &state.cluster {
+        body["cluster"] = json!({
+            "instance": cluster.instance,
+            "redisOk": redis_ok,
+            "redisRoundTripMs": millis(cluster.round_trip()),
+            "instancesAlive": cluster.instances_alive(),
+            "busDropped": cluster.dropped(),
+        });
     }
     let status = if ok {
         StatusCode::OK
