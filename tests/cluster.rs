@@ -268,7 +268,9 @@ async fn health_becomes(server: &Server, status: u16) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_going_away_is_reported_and_survived() {
-    let Some((postgres, _)) = services() else { return };
+    let Some((postgres, _)) = services() else {
+        return;
+    };
     let database = arcade_data::pg::create_fresh_database(&postgres, "arcade_cluster")
         .expect("create a database");
     let redis = OwnRedis::start();

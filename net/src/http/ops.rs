@@ -450,6 +450,7 @@ pub async fn health_details(
             "backend": state.store.backend_name(),
             "sizeBytes": size_bytes,
             "lastWriteAt": last_write.map(arcade_data::time::format_rfc3339_ms),
+            "heldRecords": state.store.held_records(),
         },
     });
     if admin.is_some() {
