@@ -48,6 +48,8 @@ unsafe extern "C" {
 struct OwnPostgres {
     dir: tempfile::TempDir,
     port: u16,
+    /// The running server's wrapper process (`runuser` as root), reaped on stop.
+    child: Option<std::process::Child>,
 }
 
 impl OwnPostgres {
@@ -72,14 +74,18 @@ impl OwnPostgres {
             .status()
             .expect("initdb runs");
         assert!(initdb.success(), "initdb failed");
-        let postgres = OwnPostgres { dir, port };
+        let mut postgres = OwnPostgres {
+            dir,
+            port,
+            child: None,
+        };
         postgres.run();
         postgres
     }
 
     /// Starts the server on the data folder and waits until it accepts connections.
-    fn run(&self) {
-        as_postgres(&pg_bindir().join("postgres"))
+    fn run(&mut self) {
+        let child = as_postgres(&pg_bindir().join("postgres"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-k"])
@@ -89,6 +95,7 @@ impl OwnPostgres {
             .stderr(Stdio::null())
             .spawn()
             .expect("postgres starts");
+        self.child = Some(child);
         let deadline = Instant::now() + WAIT;
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
             || !self.dir.path().join("data/postmaster.pid").exists()
@@ -99,7 +106,7 @@ impl OwnPostgres {
     }
 
     /// Stops the server (a fast shutdown: connections are cut) and waits until it is gone.
-    fn stop(&self) {
+    fn stop(&mut self) {
         let pid_file = self.dir.path().join("data/postmaster.pid");
         let Ok(text) = std::fs::read_to_string(&pid_file) else {
             return;
@@ -110,6 +117,9 @@ impl OwnPostgres {
         while pid_file.exists() {
             assert!(Instant::now() < deadline, "postgres did not stop");
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
         }
     }
 
@@ -169,7 +179,7 @@ async fn postgres_away_mid_play_loses_no_finished_record() {
         eprintln!("ARCADE_TEST_POSTGRES_URL is not set: skipped");
         return;
     }
-    let postgres = OwnPostgres::start();
+    let mut postgres = OwnPostgres::start();
     let server = Server::start(&["--database-url", &postgres.url()]);
     let before = play(&server).await;
     fetch_record(&server, &before).await;
