@@ -31,8 +31,8 @@ pub struct Config {
     #[arg(long, env = "ARCADE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// Join a cluster through this Redis (`redis://host:port`). Needs `--database-url`.
-    /// Accepted, not used yet: the instance still runs alone.
+    /// Join a cluster through this Redis (`redis://host:port[/db]`). Needs `--database-url`
+    /// and `--jwt-secret`; instances on the same Redis database form one cluster.
     #[arg(long, env = "ARCADE_REDIS_URL", hide_env_values = true)]
     pub redis: Option<String>,
 
@@ -197,6 +197,12 @@ pub enum ConfigError {
     /// A `--redis` that is not `redis://` or `rediss://`.
     #[error("--redis must be a redis:// or rediss:// URL")]
     NotRedis,
+    /// `--redis` without `--jwt-secret`.
+    #[error(
+        "--redis needs --jwt-secret (ARCADE_JWT_SECRET): every instance of a cluster must sign \
+         tokens with the same key, so a token from one is valid on all"
+    )]
+    RedisWithoutSecret,
 }
 
 /// Whether `url` names a PostgreSQL database.
@@ -230,6 +236,9 @@ impl Config {
             && !(redis.starts_with("redis://") || redis.starts_with("rediss://"))
         {
             return Err(ConfigError::NotRedis);
+        }
+        if self.redis.is_some() && self.database_url.is_some() && self.jwt_secret.is_none() {
+            return Err(ConfigError::RedisWithoutSecret);
         }
         match (&self.database_url, &self.redis) {
             (Some(url), _) if is_postgres_url(url) => Ok(Database::Postgres(url.clone())),
@@ -349,8 +358,13 @@ mod tests {
             parse(&["--redis", "redis://127.0.0.1:6379"]).database(),
             Err(ConfigError::RedisWithoutDatabase)
         );
+        let redis = "redis://127.0.0.1:6379";
         assert_eq!(
-            parse(&["--database-url", url, "--redis", "redis://127.0.0.1:6379"]).database(),
+            parse(&["--database-url", url, "--redis", redis]).database(),
+            Err(ConfigError::RedisWithoutSecret)
+        );
+        assert_eq!(
+            parse(&["--database-url", url, "--redis", redis, "--jwt-secret", "k"]).database(),
             Ok(Database::Postgres(url.into()))
         );
         assert_eq!(

@@ -11,6 +11,7 @@
 //! - [`migrate`]: `arcade migrate`, the copy of a SQLite file into PostgreSQL.
 //! - [`replay`]: `arcade replay verify`, which replays stored matches instead of serving.
 
+mod cluster;
 mod config;
 mod hooks;
 mod migrate;
@@ -153,6 +154,20 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::new());
     let ops = config.ops();
     let limits = Arc::new(arcade_net::limits::SharedLimits::new(ops.abuse));
+    let listener = tokio::net::TcpListener::bind(config.listen_addr())
+        .await
+        .with_context(|| format!("binding {}", config.listen_addr()))?;
+    let addr = listener.local_addr()?;
+    info!("listening on {addr}");
+    let instance = config.instance_id(addr.port());
+    let cluster = match &config.redis {
+        Some(url) => Some(
+            arcade_net::cluster::Cluster::join(url, instance.clone(), hub.clone())
+                .await
+                .with_context(|| format!("joining the cluster through {url}"))?,
+        ),
+        None => None,
+    };
     let state = AppState {
         config: Arc::new(NetConfig {
             tick_rate: config.tick_rate,
@@ -171,16 +186,10 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         clock,
         metrics,
         limits,
+        cluster,
     };
-    let listener = tokio::net::TcpListener::bind(config.listen_addr())
-        .await
-        .with_context(|| format!("binding {}", config.listen_addr()))?;
-    let addr = listener.local_addr()?;
-    info!("listening on {addr}");
-    let instance = config.instance_id(addr.port());
-    if config.redis.is_some() {
-        // The flag is accepted so deployments can set it now; cluster mode comes later.
-        tracing::warn!(%instance, "--redis is accepted but not used yet: this instance runs alone");
+    if let Some(cluster) = &state.cluster {
+        tokio::spawn(cluster::run_heartbeat(state.clone(), cluster.clone()));
     }
     info!(%instance, database = %store.location(), backend = store.backend_name(), "instance");
     tokio::spawn(arcade_net::http::accounts::purge_guests(state.clone()));

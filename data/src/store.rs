@@ -305,6 +305,11 @@ impl Store {
     }
 
     /// How many match records could not be stored since this store was opened.
+    /// Match records held while PostgreSQL is unreachable, to be written when it is back.
+    pub fn held_records(&self) -> u64 {
+        self.inner.shared.held_records()
+    }
+
     pub fn failed_records(&self) -> u64 {
         self.inner.shared.failed_records()
     }

@@ -142,6 +142,9 @@ pub(crate) struct WriterShared {
     last_write_at_ms: AtomicI64,
     /// `record_match` writes that were lost (failed, or their batch failed to commit).
     failed_records: AtomicU64,
+    /// Match records held for a database that is unreachable (PostgreSQL), waiting to be
+    /// written when it is back.
+    held_records: AtomicU64,
     /// Told the duration of every write and commit, when set.
     observer: RwLock<Option<Arc<WriteObserver>>>,
 }
@@ -151,12 +154,21 @@ impl WriterShared {
         WriterShared {
             last_write_at_ms: AtomicI64::new(NO_WRITE_YET),
             failed_records: AtomicU64::new(0),
+            held_records: AtomicU64::new(0),
             observer: RwLock::new(None),
         }
     }
 
     pub(crate) fn last_write_at_ms(&self) -> Option<i64> {
         Some(self.last_write_at_ms.load(Ordering::Relaxed)).filter(|&ms| ms != NO_WRITE_YET)
+    }
+
+    pub(crate) fn held_records(&self) -> u64 {
+        self.held_records.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_held_records(&self, held: usize) {
+        self.held_records.store(held as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn failed_records(&self) -> u64 {
@@ -196,12 +208,34 @@ impl BatchTarget {
             BatchTarget::Postgres(writer) => writer.apply(batch, shared),
         }
     }
+
+    /// How long the writer may wait for new writes before it must try held records again
+    /// (PostgreSQL only); `None` when nothing is held.
+    fn retry_within(&self) -> Option<Duration> {
+        match self {
+            BatchTarget::Sqlite(_) => None,
+            BatchTarget::Postgres(writer) => writer.retry_within(),
+        }
+    }
 }
 
 /// The writer thread's body: runs until every sender is gone or a `Shutdown` is applied.
 pub(crate) fn run(mut target: BatchTarget, ops: Receiver<WriteOp>, shared: Arc<WriterShared>) {
     let mut batch = Vec::with_capacity(BATCH_MAX_OPS);
-    while let Ok(first) = ops.recv() {
+    loop {
+        let first = match target.retry_within() {
+            None => ops.recv().ok(),
+            Some(wait) => match ops.recv_timeout(wait) {
+                Ok(op) => Some(op),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    // Nothing new: try the held records again.
+                    target.apply(&mut batch, &shared);
+                    continue;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        let Some(first) = first else { break };
         let stop = collect(first, &ops, &mut batch);
         target.apply(&mut batch, &shared);
         if stop {

@@ -6,11 +6,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use arcade_systems::model::PlayerId;
 use serde::Serialize;
 
+use crate::cluster::bus::{RelayedClose, Said};
 use crate::outbox::Outbox;
 use crate::wire::protocol::PlayerInfo;
 
@@ -30,6 +31,9 @@ pub struct ConnEntry {
 pub struct Hub {
     next_id: AtomicU64,
     conns: RwLock<HashMap<ConnId, ConnEntry>>,
+    /// In a cluster, where deliveries for other instances' connections go (the bus
+    /// publisher, `crate::cluster`); never blocks: a full queue drops the message.
+    relay: OnceLock<tokio::sync::mpsc::Sender<Said>>,
 }
 
 impl Hub {
@@ -41,13 +45,67 @@ impl Hub {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Joins the hub to a cluster: deliveries and connections are told to the other
+    /// instances through `relay` from now on.
+    pub fn set_relay(&self, relay: tokio::sync::mpsc::Sender<Said>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// Hands `said` to the cluster, if there is one. Never blocks.
+    fn tell_cluster(&self, said: impl FnOnce() -> Option<Said>) {
+        if let Some(relay) = self.relay.get()
+            && let Some(said) = said()
+        {
+            let _ = relay.try_send(said);
+        }
+    }
+
     pub fn insert(&self, conn: ConnId, entry: ConnEntry) {
-        self.conns.write().expect("hub lock").insert(conn, entry);
+        let player = entry.player.clone();
+        let first = {
+            let mut conns = self.conns.write().expect("hub lock");
+            let first = !conns.values().any(|other| other.player.id == player.id);
+            conns.insert(conn, entry);
+            first
+        };
+        if first {
+            self.tell_cluster(|| {
+                Some(Said::Connected {
+                    player,
+                    online: true,
+                })
+            });
+        }
     }
 
     pub fn update_player(&self, conn: ConnId, player: PlayerInfo) {
-        if let Some(entry) = self.conns.write().expect("hub lock").get_mut(&conn) {
-            entry.player = player;
+        let before = {
+            let mut conns = self.conns.write().expect("hub lock");
+            let Some(entry) = conns.get_mut(&conn) else {
+                return;
+            };
+            std::mem::replace(&mut entry.player, player.clone())
+        };
+        if before.id != player.id {
+            self.told_gone(before);
+            self.tell_cluster(|| {
+                Some(Said::Connected {
+                    player,
+                    online: true,
+                })
+            });
+        }
+    }
+
+    /// Tells the cluster that `player` is gone from here, unless another connection has it.
+    fn told_gone(&self, player: PlayerInfo) {
+        if self.relay.get().is_some() && !self.is_online(player.id) {
+            self.tell_cluster(|| {
+                Some(Said::Connected {
+                    player,
+                    online: false,
+                })
+            });
         }
     }
 
@@ -59,8 +117,26 @@ impl Hub {
     }
 
     /// Sends `message` to, then closes with `reason`, every connection identified by
-    /// `session` (a logout). Returns how many there were.
+    /// `session` (a logout), here and on every other instance of a cluster. Returns how many
+    /// there were here.
     pub fn close_session<T: Serialize>(
+        &self,
+        session: &str,
+        message: &T,
+        reason: crate::outbox::CloseReason,
+    ) -> usize {
+        self.tell_cluster(|| {
+            Some(Said::EndSession {
+                session: session.to_owned(),
+                message: serde_json::to_value(message).ok()?,
+                close: RelayedClose::of(reason)?,
+            })
+        });
+        self.close_session_here(session, message, reason)
+    }
+
+    /// [`Hub::close_session`] for this instance's connections only.
+    pub fn close_session_here<T: Serialize>(
         &self,
         session: &str,
         message: &T,
@@ -75,7 +151,22 @@ impl Hub {
     }
 
     pub fn remove(&self, conn: ConnId) {
-        self.conns.write().expect("hub lock").remove(&conn);
+        let removed = self.conns.write().expect("hub lock").remove(&conn);
+        if let Some(entry) = removed {
+            self.told_gone(entry.player);
+        }
+    }
+
+    /// Every distinct player connected here (what a new instance of a cluster is told).
+    pub fn players(&self) -> Vec<PlayerInfo> {
+        let conns = self.conns.read().expect("hub lock");
+        let mut players: HashMap<PlayerId, PlayerInfo> = HashMap::new();
+        for entry in conns.values() {
+            players
+                .entry(entry.player.id)
+                .or_insert_with(|| entry.player.clone());
+        }
+        players.into_values().collect()
     }
 
     pub fn len(&self) -> usize {
@@ -107,7 +198,18 @@ impl Hub {
         }
     }
 
-    /// Whether a player has any open connection.
+    /// Sends `message` to every connection, here and on every other instance of a cluster
+    /// (`global` chat).
+    pub fn broadcast_everywhere<T: Serialize>(&self, message: &T) {
+        self.tell_cluster(|| {
+            Some(Said::ToEveryone {
+                message: serde_json::to_value(message).ok()?,
+            })
+        });
+        self.broadcast(message, |_| true);
+    }
+
+    /// Whether a player has any open connection here.
     pub fn is_online(&self, player: PlayerId) -> bool {
         self.conns
             .read()
@@ -126,8 +228,20 @@ impl Hub {
             .map(|entry| entry.player.clone())
     }
 
-    /// Sends `message` to every connection of the given players.
+    /// Sends `message` to every connection of the given players, here and on every other
+    /// instance of a cluster.
     pub fn send_to_players<T: Serialize>(&self, message: &T, players: &[PlayerId]) {
+        self.tell_cluster(|| {
+            Some(Said::ToPlayers {
+                players: players.to_vec(),
+                message: serde_json::to_value(message).ok()?,
+            })
+        });
+        self.send_to_players_here(message, players);
+    }
+
+    /// [`Hub::send_to_players`] for this instance's connections only.
+    pub fn send_to_players_here<T: Serialize>(&self, message: &T, players: &[PlayerId]) {
         self.broadcast(message, |entry| players.contains(&entry.player.id));
     }
 }

@@ -26,12 +26,15 @@
 //! - [`bridge`]: tick thread only: commands in ([`bridge::receive`]), events and `state` out
 //!   ([`bridge::send`]), and [`bridge::install`], which places all of net's systems.
 //! - [`matchmaking`]: the queues (tick thread), pairing (a pure function), ratings (tokio).
+//! - [`cluster`]: instances sharing one Redis as one server: the bus that carries the hub's
+//!   deliveries and logouts to every instance, cluster-wide presence, heartbeats, live lists.
 //! - [`social`]: chat and invitations (tokio), presence (tick thread), the presence feed
 //!   (tokio).
 
 pub mod auth;
 pub mod bridge;
 pub mod clock;
+pub mod cluster;
 pub mod http;
 pub mod hub;
 pub mod limits;

@@ -55,9 +55,64 @@ pub struct Metrics {
     pub password_hashes: IntCounter,
     /// The last ticks' durations, for the p99 of `/health/details`.
     pub tick_window: crate::clock::TickWindow,
+    /// The cluster's health as the last heartbeat saw it (zero when running alone).
+    pub cluster: ClusterGauges,
     /// `[direction][codec]` children of the frame and byte counters.
     frames_by: [[IntCounter; 3]; 2],
     bytes_by: [[IntCounter; 3]; 2],
+}
+
+/// `arcade_cluster_*`: what the cluster heartbeat last saw (`crate::cluster`).
+pub struct ClusterGauges {
+    /// `arcade_cluster_instances_alive`: instances whose heartbeat key is alive.
+    pub instances_alive: IntGauge,
+    /// `arcade_cluster_redis_up`: 1 when Redis answered the last heartbeat.
+    pub redis_up: IntGauge,
+    /// `arcade_cluster_redis_round_trip_seconds`: the last heartbeat's round trip.
+    pub redis_round_trip: prometheus::Gauge,
+    /// `arcade_cluster_bus_dropped_total`: bus messages dropped (queue full or Redis down).
+    pub bus_dropped: IntGauge,
+}
+
+impl ClusterGauges {
+    fn register(registry: &Registry) -> ClusterGauges {
+        let gauge = |name: &str, help: &str| {
+            let gauge = IntGauge::new(name, help).unwrap();
+            registry.register(Box::new(gauge.clone())).unwrap();
+            gauge
+        };
+        let redis_round_trip = prometheus::Gauge::new(
+            "arcade_cluster_redis_round_trip_seconds",
+            "The last cluster heartbeat's round trip to Redis",
+        )
+        .unwrap();
+        registry
+            .register(Box::new(redis_round_trip.clone()))
+            .unwrap();
+        ClusterGauges {
+            instances_alive: gauge(
+                "arcade_cluster_instances_alive",
+                "Instances of the cluster whose heartbeat is alive",
+            ),
+            redis_up: gauge(
+                "arcade_cluster_redis_up",
+                "1 when Redis answered the last heartbeat",
+            ),
+            redis_round_trip,
+            bus_dropped: gauge(
+                "arcade_cluster_bus_dropped_total",
+                "Cluster bus messages dropped (queue full or Redis down)",
+            ),
+        }
+    }
+
+    /// Records what a heartbeat saw.
+    pub fn record(&self, alive: u64, up: bool, round_trip: std::time::Duration, dropped: u64) {
+        self.instances_alive.set(alive as i64);
+        self.redis_up.set(i64::from(up));
+        self.redis_round_trip.set(round_trip.as_secs_f64());
+        self.bus_dropped.set(dropped as i64);
+    }
 }
 
 /// Which way a frame went.
@@ -214,6 +269,7 @@ impl Metrics {
                 matches_finished.with_label_values(&[game.as_str(), reason.as_str()]);
             }
         }
+        let cluster = ClusterGauges::register(r);
         let frames_by = by_direction(&ws_frames);
         let bytes_by = by_direction(&ws_bytes);
         Metrics {
@@ -234,6 +290,7 @@ impl Metrics {
             matches_finished,
             db_write_duration,
             tick_window: Default::default(),
+            cluster,
             frames_by,
             bytes_by,
         }

@@ -95,6 +95,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Limits shared by every connection of a player or an address.
     pub limits: Arc<crate::limits::SharedLimits>,
+    /// This instance's cluster (`--redis`); `None` when it runs alone.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl AppState {
@@ -125,6 +127,20 @@ impl AppState {
             id: player.id,
             name: player.name,
             guest: player.guest,
+        })
+    }
+
+    /// Whether a player has an open connection here or, in a cluster, on another instance.
+    pub fn is_online(&self, player: PlayerId) -> bool {
+        self.player_online(player).is_some()
+    }
+
+    /// A connected player, here or on another instance, as its connection knows it (a guest
+    /// may not be stored yet).
+    pub fn player_online(&self, player: PlayerId) -> Option<PlayerInfo> {
+        self.hub.player(player).or_else(|| {
+            let cluster = self.cluster.as_ref()?;
+            Some(cluster.remote_player(player)?.info)
         })
     }
 

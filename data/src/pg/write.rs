@@ -5,6 +5,7 @@
 //! alone), answers only after the commit. A lost connection fails its batch and is opened
 //! again for the next one.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use arcade_systems::model::{ID_BITS_MASK, MatchRecord, Mode, PlayerId, PlayerResult};
@@ -17,13 +18,14 @@ use tokio_postgres::NoTls;
 use super::{POOL_WAIT, is_foreign_key_violation, pg};
 use crate::error::DataError;
 use crate::guests::GuestWrite;
+use crate::notice::CommitNotice;
 use crate::ratings::{Rating, counted_seats, is_rated, new_ratings};
 use crate::reply::{Ack, reply};
 use crate::social::{ChatLine, Relation, SocialWrite};
 use crate::sql::{VISITS_COUNTER, u64_to_sql};
 use crate::time::now_ms;
 use crate::types::{PlayerRow, SessionId};
-use crate::writer::{ID_ATTEMPTS, WriteOp, WriterShared, random_id, refuse_all, settle};
+use crate::writer::{ID_ATTEMPTS, WriteOp, WriterShared, random_id, settle};
 
 /// Runs `statement` (prepared once per connection) in `tx`; returns the rows it changed.
 async fn execute(
@@ -53,7 +55,16 @@ pub(crate) struct PgWriter {
     config: tokio_postgres::Config,
     /// The connection (with its statement cache); `None` until opened or after it was lost.
     client: Option<ClientWrapper>,
+    /// Match records that arrived while PostgreSQL was unreachable, oldest first: written
+    /// ahead of the next batch once it answers again (at most [`HELD_RECORDS_MAX`]).
+    held: VecDeque<WriteOp>,
 }
+
+/// The most match records held while PostgreSQL is unreachable; past it the newest is lost
+/// (logged and counted in `failed_records`).
+pub(crate) const HELD_RECORDS_MAX: usize = 10_000;
+/// How often the writer tries PostgreSQL again while it holds records.
+pub(crate) const HELD_RETRY_EVERY: Duration = Duration::from_secs(1);
 
 impl PgWriter {
     pub(crate) fn new(config: tokio_postgres::Config) -> Result<PgWriter, DataError> {
@@ -65,28 +76,85 @@ impl PgWriter {
             runtime,
             config,
             client: None,
+            held: VecDeque::new(),
         })
     }
 
-    /// Applies `batch` (emptying it) in one transaction, commits, then answers.
+    /// How long the writer may wait for new writes before it must try the held records
+    /// again; `None` when it holds none.
+    pub(crate) fn retry_within(&self) -> Option<Duration> {
+        (!self.held.is_empty()).then_some(HELD_RETRY_EVERY)
+    }
+
+    /// Applies the held records, then `batch` (emptying it), in one transaction, commits,
+    /// then answers. When PostgreSQL cannot be reached, match records are held for the next
+    /// try (their `match.end` goes out now) and every other write is refused `unavailable`.
     pub(crate) fn apply(&mut self, batch: &mut Vec<WriteOp>, shared: &WriterShared) {
         let PgWriter {
             runtime,
             config,
             client,
+            held,
         } = self;
         runtime.block_on(async {
             if client.as_ref().is_none_or(|c| c.is_closed()) {
                 match connect(config).await {
                     Ok(opened) => *client = Some(opened),
-                    Err(error) => return refuse_all(batch, error, shared),
+                    Err(error) => return hold(held, batch, error, shared),
                 }
             }
-            if let Some(client) = client {
-                apply_batch(client, batch, shared).await;
+            let Some(client) = client else { return };
+            if !held.is_empty() {
+                tracing::info!(
+                    records = held.len(),
+                    "writing the records held while PostgreSQL was away"
+                );
+                batch.splice(0..0, held.drain(..));
             }
+            if let Err(error) = apply_batch(client, batch, shared).await {
+                hold(held, batch, error, shared);
+            }
+            shared.set_held_records(held.len());
         });
     }
+}
+
+/// Keeps the match records of `batch` for a later try and refuses the rest (PostgreSQL is
+/// unreachable). A held record's notice is settled now, as failed: its `match.end` goes out
+/// without waiting for the database.
+fn hold(
+    held: &mut VecDeque<WriteOp>,
+    batch: &mut Vec<WriteOp>,
+    error: DataError,
+    shared: &WriterShared,
+) {
+    let refused = batch
+        .iter()
+        .filter(|op| !matches!(op, WriteOp::RecordMatch { .. }))
+        .count();
+    tracing::warn!(%error, refused, held = held.len(), "PostgreSQL is unreachable: holding match records");
+    for op in batch.drain(..) {
+        match op {
+            WriteOp::RecordMatch {
+                record,
+                ended_at_ms,
+                notice,
+            } => {
+                notice.settle(false);
+                if held.len() >= HELD_RECORDS_MAX {
+                    shared.record_lost(record.id, &error);
+                    continue;
+                }
+                held.push_back(WriteOp::RecordMatch {
+                    record,
+                    ended_at_ms,
+                    notice: CommitNotice::none(),
+                });
+            }
+            other => other.refuse(error.clone(), shared),
+        }
+    }
+    shared.set_held_records(held.len());
 }
 
 /// Opens a connection (bounded by [`POOL_WAIT`]) and spawns its driver on this runtime.
@@ -103,8 +171,14 @@ async fn connect(config: &tokio_postgres::Config) -> Result<ClientWrapper, DataE
     Ok(ClientWrapper::new(client, driver))
 }
 
-/// Applies `batch` (emptying it) in one transaction on `client`, commits, then answers.
-async fn apply_batch(client: &mut ClientWrapper, batch: &mut Vec<WriteOp>, shared: &WriterShared) {
+/// Applies `batch` (emptying it) in one transaction on `client`, commits, then answers. When
+/// the transaction cannot begin (the connection is gone), the batch is left untouched and the
+/// error returned.
+async fn apply_batch(
+    client: &mut ClientWrapper,
+    batch: &mut Vec<WriteOp>,
+    shared: &WriterShared,
+) -> Result<(), DataError> {
     let observer = shared.observer();
     let observe = |op: &'static str, took: Duration| {
         if let Some(observer) = &observer {
@@ -112,10 +186,7 @@ async fn apply_batch(client: &mut ClientWrapper, batch: &mut Vec<WriteOp>, share
         }
     };
     let wrote = batch.iter().any(WriteOp::writes);
-    let mut tx = match client.transaction().await {
-        Ok(tx) => tx,
-        Err(error) => return refuse_all(batch, pg(error), shared),
-    };
+    let mut tx = client.transaction().await.map_err(pg)?;
     let mut acks = Vec::with_capacity(batch.len());
     for op in batch.drain(..) {
         let name = op.name();
@@ -132,6 +203,7 @@ async fn apply_batch(client: &mut ClientWrapper, batch: &mut Vec<WriteOp>, share
         observe("commit", started.elapsed());
     }
     settle(acks, commit, wrote, shared);
+    Ok(())
 }
 
 /// Runs one write in a savepoint of `tx`: kept if it succeeds, rolled back alone if not.

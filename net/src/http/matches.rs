@@ -111,5 +111,19 @@ async fn live_matches(
     let matches = state
         .ask_tick(Command::ListLive { game, reply }, answer)
         .await?;
-    Ok(Json(json!({"matches": matches})))
+    let Some(cluster) = &state.cluster else {
+        return Ok(Json(json!({"matches": matches})));
+    };
+    // In a cluster: this instance's matches, then the other instances' (as of their last
+    // heartbeat, at most a second old).
+    let mut listed = serde_json::to_value(matches).unwrap_or_default();
+    if let Some(listed) = listed.as_array_mut() {
+        let wanted = game.map(|game| json!(game));
+        listed.extend(cluster.others_live().await.into_iter().filter(|live| {
+            wanted
+                .as_ref()
+                .is_none_or(|game| live.get("game") == Some(game))
+        }));
+    }
+    Ok(Json(json!({"matches": listed})))
 }

@@ -129,20 +129,26 @@ async fn post_visit(State(state): State<AppState>) -> Result<Json<serde_json::Va
 async fn health(State(state): State<AppState>) -> Response {
     let ticking = state.clock.since_last_tick() < TICK_ALIVE_WITHIN;
     let database = state.blocking(|store| store.ping()).await.unwrap_or(false);
-    if ticking && database {
+    // In a cluster, Redis answering the last heartbeat; always true when running alone.
+    let redis = state.cluster.as_ref().is_none_or(|cluster| cluster.is_up());
+    if ticking && database && redis {
         return Json(json!({"status": "ok"})).into_response();
     }
     let message = match (ticking, database) {
         (false, false) => "the tick loop and the database are down",
         (false, true) => "the tick loop is not ticking",
-        _ => "the database does not answer",
+        (true, false) => "the database does not answer",
+        (true, true) => "Redis does not answer: this instance is cut off from its cluster",
     };
-    let body = json!({
+    let mut body = json!({
         "status": "unavailable",
         "tick": ticking,
         "database": database,
         "error": {"code": "unavailable", "message": message},
     });
+    if state.cluster.is_some() {
+        body["redis"] = json!(redis);
+    }
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 

@@ -427,7 +427,8 @@ pub async fn health_details(
                 .insert(label("phase"), json!(count));
         }
     }
-    let ok = ticking && db_ok;
+    let redis_ok = state.cluster.as_ref().is_none_or(|cluster| cluster.is_up());
+    let ok = ticking && db_ok && redis_ok;
     let mut body = json!({
         "status": if ok { "ok" } else { "unavailable" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -449,10 +450,20 @@ pub async fn health_details(
             "backend": state.store.backend_name(),
             "sizeBytes": size_bytes,
             "lastWriteAt": last_write.map(arcade_data::time::format_rfc3339_ms),
+            "heldRecords": state.store.held_records(),
         },
     });
     if admin.is_some() {
         body["database"]["path"] = json!(state.store.location());
+    }
+    if let Some(cluster) = &state.cluster {
+        body["cluster"] = json!({
+            "instance": cluster.instance,
+            "redisOk": redis_ok,
+            "redisRoundTripMs": millis(cluster.round_trip()),
+            "instancesAlive": cluster.instances_alive(),
+            "busDropped": cluster.dropped(),
+        });
     }
     let status = if ok {
         StatusCode::OK

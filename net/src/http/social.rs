@@ -312,7 +312,7 @@ async fn relate(
     if on {
         // Both rows are needed now (foreign keys): guests are written when first needed.
         state.store_guest(&me).await?;
-        if let Some(online) = state.hub.player(other) {
+        if let Some(online) = state.player_online(other) {
             state.store_guest(&online).await?;
         }
     }

@@ -126,7 +126,7 @@ pub async fn send_chat(
         Channel::Global => {
             let hub = state.hub.clone();
             let notice = ack_after_commit(reply, move || {
-                hub.broadcast(&Envelope::event("chat.message", &event), |_| true);
+                hub.broadcast_everywhere(&Envelope::event("chat.message", &event));
             });
             state.store.record_chat_then(line, notice);
         }
@@ -161,7 +161,7 @@ pub async fn send_chat(
                 }
             };
             // A guest that is not stored yet exists while it is connected.
-            let exists = exists || state.hub.is_online(other);
+            let exists = exists || state.is_online(other);
             if !exists {
                 reply.error(ErrorCode::NotFound, format!("no player {other}"));
                 return Ok(());

@@ -17,6 +17,12 @@ pub async fn run_presence_feed(
 ) {
     while let Some(change) = changes.recv().await {
         let player = change.player.id;
+        if let Some(cluster) = &state.cluster {
+            cluster.tell(crate::cluster::bus::Said::Playing {
+                player,
+                playing: change.status == Status::InMatch,
+            });
+        }
         let followers = match state.blocking(move |store| store.followers(player)).await {
             Ok(Ok(followers)) => followers,
             _ => continue,
@@ -47,7 +53,12 @@ pub async fn presence_of(state: &AppState, players: Vec<PlayerId>) -> Vec<Status
         .enumerate()
         .map(|(index, &player)| {
             if !state.hub.is_online(player) {
-                Status::Offline
+                // Connected to another instance of the cluster, or not at all.
+                match state.cluster.as_ref().and_then(|c| c.remote_player(player)) {
+                    Some(remote) if remote.playing => Status::InMatch,
+                    Some(_) => Status::Online,
+                    None => Status::Offline,
+                }
             } else if playing.get(index) == Some(&Status::InMatch) {
                 Status::InMatch
             } else {

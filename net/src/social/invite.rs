@@ -50,7 +50,7 @@ pub async fn invite(state: &AppState, from: &PlayerInfo, reply: ReplyTo, invite:
         _ => return reply.error(ErrorCode::Internal, "storage is unavailable"),
     };
     // A guest that is not stored yet exists while it is connected.
-    let exists = exists || state.hub.is_online(to);
+    let exists = exists || state.is_online(to);
     if !exists {
         return reply.error(ErrorCode::NotFound, format!("no player {to}"));
     }

@@ -1,0 +1,30 @@
+//! The cluster heartbeat (a tokio task): every second, this instance's live matches (asked of
+//! the tick thread) and its heartbeat key go to Redis, and the cluster's health is read back.
+
+use std::sync::Arc;
+
+use arcade_net::cluster::{Cluster, HEARTBEAT_EVERY};
+use arcade_net::link::{Command, LiveMatch};
+use arcade_net::state::AppState;
+
+/// Beats until the process ends. A tick thread that does not answer leaves the last list in
+/// place for its TTL; Redis being down is recorded by [`Cluster::beat`].
+pub async fn run_heartbeat(state: AppState, cluster: Arc<Cluster>) {
+    let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let (reply, answer) = tokio::sync::oneshot::channel::<Vec<LiveMatch>>();
+        let live = state
+            .ask_tick(Command::ListLive { game: None, reply }, answer)
+            .await
+            .unwrap_or_default();
+        cluster.beat(&live).await;
+        state.metrics.cluster.record(
+            cluster.instances_alive(),
+            cluster.is_up(),
+            cluster.round_trip(),
+            cluster.dropped(),
+        );
+    }
+}
