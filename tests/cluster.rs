@@ -320,3 +320,46 @@ async fn redis_going_away_is_reported_and_survived() {
     health_becomes(&b, 200).await;
     chat_until_heard(&mut ada, &mut bob, "global", "after").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_behind_nginx_are_one_server() {
+    let Some(binary) = common::nginx::nginx_binary() else {
+        return;
+    };
+    let Some(servers) = cluster(3, 3) else { return };
+    let upstreams: Vec<&str> = servers.iter().map(|server| server.addr.as_str()).collect();
+    let nginx = common::nginx::start_nginx(&binary, &upstreams);
+    let url = format!("ws://{}/ws", nginx.addr);
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        clients.push(Client::connect_url(&url).await);
+    }
+    // nginx spreads the sockets: each instance holds two.
+    for server in &servers {
+        let response = http()
+            .get(server.url("/health/details"))
+            .send()
+            .await
+            .unwrap();
+        let details: Value = response.json().await.unwrap();
+        assert_eq!(
+            details["connections"]["total"],
+            2,
+            "{}: {details}",
+            nginx.log()
+        );
+        // Each sees the three heartbeats (refreshed every second).
+        poll(server, "/health/details", "", |details| {
+            details["cluster"]["instancesAlive"] == 3
+        })
+        .await;
+    }
+    // A `global` line from the first reaches the five others, wherever they are.
+    let (first, others) = clients.split_first_mut().unwrap();
+    chat_until_heard(first, &mut others[0], "global", "through nginx").await;
+    for other in &mut others[1..] {
+        other
+            .recv_where(|m| m["type"] == "chat.message" && m["data"]["text"] == "through nginx")
+            .await;
+    }
+}

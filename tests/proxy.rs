@@ -7,124 +7,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::nginx::{nginx_binary, start_nginx};
 use common::{Client, Server, http};
 use serde_json::{Value, json};
-
-/// How long nginx gets to start listening, and to stop.
-const NGINX_START: Duration = Duration::from_secs(10);
-const NGINX_STOP: Duration = Duration::from_secs(5);
-
-/// A running nginx with a temporary prefix; stopped by its master's pid on drop.
-struct Nginx {
-    child: Child,
-    addr: String,
-    prefix: tempfile::TempDir,
-}
-
-impl Nginx {
-    /// nginx's own log (its stderr), for failure messages.
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.prefix.path().join("stderr.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM: the master stops its workers too (SIGKILL would leave them running).
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + NGINX_STOP;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nginx_binary() -> Option<PathBuf> {
-    let found = ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|path| path.exists());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nginx is not installed: scripts/test.sh installs it (apt-get install nginx)"
-        );
-        eprintln!("SKIPPED: nginx is not installed (scripts/test.sh installs it)");
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// proxy/nginx.conf with the upstream pointed at `upstream` and the listener on `port`.
-fn rewritten_config(upstream: &str, port: u16) -> String {
-    let original =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy/nginx.conf"))
-            .unwrap();
-    assert_eq!(original.matches("server 127.0.0.1:8080;").count(), 1);
-    assert_eq!(original.matches("listen 8081;").count(), 1);
-    original
-        .replace("server 127.0.0.1:8080;", &format!("server {upstream};"))
-        .replace("listen 8081;", &format!("listen 127.0.0.1:{port};"))
-}
-
-fn start_nginx(binary: &Path, upstream: &str) -> Nginx {
-    let prefix = tempfile::tempdir().unwrap();
-    // nginx's workers (a less privileged user when the test runs as root) use tmp/.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(prefix.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    std::fs::create_dir(prefix.path().join("tmp")).unwrap();
-    let port = free_port();
-    let config = prefix.path().join("nginx.conf");
-    std::fs::write(&config, rewritten_config(upstream, port)).unwrap();
-    let stderr = std::fs::File::create(prefix.path().join("stderr.log")).unwrap();
-    let mut child = Command::new(binary)
-        .arg("-p")
-        .arg(prefix.path())
-        .arg("-c")
-        .arg(&config)
-        .args(["-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("nginx starts");
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + NGINX_START;
-    while std::net::TcpStream::connect(&addr).is_err() {
-        if Instant::now() > deadline || child.try_wait().is_ok_and(|status| status.is_some()) {
-            let log = std::fs::read_to_string(prefix.path().join("stderr.log"));
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("nginx did not listen on {addr}: {log:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Nginx {
-        child,
-        addr,
-        prefix,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_contracts_and_a_match_go_through_nginx() {
@@ -132,7 +19,7 @@ async fn the_contracts_and_a_match_go_through_nginx() {
         return;
     };
     let server = Server::start(&["--trust-forwarded-for"]);
-    let nginx = start_nginx(&binary, &server.addr);
+    let nginx = start_nginx(&binary, &[&server.addr]);
     let url = |path: &str| format!("http://{}{path}", nginx.addr);
     let client = http();
 
