@@ -162,9 +162,14 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
     let instance = config.instance_id(addr.port());
     let cluster = match &config.redis {
         Some(url) => Some(
-            arcade_net::cluster::Cluster::join(url, instance.clone(), hub.clone())
-                .await
-                .with_context(|| format!("joining the cluster through {url}"))?,
+            arcade_net::cluster::Cluster::join(
+                url,
+                instance.clone(),
+                hub.clone(),
+                commands.clone(),
+            )
+            .await
+            .with_context(|| format!("joining the cluster through {url}"))?,
         ),
         None => None,
     };

@@ -363,3 +363,77 @@ async fn three_instances_behind_nginx_are_one_server() {
             .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_on_one_instance_is_played_and_watched_from_the_others() {
+    let Some(servers) = cluster(3, 4) else { return };
+    let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+    let mut ada = Client::connect(a, "").await;
+    let mut bob = Client::connect(b, "").await;
+    // cy watches in the compact codec, as the browser client does.
+    let mut cy = Client::connect(c, "?codec=compact").await;
+    let created = ada
+        .request(
+            "match.create",
+            json!({"game": "pong", "mode": "1v1", "options": {"scoreLimit": 1}}),
+        )
+        .await;
+    assert_eq!(created["type"], "ack", "{created}");
+    let match_id = created["data"]["matchId"].as_str().unwrap().to_owned();
+    // b and c learn where it lives from a's live list (refreshed every second).
+    for server in [b, c] {
+        poll(server, "/api/matches/live", &ada.token(), |body| {
+            body["matches"]
+                .as_array()
+                .is_some_and(|all| all.iter().any(|m| m["id"] == match_id.as_str()))
+        })
+        .await;
+    }
+    let joined = bob
+        .request("match.join", json!({"matchId": match_id}))
+        .await;
+    assert_eq!(joined["type"], "ack", "{joined}");
+    assert_eq!(joined["data"]["seat"], "right", "{joined}");
+    let watching = cy
+        .request(
+            "match.join",
+            json!({"matchId": match_id, "as": "spectator"}),
+        )
+        .await;
+    assert_eq!(watching["type"], "ack", "{watching}");
+    ada.recv_type("match.start").await;
+    bob.recv_type("match.start").await;
+
+    // bob's inputs cross to a, a's states cross to b and c: the match is played to its end.
+    let watched = tokio::spawn(async move {
+        let end = cy.recv_type("match.end").await;
+        (end, cy)
+    });
+    let (ada_end, bob_end) = tokio::join!(
+        common::dodge_until_end(ada, match_id.clone(), "left"),
+        common::dodge_until_end(bob, match_id.clone(), "right"),
+    );
+    assert_eq!(ada_end.0["data"]["reason"], "score_limit");
+    assert_eq!(bob_end.0["data"]["reason"], "score_limit");
+    assert!(bob_end.1 > 10, "bob saw the match: {} states", bob_end.1);
+    let (cy_end, _) = watched.await.unwrap();
+    assert_eq!(cy_end["data"]["reason"], "score_limit", "{cy_end}");
+
+    // One record, whichever instance is asked.
+    let record = common::fetch_record(c, &match_id).await;
+    let players = record["players"].as_array().unwrap();
+    assert_eq!(players.len(), 2, "{record}");
+    let listed = poll(b, "/api/matches?limit=5", "", |body| {
+        body["matches"]
+            .as_array()
+            .is_some_and(|all| !all.is_empty())
+    })
+    .await;
+    let same: Vec<&Value> = listed["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["id"] == match_id.as_str())
+        .collect();
+    assert_eq!(same.len(), 1, "{listed}");
+}

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use arcade_systems::model::PlayerId;
 use serde::Serialize;
 
-use crate::cluster::bus::{RelayedClose, Said};
+use crate::cluster::bus::{Outgoing, RelayedClose, Said};
 use crate::outbox::Outbox;
 use crate::wire::protocol::PlayerInfo;
 
@@ -33,7 +33,7 @@ pub struct Hub {
     conns: RwLock<HashMap<ConnId, ConnEntry>>,
     /// In a cluster, where deliveries for other instances' connections go (the bus
     /// publisher, `crate::cluster`); never blocks: a full queue drops the message.
-    relay: OnceLock<tokio::sync::mpsc::Sender<Said>>,
+    relay: OnceLock<tokio::sync::mpsc::Sender<Outgoing>>,
 }
 
 impl Hub {
@@ -47,7 +47,7 @@ impl Hub {
 
     /// Joins the hub to a cluster: deliveries and connections are told to the other
     /// instances through `relay` from now on.
-    pub fn set_relay(&self, relay: tokio::sync::mpsc::Sender<Said>) {
+    pub fn set_relay(&self, relay: tokio::sync::mpsc::Sender<Outgoing>) {
         let _ = self.relay.set(relay);
     }
 
@@ -56,7 +56,7 @@ impl Hub {
         if let Some(relay) = self.relay.get()
             && let Some(said) = said()
         {
-            let _ = relay.try_send(said);
+            let _ = relay.try_send(Outgoing::Bus(said));
         }
     }
 
@@ -155,6 +155,15 @@ impl Hub {
         if let Some(entry) = removed {
             self.told_gone(entry.player);
         }
+    }
+
+    /// The outbox of a connection here, if it is open.
+    pub fn outbox(&self, conn: ConnId) -> Option<Arc<Outbox>> {
+        self.conns
+            .read()
+            .expect("hub lock")
+            .get(&conn)
+            .map(|entry| entry.outbox.clone())
     }
 
     /// Every distinct player connected here (what a new instance of a cluster is told).

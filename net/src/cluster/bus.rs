@@ -19,6 +19,14 @@ pub fn bus_channel(database: i64) -> String {
 /// outage must not grow memory without bound; dropped messages are counted).
 pub const BUS_QUEUE: usize = 4096;
 
+/// What the publisher sends, in order: a bus message for every instance, or a MessagePack
+/// message for one instance's own channel ([`crate::cluster::relay`]).
+#[derive(Debug)]
+pub enum Outgoing {
+    Bus(Said),
+    Direct { channel: String, message: Vec<u8> },
+}
+
 /// One message on the bus, as published: who sent it and what it says.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Posted {

@@ -9,22 +9,25 @@
 //! the tasks reconnect with backoff, and `/health` reports the outage.
 
 pub mod bus;
+pub mod relay;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use arcade_systems::model::PlayerId;
+use arcade_systems::model::{MatchId, PlayerId, PlayerRef};
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
 use crate::hub::Hub;
-use crate::link::LiveMatch;
-use crate::wire::protocol::PlayerInfo;
-use bus::{BUS_QUEUE, Posted, Said};
+use crate::link::{Command, LiveMatch, MatchOp, ReplyTo};
+use crate::outbox::{Batch, ConnId, Outbox};
+use crate::wire::protocol::{Input, PlayerInfo};
+use bus::{BUS_QUEUE, Outgoing, Posted, Said};
+use relay::{Direct, Forwarded, ForwardedOp};
 
 /// How often an instance refreshes its heartbeat key and its live list.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
@@ -76,6 +79,23 @@ pub struct Cluster {
     redis: ConnectionManager,
     /// The bus's pub/sub channel ([`bus::bus_channel`]).
     channel: String,
+    /// The Redis database number (channel names carry it).
+    database: i64,
+    /// This instance's own channel ([`relay::direct_channel`]).
+    direct: String,
+    /// Where this instance's connections are (frames from owners go to their outboxes).
+    hub: Arc<Hub>,
+    /// The tick thread, for the requests other instances forward to matches held here.
+    commands: crossbeam_channel::Sender<Command>,
+    /// Which instance holds each live match of the other instances (from their live lists,
+    /// refreshed with the heartbeat).
+    owners: RwLock<HashMap<MatchId, String>>,
+    /// This instance's connections that play or watch a match elsewhere: the match and its
+    /// owner, so that their inputs and requests for it are forwarded.
+    routes: Mutex<HashMap<ConnId, Vec<(MatchId, String)>>>,
+    /// Connections of other instances served here: (their instance, their connection) → the
+    /// virtual connection standing for them.
+    virtuals: Mutex<HashMap<(String, ConnId), Virtual>>,
     /// Players connected to other instances, by id.
     remote: RwLock<HashMap<PlayerId, RemotePlayer>>,
     /// Whether the last Redis round trip succeeded.
@@ -87,7 +107,14 @@ pub struct Cluster {
     /// Bus messages dropped because the queue was full (Redis down or slow).
     dropped: AtomicU64,
     /// Where the hub's and this module's messages wait for the publisher.
-    outgoing: mpsc::Sender<Said>,
+    outgoing: mpsc::Sender<Outgoing>,
+}
+
+/// A connection of another instance, served here through an outbox of its own.
+struct Virtual {
+    /// Its id here (from the hub's counter, so it never collides with a socket's).
+    conn: ConnId,
+    outbox: Arc<Outbox>,
 }
 
 impl Cluster {
@@ -97,16 +124,25 @@ impl Cluster {
         url: &str,
         instance: String,
         hub: Arc<Hub>,
+        commands: crossbeam_channel::Sender<Command>,
     ) -> Result<Arc<Cluster>, JoinError> {
         let client = redis::Client::open(url)?;
         let redis = tokio::time::timeout(JOIN_WAIT, client.get_connection_manager())
             .await
             .map_err(|_| JoinError::Silent)??;
         let (outgoing, queued) = mpsc::channel(BUS_QUEUE);
+        let database = client.get_connection_info().redis_settings().db();
         let cluster = Arc::new(Cluster {
+            direct: relay::direct_channel(database, &instance),
             instance,
             redis,
-            channel: bus::bus_channel(client.get_connection_info().redis_settings().db()),
+            channel: bus::bus_channel(database),
+            database,
+            hub: hub.clone(),
+            commands,
+            owners: RwLock::new(HashMap::new()),
+            routes: Mutex::new(HashMap::new()),
+            virtuals: Mutex::new(HashMap::new()),
             remote: RwLock::new(HashMap::new()),
             up: AtomicBool::new(true),
             round_trip_us: AtomicU64::new(0),
@@ -122,8 +158,240 @@ impl Cluster {
 
     /// Queues `said` for the other instances; never blocks.
     pub fn tell(&self, said: Said) {
-        if self.outgoing.try_send(said).is_err() {
+        self.send(Outgoing::Bus(said));
+    }
+
+    /// Queues `message` for `instance`'s own channel; never blocks.
+    fn send_direct(&self, instance: &str, message: &Direct) {
+        match rmp_serde::to_vec(message) {
+            Ok(message) => self.send(Outgoing::Direct {
+                channel: relay::direct_channel(self.database, instance),
+                message,
+            }),
+            Err(error) => tracing::warn!(%error, "a relay message could not be encoded"),
+        }
+    }
+
+    fn send(&self, outgoing: Outgoing) {
+        if self.outgoing.try_send(outgoing).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The instance holding `match_id`, when another one does.
+    fn owner_of(&self, match_id: MatchId) -> Option<String> {
+        self.owners
+            .read()
+            .expect("cluster lock")
+            .get(&match_id)
+            .cloned()
+    }
+
+    /// Makes sure the owner of `match_id` is known when another live instance holds it: reads
+    /// the other instances' live lists again when it is not in the last heartbeat's.
+    pub async fn learn_owner(&self, match_id: MatchId) {
+        if self.owner_of(match_id).is_none() {
+            self.refresh_owners().await;
+        }
+    }
+
+    /// The owner of a match that `conn` already plays or watches elsewhere.
+    fn routed(&self, conn: ConnId, match_id: MatchId) -> Option<String> {
+        self.routes
+            .lock()
+            .expect("cluster lock")
+            .get(&conn)?
+            .iter()
+            .find(|(id, _)| *id == match_id)
+            .map(|(_, owner)| owner.clone())
+    }
+
+    /// Forwards a match request of this instance's connection `conn` to the match's owner
+    /// when another instance holds it; gives `op` back when it is this instance's to serve.
+    pub fn forward_match(
+        &self,
+        conn: ConnId,
+        player: &PlayerRef,
+        reply: &ReplyTo,
+        op: MatchOp,
+    ) -> Result<(), MatchOp> {
+        let (owner, forwarded) = match op {
+            MatchOp::Join(join) => {
+                let Some(owner) = join.match_id.and_then(|id| self.owner_of(id)) else {
+                    return Err(MatchOp::Join(join));
+                };
+                let id = join.match_id.expect("a match id");
+                let mut routes = self.routes.lock().expect("cluster lock");
+                let routed = routes.entry(conn).or_default();
+                if !routed.iter().any(|(routed, _)| *routed == id) {
+                    routed.push((id, owner.clone()));
+                }
+                (owner, ForwardedOp::Join(join))
+            }
+            MatchOp::Leave(id) => match self.routed(conn, id) {
+                Some(owner) => (owner, ForwardedOp::Leave(id)),
+                None => return Err(MatchOp::Leave(id)),
+            },
+            MatchOp::Resync(id) => match self.routed(conn, id) {
+                Some(owner) => (owner, ForwardedOp::Resync(id)),
+                None => return Err(MatchOp::Resync(id)),
+            },
+            other => return Err(other),
+        };
+        self.forward(&owner, conn, player, reply, forwarded);
+        Ok(())
+    }
+
+    /// Forwards an input for a match another instance holds; gives it back otherwise.
+    pub fn forward_input(
+        &self,
+        conn: ConnId,
+        player: &PlayerRef,
+        reply: &ReplyTo,
+        input: Input,
+    ) -> Result<(), Input> {
+        match self.routed(conn, input.match_id) {
+            Some(owner) => {
+                self.forward(&owner, conn, player, reply, ForwardedOp::Input(input));
+                Ok(())
+            }
+            None => Err(input),
+        }
+    }
+
+    /// This instance's connection `conn` closed (or changed player): the owners of the
+    /// matches it played or watched elsewhere are told.
+    pub fn forget_conn(&self, conn: ConnId, player: &PlayerRef, reply: &ReplyTo) {
+        let routed = self.routes.lock().expect("cluster lock").remove(&conn);
+        let mut owners: Vec<String> = routed
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, owner)| owner)
+            .collect();
+        owners.sort();
+        owners.dedup();
+        for owner in owners {
+            self.forward(&owner, conn, player, reply, ForwardedOp::Gone);
+        }
+    }
+
+    fn forward(
+        &self,
+        owner: &str,
+        conn: ConnId,
+        player: &PlayerRef,
+        reply: &ReplyTo,
+        op: ForwardedOp,
+    ) {
+        let forwarded = Forwarded {
+            from: self.instance.clone(),
+            conn,
+            player: player.clone(),
+            msgpack: reply.outbox.codec() == crate::wire::codec::Codec::Msgpack,
+            compact: reply.outbox.is_compact(),
+            request_msgpack: reply.codec == crate::wire::codec::Codec::Msgpack,
+            request_id: reply.request_id.clone(),
+            op,
+        };
+        self.send_direct(owner, &Direct::Forward(forwarded));
+    }
+
+    /// Serves a request another instance forwarded to a match held here, through the
+    /// virtual connection standing for its client (made on its first request, with a task
+    /// that sends what its outbox receives back to the client's instance).
+    fn serve(self: &Arc<Self>, forwarded: Forwarded) {
+        let key = (forwarded.from.clone(), forwarded.conn);
+        let player = forwarded.player.clone();
+        if let ForwardedOp::Gone = forwarded.op {
+            if let Some(gone) = self.virtuals.lock().expect("cluster lock").remove(&key) {
+                gone.outbox.close(crate::outbox::CloseReason {
+                    code: 1000,
+                    reason: "gone",
+                });
+                let _ = self.commands.send(Command::Disconnected {
+                    conn: gone.conn,
+                    player: player.id,
+                });
+            }
+            return;
+        }
+        let (conn, outbox) = {
+            let mut virtuals = self.virtuals.lock().expect("cluster lock");
+            let made = virtuals.entry(key.clone()).or_insert_with(|| {
+                let conn = self.hub.next_conn_id();
+                let outbox = relay::virtual_outbox(forwarded.msgpack, forwarded.compact);
+                tokio::spawn(drain_virtual(self.clone(), key.clone(), outbox.clone()));
+                let _ = self.commands.send(Command::Connected {
+                    conn,
+                    player: player.clone(),
+                    outbox: outbox.clone(),
+                });
+                Virtual { conn, outbox }
+            });
+            (made.conn, made.outbox.clone())
+        };
+        let reply = ReplyTo {
+            outbox,
+            codec: relay::codec_of(forwarded.request_msgpack),
+            request_id: forwarded.request_id,
+        };
+        let command = match forwarded.op {
+            ForwardedOp::Join(join) => Command::Match {
+                conn,
+                player,
+                reply,
+                op: MatchOp::Join(join),
+            },
+            ForwardedOp::Leave(id) => Command::Match {
+                conn,
+                player,
+                reply,
+                op: MatchOp::Leave(id),
+            },
+            ForwardedOp::Resync(id) => Command::Match {
+                conn,
+                player,
+                reply,
+                op: MatchOp::Resync(id),
+            },
+            ForwardedOp::Input(input) => Command::Input {
+                player: player.id,
+                reply,
+                input,
+            },
+            ForwardedOp::Gone => return,
+        };
+        let _ = self.commands.send(command);
+    }
+
+    /// Pushes frames an owner sent for one of this instance's connections into its outbox.
+    fn deliver(
+        &self,
+        conn: ConnId,
+        control: Vec<relay::WireFrame>,
+        states: Vec<(MatchId, relay::WireFrame)>,
+    ) {
+        let Some(outbox) = self.hub.outbox(conn) else {
+            return;
+        };
+        for frame in control {
+            outbox.push(frame.into_frame());
+        }
+        for (id, frame) in states {
+            outbox.push_state(id, frame.into_frame());
+        }
+    }
+
+    /// Applies a message another instance sent to this one's own channel.
+    fn hear_direct(self: &Arc<Self>, bytes: &[u8]) {
+        match rmp_serde::from_slice::<Direct>(bytes) {
+            Ok(Direct::Forward(forwarded)) => self.serve(forwarded),
+            Ok(Direct::Frames {
+                conn,
+                control,
+                states,
+            }) => self.deliver(conn, control, states),
+            Err(error) => tracing::warn!(%error, "a malformed relay message was ignored"),
         }
     }
 
@@ -191,6 +459,7 @@ impl Cluster {
                     .write()
                     .expect("cluster lock")
                     .retain(|_, player| alive.contains(&player.instance));
+                self.refresh_owners().await;
             }
             Ok(Err(error)) => {
                 self.up.store(false, Ordering::Relaxed);
@@ -203,9 +472,36 @@ impl Cluster {
         }
     }
 
+    /// Reads the other instances' live lists and notes which instance holds each match.
+    async fn refresh_owners(&self) {
+        let lists = self.others_live_by_instance().await;
+        let mut owners = HashMap::new();
+        for (instance, list) in lists {
+            for live in list {
+                if let Some(id) = live
+                    .get("id")
+                    .and_then(|id| id.as_str())
+                    .and_then(|id| id.parse().ok())
+                {
+                    owners.insert(id, instance.clone());
+                }
+            }
+        }
+        *self.owners.write().expect("cluster lock") = owners;
+    }
+
     /// The live matches of the other instances that are alive (each a JSON object as
     /// `GET /api/matches/live` lists it).
     pub async fn others_live(&self) -> Vec<serde_json::Value> {
+        self.others_live_by_instance()
+            .await
+            .into_iter()
+            .flat_map(|(_, list)| list)
+            .collect()
+    }
+
+    /// Each other live instance's live matches.
+    async fn others_live_by_instance(&self) -> Vec<(String, Vec<serde_json::Value>)> {
         let mut redis = self.redis.clone();
         let read = async {
             let keys: Vec<String> = redis.keys(live_key("*")).await?;
@@ -215,16 +511,18 @@ impl Cluster {
                 return Ok(Vec::new());
             }
             let lists: Vec<Option<String>> = redis.mget(&keys).await?;
-            Ok::<_, redis::RedisError>(lists)
+            Ok::<_, redis::RedisError>(keys.into_iter().zip(lists).collect::<Vec<_>>())
         };
         let Ok(Ok(lists)) = tokio::time::timeout(HEARTBEAT_EVERY, read).await else {
             return Vec::new();
         };
         lists
             .into_iter()
-            .flatten()
-            .filter_map(|list| serde_json::from_str::<Vec<serde_json::Value>>(&list).ok())
-            .flatten()
+            .filter_map(|(key, list)| {
+                let instance = key.strip_prefix("arcade:live:")?.to_owned();
+                let list = serde_json::from_str::<Vec<serde_json::Value>>(&list?).ok()?;
+                Some((instance, list))
+            })
             .collect()
     }
 
@@ -274,19 +572,41 @@ impl Cluster {
 
 /// Publishes queued messages on the bus, in order. A message that cannot be published (Redis
 /// down) is dropped and counted: the bus carries live events, not records.
-async fn publish(cluster: Arc<Cluster>, mut queued: mpsc::Receiver<Said>) {
+async fn publish(cluster: Arc<Cluster>, mut queued: mpsc::Receiver<Outgoing>) {
     let mut redis = cluster.redis.clone();
-    while let Some(says) = queued.recv().await {
-        let posted = Posted {
-            from: cluster.instance.clone(),
-            says,
+    while let Some(outgoing) = queued.recv().await {
+        let sent: redis::RedisResult<()> = match outgoing {
+            Outgoing::Bus(says) => {
+                let posted = Posted {
+                    from: cluster.instance.clone(),
+                    says,
+                };
+                let Ok(text) = serde_json::to_string(&posted) else {
+                    continue;
+                };
+                redis.publish(&cluster.channel, text).await
+            }
+            Outgoing::Direct { channel, message } => redis.publish(channel, message).await,
         };
-        let Ok(text) = serde_json::to_string(&posted) else {
-            continue;
-        };
-        let sent: redis::RedisResult<()> = redis.publish(&cluster.channel, text).await;
         if sent.is_err() {
             cluster.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Sends what a virtual connection's outbox receives to its client's instance, until the
+/// connection is gone.
+async fn drain_virtual(cluster: Arc<Cluster>, key: (String, ConnId), outbox: Arc<Outbox>) {
+    let (instance, conn) = key;
+    let mut batch = Batch::default();
+    loop {
+        outbox.wait().await;
+        outbox.take(&mut batch);
+        if let Some(frames) = relay::frames_of(conn, &mut batch) {
+            cluster.send_direct(&instance, &frames);
+        }
+        if batch.close.is_some() {
+            return;
         }
     }
 }
@@ -299,6 +619,7 @@ async fn listen(cluster: Arc<Cluster>, client: redis::Client, hub: Arc<Hub>) {
         let subscribed = async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&cluster.channel).await?;
+            pubsub.subscribe(&cluster.direct).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         match subscribed.await {
@@ -307,6 +628,10 @@ async fn listen(cluster: Arc<Cluster>, client: redis::Client, hub: Arc<Hub>) {
                 cluster.tell(Said::WhoIsThere);
                 let mut messages = pubsub.into_on_message();
                 while let Some(message) = messages.next().await {
+                    if message.get_channel_name() == cluster.direct {
+                        cluster.hear_direct(message.get_payload_bytes());
+                        continue;
+                    }
                     let Ok(text) = message.get_payload::<String>() else {
                         continue;
                     };

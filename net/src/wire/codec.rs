@@ -133,7 +133,7 @@ fn none<T>() -> Option<T> {
 }
 
 /// The client's `requestId`, echoed back as it came: a string (or, leniently, a number).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RequestId {
     Text(String),

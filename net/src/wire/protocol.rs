@@ -160,7 +160,7 @@ pub struct MatchCreate {
     pub options: Option<MatchOptions>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum JoinAs {
     #[default]
@@ -168,7 +168,8 @@ pub enum JoinAs {
     Spectator,
 }
 
-#[derive(Deserialize)]
+/// `match.join` from a client (Serialize too: a cluster forwards it to the match's owner).
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MatchJoin {
     #[serde(default, deserialize_with = "opaque_match_id_or_none")]
@@ -201,7 +202,8 @@ pub struct MatchList {
     pub game: Option<Game>,
 }
 
-#[derive(Deserialize)]
+/// `input` from a client (Serialize too: a cluster forwards it to the match's owner).
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Input {
     #[serde(deserialize_with = "opaque_match_id")]

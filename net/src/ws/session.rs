@@ -132,6 +132,14 @@ async fn run_connection(socket: WebSocket, state: AppState, params: ConnectParam
         writer.abort();
     }
     state.hub.remove(conn);
+    if let Some(cluster) = &state.cluster {
+        let reply = ReplyTo {
+            outbox: outbox.clone(),
+            codec: outbox.codec(),
+            request_id: None,
+        };
+        cluster.forget_conn(conn, &session.player_ref(), &reply);
+    }
     let _ = state.commands.send(Command::Disconnected {
         conn,
         player: session.player.info.id,
@@ -334,6 +342,11 @@ impl Session {
                         );
                         return reply.error(ErrorCode::RateLimited, message);
                     }
+                    if let (Some(cluster), Some(id)) = (&self.state.cluster, join.match_id) {
+                        // A match created elsewhere within the last second is not in the
+                        // heartbeat's list yet: look again before the tick thread says no.
+                        cluster.learn_owner(id).await;
+                    }
                     self.to_tick_thread(reply, MatchOp::Join(join));
                 }
             }
@@ -385,6 +398,20 @@ impl Session {
             "input" => {
                 if let Some(input) = self.data::<protocol::Input>(&reply, payload) {
                     if self.inputs.allow(Instant::now()) {
+                        let input = match &self.state.cluster {
+                            Some(cluster) => {
+                                match cluster.forward_input(
+                                    self.conn,
+                                    &self.player_ref(),
+                                    &reply,
+                                    input,
+                                ) {
+                                    Ok(()) => return,
+                                    Err(input) => input,
+                                }
+                            }
+                            None => input,
+                        };
                         let player = self.player.info.id;
                         let command = Command::Input {
                             player,
@@ -424,6 +451,15 @@ impl Session {
     }
 
     fn to_tick_thread(&self, reply: ReplyTo, op: MatchOp) {
+        // In a cluster, a match another instance holds is served there.
+        let op = match &self.state.cluster {
+            Some(cluster) => match cluster.forward_match(self.conn, &self.player_ref(), &reply, op)
+            {
+                Ok(()) => return,
+                Err(op) => op,
+            },
+            None => op,
+        };
         let command = Command::Match {
             conn: self.conn,
             player: self.player_ref(),
@@ -481,6 +517,9 @@ impl Session {
             return reply.error(ErrorCode::Unauthorized, "invalid or revoked token");
         };
         if info.id != self.player.info.id {
+            if let Some(cluster) = &self.state.cluster {
+                cluster.forget_conn(self.conn, &self.player_ref(), &reply);
+            }
             let _ = self.state.commands.send(Command::Disconnected {
                 conn: self.conn,
                 player: self.player.info.id,
