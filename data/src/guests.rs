@@ -160,6 +160,7 @@ pub(crate) fn session_state(
         })
         .map_err(sql)?;
     Ok(match found {
+        None if crate::accounts::session_ended(conn, session)? => SessionState::Revoked,
         None => SessionState::Unknown,
         Some((owner, None)) if owner == u64_to_sql(player.0) => SessionState::Live,
         Some(_) => SessionState::Revoked,

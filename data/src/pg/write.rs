@@ -244,6 +244,7 @@ async fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> 
             in_savepoint!(tx, |sp| purge_guests(&sp, before_ms, revoked_since_ms)
                 .await),
         ),
+        WriteOp::Accounts(op) => super::accounts::apply(tx, op).await,
     }
 }
 
