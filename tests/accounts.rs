@@ -274,9 +274,15 @@ async fn call(
 
 /// Registers `name` and answers `(token, player id)`.
 async fn register(server: &Server, name: &str, password: &str) -> (String, String) {
-    let credentials = json!({"name": name, "password": password});
-    let (status, body) = post(server, "/api/auth/register", credentials, None).await;
-    assert_eq!(status, 201, "{body}");
+    let response = http()
+        .post(server.url("/api/auth/register"))
+        .header("user-agent", "accounts-test/1.0")
+        .json(&json!({"name": name, "password": password}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 201);
+    let body: Value = response.json().await.unwrap();
     let token = body["token"].as_str().unwrap().to_owned();
     (token, body["player"]["id"].as_str().unwrap().to_owned())
 }
@@ -684,9 +690,12 @@ async fn two_factor_sign_in_asks_for_a_fresh_code_or_a_recovery_code() {
     let (status, body) = call(&server, Method::GET, "/api/auth/2fa", None, &token).await;
     assert_eq!((status, &body["recoveryCodesLeft"]), (200, &json!(9)));
 
-    // Codes count toward the lockout like passwords (four failures so far, five are free).
-    let (status, _) = login(&server, credentials(Some("999999"))).await;
-    assert_eq!(status, 401);
+    // Codes count toward the lockout like passwords (one failure since the last success, five
+    // are free).
+    for wrong in ["999999", "888888", "777777", "not-a-code"] {
+        let (status, _) = login(&server, credentials(Some(wrong))).await;
+        assert_eq!(status, 401);
+    }
     let (status, _) = login(&server, credentials(Some(&totp.generate(unix_now() + 30)))).await;
     assert_eq!(status, 429, "locked, even with a good code");
 
