@@ -124,7 +124,7 @@ fn the_msgpack_module_passes_its_unit_tests() {
     }
     let (ok, output) = run_bounded(
         Command::new("node")
-            .args(["--test", "msgpack.test.mjs"])
+            .args(["--test", "msgpack.test.mjs", "qr.test.mjs"])
             .current_dir(e2e_dir()),
         UNIT_LIMIT,
     );
