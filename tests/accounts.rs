@@ -307,7 +307,14 @@ async fn token_of(server: &Server, name: &str, password: &str) -> String {
 
 /// The session id (`s_…`) of `token` as the sessions list shows it.
 async fn current_session(server: &Server, token: &str) -> String {
-    let (status, body) = call(server, reqwest::Method::GET, "/api/auth/sessions", None, token).await;
+    let (status, body) = call(
+        server,
+        reqwest::Method::GET,
+        "/api/auth/sessions",
+        None,
+        token,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let current = body["sessions"]
         .as_array()
@@ -357,33 +364,75 @@ async fn sessions_are_listed_ended_one_by_one_or_all_and_their_sockets_closed() 
     assert_eq!(me(&server, &second).await.0, 401);
     let (status, _) = call(&server, Method::DELETE, &path, None, &first).await;
     assert_eq!(status, 404, "already ended");
-    let (status, _) = call(&server, Method::DELETE, "/api/auth/sessions/nope", None, &first).await;
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        "/api/auth/sessions/nope",
+        None,
+        &first,
+    )
+    .await;
     assert_eq!(status, 404);
 
     // Another player cannot end these sessions.
     let (mallory, _) = register(&server, "sessions_mallory", "mallory password").await;
     let path = format!("/api/auth/sessions/{third_id}");
-    assert_eq!(call(&server, Method::DELETE, &path, None, &mallory).await.0, 404);
+    assert_eq!(
+        call(&server, Method::DELETE, &path, None, &mallory).await.0,
+        404
+    );
     assert_eq!(me(&server, &third).await.0, 200);
 
     // A password change: the wrong old password is refused; the right one ends every other
     // session (the third, with its socket) and keeps this one.
     let mut third_socket = Client::connect(&server, &format!("?token={third}")).await;
     let wrong = json!({"oldPassword": "not the password", "newPassword": "second password"});
-    let (status, body) = call(&server, Method::POST, "/api/auth/password", Some(wrong), &first).await;
-    assert_eq!((status, &body["error"]["code"]), (403, &json!("forbidden")), "{body}");
+    let (status, body) = call(
+        &server,
+        Method::POST,
+        "/api/auth/password",
+        Some(wrong),
+        &first,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (403, &json!("forbidden")),
+        "{body}"
+    );
     let short = json!({"oldPassword": "first password", "newPassword": "short"});
-    let (status, _) = call(&server, Method::POST, "/api/auth/password", Some(short), &first).await;
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        "/api/auth/password",
+        Some(short),
+        &first,
+    )
+    .await;
     assert_eq!(status, 400);
     let change = json!({"oldPassword": "first password", "newPassword": "second password"});
-    let (status, body) = call(&server, Method::POST, "/api/auth/password", Some(change), &first).await;
+    let (status, body) = call(
+        &server,
+        Method::POST,
+        "/api/auth/password",
+        Some(change),
+        &first,
+    )
+    .await;
     assert_eq!((status, &body["ended"]), (200, &json!(1)), "{body}");
     expect_revoked(&mut third_socket).await;
     assert_eq!(me(&server, &third).await.0, 401);
     assert_eq!(me(&server, &first).await.0, 200);
     let pong = first_socket.request("ws.ping", json!({})).await;
-    assert_eq!(pong["type"], "ws.pong", "the session that changed it lives on");
-    let (status, _) = login(&server, json!({"name": "sessions_ada", "password": "first password"})).await;
+    assert_eq!(
+        pong["type"], "ws.pong",
+        "the session that changed it lives on"
+    );
+    let (status, _) = login(
+        &server,
+        json!({"name": "sessions_ada", "password": "first password"}),
+    )
+    .await;
     assert_eq!(status, 401, "the old password is gone");
     let fourth = token_of(&server, "sessions_ada", "second password").await;
 
@@ -412,22 +461,54 @@ async fn renaming_follows_the_rules_of_names() {
     let (ada, ada_id) = register(&server, "rename_ada", "ada password").await;
     register(&server, "rename_bob", "bob password").await;
     let rename = |name: &str| Some(json!({"name": name}));
-    let (status, body) = call(&server, Method::PATCH, "/api/auth/me", rename("Ada_Renamed"), &ada).await;
+    let (status, body) = call(
+        &server,
+        Method::PATCH,
+        "/api/auth/me",
+        rename("Ada_Renamed"),
+        &ada,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["player"]["name"], "Ada_Renamed");
     assert_eq!(me(&server, &ada).await.1["player"]["name"], "Ada_Renamed");
     let profile = common::get_json(&server, &format!("/api/players/{ada_id}")).await;
     assert_eq!(profile["name"], "Ada_Renamed");
-    let (status, body) = call(&server, Method::PATCH, "/api/auth/me", rename("RENAME_BOB"), &ada).await;
+    let (status, body) = call(
+        &server,
+        Method::PATCH,
+        "/api/auth/me",
+        rename("RENAME_BOB"),
+        &ada,
+    )
+    .await;
     assert_eq!((status, &body["error"]["code"]), (409, &json!("conflict")));
-    let (status, _) = call(&server, Method::PATCH, "/api/auth/me", rename("no spaces"), &ada).await;
+    let (status, _) = call(
+        &server,
+        Method::PATCH,
+        "/api/auth/me",
+        rename("no spaces"),
+        &ada,
+    )
+    .await;
     assert_eq!(status, 400);
     token_of(&server, "ada_renamed", "ada password").await;
-    let (status, _) = login(&server, json!({"name": "rename_ada", "password": "ada password"})).await;
+    let (status, _) = login(
+        &server,
+        json!({"name": "rename_ada", "password": "ada password"}),
+    )
+    .await;
     assert_eq!(status, 401, "the old name is free, not an alias");
     let (_, guest) = post(&server, "/api/auth/guest", json!({}), None).await;
     let guest = guest["token"].as_str().unwrap();
-    let (status, _) = call(&server, Method::PATCH, "/api/auth/me", rename("guest_name"), guest).await;
+    let (status, _) = call(
+        &server,
+        Method::PATCH,
+        "/api/auth/me",
+        rename("guest_name"),
+        guest,
+    )
+    .await;
     assert_eq!(status, 403);
 }
 
@@ -443,7 +524,9 @@ fn png_of(width: u32, height: u32) -> Vec<u8> {
 fn jpeg_of(width: u32, height: u32) -> Vec<u8> {
     let image = image::RgbImage::from_pixel(width, height, image::Rgb([200, 30, 30]));
     let mut bytes = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut bytes, image::ImageFormat::Jpeg).unwrap();
+    image
+        .write_to(&mut bytes, image::ImageFormat::Jpeg)
+        .unwrap();
     bytes.into_inner()
 }
 
@@ -452,7 +535,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -555,7 +642,12 @@ async fn avatars_are_reencoded_cached_and_bad_uploads_refused() {
     let default = fetch(None).await.unwrap();
     assert_eq!(default.status().as_u16(), 200);
     assert_eq!(default.headers()["content-type"], "image/png");
-    assert!(default.headers()["cache-control"].to_str().unwrap().contains("max-age="));
+    assert!(
+        default.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
     let default_etag = default.headers()["etag"].to_str().unwrap().to_owned();
     let image = image::load_from_memory(&default.bytes().await.unwrap()).unwrap();
     assert_eq!((image.width(), image.height()), (128, 128));
@@ -577,16 +669,26 @@ async fn avatars_are_reencoded_cached_and_bad_uploads_refused() {
     assert_eq!(cached.headers()["etag"].to_str().unwrap(), etag);
     let (status, _) = put_avatar(&server, &token, jpeg_of(64, 64), "image/jpeg").await;
     assert_eq!(status, 200);
-    let jpeg_etag = fetch(None).await.unwrap().headers()["etag"].to_str().unwrap().to_owned();
+    let jpeg_etag = fetch(None).await.unwrap().headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(jpeg_etag, etag);
 
     // Bad uploads: each a clear 4xx, and nothing stored (the JPEG's avatar stays).
     let oversized = vec![0u8; 256 * 1024 + 1];
     let (status, body) = put_avatar(&server, &token, oversized, "image/png").await;
-    assert_eq!((status, &body["error"]["code"]), (413, &json!("too_large")), "{body}");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (413, &json!("too_large")),
+        "{body}"
+    );
     let text = b"hello, this is not an image".to_vec();
     let (status, body) = put_avatar(&server, &token, text, "image/png").await;
-    assert_eq!((status, &body["error"]["code"]), (415, &json!("unsupported_media_type")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (415, &json!("unsupported_media_type"))
+    );
     let mut zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00".to_vec();
     zip.extend(b"avatar.png renamed from a zip archive".repeat(20));
     let (status, _) = put_avatar(&server, &token, zip, "image/png").await;
@@ -595,8 +697,15 @@ async fn avatars_are_reencoded_cached_and_bad_uploads_refused() {
     assert!(bomb.len() < 256 * 1024, "{} bytes", bomb.len());
     let started = Instant::now();
     let (status, body) = put_avatar(&server, &token, bomb, "image/png").await;
-    assert_eq!((status, &body["error"]["code"]), (422, &json!("bad_image")), "{body}");
-    assert!(started.elapsed() < Duration::from_secs(2), "refused before inflating");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (422, &json!("bad_image")),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused before inflating"
+    );
     let mut broken = png_of(64, 64);
     broken.truncate(broken.len() / 2);
     let (status, _) = put_avatar(&server, &token, broken, "image/png").await;
@@ -604,19 +713,36 @@ async fn avatars_are_reencoded_cached_and_bad_uploads_refused() {
     let (status, _) = put_avatar(&server, "not-a-token", png_of(8, 8), "image/png").await;
     assert_eq!(status, 401);
     let after = fetch(None).await.unwrap();
-    assert_eq!(after.headers()["etag"].to_str().unwrap(), jpeg_etag, "nothing stored");
+    assert_eq!(
+        after.headers()["etag"].to_str().unwrap(),
+        jpeg_etag,
+        "nothing stored"
+    );
 
     // Removed: the default again.
-    let (status, _) = call(&server, reqwest::Method::DELETE, "/api/auth/me/avatar", None, &token).await;
+    let (status, _) = call(
+        &server,
+        reqwest::Method::DELETE,
+        "/api/auth/me/avatar",
+        None,
+        &token,
+    )
+    .await;
     assert_eq!(status, 200);
     let again = fetch(None).await.unwrap();
     assert_eq!(again.headers()["etag"].to_str().unwrap(), default_etag);
-    let missing = http().get(server.url("/api/players/nobody/avatar")).send().await.unwrap();
+    let missing = http()
+        .get(server.url("/api/players/nobody/avatar"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status().as_u16(), 404);
 }
 
 fn totp_of(secret: &str) -> totp_rs::TOTP {
-    let bytes = totp_rs::Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
+    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
+        .to_bytes()
+        .unwrap();
     totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, "x".into()).unwrap()
 }
 
@@ -639,7 +765,14 @@ async fn two_factor_sign_in_asks_for_a_fresh_code_or_a_recovery_code() {
     let (status, _) = call(&server, Method::POST, "/api/auth/2fa/setup", wrong, &token).await;
     assert_eq!(status, 403, "the password confirms the setup");
     let right = Some(json!({"password": "ada password"}));
-    let (status, setup) = call(&server, Method::POST, "/api/auth/2fa/setup", right.clone(), &token).await;
+    let (status, setup) = call(
+        &server,
+        Method::POST,
+        "/api/auth/2fa/setup",
+        right.clone(),
+        &token,
+    )
+    .await;
     assert_eq!(status, 200, "{setup}");
     let uri = setup["uri"].as_str().unwrap();
     assert!(uri.starts_with("otpauth://totp/arcade:totp_ada?"), "{uri}");
@@ -649,10 +782,24 @@ async fn two_factor_sign_in_asks_for_a_fresh_code_or_a_recovery_code() {
     assert_eq!((status, &body["pending"]), (200, &json!(true)));
 
     let now = unix_now();
-    let (status, _) = call(&server, Method::POST, "/api/auth/2fa/enable", Some(json!({"code": "000000x"})), &token).await;
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        "/api/auth/2fa/enable",
+        Some(json!({"code": "000000x"})),
+        &token,
+    )
+    .await;
     assert_eq!(status, 403);
     let code = totp.generate(now);
-    let (status, enabled) = call(&server, Method::POST, "/api/auth/2fa/enable", Some(json!({"code": code})), &token).await;
+    let (status, enabled) = call(
+        &server,
+        Method::POST,
+        "/api/auth/2fa/enable",
+        Some(json!({"code": code})),
+        &token,
+    )
+    .await;
     assert_eq!(status, 200, "{enabled}");
     let recovery: Vec<String> = enabled["recoveryCodes"]
         .as_array()
@@ -662,8 +809,18 @@ async fn two_factor_sign_in_asks_for_a_fresh_code_or_a_recovery_code() {
         .collect();
     assert_eq!(recovery.len(), 10);
     let (status, body) = call(&server, Method::GET, "/api/auth/2fa", None, &token).await;
-    assert_eq!((status, &body["enabled"], &body["recoveryCodesLeft"]), (200, &json!(true), &json!(10)));
-    let (status, _) = call(&server, Method::POST, "/api/auth/2fa/setup", right.clone(), &token).await;
+    assert_eq!(
+        (status, &body["enabled"], &body["recoveryCodesLeft"]),
+        (200, &json!(true), &json!(10))
+    );
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        "/api/auth/2fa/setup",
+        right.clone(),
+        &token,
+    )
+    .await;
     assert_eq!(status, 409, "already on");
 
     let credentials = |code: Option<&str>| {
@@ -674,10 +831,18 @@ async fn two_factor_sign_in_asks_for_a_fresh_code_or_a_recovery_code() {
         body
     };
     let (status, body) = login(&server, credentials(None)).await;
-    assert_eq!((status, &body["error"]["code"]), (401, &json!("totp_required")), "{body}");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (401, &json!("totp_required")),
+        "{body}"
+    );
     let expired = totp.generate(now - 120);
     let (status, body) = login(&server, credentials(Some(&expired))).await;
-    assert_eq!((status, &body["error"]["code"]), (401, &json!("unauthorized")), "expired: {body}");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (401, &json!("unauthorized")),
+        "expired: {body}"
+    );
     let (status, _) = login(&server, credentials(Some(&code))).await;
     assert_eq!(status, 401, "the code that enabled it is used up");
     let next = totp.generate(now + 30);
@@ -700,11 +865,28 @@ async fn two_factor_sign_in_asks_for_a_fresh_code_or_a_recovery_code() {
     assert_eq!(status, 429, "locked, even with a good code");
 
     // Turned off with the password: the password alone signs in again (after the lock).
-    let (status, _) = call(&server, Method::POST, "/api/auth/2fa/disable", right, &token).await;
-    assert_eq!(status, 429, "the lockout covers the password confirmations too");
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        "/api/auth/2fa/disable",
+        right,
+        &token,
+    )
+    .await;
+    assert_eq!(
+        status, 429,
+        "the lockout covers the password confirmations too"
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let right = Some(json!({"password": "ada password"}));
-    let (status, body) = call(&server, Method::POST, "/api/auth/2fa/disable", right, &token).await;
+    let (status, body) = call(
+        &server,
+        Method::POST,
+        "/api/auth/2fa/disable",
+        right,
+        &token,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = login(&server, credentials(None)).await;
     assert_eq!(status, 200, "{body}");
@@ -712,8 +894,9 @@ async fn two_factor_sign_in_asks_for_a_fresh_code_or_a_recovery_code() {
 
 /// Every value of every table of the SQLite file, as text (blobs lossily).
 fn every_value(path: &std::path::Path) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
         .unwrap()
@@ -733,7 +916,9 @@ fn every_value(path: &std::path::Path) -> Vec<(String, String)> {
                     ValueRef::Null => continue,
                     ValueRef::Integer(n) => n.to_string(),
                     ValueRef::Real(x) => x.to_string(),
-                    ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => {
+                        String::from_utf8_lossy(t).into_owned()
+                    }
                 };
                 values.push((table.clone(), text));
             }
@@ -773,20 +958,46 @@ async fn a_deleted_account_leaves_no_row_that_names_it() {
         assert_eq!(call(&server, Method::POST, &path, None, from).await.0, 200);
     }
     let dm = ada
-        .request("chat.message", json!({"channel": format!("dm:{bob_id}"), "text": "psst Zelda_Gone here"}))
+        .request(
+            "chat.message",
+            json!({"channel": format!("dm:{bob_id}"), "text": "psst Zelda_Gone here"}),
+        )
         .await;
     assert_eq!(dm["type"], "ack", "{dm}");
     let reply = bob
-        .request("chat.message", json!({"channel": format!("dm:{ada_id}"), "text": "hi there"}))
+        .request(
+            "chat.message",
+            json!({"channel": format!("dm:{ada_id}"), "text": "hi there"}),
+        )
         .await;
     assert_eq!(reply["type"], "ack", "{reply}");
-    let global = ada.request("chat.message", json!({"text": "bye all"})).await;
+    let global = ada
+        .request("chat.message", json!({"text": "bye all"}))
+        .await;
     assert_eq!(global["type"], "ack", "{global}");
-    let kept = bob.request("chat.message", json!({"text": "bob's own line"})).await;
+    let kept = bob
+        .request("chat.message", json!({"text": "bob's own line"}))
+        .await;
     assert_eq!(kept["type"], "ack");
-    assert_eq!(put_avatar(&server, &ada_token, png_of(32, 32), "image/png").await.0, 200);
+    assert_eq!(
+        put_avatar(&server, &ada_token, png_of(32, 32), "image/png")
+            .await
+            .0,
+        200
+    );
     let password = Some(json!({"password": "zelda password"}));
-    assert_eq!(call(&server, Method::POST, "/api/auth/2fa/setup", password, &ada_token).await.0, 200);
+    assert_eq!(
+        call(
+            &server,
+            Method::POST,
+            "/api/auth/2fa/setup",
+            password,
+            &ada_token
+        )
+        .await
+        .0,
+        200
+    );
 
     // The password is required and checked.
     let (status, _) = call(&server, Method::DELETE, "/api/auth/me", None, &ada_token).await;
@@ -799,13 +1010,20 @@ async fn a_deleted_account_leaves_no_row_that_names_it() {
     assert_eq!(status, 200, "{body}");
     expect_revoked(&mut ada).await;
     assert_eq!(me(&server, &ada_token).await.0, 401);
-    let (status, _) = login(&server, json!({"name": "zelda_gone", "password": "zelda password"})).await;
+    let (status, _) = login(
+        &server,
+        json!({"name": "zelda_gone", "password": "zelda password"}),
+    )
+    .await;
     assert_eq!(status, 401);
 
     // History keeps the match with a deleted player; bob keeps his result and rating.
     let record = common::fetch_record(&server, &match_id).await;
     let text = record.to_string();
-    assert!(!text.contains(&ada_id) && !text.contains("Zelda_Gone"), "{text}");
+    assert!(
+        !text.contains(&ada_id) && !text.contains("Zelda_Gone"),
+        "{text}"
+    );
     assert!(text.contains("deleted player"), "{text}");
     let bob_seat = record["players"]
         .as_array()
@@ -817,7 +1035,11 @@ async fn a_deleted_account_leaves_no_row_that_names_it() {
     assert_eq!(bob_seat["result"], bob_result);
     let bob_after = common::get_json(&server, &format!("/api/players/{bob_id}")).await;
     assert_eq!(bob_after["stats"], bob_before["stats"]);
-    let missing = http().get(server.url(&format!("/api/players/{ada_id}"))).send().await.unwrap();
+    let missing = http()
+        .get(server.url(&format!("/api/players/{ada_id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status().as_u16(), 404);
     let (_, friends) = call(&server, Method::GET, "/api/friends", None, &bob_token).await;
     assert!(!friends.to_string().contains(&ada_id), "{friends}");
@@ -828,14 +1050,24 @@ async fn a_deleted_account_leaves_no_row_that_names_it() {
     // No row of any table names the account: not its name, its id, or its number.
     let number = u64::from_str_radix(ada_id.trim_start_matches("p_"), 16).unwrap() as i64;
     let values = every_value(&server.dir.path().join("arcade.db"));
-    assert!(values.iter().any(|(_, v)| v.contains("bob_stays")), "the scan reads rows");
+    assert!(
+        values.iter().any(|(_, v)| v.contains("bob_stays")),
+        "the scan reads rows"
+    );
     for (table, value) in &values {
         assert!(
             !value.contains("Zelda_Gone") && !value.to_lowercase().contains("zelda_gone"),
             "{table} names the deleted player: {value}"
         );
-        assert!(!value.contains(&ada_id), "{table} holds the deleted id: {value}");
-        assert_ne!(value, &number.to_string(), "{table} holds the deleted id as a number");
+        assert!(
+            !value.contains(&ada_id),
+            "{table} holds the deleted id: {value}"
+        );
+        assert_ne!(
+            value,
+            &number.to_string(),
+            "{table} holds the deleted id as a number"
+        );
     }
 
     // The name is free again.
@@ -846,5 +1078,9 @@ async fn a_deleted_account_leaves_no_row_that_names_it() {
     let guest = guest["token"].as_str().unwrap();
     let (status, _) = call(&server, Method::DELETE, "/api/auth/me", None, guest).await;
     assert_eq!(status, 200);
-    assert_eq!(me(&server, guest).await.0, 401, "the guest's token is refused from now on");
+    assert_eq!(
+        me(&server, guest).await.0,
+        401,
+        "the guest's token is refused from now on"
+    );
 }

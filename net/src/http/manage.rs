@@ -101,13 +101,32 @@ pub(crate) fn routes() -> Router<Accounts> {
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        list_sessions, end_session, logout_all, change_password, rename, delete_account,
-        upload_avatar, remove_avatar, get_avatar, two_factor_state, two_factor_setup,
-        two_factor_enable, two_factor_disable
+        list_sessions,
+        end_session,
+        logout_all,
+        change_password,
+        rename,
+        delete_account,
+        upload_avatar,
+        remove_avatar,
+        get_avatar,
+        two_factor_state,
+        two_factor_setup,
+        two_factor_enable,
+        two_factor_disable
     ),
     components(schemas(
-        LoginRequest, SessionView, SessionsResponse, EndedResponse, PasswordChange, RenameRequest,
-        PasswordConfirm, TwoFactorState, TwoFactorSetup, CodeRequest, RecoveryCodes
+        LoginRequest,
+        SessionView,
+        SessionsResponse,
+        EndedResponse,
+        PasswordChange,
+        RenameRequest,
+        PasswordConfirm,
+        TwoFactorState,
+        TwoFactorSetup,
+        CodeRequest,
+        RecoveryCodes
     ))
 )]
 pub struct ManageApi;
@@ -298,7 +317,11 @@ async fn confirm_password(
         return Err(locked_out(wait, "too many wrong passwords"));
     }
     let id = player.id;
-    let hash = match state.app.blocking(move |store| store.password_hash(id)).await {
+    let hash = match state
+        .app
+        .blocking(move |store| store.password_hash(id))
+        .await
+    {
         Ok(Ok(Some(hash))) => hash,
         Ok(Ok(None)) => {
             state.guard.abandoned(&keys);
@@ -338,11 +361,7 @@ fn address_of(
     headers: &HeaderMap,
     peer: Option<&axum::extract::ConnectInfo<std::net::SocketAddr>>,
 ) -> Option<IpAddr> {
-    crate::http::accounts::client_address(
-        state.app.config.ops.trust_forwarded_for,
-        headers,
-        peer,
-    )
+    crate::http::accounts::client_address(state.app.config.ops.trust_forwarded_for, headers, peer)
 }
 
 fn view(row: SessionRow, current: &str) -> SessionView {
@@ -506,8 +525,14 @@ async fn change_password(
     }
     validate_password(&request.new_password)?;
     let address = address_of(&state, &headers, peer.as_ref());
-    if let Err(refused) =
-        confirm_password(&state, &player, Some(request.old_password), &headers, address).await
+    if let Err(refused) = confirm_password(
+        &state,
+        &player,
+        Some(request.old_password),
+        &headers,
+        address,
+    )
+    .await
     {
         return Ok(refused);
     }
@@ -761,7 +786,10 @@ async fn get_avatar(
     let matched = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
+        .is_some_and(|tags| {
+            tags.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
     let mut response = if matched {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -959,10 +987,12 @@ pub(crate) async fn second_factor(
     let code = code.trim().to_owned();
     let totp = totp_for(secret.secret, &player.name).map_err(failed)?;
     let accepted = match code_step(&totp, &code, unix_seconds()) {
-        Some(step) => state
-            .app
-            .blocking(move |store| store.totp_step(id, step))
-            .await,
+        Some(step) => {
+            state
+                .app
+                .blocking(move |store| store.totp_step(id, step))
+                .await
+        }
         None => {
             let hash = recovery_hash(&code);
             state
@@ -1172,7 +1202,10 @@ mod tests {
     fn an_avatar_is_reencoded_to_a_square_png() {
         let png = reencode_avatar(&png_of(300, 200)).unwrap();
         let decoded = image::load_from_memory(&png).unwrap();
-        assert_eq!((decoded.width(), decoded.height()), (AVATAR_SIDE, AVATAR_SIDE));
+        assert_eq!(
+            (decoded.width(), decoded.height()),
+            (AVATAR_SIDE, AVATAR_SIDE)
+        );
     }
 
     #[test]
