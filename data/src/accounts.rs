@@ -23,7 +23,7 @@ use crate::sql::{in_savepoint, u64_from_sql, u64_to_sql};
 use crate::store::Store;
 use crate::time::now_ms;
 use crate::types::SessionId;
-use crate::writer::{ID_ATTEMPTS, WriteOp, random_id};
+use crate::writer::{WriteOp, random_id};
 
 /// The name a deleted player's seats carry in match history.
 pub const DELETED_PLAYER_NAME: &str = "deleted player";
@@ -326,36 +326,26 @@ fn apply_op(conn: &Connection, op: &AccountOp) -> Result<AccountAnswer, DataErro
     }
 }
 
+/// A session (`crate::writer`'s insert) that shows `client` in its list.
 fn open_session(
     conn: &Connection,
     player: PlayerId,
     client: &SessionClient,
 ) -> Result<SessionId, DataError> {
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT INTO sessions (id, player_id, created_at, user_agent, address, last_seen_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?3)",
-        )
-        .map_err(sql)?;
-    for _ in 0..ID_ATTEMPTS {
-        let id = random_id(i64::MAX as u64)?;
-        let values = params![
-            u64_to_sql(id),
-            u64_to_sql(player.0),
-            now_ms(),
+    let session = crate::writer::insert_session(conn, player)?;
+    conn.prepare_cached(
+        "UPDATE sessions SET user_agent = ?1, address = ?2, last_seen_at = created_at \
+         WHERE id = ?3",
+    )
+    .and_then(|mut update| {
+        update.execute(params![
             client.user_agent,
-            client.address
-        ];
-        match insert.execute(values) {
-            Ok(_) => return Ok(SessionId(id)),
-            Err(error) if is_foreign_key_violation(&error) => return Err(DataError::NotFound),
-            Err(error) if is_unique_violation(&error) => {} // an id collision: draw another
-            Err(error) => return Err(sql(error)),
-        }
-    }
-    Err(DataError::Sqlite(
-        "no free session id after several draws".into(),
-    ))
+            client.address,
+            u64_to_sql(session.0)
+        ])
+    })
+    .map_err(sql)?;
+    Ok(session)
 }
 
 fn end_sessions(

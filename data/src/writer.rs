@@ -494,7 +494,7 @@ fn insert_player(
     ))
 }
 
-fn insert_session(conn: &Connection, player: PlayerId) -> Result<SessionId, DataError> {
+pub(crate) fn insert_session(conn: &Connection, player: PlayerId) -> Result<SessionId, DataError> {
     let mut insert = conn
         .prepare_cached("INSERT INTO sessions (id, player_id, created_at) VALUES (?1, ?2, ?3)")
         .map_err(sql)?;

@@ -18,7 +18,6 @@ use crate::reply::Ack;
 use crate::sql::{u64_from_sql, u64_to_sql};
 use crate::time::now_ms;
 use crate::types::SessionId;
-use crate::writer::{ID_ATTEMPTS, random_id};
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -228,37 +227,21 @@ async fn apply_op(tx: &Transaction<'_>, op: &AccountOp) -> Result<AccountAnswer,
     }
 }
 
+/// A session (`super::write`'s insert) that shows `client` in its list.
 async fn open_session(
     tx: &Transaction<'_>,
     player: PlayerId,
     client: &SessionClient,
 ) -> Result<SessionId, DataError> {
-    let prepared = tx
-        .prepare_cached(
-            "INSERT INTO sessions (id, player_id, created_at, user_agent, address, last_seen_at) \
-             VALUES ($1, $2, $3, $4, $5, $3) ON CONFLICT (id) DO NOTHING",
-        )
-        .await
-        .map_err(pg)?;
-    for _ in 0..ID_ATTEMPTS {
-        let id = random_id(i64::MAX as u64)?;
-        let values: Params<'_> = &[
-            &u64_to_sql(id),
-            &u64_to_sql(player.0),
-            &now_ms(),
-            &client.user_agent,
-            &client.address,
-        ];
-        match tx.execute(&prepared, values).await {
-            Ok(1) => return Ok(SessionId(id)),
-            Ok(_) => {} // an id collision: draw another
-            Err(error) if is_foreign_key_violation(&error) => return Err(DataError::NotFound),
-            Err(error) => return Err(pg(error)),
-        }
-    }
-    Err(DataError::Postgres(
-        "no free session id after several draws".into(),
-    ))
+    let session = super::write::insert_session(tx, player).await?;
+    execute(
+        tx,
+        "UPDATE sessions SET user_agent = $1, address = $2, last_seen_at = created_at \
+         WHERE id = $3",
+        &[&client.user_agent, &client.address, &u64_to_sql(session.0)],
+    )
+    .await?;
+    Ok(session)
 }
 
 async fn end_sessions(

@@ -537,7 +537,10 @@ async fn insert_player(
     ))
 }
 
-async fn insert_session(tx: &Transaction<'_>, player: PlayerId) -> Result<SessionId, DataError> {
+pub(crate) async fn insert_session(
+    tx: &Transaction<'_>,
+    player: PlayerId,
+) -> Result<SessionId, DataError> {
     for _ in 0..ID_ATTEMPTS {
         let id = random_id(i64::MAX as u64)?;
         match execute(

@@ -304,14 +304,12 @@ async fn confirm_password(
     state: &Accounts,
     player: &PlayerInfo,
     password: Option<String>,
-    headers: &HeaderMap,
     address: Option<IpAddr>,
 ) -> Result<(), Response> {
     let Some(password) = password else {
         return Err(ApiError::bad_request("`password` is required").into_response());
     };
     validate_password(&password).map_err(IntoResponse::into_response)?;
-    let _ = headers;
     let keys = GuardKey::login(&player.name, address);
     if let Err(wait) = state.guard.begin(&keys, Instant::now()) {
         return Err(locked_out(wait, "too many wrong passwords"));
@@ -362,6 +360,47 @@ fn address_of(
     peer: Option<&axum::extract::ConnectInfo<std::net::SocketAddr>>,
 ) -> Option<IpAddr> {
     crate::http::accounts::client_address(state.app.config.ops.trust_forwarded_for, headers, peer)
+}
+
+/// A request's client address and its body.
+fn split_request(
+    state: &Accounts,
+    headers: &HeaderMap,
+    request: axum::extract::Request,
+) -> (Option<IpAddr>, axum::body::Body) {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .cloned();
+    (
+        address_of(state, headers, peer.as_ref()),
+        request.into_body(),
+    )
+}
+
+/// The bearer of a request that its `{"password"}` body confirms: its player and claims, or
+/// the answer to send instead (`Ok(Err(..))`: a wrong password, the lockout). A guest has no
+/// password: it passes when `guest_cannot_do` is `None`, else it is refused (403).
+async fn confirmed_bearer(
+    state: &Accounts,
+    headers: &HeaderMap,
+    request: axum::extract::Request,
+    guest_cannot_do: Option<&str>,
+) -> Result<Result<(PlayerInfo, Claims), Response>, ApiError> {
+    let (address, body) = split_request(state, headers, request);
+    let (player, claims) = authenticated(&state.app, headers).await?;
+    let confirm: Option<PasswordConfirm> = read_json(body).await?;
+    if player.guest {
+        return match guest_cannot_do {
+            None => Ok(Ok((player, claims))),
+            Some(what) => Err(guests_cannot(what)),
+        };
+    }
+    let password = confirm.unwrap_or_default().password;
+    if let Err(refused) = confirm_password(state, &player, password, address).await {
+        return Ok(Err(refused));
+    }
+    Ok(Ok((player, claims)))
 }
 
 fn view(row: SessionRow, current: &str) -> SessionView {
@@ -513,27 +552,15 @@ async fn change_password(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .cloned();
-    let body = request.into_body();
+    let (address, body) = split_request(&state, &headers, request);
     let (player, claims) = authenticated(&state.app, &headers).await?;
     let request: PasswordChange = read_json(body).await?;
     if player.guest {
         return Err(guests_cannot("have a password"));
     }
     validate_password(&request.new_password)?;
-    let address = address_of(&state, &headers, peer.as_ref());
-    if let Err(refused) = confirm_password(
-        &state,
-        &player,
-        Some(request.old_password),
-        &headers,
-        address,
-    )
-    .await
-    {
+    let old = Some(request.old_password);
+    if let Err(refused) = confirm_password(&state, &player, old, address).await {
         return Ok(refused);
     }
     let new = request.new_password;
@@ -829,22 +856,11 @@ pub(crate) async fn delete_account(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .cloned();
-    let body = request.into_body();
-    let (player, claims) = authenticated(&state.app, &headers).await?;
-    let request: Option<PasswordConfirm> = read_json(body).await?;
-    let request = request.unwrap_or_default();
-    if !player.guest {
-        let address = address_of(&state, &headers, peer.as_ref());
-        if let Err(refused) =
-            confirm_password(&state, &player, request.password, &headers, address).await
-        {
-            return Ok(refused);
-        }
-    }
+    let guest = None;
+    let (player, claims) = match confirmed_bearer(&state, &headers, request, guest).await? {
+        Ok(bearer) => bearer,
+        Err(refused) => return Ok(refused),
+    };
     let session = session_of(&claims)?;
     let id = player.id;
     state
@@ -1063,21 +1079,11 @@ async fn two_factor_setup(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .cloned();
-    let body = request.into_body();
-    let (player, _) = authenticated(&state.app, &headers).await?;
-    let request: Option<PasswordConfirm> = read_json(body).await?;
-    if player.guest {
-        return Err(guests_cannot("turn on two-factor sign-in"));
-    }
-    let address = address_of(&state, &headers, peer.as_ref());
-    let password = request.unwrap_or_default().password;
-    if let Err(refused) = confirm_password(&state, &player, password, &headers, address).await {
-        return Ok(refused);
-    }
+    let guest = Some("turn on two-factor sign-in");
+    let (player, _) = match confirmed_bearer(&state, &headers, request, guest).await? {
+        Ok(bearer) => bearer,
+        Err(refused) => return Ok(refused),
+    };
     let secret = rand::random::<[u8; TOTP_SECRET_BYTES]>().to_vec();
     let totp = totp_for(secret.clone(), &player.name)?;
     let id = player.id;
@@ -1166,21 +1172,11 @@ async fn two_factor_disable(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .cloned();
-    let body = request.into_body();
-    let (player, _) = authenticated(&state.app, &headers).await?;
-    let request: Option<PasswordConfirm> = read_json(body).await?;
-    if player.guest {
-        return Err(guests_cannot("use two-factor sign-in"));
-    }
-    let address = address_of(&state, &headers, peer.as_ref());
-    let password = request.unwrap_or_default().password;
-    if let Err(refused) = confirm_password(&state, &player, password, &headers, address).await {
-        return Ok(refused);
-    }
+    let guest = Some("use two-factor sign-in");
+    let (player, _) = match confirmed_bearer(&state, &headers, request, guest).await? {
+        Ok(bearer) => bearer,
+        Err(refused) => return Ok(refused),
+    };
     let id = player.id;
     state
         .app
