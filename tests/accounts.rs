@@ -999,13 +999,42 @@ async fn a_deleted_account_leaves_no_row_that_names_it() {
         200
     );
 
+    // Not while seated in a live match (its record, written when it ends, would name her).
+    let created = ada
+        .request(
+            "match.create",
+            json!({"game": "pong", "mode": "1v1", "options": {}}),
+        )
+        .await;
+    assert_eq!(created["type"], "ack", "{created}");
+    let right = Some(json!({"password": "zelda password"}));
+    let (status, body) = call(
+        &server,
+        Method::DELETE,
+        "/api/auth/me",
+        right.clone(),
+        &ada_token,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("conflict")),
+        "{body}"
+    );
+    let left = ada
+        .request(
+            "match.leave",
+            json!({"matchId": created["data"]["matchId"]}),
+        )
+        .await;
+    assert_eq!(left["type"], "ack", "{left}");
+
     // The password is required and checked.
     let (status, _) = call(&server, Method::DELETE, "/api/auth/me", None, &ada_token).await;
     assert_eq!(status, 400);
     let wrong = Some(json!({"password": "not the password"}));
     let (status, _) = call(&server, Method::DELETE, "/api/auth/me", wrong, &ada_token).await;
     assert_eq!(status, 403);
-    let right = Some(json!({"password": "zelda password"}));
     let (status, body) = call(&server, Method::DELETE, "/api/auth/me", right, &ada_token).await;
     assert_eq!(status, 200, "{body}");
     expect_revoked(&mut ada).await;

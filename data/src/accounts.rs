@@ -792,6 +792,26 @@ mod tests {
     }
 
     #[test]
+    fn a_used_session_is_seen_at_most_once_a_minute() {
+        each_store(|store| {
+            let ada = store.create_player("ada", "hash").unwrap().id;
+            let session = store.open_session(ada, SessionClient::default()).unwrap();
+            let opened = store.sessions(ada).unwrap()[0].clone();
+            assert_eq!(opened.last_seen_ms, Some(opened.created_at_ms));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            store.session_seen(session);
+            store.flush().unwrap();
+            let seen = store.sessions(ada).unwrap()[0].last_seen_ms.unwrap();
+            assert!(seen > opened.created_at_ms);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            store.session_seen(session);
+            store.flush().unwrap();
+            let again = store.sessions(ada).unwrap()[0].last_seen_ms.unwrap();
+            assert_eq!(again, seen, "not written again within a minute");
+        });
+    }
+
+    #[test]
     fn names_avatars_and_two_factor_secrets() {
         each_store(|store| {
             let ada = store.create_player("ada", "hash").unwrap().id;

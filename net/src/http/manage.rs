@@ -844,6 +844,7 @@ async fn get_avatar(
         (status = 400, description = "invalid body, or no password for a registered player", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "no valid token", body = crate::http::openapi::ErrorBody),
         (status = 403, description = "a wrong password", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "the player holds a seat in a live match (leave it first)", body = crate::http::openapi::ErrorBody),
         (status = 413, description = "a body over 16 KiB", body = crate::http::openapi::ErrorBody),
         (status = 429, description = "locked out after repeated wrong passwords",
             body = crate::http::openapi::ErrorBody,
@@ -863,6 +864,13 @@ pub(crate) async fn delete_account(
     };
     let session = session_of(&claims)?;
     let id = player.id;
+    if holds_a_seat(&state, id).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "leave your live match first: its record would name you",
+        ));
+    }
     state
         .app
         .blocking(move |store| store.delete_account(id, session))
@@ -875,6 +883,18 @@ pub(crate) async fn delete_account(
     }
     tracing::info!(player = %id, sockets = sockets.len(), "account deleted");
     Ok(Json(serde_json::json!({"ok": true})).into_response())
+}
+
+/// Whether `player` holds a seat in a live match (asked of the tick thread, which owns them).
+async fn holds_a_seat(state: &Accounts, player: PlayerId) -> Result<bool, ApiError> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job: crate::link::command::TickJob = Box::new(move |world| {
+        let _ = reply.send(crate::link::audience::playing_in(world, player).is_some());
+    });
+    Ok(state
+        .app
+        .ask_tick(crate::link::command::Command::Run(job), answer)
+        .await?)
 }
 
 // ---- two-factor sign-in ---------------------------------------------------------------------
