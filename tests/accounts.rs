@@ -17,6 +17,11 @@ async fn post(server: &Server, path: &str, body: Value, token: Option<&str>) -> 
         request = request.bearer_auth(token);
     }
     let response = request.send().await.expect("request");
+    answer(response).await
+}
+
+/// A response's status and JSON body (`null` when it has none).
+async fn answer(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -28,8 +33,7 @@ async fn me(server: &Server, token: &str) -> (u16, Value) {
         .send()
         .await
         .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    answer(response).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,8 +272,7 @@ async fn call(
         request = request.json(&body);
     }
     let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    answer(response).await
 }
 
 /// Registers `name` and answers `(token, player id)`.
@@ -295,8 +298,7 @@ async fn login(server: &Server, body: Value) -> (u16, Value) {
         .send()
         .await
         .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    answer(response).await
 }
 
 async fn token_of(server: &Server, name: &str, password: &str) -> String {
@@ -621,8 +623,7 @@ async fn put_avatar(server: &Server, token: &str, bytes: Vec<u8>, kind: &str) ->
         .send()
         .await
         .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    answer(response).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
