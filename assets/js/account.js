@@ -190,6 +190,7 @@ async function setupTwoFactor(event) {
     });
     event.target.reset();
     drawQr($("#totp-qr"), uri);
+    $("#totp-qr").dataset.uri = uri;
     $("#totp-secret").textContent = secret;
     show($("#totp-enrol"), true);
     say("#totp-message", "Scan the code with an authenticator app, then type the 6 digits it shows.");
