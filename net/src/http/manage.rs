@@ -51,6 +51,9 @@ pub const MAX_AVATAR_BYTES: usize = 256 * 1024;
 pub const MAX_AVATAR_SIDE: u32 = 4096;
 /// The most memory one avatar's decoding may take.
 pub const MAX_DECODE_ALLOC: u64 = 64 * 1024 * 1024;
+/// Avatars decoded at once (the others wait): decoding memory stays under this many times
+/// [`MAX_DECODE_ALLOC`].
+pub const AVATAR_DECODES_AT_ONCE: usize = 2;
 /// The side of a stored avatar, in pixels.
 pub const AVATAR_SIDE: u32 = 128;
 /// How long a client may keep a stored avatar before asking again (with its ETag).
@@ -735,9 +738,16 @@ async fn upload_avatar(
                 format!("an avatar is at most {MAX_AVATAR_BYTES} bytes"),
             )
         })?;
+    static DECODING: tokio::sync::Semaphore =
+        tokio::sync::Semaphore::const_new(AVATAR_DECODES_AT_ONCE);
+    let permit = DECODING
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal("the avatar could not be encoded"))?;
     let png = tokio::task::spawn_blocking(move || reencode_avatar(&bytes))
         .await
         .map_err(|_| ApiError::internal("the avatar could not be encoded"))??;
+    drop(permit);
     state.app.store_guest(&player).await?;
     let etag = etag_of(&png);
     let id = player.id;
