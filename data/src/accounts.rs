@@ -924,6 +924,12 @@ mod tests {
                     .is_empty()
             );
             assert_eq!(store.avatar(ada.id).unwrap(), None);
+            // Once no token of the session can be valid, its mark goes with the guest purge.
+            store.purge_guests(0, crate::time::now_ms() + 1).unwrap();
+            assert_eq!(
+                store.session_state(session, ada.id).unwrap(),
+                crate::guests::SessionState::Unknown
+            );
         });
     }
 

@@ -300,6 +300,14 @@ async fn purge_guests(
     )
     .await
     .map_err(pg)?;
+    // Deleted accounts' sessions, once no token of theirs can still be valid.
+    execute(
+        tx,
+        "DELETE FROM ended_sessions WHERE ended_at < $1",
+        &[&revoked_since_ms],
+    )
+    .await
+    .map_err(pg)?;
     Ok(deleted as usize)
 }
 
