@@ -2,7 +2,9 @@
 //! `e2e/run.mjs` driving Debian's headless Chromium through playwright-core against it (two
 //! pages queue for Pong 1v1 and play until one wins, a third watches, the history pages list
 //! the match, `/ws-test.html` shows the pong and the ack; screenshots in `e2e/screenshots/`).
-//! Also runs the MessagePack module's unit tests (`node --test`).
+//! Also runs the MessagePack and QR modules' unit tests (`node --test`), and `e2e/accounts.mjs`
+//! (the profile and settings pages: an avatar, a rename, two-factor enrolment from the QR code
+//! drawn in the page, a login with a code, deletion; `e2e/screenshots/accounts-*.png`).
 //!
 //! Needs node, `/usr/bin/chromium` (or `$CHROMIUM`) and `e2e/node_modules` (scripts/test.sh
 //! installs them). Without them the tests say so and pass, except under CI (or with
@@ -124,7 +126,7 @@ fn the_msgpack_module_passes_its_unit_tests() {
     }
     let (ok, output) = run_bounded(
         Command::new("node")
-            .args(["--test", "msgpack.test.mjs"])
+            .args(["--test", "msgpack.test.mjs", "qr.test.mjs"])
             .current_dir(e2e_dir()),
         UNIT_LIMIT,
     );
@@ -151,6 +153,30 @@ fn two_browsers_play_pong_a_third_watches_and_the_history_lists_it() {
     assert!(
         ok,
         "the browser tests failed:\n{output}\n--- server log ---\n{}",
+        server.log_text()
+    );
+    assert!(output.contains(" passed, 0 failed"), "{output}");
+}
+
+#[test]
+fn a_browser_enrols_two_factor_sign_in_from_the_qr_code_and_manages_its_account() {
+    if !tools_present(true) {
+        return;
+    }
+    let server = Server::start(&[]);
+    let (ok, output) = run_bounded(
+        Command::new("node")
+            .arg("accounts.mjs")
+            .arg(server.url(""))
+            .env("CHROMIUM", chromium())
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+            .current_dir(e2e_dir()),
+        E2E_LIMIT,
+    );
+    println!("{output}");
+    assert!(
+        ok,
+        "the account pages failed:\n{output}\n--- server log ---\n{}",
         server.log_text()
     );
     assert!(output.contains(" passed, 0 failed"), "{output}");

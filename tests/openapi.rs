@@ -56,6 +56,16 @@ async fn the_document_lists_every_api_route() {
         "/api/matches/{id}",
         "/api/players/{id}",
         "/api/leaderboard",
+        "/api/auth/sessions",
+        "/api/auth/sessions/{id}",
+        "/api/auth/logout-all",
+        "/api/auth/password",
+        "/api/auth/me/avatar",
+        "/api/players/{id}/avatar",
+        "/api/auth/2fa",
+        "/api/auth/2fa/setup",
+        "/api/auth/2fa/enable",
+        "/api/auth/2fa/disable",
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }

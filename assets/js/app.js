@@ -7,6 +7,7 @@ import { Connection, api, accountToken, setAccountToken } from "./net.js";
 import { GameView } from "./game.js";
 import { $, h, show, gameName, playerLink } from "./dom.js";
 import { showHistory, showMatch, showPlayer, showLeaderboard } from "./history.js";
+import { initAccountPages, showProfile, showSettings } from "./account.js";
 
 /** How often the live list (and a watched match's spectator count) is refreshed. */
 const LIVE_REFRESH_MS = 2_000;
@@ -54,18 +55,39 @@ $("#auth-form").addEventListener("submit", async (event) => {
   const action = event.submitter?.value === "register" ? "register" : "login";
   const name = $("#auth-name").value.trim();
   const password = $("#auth-password").value;
+  const code = $("#auth-code").value.trim();
   const error = $("#auth-error");
   error.hidden = true;
   try {
-    const answer = await api(`/api/auth/${action}`, { method: "POST", body: { name, password } });
+    const body = action === "login" && code ? { name, password, code } : { name, password };
+    const answer = await api(`/api/auth/${action}`, { method: "POST", body });
     setAccountToken(answer.token);
     $("#auth-password").value = "";
+    $("#auth-code").value = "";
+    show($("#auth-code-label"), false);
     conn.reconnect();
     toast(action === "register" ? `Welcome, ${answer.player.name}!` : `Logged in as ${answer.player.name}`);
   } catch (e) {
-    error.textContent = e.message;
+    // Two-factor sign-in: ask for the code, then log in again with it.
+    if (e.code === "totp_required") show($("#auth-code-label"), true);
+    error.textContent = e.code === "totp_required" ? "Enter the code from your authenticator (or a recovery code)." : e.message;
     error.hidden = false;
   }
+});
+
+initAccountPages({
+  player: () => conn.player,
+  toast,
+  onRenamed: (player) => {
+    conn.player = { ...conn.player, name: player.name };
+    renderIdentity();
+  },
+  onSignedOut: (message) => {
+    setAccountToken(null);
+    conn.reconnect();
+    toast(message);
+    go("#/");
+  },
 });
 
 $("#logout").addEventListener("click", async () => {
@@ -338,12 +360,12 @@ setInterval(() => { $("#rtt").textContent = conn.open ? `rtt ${conn.rttMs.toFixe
 
 // ---- routing --------------------------------------------------------------------------------
 
-const VIEWS = ["lobby", "game", "history", "match", "player", "leaderboard"];
+const VIEWS = ["lobby", "game", "history", "match", "player", "leaderboard", "profile", "settings"];
 
 function showView(name) {
   if (document.body.dataset.view !== name) window.scrollTo(0, 0);
   for (const view of VIEWS) show($(`#view-${view}`), view === name);
-  const nav = { lobby: "lobby", game: "lobby", history: "history", match: "history", player: "history", leaderboard: "leaderboard" }[name];
+  const nav = { lobby: "lobby", game: "lobby", history: "history", match: "history", player: "history", leaderboard: "leaderboard", profile: "profile", settings: "settings" }[name];
   document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === nav));
   document.body.dataset.view = name;
 }
@@ -412,6 +434,16 @@ async function route() {
       case "player":
         showView("player");
         await showPlayer(parts[1]);
+        return;
+      case "profile":
+        if (!conn.player) return;
+        showView("profile");
+        showProfile();
+        return;
+      case "settings":
+        if (!conn.player) return;
+        showView("settings");
+        await showSettings();
         return;
       case "leaderboard":
         showView("leaderboard");

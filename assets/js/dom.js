@@ -41,5 +41,7 @@ export function when(rfc3339) {
 }
 
 export function playerLink(player) {
-  return h("a", { href: `#/player/${player.id}` }, player.name ?? player.id);
+  // Each player's avatar (PROTOCOL.md "Profile and avatar"), cached by the browser.
+  const avatar = h("img", { class: "avatar small", src: `/api/players/${player.id}/avatar`, alt: "", width: 20, height: 20, loading: "lazy" });
+  return h("a", { href: `#/player/${player.id}` }, avatar, player.name ?? player.id);
 }

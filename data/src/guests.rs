@@ -128,8 +128,9 @@ fn revoke(conn: &Connection, player: PlayerId, session: SessionId) -> Result<(),
 }
 
 fn purge(conn: &Connection, before_ms: i64, revoked_since_ms: i64) -> Result<usize, DataError> {
-    conn.prepare_cached(
-        "DELETE FROM players WHERE guest = 1 AND created_at < ?1 \
+    let purged = conn
+        .prepare_cached(
+            "DELETE FROM players WHERE guest = 1 AND created_at < ?1 \
          AND NOT EXISTS (SELECT 1 FROM friends f WHERE f.player_id = players.id) \
          AND NOT EXISTS (SELECT 1 FROM friends f WHERE f.friend_id = players.id) \
          AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.player_id = players.id) \
@@ -138,9 +139,14 @@ fn purge(conn: &Connection, before_ms: i64, revoked_since_ms: i64) -> Result<usi
                          AND s.revoked_at >= ?2) \
          AND NOT EXISTS (SELECT 1 FROM match_players mp WHERE mp.player_id = players.id) \
          AND NOT EXISTS (SELECT 1 FROM chat_messages c WHERE c.sender_id = players.id)",
-    )
-    .and_then(|mut delete| delete.execute(params![before_ms, revoked_since_ms]))
-    .map_err(sql)
+        )
+        .and_then(|mut delete| delete.execute(params![before_ms, revoked_since_ms]))
+        .map_err(sql)?;
+    // Deleted accounts' sessions, once no token of theirs can still be valid.
+    conn.prepare_cached("DELETE FROM ended_sessions WHERE ended_at < ?1")
+        .and_then(|mut delete| delete.execute([revoked_since_ms]))
+        .map_err(sql)?;
+    Ok(purged)
 }
 
 /// What the database knows of `session` for `player`.
@@ -160,6 +166,7 @@ pub(crate) fn session_state(
         })
         .map_err(sql)?;
     Ok(match found {
+        None if crate::accounts::session_ended(conn, session)? => SessionState::Revoked,
         None => SessionState::Unknown,
         Some((owner, None)) if owner == u64_to_sql(player.0) => SessionState::Live,
         Some(_) => SessionState::Revoked,

@@ -8,6 +8,8 @@
 //! connections and never wait for the writer (WAL mode).
 //!
 //! ## Layout
+//! - [`accounts`] — sessions shown and ended, passwords, names, avatars, two-factor secrets
+//!   and recovery codes, account deletion (migration step 7): their writes and queries.
 //! - [`store`] — [`Store`], the cloneable handle over either backend ([`Database`]): open or
 //!   connect, writes, reads, flush and close (the social calls included).
 //! - [`pg`] — the PostgreSQL backend: the read pool and its runtime, migrations by
@@ -34,6 +36,7 @@
 //! - [`time`] — Unix milliseconds to and from RFC 3339 (`2026-11-21T23:45:00.123Z`).
 //! - [`error`] — [`DataError`].
 
+pub mod accounts;
 pub mod error;
 pub mod guests;
 pub mod notice;

@@ -23,6 +23,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_replays.sql"),
     // 5: friendship is a request the other player accepts (src/social.rs)
     include_str!("../migrations/0005_friend_requests.sql"),
+    // 7: sessions shown and ended, avatars, two-factor sign-in, deletion (src/accounts.rs)
+    include_str!("../migrations/0007_accounts.sql"),
 ];
 
 /// How long a connection waits for a lock held by another connection before it fails.

@@ -173,7 +173,7 @@ impl Store {
 
     /// Runs a read: `sqlite` on a pooled read connection, or `postgres` on a pooled
     /// PostgreSQL connection (on the backend's runtime, the caller waiting).
-    fn query<T, Fut>(
+    pub(crate) fn query<T, Fut>(
         &self,
         sqlite: impl FnOnce(&rusqlite::Connection) -> Result<T, DataError>,
         postgres: impl FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,

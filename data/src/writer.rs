@@ -76,6 +76,8 @@ pub(crate) enum WriteOp {
     Social(SocialWrite),
     /// Guests written when first needed, and purged (`crate::guests`).
     Guests(GuestWrite),
+    /// Sessions, passwords, names, avatars, two-factor sign-in, deletion (`crate::accounts`).
+    Accounts(crate::accounts::AccountWrite),
     /// Answered once everything queued before it is committed.
     Flush {
         reply: Reply<()>,
@@ -97,6 +99,7 @@ impl WriteOp {
             WriteOp::RevokeSession { .. } => "revoke_session",
             WriteOp::Social(op) => op.name(),
             WriteOp::Guests(op) => op.name(),
+            WriteOp::Accounts(op) => op.name(),
             WriteOp::Flush { .. } => "flush",
             WriteOp::Shutdown { .. } => "shutdown",
         }
@@ -107,6 +110,7 @@ impl WriteOp {
     pub(crate) fn has_waiter(&self) -> bool {
         match self {
             WriteOp::Social(op) => op.has_waiter(),
+            WriteOp::Accounts(op) => op.has_waiter(),
             WriteOp::RecordMatch { notice, .. } => notice.is_pending(),
             _ => true,
         }
@@ -132,6 +136,7 @@ impl WriteOp {
             | WriteOp::Shutdown { reply } => drop(reply.send(Err(error))),
             WriteOp::Social(op) => op.refuse(error),
             WriteOp::Guests(op) => op.refuse(error),
+            WriteOp::Accounts(op) => op.refuse(error),
         }
     }
 }
@@ -375,6 +380,7 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
         WriteOp::Flush { reply: to } | WriteOp::Shutdown { reply: to } => reply(to, Ok(())),
         WriteOp::Social(op) => op.apply(tx),
         WriteOp::Guests(op) => op.apply(tx),
+        WriteOp::Accounts(op) => op.apply(tx),
     }
 }
 
@@ -522,7 +528,7 @@ fn insert_player(
     ))
 }
 
-fn insert_session(conn: &Connection, player: PlayerId) -> Result<SessionId, DataError> {
+pub(crate) fn insert_session(conn: &Connection, player: PlayerId) -> Result<SessionId, DataError> {
     let mut insert = conn
         .prepare_cached("INSERT INTO sessions (id, player_id, created_at) VALUES (?1, ?2, ?3)")
         .map_err(sql)?;

@@ -110,7 +110,10 @@ impl AppState {
         let player = tokio::task::spawn_blocking(move || {
             let stored = match store.session_state(session, claims.sub).ok()? {
                 SessionState::Revoked => return None,
-                SessionState::Live => return store.get_player(claims.sub).ok().flatten(),
+                SessionState::Live => {
+                    store.session_seen(session);
+                    return store.get_player(claims.sub).ok().flatten();
+                }
                 SessionState::Unknown => store.get_player(claims.sub).ok()?,
             };
             let name = claims.guest?;

@@ -57,9 +57,9 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "sessions",
-        columns: "id, player_id, created_at, revoked_at",
+        columns: "id, player_id, created_at, revoked_at, user_agent, address, last_seen_at",
         order: "id",
-        kinds: &[Int, Int, Int, Int],
+        kinds: &[Int, Int, Int, Int, Text, Text, Int],
         on_conflict: "(id) DO UPDATE SET revoked_at = \
                       coalesce(t.revoked_at, excluded.revoked_at)",
     },
@@ -126,6 +126,35 @@ const TABLES: &[Table] = &[
         columns: "match_seq, game_version, grace_ticks, final_hash, players, log",
         order: "match_seq",
         kinds: &[Int, Int, Int, Int, Text, Bytes],
+        on_conflict: "DO NOTHING",
+    },
+    // Migration step 7 (`crate::accounts`).
+    Table {
+        name: "avatars",
+        columns: "player_id, png, etag, updated_at",
+        order: "player_id",
+        kinds: &[Int, Bytes, Text, Int],
+        on_conflict: "DO NOTHING",
+    },
+    Table {
+        name: "totp_secrets",
+        columns: "player_id, secret, enabled_at, last_step, created_at",
+        order: "player_id",
+        kinds: &[Int, Bytes, Int, Int, Int],
+        on_conflict: "DO NOTHING",
+    },
+    Table {
+        name: "recovery_codes",
+        columns: "player_id, code_hash",
+        order: "player_id, code_hash",
+        kinds: &[Int, Text],
+        on_conflict: "DO NOTHING",
+    },
+    Table {
+        name: "ended_sessions",
+        columns: "id, ended_at",
+        order: "id",
+        kinds: &[Int, Int],
         on_conflict: "DO NOTHING",
     },
 ];

@@ -7,6 +7,7 @@
 //!
 //! Connections are plain TCP (no TLS): PostgreSQL is expected on loopback or a private network.
 
+pub(crate) mod accounts;
 pub mod copy;
 pub(crate) mod read;
 pub(crate) mod schema;

@@ -177,6 +177,9 @@ pub(crate) async fn session_state(
             .first()
             .map(|row| (row.get::<_, i64>(0), row.get::<_, Option<i64>>(1)))
         {
+            None if super::accounts::session_ended(&client, session).await? => {
+                SessionState::Revoked
+            }
             None => SessionState::Unknown,
             Some((owner, None)) if owner == u64_to_sql(player.0) => SessionState::Live,
             Some(_) => SessionState::Revoked,

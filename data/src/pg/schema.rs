@@ -20,6 +20,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../postgres/0004_replays.sql"),
     // 5: friendship is a request the other player accepts (src/social.rs)
     include_str!("../../postgres/0005_friend_requests.sql"),
+    // 7: sessions shown and ended, avatars, two-factor sign-in, deletion (src/accounts.rs)
+    include_str!("../../postgres/0007_accounts.sql"),
 ];
 
 /// The advisory lock key migrations hold (`arca` in ASCII).

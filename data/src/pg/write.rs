@@ -316,6 +316,7 @@ async fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> 
             in_savepoint!(tx, |sp| purge_guests(&sp, before_ms, revoked_since_ms)
                 .await),
         ),
+        WriteOp::Accounts(op) => super::accounts::apply(tx, op).await,
     }
 }
 
@@ -368,6 +369,14 @@ async fn purge_guests(
          AND NOT EXISTS (SELECT 1 FROM match_players mp WHERE mp.player_id = players.id) \
          AND NOT EXISTS (SELECT 1 FROM chat_messages c WHERE c.sender_id = players.id)",
         &[&before_ms, &revoked_since_ms],
+    )
+    .await
+    .map_err(pg)?;
+    // Deleted accounts' sessions, once no token of theirs can still be valid.
+    execute(
+        tx,
+        "DELETE FROM ended_sessions WHERE ended_at < $1",
+        &[&revoked_since_ms],
     )
     .await
     .map_err(pg)?;
@@ -608,7 +617,10 @@ async fn insert_player(
     ))
 }
 
-async fn insert_session(tx: &Transaction<'_>, player: PlayerId) -> Result<SessionId, DataError> {
+pub(crate) async fn insert_session(
+    tx: &Transaction<'_>,
+    player: PlayerId,
+) -> Result<SessionId, DataError> {
     for _ in 0..ID_ATTEMPTS {
         let id = random_id(i64::MAX as u64)?;
         match execute(

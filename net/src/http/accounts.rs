@@ -90,8 +90,14 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/api/auth/guest", post(guest))
         .route("/api/auth/register", post(register))
         .route("/api/auth/login", post(login))
-        .route("/api/auth/me", get(me))
+        .route(
+            "/api/auth/me",
+            get(me)
+                .patch(super::manage::rename)
+                .delete(super::manage::delete_account),
+        )
         .route("/api/auth/logout", post(logout))
+        .merge(super::manage::routes())
         .with_state(state)
 }
 
@@ -110,12 +116,12 @@ pub fn routes(app: AppState) -> Router<AppState> {
 pub struct AccountsApi;
 
 #[derive(Clone)]
-struct Accounts {
-    app: AppState,
+pub(crate) struct Accounts {
+    pub(crate) app: AppState,
     /// Login attempts and failed registrations.
-    guard: Arc<LoginGuard>,
+    pub(crate) guard: Arc<LoginGuard>,
     /// The only threads that hash.
-    hashing: HashPool,
+    pub(crate) hashing: HashPool,
 }
 
 // ---- shapes ---------------------------------------------------------------------------------
@@ -187,7 +193,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-fn unauthorized() -> ApiError {
+pub(crate) fn unauthorized() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
@@ -225,7 +231,7 @@ pub fn validate_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn validate_password(password: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_password(password: &str) -> Result<(), ApiError> {
     let chars = password.chars().count();
     if (PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars) {
         Ok(())
@@ -265,7 +271,7 @@ fn argon2_into(params: argon2::Params, password: &[u8], salt: &[u8], out: &mut [
 }
 
 /// A PHC string (argon2id, default cost, 16 random salt bytes, 32 output bytes).
-fn hash_password(password: &str) -> Result<String, ApiError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, ApiError> {
     let failed = || ApiError::internal("password hashing failed");
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|_| failed())?;
     let mut salt_bytes = [0u8; 64];
@@ -285,7 +291,7 @@ fn hash_password(password: &str) -> Result<String, ApiError> {
 
 /// Whether `password` is the one `hash` (an argon2id PHC string) was made of; compared in
 /// constant time.
-fn password_matches(password: &str, hash: &str) -> bool {
+pub(crate) fn password_matches(password: &str, hash: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(hash) else {
         return false;
     };
@@ -314,7 +320,7 @@ static DUMMY_HASH: LazyLock<String> =
 
 impl Accounts {
     /// Runs slow hashing work on the hash pool's threads.
-    async fn hashing<T: Send + 'static>(
+    pub(crate) async fn hashing<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
@@ -328,12 +334,16 @@ impl Accounts {
         })
     }
 
-    /// Opens a session for `player` and answers its token.
-    async fn issue(&self, player: PlayerInfo) -> Result<AuthResponse, ApiError> {
+    /// Opens a session for `player` (showing `client` in its sessions) and answers its token.
+    async fn issue(
+        &self,
+        player: PlayerInfo,
+        client: arcade_data::accounts::SessionClient,
+    ) -> Result<AuthResponse, ApiError> {
         let id = player.id;
         let session = self
             .app
-            .blocking(move |store| store.create_session(id))
+            .blocking(move |store| store.open_session(id, client))
             .await??;
         Ok(AuthResponse {
             token: self.app.tokens.issue(id, &session.to_string()),
@@ -360,7 +370,7 @@ fn body_error(error: axum::Error) -> ApiError {
     }
 }
 
-fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -420,8 +430,9 @@ async fn register(
     let body = axum::body::to_bytes(request.into_body(), MAX_LOGIN_BODY_BYTES)
         .await
         .map_err(|_| ApiError::bad_request("the body could not be read"));
+    let client = super::manage::session_client(&headers, address);
     let result = match body {
-        Ok(body) => register_new(&state, &body).await,
+        Ok(body) => register_new(&state, &body, client).await,
         Err(error) => Err(error),
     };
     if let Err(error) = &result
@@ -437,7 +448,11 @@ fn name_taken() -> ApiError {
 }
 
 /// Validates, checks the name is free (before any hashing), hashes, and creates the player.
-async fn register_new(state: &Accounts, body: &Bytes) -> Result<Response, ApiError> {
+async fn register_new(
+    state: &Accounts,
+    body: &Bytes,
+    client: arcade_data::accounts::SessionClient,
+) -> Result<Response, ApiError> {
     let request: CredentialsRequest = json_body(body)?;
     validate_name(&request.name)?;
     validate_password(&request.password)?;
@@ -466,12 +481,12 @@ async fn register_new(state: &Accounts, body: &Bytes) -> Result<Response, ApiErr
         name: row.name,
         guest: false,
     };
-    let answer = state.issue(player).await?;
+    let answer = state.issue(player, client).await?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 /// The client address of a request (see [`client_address`]).
-fn request_address(
+pub(crate) fn request_address(
     app: &AppState,
     headers: &HeaderMap,
     request: &axum::extract::Request,
@@ -486,12 +501,12 @@ fn request_address(
 /// Logs in with a name and password.
 #[utoipa::path(
     post, path = "/api/auth/login", tag = "accounts",
-    request_body = CredentialsRequest,
+    request_body = super::manage::LoginRequest,
     responses(
         (status = 200, description = "a token for the player", body = AuthResponse),
         (status = 400, description = "invalid body", body = crate::http::openapi::ErrorBody),
         (status = 413, description = "a body over 64 KiB", body = crate::http::openapi::ErrorBody),
-        (status = 401, description = "wrong name or password", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "wrong name or password (`unauthorized`), or a right password on an account with two-factor sign-in and no `code` (`totp_required`) or a wrong one (`unauthorized`)", body = crate::http::openapi::ErrorBody),
         (status = 429, description = "locked out after repeated failures (or attempts in flight past the free ones); retry after `Retry-After` seconds",
             body = crate::http::openapi::ErrorBody,
             headers(("Retry-After" = u64, description = "seconds until the lock ends"))),
@@ -507,7 +522,12 @@ async fn login(
     let body = axum::body::to_bytes(request.into_body(), MAX_LOGIN_BODY_BYTES)
         .await
         .map_err(body_error)?;
-    let request: CredentialsRequest = json_body(&body)?;
+    let super::manage::LoginRequest {
+        name,
+        password,
+        code,
+    } = json_body(&body)?;
+    let request = CredentialsRequest { name, password };
     // Nothing is looked up, hashed or counted for a name that could not be registered.
     validate_name(&request.name)?;
     validate_password(&request.password)?;
@@ -519,8 +539,13 @@ async fn login(
     let outcome = check_password(&state, request).await;
     match outcome {
         Ok(Some(player)) => {
+            // Two-factor sign-in: a code is checked, and counted, like a password.
+            if let Err(refused) = super::manage::second_factor(&state, &player, code).await {
+                return Err(refused.settle(&state.guard, &keys));
+            }
             state.guard.succeeded(&keys, &keys[0]);
-            Ok(Json(state.issue(player).await?).into_response())
+            let client = super::manage::session_client(&headers, address);
+            Ok(Json(state.issue(player, client).await?).into_response())
         }
         Ok(None) => {
             state.guard.failed(&keys, Instant::now());
@@ -564,7 +589,7 @@ async fn check_password(
     }))
 }
 
-fn locked_out(wait: Duration, what: &str) -> Response {
+pub(crate) fn locked_out(wait: Duration, what: &str) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let seconds = seconds.max(1);
     let mut response = ApiError::new(

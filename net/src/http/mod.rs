@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod error;
 pub mod guard;
 pub mod hash_pool;
+pub mod manage;
 pub mod matches;
 pub mod openapi;
 pub mod ops;

@@ -27,6 +27,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = CoreApi::openapi();
     // ---- every module with `/api` routes registers its description here ----
     doc.merge(crate::http::accounts::AccountsApi::openapi());
+    doc.merge(crate::http::manage::ManageApi::openapi());
     doc.merge(crate::http::players::PlayersApi::openapi());
     doc.merge(crate::http::social::SocialApi::openapi());
     doc.merge(crate::http::replays::ReplaysApi::openapi());
