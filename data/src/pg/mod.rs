@@ -8,6 +8,7 @@
 //! Connections are plain TCP (no TLS): PostgreSQL is expected on loopback or a private network.
 
 pub mod copy;
+pub(crate) mod moderation;
 pub(crate) mod read;
 pub(crate) mod schema;
 pub(crate) mod write;
