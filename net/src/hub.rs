@@ -74,6 +74,22 @@ impl Hub {
         outboxes.len()
     }
 
+    /// Sends `message` to, then closes with `reason`, every connection of `player` (a ban).
+    /// Returns how many there were.
+    pub fn close_player<T: Serialize>(
+        &self,
+        player: PlayerId,
+        message: &T,
+        reason: crate::outbox::CloseReason,
+    ) -> usize {
+        let outboxes = self.outboxes(|entry| entry.player.id == player);
+        for outbox in &outboxes {
+            outbox.push(outbox.codec().encode_once(message));
+            outbox.close(reason);
+        }
+        outboxes.len()
+    }
+
     pub fn remove(&self, conn: ConnId) {
         self.conns.write().expect("hub lock").remove(&conn);
     }

@@ -27,7 +27,9 @@
 //!   ([`bridge::send`]), and [`bridge::install`], which places all of net's systems.
 //! - [`matchmaking`]: the queues (tick thread), pairing (a pure function), ratings (tokio).
 //! - [`social`]: chat and invitations (tokio), presence (tick thread), the presence feed
-//!   (tokio).
+//!   (tokio), typing indicators (tokio).
+//! - [`moderation`]: roles, the mute cache, bans at the door and the closing of a banned
+//!   player's sockets (issue 14); the REST side is [`http::moderation`].
 
 pub mod auth;
 pub mod bridge;
@@ -38,6 +40,7 @@ pub mod limits;
 pub mod link;
 pub mod matchmaking;
 pub mod metrics;
+pub mod moderation;
 pub mod outbox;
 pub mod social;
 pub mod state;

@@ -95,6 +95,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Limits shared by every connection of a player or an address.
     pub limits: Arc<crate::limits::SharedLimits>,
+    /// Mutes in force and the `--admin-name` player (issue 14; `crate::moderation`).
+    pub moderation: Arc<crate::moderation::Moderation>,
+    /// Who is typing where (`crate::social::typing`).
+    pub typing: Arc<crate::social::typing::Typing>,
 }
 
 impl AppState {
