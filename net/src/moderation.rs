@@ -155,6 +155,24 @@ pub fn close_banned(state: &AppState, player: PlayerId, until_ms: Option<i64>) -
         .close_player(player, &Envelope::event("error", error), CLOSE_BANNED)
 }
 
+/// 403 `banned` for an authenticated request of a banned account (the end in the message).
+pub fn banned_error(ban: &Sanction) -> crate::http::error::ApiError {
+    let error = SanctionError::new("banned", ban.until_ms, crate::clock::now_ms());
+    let message = match &error.until {
+        Some(until) => format!("this account is banned until {until}"),
+        None => error.message,
+    };
+    crate::http::error::ApiError::new(axum::http::StatusCode::FORBIDDEN, "banned", message)
+}
+
+/// 403 `{"error": {"code": "banned", "message", "until", "remainingMs"}}` for a login.
+pub fn banned_response(ban: &Sanction) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let error = SanctionError::new("banned", ban.until_ms, crate::clock::now_ms());
+    let body = serde_json::json!({ "error": error });
+    (axum::http::StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
 /// `role.changed` to every socket of `player`.
 pub fn announce_role(state: &AppState, player: PlayerId, role: Role) {
     #[derive(Serialize)]

@@ -207,6 +207,10 @@ pub async fn authenticated(
         .player_of_token(token)
         .await
         .ok_or_else(unauthorized)?;
+    // A banned account's token opens nothing (issue 14).
+    if let Some(ban) = crate::moderation::ban_of(state, player.id).await? {
+        return Err(crate::moderation::banned_error(&ban));
+    }
     Ok((player, claims))
 }
 
@@ -360,7 +364,7 @@ fn body_error(error: axum::Error) -> ApiError {
     }
 }
 
-fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -492,6 +496,7 @@ fn request_address(
         (status = 400, description = "invalid body", body = crate::http::openapi::ErrorBody),
         (status = 413, description = "a body over 64 KiB", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "wrong name or password", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "the account is banned (`banned`, with `until`)", body = crate::http::openapi::ErrorBody),
         (status = 429, description = "locked out after repeated failures (or attempts in flight past the free ones); retry after `Retry-After` seconds",
             body = crate::http::openapi::ErrorBody,
             headers(("Retry-After" = u64, description = "seconds until the lock ends"))),
@@ -520,6 +525,10 @@ async fn login(
     match outcome {
         Ok(Some(player)) => {
             state.guard.succeeded(&keys, &keys[0]);
+            // A banned account gets no token (issue 14): 403 `banned` with the end time.
+            if let Some(ban) = crate::moderation::ban_of(&state.app, player.id).await? {
+                return Ok(crate::moderation::banned_response(&ban));
+            }
             Ok(Json(state.issue(player).await?).into_response())
         }
         Ok(None) => {
