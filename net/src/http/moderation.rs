@@ -60,10 +60,13 @@ pub const MAX_REASON_CHARS: usize = 500;
     components(schemas(
         RoleBody,
         RoleView,
-        SanctionBody,
+        MuteBody,
+        BanBody,
         SanctionView,
         PlayerModeration,
         ReportBody,
+        MessageReport,
+        PlayerReport,
         ReportCreated,
         ReportView,
         ReportsPage,
@@ -116,15 +119,27 @@ struct RoleView {
     changed: bool,
 }
 
-/// Body of a mute or a ban.
+/// Body of a mute.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SanctionBody {
-    /// How long, 1..=31536000 s; a ban without it lasts for good (a mute needs it).
+struct MuteBody {
+    /// How long, 1..=31536000 s.
     #[schema(minimum = 1, maximum = 31536000, example = 600)]
-    seconds: Option<u64>,
+    seconds: u64,
     /// 1..=500 characters.
     #[schema(min_length = 1, max_length = 500, example = "spam")]
+    reason: String,
+}
+
+/// Body of a ban.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BanBody {
+    /// How long, 1..=31536000 s; without it, for good.
+    #[schema(minimum = 1, maximum = 31536000, example = 86400)]
+    seconds: Option<u64>,
+    /// 1..=500 characters.
+    #[schema(min_length = 1, max_length = 500, example = "cheating")]
     reason: String,
 }
 
@@ -163,16 +178,33 @@ struct PlayerModeration {
     ban: Option<SanctionView>,
 }
 
-/// Body of `POST /api/reports`: a player, or a message (its sender is the player reported).
+/// Body of `POST /api/reports`: a message (its sender is the player reported) or a player.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+enum ReportBody {
+    Message(MessageReport),
+    Player(PlayerReport),
+}
+
+/// A report of a chat message.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReportBody {
-    /// The reported player (`p_…`).
-    #[schema(example = "p_000a1b2c3d4e5f60")]
-    player: Option<String>,
+struct MessageReport {
     /// The reported chat message (`c_…`).
     #[schema(example = "c_0000012a3b4c5d6e")]
-    message: Option<String>,
+    message: String,
+    /// 1..=500 characters.
+    #[schema(min_length = 1, max_length = 500, example = "insults")]
+    reason: String,
+}
+
+/// A report of a player.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PlayerReport {
+    /// The reported player (`p_…`).
+    #[schema(example = "p_000a1b2c3d4e5f60")]
+    player: String,
     /// 1..=500 characters.
     #[schema(min_length = 1, max_length = 500, example = "insults")]
     reason: String,
@@ -278,7 +310,8 @@ struct AuditQuery {
     /// Only this action (e.g. `player.ban`).
     action: Option<String>,
     /// Only entries at or after this time (RFC 3339).
-    #[param(value_type = Option<String>, example = "2026-11-21T00:00:00Z")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-21T00:00:00Z",
+        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$")]
     since: Option<String>,
     /// The `next` of the previous page.
     #[param(value_type = Option<String>, pattern = "^c[0-9a-f]{1,16}$")]
@@ -357,14 +390,13 @@ async fn outrank(state: &AppState, actor: Role, target: &PlayerInfo) -> Result<R
 }
 
 fn reason_of(text: &str) -> Result<String, ApiError> {
-    let text = text.trim();
     let chars = text.chars().count();
     if chars == 0 || chars > MAX_REASON_CHARS {
         return Err(ApiError::bad_request(format!(
             "reason must be 1..={MAX_REASON_CHARS} characters"
         )));
     }
-    Ok(text.to_owned())
+    Ok(text.trim().to_owned())
 }
 
 fn entry(me: &PlayerInfo, action: &str, target: String, detail: String) -> AuditEntry {
@@ -502,18 +534,14 @@ async fn player_moderation(
 
 // ---- mutes and bans --------------------------------------------------------------------------
 
-/// Checks a sanction body: the reason, and the duration in ms (`None`: for good).
-fn sanction_of(body: &SanctionBody, needs_end: bool) -> Result<(Option<i64>, String), ApiError> {
-    let reason = reason_of(&body.reason)?;
-    let seconds = match body.seconds {
-        Some(seconds) if (1..=MAX_SANCTION_SECONDS).contains(&seconds) => Some(seconds),
-        None if !needs_end => None,
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "seconds must be 1..={MAX_SANCTION_SECONDS}"
-            )));
-        }
-    };
+/// Checks a sanction's duration (`None`: for good) and reason; answers when it ends (Unix ms).
+fn sanction_of(seconds: Option<u64>, reason: &str) -> Result<(Option<i64>, String), ApiError> {
+    let reason = reason_of(reason)?;
+    if seconds.is_some_and(|seconds| !(1..=MAX_SANCTION_SECONDS).contains(&seconds)) {
+        return Err(ApiError::bad_request(format!(
+            "seconds must be 1..={MAX_SANCTION_SECONDS}"
+        )));
+    }
     let until = seconds.map(|seconds| crate::clock::now_ms() + (seconds as i64) * 1000);
     Ok((until, reason))
 }
@@ -535,7 +563,7 @@ async fn sanctioned(
 #[utoipa::path(
     post, path = "/api/admin/players/{id}/mute", tag = "moderation",
     params(("id" = String, Path, description = "the player (`p_…`)")),
-    request_body = SanctionBody,
+    request_body = MuteBody,
     security(("bearer" = [])),
     responses(
         (status = 200, description = "the mute in force", body = SanctionView),
@@ -553,8 +581,8 @@ async fn mute(
     body: Bytes,
 ) -> Result<Json<SanctionView>, ApiError> {
     let (me, player) = sanctioned(&state, &headers, &id).await?;
-    let body: SanctionBody = json_body(&body)?;
-    let (until, reason) = sanction_of(&body, true)?;
+    let body: MuteBody = json_body(&body)?;
+    let (until, reason) = sanction_of(Some(body.seconds), &body.reason)?;
     let until_ms = until.unwrap_or_default();
     let detail = format!(
         "until {}: {reason}",
@@ -615,7 +643,7 @@ async fn unmute(
 #[utoipa::path(
     post, path = "/api/admin/players/{id}/ban", tag = "moderation",
     params(("id" = String, Path, description = "the player (`p_…`)")),
-    request_body = SanctionBody,
+    request_body = BanBody,
     security(("bearer" = [])),
     responses(
         (status = 200, description = "the ban in force", body = SanctionView),
@@ -633,8 +661,8 @@ async fn ban(
     body: Bytes,
 ) -> Result<Json<SanctionView>, ApiError> {
     let (me, player) = sanctioned(&state, &headers, &id).await?;
-    let body: SanctionBody = json_body(&body)?;
-    let (until_ms, reason) = sanction_of(&body, false)?;
+    let body: BanBody = json_body(&body)?;
+    let (until_ms, reason) = sanction_of(body.seconds, &body.reason)?;
     let end = until_ms.map_or("for good".to_owned(), |until| {
         format!("until {}", arcade_data::time::format_rfc3339_ms(until))
     });
@@ -817,21 +845,24 @@ async fn report(
     body: Bytes,
 ) -> Result<(StatusCode, Json<ReportCreated>), ApiError> {
     let (me, _) = crate::http::accounts::authenticated(&state, &headers).await?;
-    let body: ReportBody = json_body(&body)?;
-    let reason = reason_of(&body.reason)?;
-    let (player, message) = match (body.player.as_deref(), body.message.as_deref()) {
-        (Some(player), None) => (target(&state, player).await?.id, None),
-        (None, Some(text)) => {
+    let body: ReportBody = json_body(&body).map_err(|_| {
+        ApiError::bad_request("report either {player, reason} or {message, reason}")
+    })?;
+    let (player, message, reason) = match body {
+        ReportBody::Player(report) => {
+            let reason = reason_of(&report.reason)?;
+            (target(&state, &report.player).await?.id, None, reason)
+        }
+        ReportBody::Message(report) => {
+            let reason = reason_of(&report.reason)?;
+            let text = report.message.as_str();
             let missing = || not_found(format!("no message {text}"));
             let id: MessageId = text.parse().map_err(|_| missing())?;
             let stored = state
                 .blocking(move |store| store.chat_message(id))
                 .await??
                 .ok_or_else(missing)?;
-            (stored.sender, Some(id))
-        }
-        _ => {
-            return Err(ApiError::bad_request("report either a player or a message"));
+            (stored.sender, Some(id), reason)
         }
     };
     if player == me.id {
