@@ -240,24 +240,17 @@ pub enum ModAction {
     SetRole { player: PlayerId, role: Role },
     /// Soft-deletes a message. `NotFound` for an unknown id; unchanged when already deleted.
     DeleteMessage(MessageId),
-    /// Mutes a player until `until_ms` (replacing any mute). `NotFound` for an unknown player.
-    Mute {
-        player: PlayerId,
-        until_ms: i64,
-        reason: String,
-        by: PlayerId,
-    },
-    /// Ends a player's mute; unchanged when none is in force.
-    Unmute(PlayerId),
-    /// Bans a player until `until_ms` or for good (replacing any ban).
-    Ban {
+    /// Mutes or bans a player until `until_ms` (a ban may last for good: `None`), replacing
+    /// the one in force. `NotFound` for an unknown player.
+    Sanction {
+        kind: SanctionKind,
         player: PlayerId,
         until_ms: Option<i64>,
         reason: String,
         by: PlayerId,
     },
-    /// Ends a player's ban; unchanged when none is in force.
-    Unban(PlayerId),
+    /// Ends a player's mute or ban; unchanged when none is in force.
+    Lift(SanctionKind, PlayerId),
     /// Files a report ([`Applied::Created`] with its id); unchanged when the reporter has an
     /// open report on the same player and message already; `NotFound` for an unknown player.
     Report(NewReport),
@@ -269,6 +262,23 @@ pub enum ModAction {
     },
     /// Changes nothing but the audit log (a match aborted, a backup taken).
     Note,
+}
+
+/// A mute (chat refused) or a ban (no entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SanctionKind {
+    Mute,
+    Ban,
+}
+
+impl SanctionKind {
+    /// The statements that impose and lift it.
+    pub(crate) fn statements(self) -> (&'static str, &'static str) {
+        match self {
+            SanctionKind::Mute => (SQL_MUTE, SQL_UNMUTE),
+            SanctionKind::Ban => (SQL_BAN, SQL_UNBAN),
+        }
+    }
 }
 
 /// What a moderation write did.
@@ -295,8 +305,7 @@ impl ModWrite {
         match self.action {
             ModAction::SetRole { .. } => "set_role",
             ModAction::DeleteMessage(_) => "delete_message",
-            ModAction::Mute { .. } | ModAction::Unmute(_) => "mute",
-            ModAction::Ban { .. } | ModAction::Unban(_) => "ban",
+            ModAction::Sanction { .. } | ModAction::Lift(..) => "sanction",
             ModAction::Report(_) | ModAction::Resolve { .. } => "report",
             ModAction::Note => "audit",
         }
@@ -448,14 +457,15 @@ fn apply_action(conn: &Connection, action: &ModAction) -> Result<Applied, DataEr
             }
             execute_for_player(conn, SQL_DELETE_MESSAGE, params![now, id]).map(changed)
         }
-        ModAction::Mute {
+        ModAction::Sanction {
+            kind,
             player,
             until_ms,
             reason,
             by,
         } => execute_for_player(
             conn,
-            SQL_MUTE,
+            kind.statements().0,
             params![
                 u64_to_sql(player.0),
                 until_ms,
@@ -465,29 +475,12 @@ fn apply_action(conn: &Connection, action: &ModAction) -> Result<Applied, DataEr
             ],
         )
         .map(|_| Applied::Changed),
-        ModAction::Unmute(player) => {
-            execute_for_player(conn, SQL_UNMUTE, params![u64_to_sql(player.0), now]).map(changed)
-        }
-        ModAction::Ban {
-            player,
-            until_ms,
-            reason,
-            by,
-        } => execute_for_player(
+        ModAction::Lift(kind, player) => execute_for_player(
             conn,
-            SQL_BAN,
-            params![
-                u64_to_sql(player.0),
-                until_ms,
-                reason,
-                u64_to_sql(by.0),
-                now
-            ],
+            kind.statements().1,
+            params![u64_to_sql(player.0), now],
         )
-        .map(|_| Applied::Changed),
-        ModAction::Unban(player) => {
-            execute_for_player(conn, SQL_UNBAN, params![u64_to_sql(player.0), now]).map(changed)
-        }
+        .map(changed),
         ModAction::Report(report) => {
             let player = u64_to_sql(report.player.0);
             if !exists(conn, SQL_PLAYER_EXISTS, player)? {
@@ -787,9 +780,10 @@ mod tests {
             assert_eq!(store.role(ada), Ok(Role::Player));
 
             let later = now_ms() + 60_000;
-            let mute = ModAction::Mute {
+            let mute = ModAction::Sanction {
+                kind: SanctionKind::Mute,
                 player: ada,
-                until_ms: later,
+                until_ms: Some(later),
                 reason: "spam".into(),
                 by: mo,
             };
@@ -802,24 +796,26 @@ mod tests {
             assert_eq!(found.ban, None);
             assert_eq!(store.active_mutes().unwrap(), [(ada, later)]);
             assert_eq!(
-                store.moderate(ModAction::Unmute(ada), None),
+                store.moderate(ModAction::Lift(SanctionKind::Mute, ada), None),
                 Ok(Applied::Changed)
             );
             assert_eq!(
-                store.moderate(ModAction::Unmute(ada), None),
+                store.moderate(ModAction::Lift(SanctionKind::Mute, ada), None),
                 Ok(Applied::Unchanged)
             );
             // An expired mute is no mute.
-            let past = ModAction::Mute {
+            let past = ModAction::Sanction {
+                kind: SanctionKind::Mute,
                 player: ada,
-                until_ms: now_ms() - 1,
+                until_ms: Some(now_ms() - 1),
                 reason: "old".into(),
                 by: mo,
             };
             store.moderate(past, None).unwrap();
             assert_eq!(store.sanctions(ada).unwrap().mute, None);
 
-            let ban = ModAction::Ban {
+            let ban = ModAction::Sanction {
+                kind: SanctionKind::Ban,
                 player: ada,
                 until_ms: None,
                 reason: "cheating".into(),
@@ -829,7 +825,10 @@ mod tests {
             let found = store.sanctions(ada).unwrap().ban.unwrap();
             assert_eq!((found.until_ms, found.by), (None, mo));
             assert_eq!(
-                store.moderate(ModAction::Unban(ada), Some(entry(mo, "player.unban"))),
+                store.moderate(
+                    ModAction::Lift(SanctionKind::Ban, ada),
+                    Some(entry(mo, "player.unban"))
+                ),
                 Ok(Applied::Changed)
             );
             assert_eq!(store.sanctions(ada).unwrap().ban, None);

@@ -66,12 +66,11 @@ impl Hub {
         message: &T,
         reason: crate::outbox::CloseReason,
     ) -> usize {
-        let outboxes = self.outboxes(|entry| entry.session.as_deref() == Some(session));
-        for outbox in &outboxes {
-            outbox.push(outbox.codec().encode_once(message));
-            outbox.close(reason);
-        }
-        outboxes.len()
+        self.close_where(
+            |entry| entry.session.as_deref() == Some(session),
+            message,
+            reason,
+        )
     }
 
     /// Sends `message` to, then closes with `reason`, every connection of `player` (a ban).
@@ -82,7 +81,17 @@ impl Hub {
         message: &T,
         reason: crate::outbox::CloseReason,
     ) -> usize {
-        let outboxes = self.outboxes(|entry| entry.player.id == player);
+        self.close_where(|entry| entry.player.id == player, message, reason)
+    }
+
+    /// Sends `message` to, then closes with `reason`, every connection that passes `filter`.
+    fn close_where<T: Serialize>(
+        &self,
+        filter: impl Fn(&ConnEntry) -> bool,
+        message: &T,
+        reason: crate::outbox::CloseReason,
+    ) -> usize {
+        let outboxes = self.outboxes(filter);
         for outbox in &outboxes {
             outbox.push(outbox.codec().encode_once(message));
             outbox.close(reason);

@@ -104,48 +104,29 @@ async fn apply_action(tx: &Transaction<'_>, action: &ModAction) -> Result<Applie
                 .await
                 .map(changed)
         }
-        ModAction::Mute {
+        ModAction::Sanction {
+            kind,
             player,
             until_ms,
             reason,
             by,
-        } => execute(
-            tx,
-            SQL_MUTE,
-            &[
+        } => {
+            let params: [Param<'_>; 5] = [
                 &u64_to_sql(player.0),
                 until_ms,
                 reason,
                 &u64_to_sql(by.0),
                 &now,
-            ],
-        )
-        .await
-        .map(|_| Applied::Changed),
-        ModAction::Unmute(player) => execute(tx, SQL_UNMUTE, &[&u64_to_sql(player.0), &now])
-            .await
-            .map(changed),
-        ModAction::Ban {
-            player,
-            until_ms,
-            reason,
-            by,
-        } => execute(
-            tx,
-            SQL_BAN,
-            &[
-                &u64_to_sql(player.0),
-                until_ms,
-                reason,
-                &u64_to_sql(by.0),
-                &now,
-            ],
-        )
-        .await
-        .map(|_| Applied::Changed),
-        ModAction::Unban(player) => execute(tx, SQL_UNBAN, &[&u64_to_sql(player.0), &now])
-            .await
-            .map(changed),
+            ];
+            execute(tx, kind.statements().0, &params)
+                .await
+                .map(|_| Applied::Changed)
+        }
+        ModAction::Lift(kind, player) => {
+            execute(tx, kind.statements().1, &[&u64_to_sql(player.0), &now])
+                .await
+                .map(changed)
+        }
         ModAction::Report(report) => {
             let player = u64_to_sql(report.player.0);
             if rows(tx, SQL_PLAYER_EXISTS, &[&player]).await?.is_empty() {

@@ -10,7 +10,7 @@
 
 use arcade_data::moderation::{
     Applied, AuditEntry, AuditFilter, DEFAULT_MOD_PAGE, MAX_MOD_PAGE, MessageId, ModAction,
-    NewReport, ReportId, Role, Sanction,
+    NewReport, ReportId, Role, Sanction, SanctionKind,
 };
 use arcade_data::{Cursor, DataError};
 use arcade_systems::bevy_ecs::prelude::*;
@@ -310,8 +310,7 @@ struct AuditQuery {
     /// Only this action (e.g. `player.ban`).
     action: Option<String>,
     /// Only entries at or after this time (RFC 3339).
-    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-21T00:00:00Z",
-        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-21T00:00:00Z")]
     since: Option<String>,
     /// The `next` of the previous page.
     #[param(value_type = Option<String>, pattern = "^c[0-9a-f]{1,16}$")]
@@ -534,28 +533,94 @@ async fn player_moderation(
 
 // ---- mutes and bans --------------------------------------------------------------------------
 
-/// Checks a sanction's duration (`None`: for good) and reason; answers when it ends (Unix ms).
-fn sanction_of(seconds: Option<u64>, reason: &str) -> Result<(Option<i64>, String), ApiError> {
-    let reason = reason_of(reason)?;
+/// When a sanction of `seconds` (1..=[`MAX_SANCTION_SECONDS`]; `None`: for good) ends, in
+/// Unix ms.
+fn sanction_end(seconds: Option<u64>) -> Result<Option<i64>, ApiError> {
     if seconds.is_some_and(|seconds| !(1..=MAX_SANCTION_SECONDS).contains(&seconds)) {
         return Err(ApiError::bad_request(format!(
             "seconds must be 1..={MAX_SANCTION_SECONDS}"
         )));
     }
-    let until = seconds.map(|seconds| crate::clock::now_ms() + (seconds as i64) * 1000);
-    Ok((until, reason))
+    Ok(seconds.map(|seconds| crate::clock::now_ms() + (seconds as i64) * 1000))
 }
 
-/// The player a sanction route acts on, after the checks every one makes.
-async fn sanctioned(
+/// The audit name of imposing (`player.mute`) or lifting (`player.unmute`) a sanction.
+fn action_name(kind: SanctionKind, lifted: bool) -> &'static str {
+    match (kind, lifted) {
+        (SanctionKind::Mute, false) => "player.mute",
+        (SanctionKind::Mute, true) => "player.unmute",
+        (SanctionKind::Ban, false) => "player.ban",
+        (SanctionKind::Ban, true) => "player.unban",
+    }
+}
+
+/// Stores a mute or a ban of `player` by `me`, then enforces it: a mute in the chat cache, a
+/// ban by closing the player's sockets.
+async fn impose(
+    state: &AppState,
+    me: &PlayerInfo,
+    player: &PlayerInfo,
+    kind: SanctionKind,
+    until_ms: Option<i64>,
+    reason: String,
+) -> Result<Json<SanctionView>, ApiError> {
+    let end = until_ms.map_or("for good".to_owned(), |until| {
+        format!("until {}", arcade_data::time::format_rfc3339_ms(until))
+    });
+    let detail = format!("{end}: {reason}");
+    let audit = entry(me, action_name(kind, false), player.id.to_string(), detail);
+    let action = ModAction::Sanction {
+        kind,
+        player: player.id,
+        until_ms,
+        reason: reason.clone(),
+        by: me.id,
+    };
+    moderate(state, action, audit, || format!("no player {}", player.id)).await?;
+    match kind {
+        SanctionKind::Mute => state.moderation.set_mute(player.id, until_ms),
+        SanctionKind::Ban => {
+            crate::moderation::close_banned(state, player.id, until_ms);
+        }
+    }
+    Ok(Json(SanctionView::from(Sanction {
+        until_ms,
+        reason,
+        by: me.id,
+        at_ms: crate::clock::now_ms(),
+    })))
+}
+
+/// Ends the mute or ban of the player `id` names: 409 when none is in force.
+async fn lift(
     state: &AppState,
     headers: &HeaderMap,
     id: &str,
-) -> Result<(PlayerInfo, PlayerInfo), ApiError> {
+    kind: SanctionKind,
+) -> Result<Json<OkBody>, ApiError> {
     let (me, my_role) = staff(state, headers, Role::Moderator).await?;
     let player = target(state, id).await?;
     outrank(state, my_role, &player).await?;
-    Ok((me, player))
+    let audit = entry(
+        &me,
+        action_name(kind, true),
+        player.id.to_string(),
+        String::new(),
+    );
+    let action = ModAction::Lift(kind, player.id);
+    let applied = moderate(state, action, audit, || format!("no player {id}")).await?;
+    if kind == SanctionKind::Mute {
+        state.moderation.set_mute(player.id, None);
+    }
+    if applied == Applied::Unchanged {
+        let state = if kind == SanctionKind::Mute {
+            "muted"
+        } else {
+            "banned"
+        };
+        return Err(conflict(format!("{} is not {state}", player.name)));
+    }
+    Ok(Json(OkBody { ok: true }))
 }
 
 /// Mutes a player (moderators and admins, on players below them): their chat is refused with
@@ -580,29 +645,12 @@ async fn mute(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<SanctionView>, ApiError> {
-    let (me, player) = sanctioned(&state, &headers, &id).await?;
+    let (me, my_role) = staff(&state, &headers, Role::Moderator).await?;
     let body: MuteBody = json_body(&body)?;
-    let (until, reason) = sanction_of(Some(body.seconds), &body.reason)?;
-    let until_ms = until.unwrap_or_default();
-    let detail = format!(
-        "until {}: {reason}",
-        arcade_data::time::format_rfc3339_ms(until_ms)
-    );
-    let audit = entry(&me, "player.mute", player.id.to_string(), detail);
-    let action = ModAction::Mute {
-        player: player.id,
-        until_ms,
-        reason: reason.clone(),
-        by: me.id,
-    };
-    moderate(&state, action, audit, || format!("no player {id}")).await?;
-    state.moderation.set_mute(player.id, Some(until_ms));
-    Ok(Json(SanctionView::from(Sanction {
-        until_ms: Some(until_ms),
-        reason,
-        by: me.id,
-        at_ms: crate::clock::now_ms(),
-    })))
+    let (until_ms, reason) = (sanction_end(Some(body.seconds))?, reason_of(&body.reason)?);
+    let player = target(&state, &id).await?;
+    outrank(&state, my_role, &player).await?;
+    impose(&state, &me, &player, SanctionKind::Mute, until_ms, reason).await
 }
 
 /// Ends a player's mute.
@@ -624,17 +672,7 @@ async fn unmute(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<OkBody>, ApiError> {
-    let (me, player) = sanctioned(&state, &headers, &id).await?;
-    let audit = entry(&me, "player.unmute", player.id.to_string(), String::new());
-    let applied = moderate(&state, ModAction::Unmute(player.id), audit, || {
-        format!("no player {id}")
-    })
-    .await?;
-    state.moderation.set_mute(player.id, None);
-    if applied == Applied::Unchanged {
-        return Err(conflict(format!("{} is not muted", player.name)));
-    }
-    Ok(Json(OkBody { ok: true }))
+    lift(&state, &headers, &id, SanctionKind::Mute).await
 }
 
 /// Bans a player for `seconds` or for good (moderators and admins, on players below them):
@@ -660,32 +698,12 @@ async fn ban(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<SanctionView>, ApiError> {
-    let (me, player) = sanctioned(&state, &headers, &id).await?;
+    let (me, my_role) = staff(&state, &headers, Role::Moderator).await?;
     let body: BanBody = json_body(&body)?;
-    let (until_ms, reason) = sanction_of(body.seconds, &body.reason)?;
-    let end = until_ms.map_or("for good".to_owned(), |until| {
-        format!("until {}", arcade_data::time::format_rfc3339_ms(until))
-    });
-    let audit = entry(
-        &me,
-        "player.ban",
-        player.id.to_string(),
-        format!("{end}: {reason}"),
-    );
-    let action = ModAction::Ban {
-        player: player.id,
-        until_ms,
-        reason: reason.clone(),
-        by: me.id,
-    };
-    moderate(&state, action, audit, || format!("no player {id}")).await?;
-    crate::moderation::close_banned(&state, player.id, until_ms);
-    Ok(Json(SanctionView::from(Sanction {
-        until_ms,
-        reason,
-        by: me.id,
-        at_ms: crate::clock::now_ms(),
-    })))
+    let (until_ms, reason) = (sanction_end(body.seconds)?, reason_of(&body.reason)?);
+    let player = target(&state, &id).await?;
+    outrank(&state, my_role, &player).await?;
+    impose(&state, &me, &player, SanctionKind::Ban, until_ms, reason).await
 }
 
 /// Ends a player's ban.
@@ -707,16 +725,7 @@ async fn unban(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<OkBody>, ApiError> {
-    let (me, player) = sanctioned(&state, &headers, &id).await?;
-    let audit = entry(&me, "player.unban", player.id.to_string(), String::new());
-    let applied = moderate(&state, ModAction::Unban(player.id), audit, || {
-        format!("no player {id}")
-    })
-    .await?;
-    if applied == Applied::Unchanged {
-        return Err(conflict(format!("{} is not banned", player.name)));
-    }
-    Ok(Json(OkBody { ok: true }))
+    lift(&state, &headers, &id, SanctionKind::Ban).await
 }
 
 // ---- messages --------------------------------------------------------------------------------
