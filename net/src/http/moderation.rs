@@ -554,16 +554,18 @@ fn action_name(kind: SanctionKind, lifted: bool) -> &'static str {
     }
 }
 
-/// Stores a mute or a ban of `player` by `me`, then enforces it: a mute in the chat cache, a
-/// ban by closing the player's sockets.
+/// Checks a mute or a ban (`(kind, seconds, reason)`) of the player `id` names by `me` (with
+/// their role), stores it, then enforces it: a mute in the chat cache, a ban by closing the
+/// player's sockets.
 async fn impose(
     state: &AppState,
-    me: &PlayerInfo,
-    player: &PlayerInfo,
-    kind: SanctionKind,
-    until_ms: Option<i64>,
-    reason: String,
+    (me, my_role): (&PlayerInfo, Role),
+    id: &str,
+    (kind, seconds, reason): (SanctionKind, Option<u64>, &str),
 ) -> Result<Json<SanctionView>, ApiError> {
+    let (until_ms, reason) = (sanction_end(seconds)?, reason_of(reason)?);
+    let player = &target(state, id).await?;
+    outrank(state, my_role, player).await?;
     let end = until_ms.map_or("for good".to_owned(), |until| {
         format!("until {}", arcade_data::time::format_rfc3339_ms(until))
     });
@@ -647,10 +649,8 @@ async fn mute(
 ) -> Result<Json<SanctionView>, ApiError> {
     let (me, my_role) = staff(&state, &headers, Role::Moderator).await?;
     let body: MuteBody = json_body(&body)?;
-    let (until_ms, reason) = (sanction_end(Some(body.seconds))?, reason_of(&body.reason)?);
-    let player = target(&state, &id).await?;
-    outrank(&state, my_role, &player).await?;
-    impose(&state, &me, &player, SanctionKind::Mute, until_ms, reason).await
+    let imposed = (SanctionKind::Mute, Some(body.seconds), body.reason.as_str());
+    impose(&state, (&me, my_role), &id, imposed).await
 }
 
 /// Ends a player's mute.
@@ -700,10 +700,8 @@ async fn ban(
 ) -> Result<Json<SanctionView>, ApiError> {
     let (me, my_role) = staff(&state, &headers, Role::Moderator).await?;
     let body: BanBody = json_body(&body)?;
-    let (until_ms, reason) = (sanction_end(body.seconds)?, reason_of(&body.reason)?);
-    let player = target(&state, &id).await?;
-    outrank(&state, my_role, &player).await?;
-    impose(&state, &me, &player, SanctionKind::Ban, until_ms, reason).await
+    let imposed = (SanctionKind::Ban, body.seconds, body.reason.as_str());
+    impose(&state, (&me, my_role), &id, imposed).await
 }
 
 /// Ends a player's ban.
