@@ -590,6 +590,11 @@ async fn a_ban_closes_sockets_and_refuses_login_and_guest_reentry() {
     assert_eq!(status, 403, "{body}");
     let (_, code) = refused(&server, &ada_token).await;
     assert_eq!(code, Some(1008));
+    // `auth` with the banned token on a socket opened as a guest: refused and closed.
+    let mut other = Client::connect(&server, "").await;
+    let answer = other.request("auth", json!({"token": ada_token})).await;
+    assert_eq!(answer["data"]["code"], "banned", "{answer}");
+    assert_eq!(other.expect_close().await, Some(1008));
 
     // Unbanned: back in.
     let (status, _) = call(&server, Method::DELETE, &path, Some(&boss), None).await;
@@ -737,6 +742,39 @@ async fn typing_starts_at_most_every_two_seconds_and_stops_by_itself() {
         .request("chat.typing", json!({"channel": "lobby", "typing": true}))
         .await;
     assert_eq!(bad["data"]["code"], "bad_request");
+
+    // In a conversation, the other player hears it under the typist's name for it.
+    let dm = json!({"channel": format!("dm:{}", bob.player_id()), "typing": true});
+    ada.request("chat.typing", dm).await;
+    let start = bob.recv_type("typing.start").await;
+    assert_eq!(start["data"]["channel"], format!("dm:{}", ada.player_id()));
+
+    // In a match, its audience hears it; a deleted match line is removed there live too.
+    let server_url = &server;
+    let mut left = Client::connect(server_url, "").await;
+    let mut right = Client::connect(server_url, "").await;
+    let match_id = start_pong(&mut left, &mut right, 11).await;
+    let channel = format!("match:{match_id}");
+    left.request("chat.typing", json!({"channel": channel, "typing": true}))
+        .await;
+    let start = right.recv_type("typing.start").await;
+    assert_eq!(start["data"]["channel"], channel.as_str());
+    let (boss, _) = register(&server, BOSS).await;
+    let ack = left
+        .request("chat.message", json!({"channel": channel, "text": "gg"}))
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let line = right
+        .recv_where(|m| m["type"] == "chat.message" && m["data"]["text"] == "gg")
+        .await;
+    let path = format!(
+        "/api/chat/messages/{}",
+        line["data"]["id"].as_str().unwrap()
+    );
+    let (status, _) = call(&server, Method::DELETE, &path, Some(&boss), None).await;
+    assert_eq!(status, 200);
+    let deleted = right.recv_type("message.deleted").await;
+    assert_eq!(deleted["data"]["channel"], channel.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -885,4 +923,35 @@ async fn a_backup_taken_while_matches_are_written_is_whole() {
         history["matches"].as_array().unwrap().len(),
         BACKUP_PAIRS * BACKUP_MATCHES_PER_PAIR
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_moderation_route_is_in_the_api_document() {
+    let server = Server::start(&flags());
+    let doc = common::get_json(&server, "/api/openapi.json").await;
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/admin/players/{id}", "get"),
+        ("/api/admin/players/{id}/role", "post"),
+        ("/api/admin/players/{id}/mute", "post"),
+        ("/api/admin/players/{id}/mute", "delete"),
+        ("/api/admin/players/{id}/ban", "post"),
+        ("/api/admin/players/{id}/ban", "delete"),
+        ("/api/chat/messages/{id}", "delete"),
+        ("/api/reports", "post"),
+        ("/api/admin/reports", "get"),
+        ("/api/admin/reports/{id}/resolve", "post"),
+        ("/api/admin/audit", "get"),
+        ("/api/admin/backup", "post"),
+        ("/api/admin/matches/{id}/abort", "post"),
+    ] {
+        let operation = &paths[path][method];
+        assert!(operation.is_object(), "{method} {path} is documented");
+        for status in ["401", "503"] {
+            assert!(
+                operation["responses"][status].is_object(),
+                "{method} {path} documents {status}"
+            );
+        }
+    }
 }
