@@ -764,10 +764,15 @@ async fn delete_message(
         .blocking(move |store| store.chat_message(message_id))
         .await??
         .ok_or_else(missing)?;
+    // The sender as stored now (a guest's line names a guest, whatever name it chose).
+    let sender_id = stored.sender;
+    let row = state
+        .blocking(move |store| store.get_player(sender_id))
+        .await??;
     let sender = PlayerInfo {
         id: stored.sender,
         name: stored.sender_name.clone(),
-        guest: false,
+        guest: row.is_none_or(|row| row.guest),
     };
     outrank(&state, my_role, &sender).await?;
     if stored.deleted {
