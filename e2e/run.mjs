@@ -465,6 +465,35 @@ try {
     await carol.page.selectOption("#codec", "compact");
   });
 
+  await step("an admin sees typing, deletes a chat line, and it vanishes from another page (issue 14)", async () => {
+    // The server runs with `--admin-name e2e_boss` (tests/browser.rs).
+    const dave = await person("dave");
+    people.push(dave);
+    await openLobby(dave);
+    await dave.page.fill("#auth-name", "e2e_boss");
+    await dave.page.fill("#auth-password", "correct horse battery");
+    await dave.page.click("#register");
+    await dave.page.waitForSelector('body[data-role="admin"]');
+    await dave.page.waitForSelector("#nav-reports", { state: "visible" });
+    await alice.page.click('nav a[data-nav="lobby"]').catch(() => {});
+    await alice.page.type("#chat-text", "a line");
+    await dave.page.waitForSelector('#chat-typing:has-text("is typing")');
+    await shot(dave, "23-typing-indicator.png");
+    await alice.page.fill("#chat-text", "a line to delete");
+    await alice.page.click("#chat-send");
+    const line = '#chat-log li:has-text("a line to delete")';
+    await dave.page.waitForSelector(line);
+    await carol.page.waitForSelector(line);
+    check(!(await alice.page.isVisible(`${line} button:text("delete")`)), "a player has no delete button");
+    await dave.page.hover(line);
+    await shot(dave, "24-moderator-line-tools.png");
+    await dave.page.click(`${line} button:text("delete")`);
+    await carol.page.waitForSelector(line, { state: "detached" });
+    await dave.page.waitForSelector(line, { state: "detached" });
+    await shot(carol, "25-deleted-on-another-page.png");
+    check(carol.messages.some((m) => m.type === "message.deleted"), "carol got message.deleted");
+  });
+
   await step("/ws-test.html shows the pong and the ack", async () => {
     const page = carol.page;
     await page.goto(`${BASE}/ws-test.html`);

@@ -143,6 +143,11 @@ pub struct Config {
     #[arg(long, env = "ARCADE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
 
+    /// The registered player (by name, any case) who is an admin from the start, whatever the
+    /// database says (issue 14: the first admin; more are granted over REST).
+    #[arg(long, env = "ARCADE_ADMIN_NAME")]
+    pub admin_name: Option<String>,
+
     /// A tool to run instead of the server.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -165,6 +170,30 @@ pub enum Command {
     /// Replays (issue 16).
     #[command(subcommand)]
     Replay(ReplayCommand),
+    /// Roles on the database (issue 14), e.g. `arcade admin grant NAME --role admin`.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Writes a consistent copy of the SQLite database (`--db`) to PATH with SQLite's online
+    /// backup API, safe while a server serves from it; prints its size. Restoring is starting
+    /// a server on the copy. (With PostgreSQL, `pg_dump` is the tool.)
+    Backup {
+        /// Where the copy goes (must not exist).
+        path: PathBuf,
+    },
+}
+
+/// `arcade admin ...`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum AdminCommand {
+    /// Gives the registered player NAME a role (`player` takes a role away), on the database
+    /// of `--db` or `--database-url`.
+    Grant {
+        /// The registered player's name (any case).
+        name: String,
+        /// `player`, `moderator` or `admin`.
+        #[arg(long)]
+        role: arcade_data::moderation::Role,
+    },
 }
 
 /// `arcade replay ...`.

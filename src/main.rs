@@ -10,8 +10,11 @@
 //! - [`hooks`]: test hooks, off unless `ARCADE_TEST_HOOKS=1`.
 //! - [`migrate`]: `arcade migrate`, the copy of a SQLite file into PostgreSQL.
 //! - [`replay`]: `arcade replay verify`, which replays stored matches instead of serving.
+//! - [`admin`]: `arcade admin grant` (roles on the database) and `arcade backup` (the online
+//!   backup of the SQLite file).
 
 mod cluster;
+mod admin;
 mod config;
 mod hooks;
 mod migrate;
@@ -57,6 +60,13 @@ fn main() -> anyhow::Result<()> {
     }
     // Refused before anything starts: `--redis` without `--database-url`, wrong URLs.
     let database = config.database()?;
+    match &config.command {
+        Some(Command::Admin(config::AdminCommand::Grant { name, role })) => {
+            return admin::grant(&database, name, *role);
+        }
+        Some(Command::Backup { path }) => return admin::backup(&database, path),
+        _ => {}
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("net")
@@ -173,6 +183,16 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let moderation = {
+        let (store, admin_name) = (store.clone(), config.admin_name.clone());
+        tokio::task::spawn_blocking(move || {
+            arcade_net::moderation::Moderation::load(&store, admin_name)
+        })
+        .await
+        .context("loading moderation")?
+        .context("loading mutes and the --admin-name role")?
+    };
+    let moderation = Arc::new(moderation);
     let state = AppState {
         config: Arc::new(NetConfig {
             tick_rate: config.tick_rate,
@@ -192,6 +212,8 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         metrics,
         limits,
         cluster,
+        moderation,
+        typing: Arc::default(),
     };
     if let Some(cluster) = &state.cluster {
         tokio::spawn(cluster::run_heartbeat(state.clone(), cluster.clone()));

@@ -139,7 +139,8 @@ fn two_browsers_play_pong_a_third_watches_and_the_history_lists_it() {
     if !tools_present(true) {
         return;
     }
-    let server = Server::start(&[]);
+    // `e2e_boss` is an admin (the moderation step, issue 14).
+    let server = Server::start(&["--admin-name", "e2e_boss"]);
     let (ok, output) = run_bounded(
         Command::new("node")
             .arg("run.mjs")

@@ -8,6 +8,7 @@ import { GameView } from "./game.js";
 import { $, h, show, gameName, playerLink } from "./dom.js";
 import { showHistory, showMatch, showPlayer, showLeaderboard } from "./history.js";
 import { initAccountPages, showProfile, showSettings } from "./account.js";
+import { Moderation } from "./moderation.js";
 
 /** How often the live list (and a watched match's spectator count) is refreshed. */
 const LIVE_REFRESH_MS = 2_000;
@@ -19,6 +20,8 @@ let queued = null;
 let pendingOrigin = null;
 
 const game = new GameView(conn, $("#view-game"), {});
+// Roles, chat line tools, player page controls, the reports queue, typing (issue 14).
+const moderation = new Moderation(conn, { toast: (...args) => toast(...args) });
 
 // ---- small UI helpers -------------------------------------------------------------------
 
@@ -291,7 +294,7 @@ conn.on("chat.message", (data) => {
   if (data.channel !== "global") return;
   const log = $("#chat-log");
   const time = new Date(data.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  log.append(h("li", {}, h("time", { datetime: data.at }, time), " ", h("strong", {}, playerLink(data.from)), " ", data.text));
+  log.append(moderation.decorate(h("li", {}, h("time", { datetime: data.at }, time), " ", h("strong", {}, playerLink(data.from)), " ", data.text), data));
   while (log.children.length > CHAT_KEEP) log.firstElementChild.remove();
   log.scrollTop = log.scrollHeight;
 });
@@ -316,7 +319,7 @@ async function loadChatHistory() {
     if (log.children.length > 0) return;
     for (const message of page.messages.reverse()) {
       const time = new Date(message.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      log.append(h("li", { class: "old" }, h("time", { datetime: message.at }, time), " ", h("strong", {}, playerLink(message.from)), " ", message.text));
+      log.append(moderation.decorate(h("li", { class: "old" }, h("time", { datetime: message.at }, time), " ", h("strong", {}, playerLink(message.from)), " ", message.text), message));
     }
     log.scrollTop = log.scrollHeight;
   } catch {
@@ -360,12 +363,12 @@ setInterval(() => { $("#rtt").textContent = conn.open ? `rtt ${conn.rttMs.toFixe
 
 // ---- routing --------------------------------------------------------------------------------
 
-const VIEWS = ["lobby", "game", "history", "match", "player", "leaderboard", "profile", "settings"];
+const VIEWS = ["lobby", "game", "history", "match", "player", "leaderboard", "profile", "settings", "reports"];
 
 function showView(name) {
   if (document.body.dataset.view !== name) window.scrollTo(0, 0);
   for (const view of VIEWS) show($(`#view-${view}`), view === name);
-  const nav = { lobby: "lobby", game: "lobby", history: "history", match: "history", player: "history", leaderboard: "leaderboard", profile: "profile", settings: "settings" }[name];
+  const nav = { lobby: "lobby", game: "lobby", history: "history", match: "history", player: "history", leaderboard: "leaderboard", profile: "profile", settings: "settings", reports: "reports" }[name];
   document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === nav));
   document.body.dataset.view = name;
 }
@@ -434,6 +437,11 @@ async function route() {
       case "player":
         showView("player");
         await showPlayer(parts[1]);
+        await moderation.playerControls(parts[1]);
+        return;
+      case "reports":
+        showView("reports");
+        await moderation.showReports();
         return;
       case "profile":
         if (!conn.player) return;

@@ -26,6 +26,9 @@
 //! - `read` — the read-connection pool and the queries.
 //! - [`social`] — chat history, friends lists and blocks (migration step 3): their writes and
 //!   queries.
+//! - [`moderation`] — roles, mutes, bans, reports, the audit log, chat message ids and their
+//!   soft delete (migration step 8, issue 14), and [`moderation::backup_file`], the online
+//!   backup of a SQLite file.
 //! - [`guests`] — guests written only when first needed (a friend, a block, a logout), their
 //!   purge, and what the database knows of a session ([`guests::SessionState`]).
 //! - `sql` — the SQL helpers writer, reads, ratings and social share (`u64_to_sql`,
@@ -39,6 +42,7 @@
 pub mod accounts;
 pub mod error;
 pub mod guests;
+pub mod moderation;
 pub mod notice;
 pub mod persist;
 pub mod pg;

@@ -25,6 +25,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_friend_requests.sql"),
     // 7: sessions shown and ended, avatars, two-factor sign-in, deletion (src/accounts.rs)
     include_str!("../migrations/0007_accounts.sql"),
+    // 8: roles, mutes, bans, reports, the audit log, chat message ids (issue 14;
+    // src/moderation.rs). Steps 6 and 7 come from other branches and go before it.
+    include_str!("../migrations/0008_moderation.sql"),
 ];
 
 /// How long a connection waits for a lock held by another connection before it fails.

@@ -29,6 +29,8 @@ pub const DEFAULT_CHAT_PAGE: u32 = 50;
 /// A chat message to store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatLine {
+    /// The message's id (issue 14); `None` only for a line written without one.
+    pub id: Option<crate::moderation::MessageId>,
     /// The channel's storage key (`global`, `match:m_…`, `dm:p_…:p_…`).
     pub channel: String,
     pub sender: PlayerId,
@@ -140,8 +142,8 @@ fn insert_chat(conn: &Connection, line: &ChatLine) -> Result<(), DataError> {
     // A guest who chats is written now (issue 15: guests are durable once they chat).
     crate::guests::ensure_guest(conn, line.sender, &line.sender_name)?;
     conn.prepare_cached(
-        "INSERT INTO chat_messages (channel, sender_id, sender_name, text, at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO chat_messages (channel, sender_id, sender_name, text, at, msg_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .and_then(|mut insert| {
         insert.execute(params![
@@ -149,7 +151,8 @@ fn insert_chat(conn: &Connection, line: &ChatLine) -> Result<(), DataError> {
             u64_to_sql(line.sender.0),
             line.sender_name,
             line.text,
-            line.at_ms
+            line.at_ms,
+            line.id.map(|id| u64_to_sql(id.0))
         ])
     })
     .map_err(sql)?;
@@ -231,8 +234,8 @@ pub(crate) fn chat_history(
     let before = before.map_or(i64::MAX, |cursor| cursor.0);
     let mut select = conn
         .prepare_cached(
-            "SELECT seq, sender_id, sender_name, text, at FROM chat_messages \
-             WHERE channel = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            "SELECT seq, sender_id, sender_name, text, at, msg_id FROM chat_messages \
+             WHERE channel = ?1 AND seq < ?2 AND deleted_at IS NULL ORDER BY seq DESC LIMIT ?3",
         )
         .map_err(sql)?;
     let mut messages: Vec<StoredChat> = select
@@ -240,6 +243,9 @@ pub(crate) fn chat_history(
             Ok(StoredChat {
                 cursor: Cursor(row.get(0)?),
                 line: ChatLine {
+                    id: row
+                        .get::<_, Option<i64>>(5)?
+                        .map(|id| crate::moderation::MessageId(u64_from_sql(id))),
                     channel: channel.to_owned(),
                     sender: PlayerId(u64_from_sql(row.get(1)?)),
                     sender_name: row.get(2)?,
@@ -361,6 +367,7 @@ mod tests {
 
     fn line(channel: &str, sender: PlayerId, text: &str) -> ChatLine {
         ChatLine {
+            id: None,
             channel: channel.into(),
             sender,
             sender_name: "ada".into(),

@@ -519,6 +519,91 @@ impl Store {
         )
     }
 
+    // ---- moderation (`crate::moderation`, issue 14) ---------------------------------------
+
+    /// Applies a moderation action and, when it changed something, writes `audit` with it (in
+    /// one savepoint), once committed. See [`crate::moderation::ModAction`] for the answers.
+    pub fn moderate(
+        &self,
+        action: crate::moderation::ModAction,
+        audit: Option<crate::moderation::AuditEntry>,
+    ) -> Result<crate::moderation::Applied, DataError> {
+        self.call(|reply| {
+            WriteOp::Moderation(crate::moderation::ModWrite {
+                action,
+                audit,
+                reply,
+            })
+        })
+    }
+
+    /// A player's role (`player` when none is stored, or the player is unknown).
+    pub fn role(&self, player: PlayerId) -> Result<crate::moderation::Role, DataError> {
+        self.query(
+            |conn| crate::moderation::role_of(conn, player),
+            move |client| crate::pg::moderation::role_of(client, player),
+        )
+    }
+
+    /// The mute and the ban in force on a player.
+    pub fn sanctions(&self, player: PlayerId) -> Result<crate::moderation::Sanctions, DataError> {
+        self.query(
+            |conn| crate::moderation::sanctions(conn, player),
+            move |client| crate::pg::moderation::sanctions(client, player),
+        )
+    }
+
+    /// Every mute in force: `(player, until_ms)`.
+    pub fn active_mutes(&self) -> Result<Vec<(PlayerId, i64)>, DataError> {
+        self.query(
+            crate::moderation::active_mutes,
+            crate::pg::moderation::active_mutes,
+        )
+    }
+
+    /// A chat message by id, deleted or not.
+    pub fn chat_message(
+        &self,
+        id: crate::moderation::MessageId,
+    ) -> Result<Option<crate::moderation::StoredMessage>, DataError> {
+        self.query(
+            |conn| crate::moderation::chat_message(conn, id),
+            move |client| crate::pg::moderation::chat_message(client, id),
+        )
+    }
+
+    /// A page of open reports, oldest first; pass `next` as the following `after`.
+    pub fn open_reports(
+        &self,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<crate::moderation::ReportPage, DataError> {
+        self.query(
+            |conn| crate::moderation::open_reports(conn, after, limit),
+            move |client| crate::pg::moderation::open_reports(client, after, limit),
+        )
+    }
+
+    /// A page of the audit log, newest first; pass `next` as the following `before`.
+    pub fn audit(
+        &self,
+        filter: &crate::moderation::AuditFilter,
+    ) -> Result<crate::moderation::AuditPage, DataError> {
+        let owned = filter.clone();
+        self.query(
+            |conn| crate::moderation::audit(conn, filter),
+            move |client| crate::pg::moderation::audit(client, owned),
+        )
+    }
+
+    /// Writes a consistent copy of the SQLite database to `target` while it serves
+    /// ([`crate::moderation::backup_file`]) and answers its size in bytes. `None` on
+    /// PostgreSQL (`pg_dump` is the tool there).
+    pub fn backup(&self, target: &Path) -> Option<Result<u64, DataError>> {
+        self.path()
+            .map(|source| crate::moderation::backup_file(source, target))
+    }
+
     // ---- guests written when first needed (`crate::guests`) ------------------------------
 
     /// Writes the guest `id` named `name`, once committed, unless that player exists.

@@ -78,6 +78,9 @@ pub(crate) enum WriteOp {
     Guests(GuestWrite),
     /// Sessions, passwords, names, avatars, two-factor sign-in, deletion (`crate::accounts`).
     Accounts(crate::accounts::AccountWrite),
+    /// Roles, mutes, bans, reports, deleted messages and their audit rows
+    /// (`crate::moderation`).
+    Moderation(crate::moderation::ModWrite),
     /// Answered once everything queued before it is committed.
     Flush {
         reply: Reply<()>,
@@ -100,6 +103,7 @@ impl WriteOp {
             WriteOp::Social(op) => op.name(),
             WriteOp::Guests(op) => op.name(),
             WriteOp::Accounts(op) => op.name(),
+            WriteOp::Moderation(op) => op.name(),
             WriteOp::Flush { .. } => "flush",
             WriteOp::Shutdown { .. } => "shutdown",
         }
@@ -137,6 +141,7 @@ impl WriteOp {
             WriteOp::Social(op) => op.refuse(error),
             WriteOp::Guests(op) => op.refuse(error),
             WriteOp::Accounts(op) => op.refuse(error),
+            WriteOp::Moderation(op) => op.refuse(error),
         }
     }
 }
@@ -381,6 +386,7 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
         WriteOp::Social(op) => op.apply(tx),
         WriteOp::Guests(op) => op.apply(tx),
         WriteOp::Accounts(op) => op.apply(tx),
+        WriteOp::Moderation(op) => op.apply(tx),
     }
 }
 

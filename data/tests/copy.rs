@@ -36,6 +36,7 @@ fn a_filled_file_is_copied_once_and_reads_back_the_same() {
     }
     file.record_match(vs_bot_record(9_000), 5);
     file.record_chat(ChatLine {
+        id: None,
         channel: "global".into(),
         sender: ada.id,
         sender_name: "Ada".into(),

@@ -142,7 +142,49 @@ impl Hub {
         message: &T,
         reason: crate::outbox::CloseReason,
     ) -> usize {
-        let outboxes = self.outboxes(|entry| entry.session.as_deref() == Some(session));
+        self.close_where(
+            |entry| entry.session.as_deref() == Some(session),
+            message,
+            reason,
+        )
+    }
+
+    /// Sends `message` to, then closes with `reason`, every connection of `player` (a ban),
+    /// here and on every other instance of a cluster. Returns how many there were here.
+    pub fn close_player<T: Serialize>(
+        &self,
+        player: PlayerId,
+        message: &T,
+        reason: crate::outbox::CloseReason,
+    ) -> usize {
+        self.tell_cluster(|| {
+            Some(Said::EndPlayer {
+                player,
+                message: serde_json::to_value(message).ok()?,
+                close: RelayedClose::of(reason)?,
+            })
+        });
+        self.close_player_here(player, message, reason)
+    }
+
+    /// [`Hub::close_player`] for this instance's connections only.
+    pub fn close_player_here<T: Serialize>(
+        &self,
+        player: PlayerId,
+        message: &T,
+        reason: crate::outbox::CloseReason,
+    ) -> usize {
+        self.close_where(|entry| entry.player.id == player, message, reason)
+    }
+
+    /// Sends `message` to, then closes with `reason`, every connection that passes `filter`.
+    fn close_where<T: Serialize>(
+        &self,
+        filter: impl Fn(&ConnEntry) -> bool,
+        message: &T,
+        reason: crate::outbox::CloseReason,
+    ) -> usize {
+        let outboxes = self.outboxes(filter);
         for outbox in &outboxes {
             outbox.push(outbox.codec().encode_once(message));
             outbox.close(reason);

@@ -29,7 +29,9 @@
 //! - [`cluster`]: instances sharing one Redis as one server: the bus that carries the hub's
 //!   deliveries and logouts to every instance, cluster-wide presence, heartbeats, live lists.
 //! - [`social`]: chat and invitations (tokio), presence (tick thread), the presence feed
-//!   (tokio).
+//!   (tokio), typing indicators (tokio).
+//! - [`moderation`]: roles, the mute cache, bans at the door and the closing of a banned
+//!   player's sockets (issue 14); the REST side is [`http::moderation`].
 
 pub mod auth;
 pub mod bridge;
@@ -41,6 +43,7 @@ pub mod limits;
 pub mod link;
 pub mod matchmaking;
 pub mod metrics;
+pub mod moderation;
 pub mod outbox;
 pub mod social;
 pub mod state;

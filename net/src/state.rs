@@ -97,6 +97,10 @@ pub struct AppState {
     pub limits: Arc<crate::limits::SharedLimits>,
     /// This instance's cluster (`--redis`); `None` when it runs alone.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Mutes in force and the `--admin-name` player (issue 14; `crate::moderation`).
+    pub moderation: Arc<crate::moderation::Moderation>,
+    /// Who is typing where (`crate::social::typing`).
+    pub typing: Arc<crate::social::typing::Typing>,
 }
 
 impl AppState {

@@ -102,9 +102,9 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "chat_messages",
-        columns: "seq, channel, sender_id, sender_name, text, at",
+        columns: "seq, channel, sender_id, sender_name, text, at, msg_id, deleted_at",
         order: "seq",
-        kinds: &[Int, Text, Int, Text, Text, Int],
+        kinds: &[Int, Text, Int, Text, Text, Int, Int, Int],
         on_conflict: "DO NOTHING",
     },
     Table {
@@ -155,12 +155,47 @@ const TABLES: &[Table] = &[
         columns: "id, ended_at",
         order: "id",
         kinds: &[Int, Int],
+    // Moderation (step 8, issue 14).
+    Table {
+        name: "roles",
+        columns: "player_id, role, granted_at",
+        order: "player_id",
+        kinds: &[Int, Text, Int],
+        on_conflict: "(player_id) DO UPDATE SET role = excluded.role",
+    },
+    Table {
+        name: "mutes",
+        columns: "player_id, until_ms, reason, by_id, created_at",
+        order: "player_id",
+        kinds: &[Int, Int, Text, Int, Int],
+        on_conflict: "DO NOTHING",
+    },
+    Table {
+        name: "bans",
+        columns: "player_id, until_ms, reason, by_id, created_at",
+        order: "player_id",
+        kinds: &[Int, Int, Text, Int, Int],
+        on_conflict: "DO NOTHING",
+    },
+    Table {
+        name: "reports",
+        columns: "id, reporter_id, player_id, message_id, reason, created_at, resolved_at, \
+                  resolved_by, resolution",
+        order: "id",
+        kinds: &[Int, Int, Int, Int, Text, Int, Int, Int, Text],
+        on_conflict: "DO NOTHING",
+    },
+    Table {
+        name: "audit_log",
+        columns: "seq, at, actor_id, actor_name, action, target, detail",
+        order: "seq",
+        kinds: &[Int, Int, Int, Text, Text, Text, Text],
         on_conflict: "DO NOTHING",
     },
 ];
 
 /// The tables whose `seq` is an identity column: moved past the copied seqs afterwards.
-const SEQUENCED: &[&str] = &["matches", "chat_messages"];
+const SEQUENCED: &[&str] = &["matches", "chat_messages", "audit_log"];
 
 /// What was copied from one table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -302,5 +337,14 @@ async fn move_sequences(pool: deadpool_postgres::Pool) -> Result<(), DataError> 
             .await
             .map_err(pg)?;
     }
+    // Reports count by `id`.
+    client
+        .execute(
+            "SELECT setval(pg_get_serial_sequence('reports', 'id'), \
+             coalesce((SELECT max(id) FROM reports), 0) + 1, false)",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
     Ok(())
 }

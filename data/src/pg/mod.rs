@@ -9,6 +9,7 @@
 
 pub(crate) mod accounts;
 pub mod copy;
+pub(crate) mod moderation;
 pub(crate) mod read;
 pub(crate) mod schema;
 pub(crate) mod write;

@@ -368,8 +368,8 @@ pub(crate) async fn chat_history(
     let before = before.map_or(i64::MAX, |cursor| cursor.0);
     let found = rows(
         &client,
-        "SELECT seq, sender_id, sender_name, text, at FROM chat_messages \
-         WHERE channel = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+        "SELECT seq, sender_id, sender_name, text, at, msg_id FROM chat_messages \
+         WHERE channel = $1 AND seq < $2 AND deleted_at IS NULL ORDER BY seq DESC LIMIT $3",
         &[&channel, &before, &(i64::from(limit) + 1)],
     )
     .await?;
@@ -378,6 +378,9 @@ pub(crate) async fn chat_history(
         .map(|row| StoredChat {
             cursor: Cursor(row.get(0)),
             line: ChatLine {
+                id: row
+                    .get::<_, Option<i64>>(5)
+                    .map(|id| crate::moderation::MessageId(u64_from_sql(id))),
                 channel: channel.clone(),
                 sender: PlayerId(u64_from_sql(row.get(1))),
                 sender_name: row.get(2),

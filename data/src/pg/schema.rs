@@ -22,6 +22,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../postgres/0005_friend_requests.sql"),
     // 7: sessions shown and ended, avatars, two-factor sign-in, deletion (src/accounts.rs)
     include_str!("../../postgres/0007_accounts.sql"),
+    // 8: roles, mutes, bans, reports, the audit log, chat message ids (issue 14;
+    // src/moderation.rs, src/pg/moderation.rs). Steps 6 and 7 go before it.
+    include_str!("../../postgres/0008_moderation.sql"),
 ];
 
 /// The advisory lock key migrations hold (`arca` in ASCII).

@@ -285,6 +285,7 @@ async fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> 
             to,
             in_savepoint!(tx, |sp| relate(&sp, relation, player, other, on).await),
         ),
+        WriteOp::Moderation(op) => crate::pg::moderation::apply(tx, op).await,
         WriteOp::Guests(GuestWrite::Ensure {
             id,
             name,
@@ -657,14 +658,15 @@ async fn insert_chat(tx: &Transaction<'_>, line: &ChatLine) -> Result<(), DataEr
     ensure_guest(tx, line.sender, &line.sender_name).await?;
     execute(
         tx,
-        "INSERT INTO chat_messages (channel, sender_id, sender_name, text, at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO chat_messages (channel, sender_id, sender_name, text, at, msg_id) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
         &[
             &line.channel,
             &u64_to_sql(line.sender.0),
             &line.sender_name,
             &line.text,
             &line.at_ms,
+            &line.id.map(|id| u64_to_sql(id.0)),
         ],
     )
     .await

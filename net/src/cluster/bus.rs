@@ -54,6 +54,13 @@ pub enum Said {
         message: serde_json::Value,
         close: RelayedClose,
     },
+    /// Every connection of this player gets `message`, then is closed (a ban on another
+    /// instance).
+    EndPlayer {
+        player: PlayerId,
+        message: serde_json::Value,
+        close: RelayedClose,
+    },
     /// A player's first connection opened on the sender, or its last closed (`online` false).
     Connected { player: PlayerInfo, online: bool },
     /// A player connected to the sender started or stopped playing.

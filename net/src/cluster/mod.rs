@@ -538,6 +538,13 @@ impl Cluster {
             } => {
                 hub.close_session_here(&session, &message, close.reason());
             }
+            Said::EndPlayer {
+                player,
+                message,
+                close,
+            } => {
+                hub.close_player_here(player, &message, close.reason());
+            }
             Said::Connected { player, online } => {
                 let mut remote = self.remote.write().expect("cluster lock");
                 if online {

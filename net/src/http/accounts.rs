@@ -213,6 +213,10 @@ pub async fn authenticated(
         .player_of_token(token)
         .await
         .ok_or_else(unauthorized)?;
+    // A banned account's token opens nothing (issue 14).
+    if let Some(ban) = crate::moderation::ban_of(state, player.id).await? {
+        return Err(crate::moderation::banned_error(&ban));
+    }
     Ok((player, claims))
 }
 
@@ -507,6 +511,7 @@ pub(crate) fn request_address(
         (status = 400, description = "invalid body", body = crate::http::openapi::ErrorBody),
         (status = 413, description = "a body over 64 KiB", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "wrong name or password (`unauthorized`), or a right password on an account with two-factor sign-in and no `code` (`totp_required`) or a wrong one (`unauthorized`)", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "the account is banned (`banned`, with `until`)", body = crate::http::openapi::ErrorBody),
         (status = 429, description = "locked out after repeated failures (or attempts in flight past the free ones); retry after `Retry-After` seconds",
             body = crate::http::openapi::ErrorBody,
             headers(("Retry-After" = u64, description = "seconds until the lock ends"))),
@@ -544,6 +549,10 @@ async fn login(
                 return Err(refused.settle(&state.guard, &keys));
             }
             state.guard.succeeded(&keys, &keys[0]);
+            // A banned account gets no token (issue 14): 403 `banned` with the end time.
+            if let Some(ban) = crate::moderation::ban_of(&state.app, player.id).await? {
+                return Ok(crate::moderation::banned_response(&ban));
+            }
             let client = super::manage::session_client(&headers, address);
             Ok(Json(state.issue(player, client).await?).into_response())
         }

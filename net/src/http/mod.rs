@@ -11,6 +11,7 @@ pub mod guard;
 pub mod hash_pool;
 pub mod manage;
 pub mod matches;
+pub mod moderation;
 pub mod openapi;
 pub mod ops;
 pub mod players;
@@ -54,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::players::routes())
         .merge(crate::http::openapi::routes())
         .merge(social::routes())
+        // roles, moderation, reports, audit, backup (issue 14)
+        .merge(moderation::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
         .route("/health", get(health))
         .route("/metrics", get(metrics))

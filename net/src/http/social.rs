@@ -207,6 +207,8 @@ async fn chat_history(
             // A conversation is `dm:<the other player>` to its reader, whoever wrote.
             let line = stored.line;
             ChatOut {
+                // Every stored line has one (older lines got theirs in migration step 8).
+                id: line.id.map(|id| id.to_string()).unwrap_or_default(),
                 from: Who {
                     id: line.sender,
                     name: line.sender_name,

@@ -69,6 +69,10 @@ impl Channel {
 /// an item of `GET /api/chat/{channel}`.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ChatOut {
+    /// The message's id (`c_` and 16 hex digits): what `message.deleted`, a report and
+    /// `DELETE /api/chat/messages/{id}` name.
+    #[schema(example = "c_0000012a3b4c5d6e")]
+    pub id: String,
     pub from: Who,
     /// The channel as the reader names it: `global`, `match:<matchId>`, `dm:<the other
     /// player's id>`.
@@ -109,7 +113,16 @@ pub async fn send_chat(
 ) -> Result<(), String> {
     let channel = Channel::parse(channel.unwrap_or("global"))?;
     let now = crate::clock::now_ms();
+    // A muted player's line goes nowhere (issue 14): `error` `muted` with the time left.
+    if let Some(until) = state.moderation.muted_until(sender.id, now) {
+        let error = crate::moderation::SanctionError::new("muted", Some(until), now);
+        let envelope = Envelope::reply("error", error, reply.request_id.as_ref());
+        reply.outbox.push(reply.codec.encode_once(&envelope));
+        return Ok(());
+    }
+    let id = arcade_data::moderation::MessageId::random();
     let line = ChatLine {
+        id: Some(id),
         channel: channel.key(sender.id),
         sender: sender.id,
         sender_name: sender.name.clone(),
@@ -117,6 +130,7 @@ pub async fn send_chat(
         at_ms: now,
     };
     let event = ChatOut {
+        id: id.to_string(),
         from: Who::from(sender),
         channel: channel.name(),
         text: text.to_owned(),

@@ -17,6 +17,9 @@
 //!   ([`invite`]); the relations live in the database
 //!   (`arcade_data::social`).
 //!
+//! - Typing indicators ([`typing`], tokio): `chat.typing` in, `typing.start` / `typing.stop`
+//!   out, rate-limited, stopped by silence, never stored.
+//!
 //! The tick thread never waits here: it answers through oneshot channels and outboxes, and
 //! writes chat through the writer's unbounded queue.
 
@@ -24,6 +27,7 @@ pub mod chat;
 pub mod feed;
 pub mod invite;
 pub mod presence;
+pub mod typing;
 
 pub use chat::{Channel, ChatOut, Who, send_chat};
 pub use feed::{presence_of, run_presence_feed};

@@ -104,6 +104,8 @@ pub struct Hello<'a> {
     pub token: &'a str,
     pub tick_rate: u32,
     pub server_time: i64,
+    /// `player`, `moderator` or `admin` (issue 14); `role.changed` tells of a change.
+    pub role: &'a str,
 }
 
 #[derive(Serialize)]

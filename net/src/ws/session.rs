@@ -97,6 +97,22 @@ async fn run_connection(socket: WebSocket, state: AppState, params: ConnectParam
         return;
     };
     tracing::Span::current().record("player", tracing::field::display(player.info.id));
+    // A banned account is refused at the door (issue 14), guests included.
+    if let Ok(Some(ban)) = crate::moderation::ban_of(&state, player.info.id).await {
+        let error = crate::moderation::SanctionError::new("banned", ban.until_ms, now_ms());
+        outbox.push(
+            outbox
+                .codec()
+                .encode_once(&protocol::Envelope::event("error", error)),
+        );
+        outbox.close(crate::moderation::CLOSE_BANNED);
+        let _ = timeout(CLOSE_GRACE, &mut writer).await;
+        state.metrics.ws_connections.dec();
+        return;
+    }
+    let role = crate::moderation::role_of(&state, &player.info)
+        .await
+        .unwrap_or_default();
     debug!("connected");
     state.hub.insert(
         conn,
@@ -116,7 +132,7 @@ async fn run_connection(socket: WebSocket, state: AppState, params: ConnectParam
         malformed: SlidingWindow::new(MAX_MALFORMED, MALFORMED_WINDOW),
         inputs: SlidingWindow::new(INPUTS_PER_SECOND, Duration::from_secs(1)),
     };
-    session.say_hello();
+    session.say_hello(role);
     session.tell_tick_thread_connected();
 
     tokio::select! {
@@ -198,8 +214,9 @@ impl Session {
         }
     }
 
-    fn say_hello(&self) {
+    fn say_hello(&self, role: arcade_data::moderation::Role) {
         let hello = Hello {
+            role: role.as_str(),
             protocol: PROTOCOL_VERSION,
             player: &self.player.info,
             token: &self.player.token,
@@ -318,6 +335,16 @@ impl Session {
             "chat.message" => {
                 if let Some(chat) = self.data::<ChatSend>(&reply, payload) {
                     self.chat(reply, chat).await;
+                }
+            }
+            "chat.typing" => {
+                if let Some(send) = self.data::<social::typing::TypingSend>(&reply, payload) {
+                    let (state, sender) = (self.state.clone(), self.player.info.clone());
+                    let (codec, request_id) = (reply.codec, reply.request_id.clone());
+                    if let Err(message) = social::typing::typing(&state, &sender, reply, send).await
+                    {
+                        self.bad_request(codec, request_id.as_ref(), message);
+                    }
                 }
             }
             "auth" => {
@@ -516,6 +543,13 @@ impl Session {
         let Some(info) = self.state.player_of_token(&auth.token).await else {
             return reply.error(ErrorCode::Unauthorized, "invalid or revoked token");
         };
+        // A banned account's token closes the connection (issue 14).
+        if let Ok(Some(ban)) = crate::moderation::ban_of(&self.state, info.id).await {
+            let error = crate::moderation::SanctionError::new("banned", ban.until_ms, now_ms());
+            let envelope = protocol::Envelope::reply("error", error, reply.request_id.as_ref());
+            self.outbox.push(reply.codec.encode_once(&envelope));
+            return self.outbox.close(crate::moderation::CLOSE_BANNED);
+        }
         if info.id != self.player.info.id {
             if let Some(cluster) = &self.state.cluster {
                 cluster.forget_conn(self.conn, &self.player_ref(), &reply);
