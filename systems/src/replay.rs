@@ -1087,6 +1087,57 @@ mod tests {
         assert!(cut.ops().any(|op| op.is_err()));
     }
 
+    /// The seats' tapes, filled and merged many times over (and before a lifecycle op), give
+    /// the very log that writing every input straight into it in tick order would.
+    #[test]
+    fn tapes_merge_into_the_log_in_tick_order() {
+        // A grace longer than the test: the match stays paused from the drop to the return.
+        let mut sim = Simulation::new(SimConfig {
+            tick_rate: 60,
+            reconnect_grace_ticks: 100_000,
+        });
+        let game = crate::testkit::seated_pong(&mut sim.world, 3, 21);
+        let first_seat = sim.world.get::<Seats>(game).unwrap().entities()[0];
+        let mut expected = ReplayLog::new();
+        expected.lifecycle(0, Lifecycle::Join(&player(1)));
+        expected.lifecycle(0, Lifecycle::Join(&player(2)));
+        let mut draw = SplitMix64::new(4);
+        let (mut merges, mut last_len) = (0, 0);
+        for tick in 0..3_000u64 {
+            // A lifecycle op comes before the inputs of its tick (those are applied after it).
+            if tick == 10 {
+                sim::player_dropped(&mut sim.world, game, PlayerId(1));
+                expected.lifecycle(tick, Lifecycle::Drop(PlayerId(1)));
+            }
+            if tick == 2_900 {
+                sim::player_returned(&mut sim.world, game, PlayerId(1));
+                expected.lifecycle(tick, Lifecycle::Return(PlayerId(1)));
+            }
+            for seat in 0..2usize {
+                if draw.next_u64().is_multiple_of(3) {
+                    let frame = InputFrame {
+                        // Now and then a seq skipped, or an analog axis.
+                        seq: 2 * tick + 1 + draw.next_u64() % 2,
+                        axis: [0.0, 1.0, -1.0, 0.375][(draw.next_u64() % 4) as usize],
+                        launch: false,
+                    };
+                    let who = PlayerId(seat as u64 + 1);
+                    sim::submit_input(&mut sim.world, game, who, frame).unwrap();
+                    expected.input(tick, seat, frame);
+                }
+            }
+            sim.step();
+            let len = sim.world.get::<InputTape>(first_seat).unwrap().len;
+            merges += usize::from(len < last_len);
+            last_len = len;
+        }
+        flush_tapes(&mut sim.world, game);
+        let log = sim.world.get::<ReplayLog>(game).unwrap();
+        assert!(merges > 10, "tapes merged {merges} times");
+        assert_eq!(log.players, expected.players);
+        assert_eq!(log.ops, expected.ops);
+    }
+
     #[test]
     fn another_game_version_is_refused() {
         let record = random_match(Mode::OneVsOne, 5);
