@@ -12,7 +12,6 @@
 use std::f32::consts::PI;
 
 use bevy_ecs::prelude::*;
-use bevy_ecs::query::QueryData;
 
 use crate::components::{
     Ball, EndCause, InMatch, MAX_SEATS, MatchClock, MatchEnding, MatchInfo, MatchPhase, MatchRng,
@@ -107,93 +106,60 @@ fn playing(phase: &MatchPhase) -> bool {
     phase.phase == Phase::Playing
 }
 
-/// What [`play_pong`] reads and writes of a match.
-#[derive(QueryData)]
-#[query_data(mutable)]
-pub(crate) struct PongMatch {
-    entity: Entity,
-    info: &'static MatchInfo,
-    clock: &'static MatchClock,
-    seats: &'static Seats,
-    phase: &'static mut MatchPhase,
-    rng: &'static mut MatchRng,
-    score: &'static mut TeamScore,
-    ending: &'static mut MatchEnding,
-}
-
-/// What [`play_pong`] reads and writes of a seat.
-type PongSeat<'a> = (&'a PlayerInput, &'a mut Paddle, &'a SeatSlot);
-
-/// GAMES.md "Pong", one tick of every Pong match: the rules below, in this order, match by
-/// match — [`serve`], [`move_paddle`] for each seat, [`fly`] (the ball against those
-/// paddles and the walls), [`score_point`]. Matches never touch each other, so running the
-/// rules match by match is the same as running each over every match in turn; it looks the
-/// match up once per tick instead of once per rule (issue 17: the ECS against the
-/// hand-written baseline). Nothing moves unless the match is `playing`.
-pub(crate) fn play_pong(
-    config: Res<SimConfig>,
-    mut events: ResMut<MatchEvents>,
-    mut matches: Query<PongMatch>,
-    mut seats: Query<PongSeat>,
-    mut balls: Query<(&InMatch, &mut Ball, &mut Serve)>,
-) {
-    let dt = config.tick_seconds();
-    let step = PADDLE_SPEED * dt;
-    for (in_match, mut ball, mut serve) in &mut balls {
-        let Ok(mut game) = matches.get_mut(in_match.0) else {
-            continue;
-        };
-        if !playing(&game.phase) {
-            continue;
-        }
-        if serve.pending {
-            self::serve(&mut ball, &mut serve, &mut game.rng);
-        }
-        let mut bodies = [None; MAX_SEATS];
-        for (body, seat) in bodies.iter_mut().zip(game.seats.entities()) {
-            if let Ok((input, mut paddle, slot)) = seats.get_mut(*seat) {
-                move_paddle(&mut paddle, input.axis, step);
-                *body = Some(PaddleBody::of(&paddle, slot));
-            }
-        }
-        if !serve.pending {
-            fly(&mut ball, dt, &bodies);
-        }
-        if let Some(scorer) = goal(&ball) {
-            game.score_point(&config, &mut events, &mut ball, &mut serve, scorer);
-        }
-    }
-}
-
 /// GAMES.md pong "serve": 360/s at an angle uniform in [-30°, 30°] from horizontal, toward the
 /// side drawn from the seed for the first serve and toward the side that conceded after a
 /// point, once the ball has waited its ticks (60 at 60 Hz after a point, none for the first).
-/// For a ball whose serve is pending, in a match playing.
-fn serve(ball: &mut Ball, serve: &mut Serve, rng: &mut MatchRng) {
-    if serve.wait > 0 {
-        serve.wait -= 1;
-        if serve.wait > 0 {
-            return;
+pub(crate) fn serve_ball(
+    mut matches: Query<(&MatchPhase, &mut MatchRng)>,
+    mut balls: Query<(&InMatch, &mut Ball, &mut Serve)>,
+) {
+    for (in_match, mut ball, mut serve) in &mut balls {
+        if !serve.pending {
+            continue;
         }
+        let Ok((phase, mut rng)) = matches.get_mut(in_match.0) else {
+            continue;
+        };
+        if !playing(phase) {
+            continue;
+        }
+        if serve.wait > 0 {
+            serve.wait -= 1;
+            if serve.wait > 0 {
+                continue;
+            }
+        }
+        let max = SERVE_MAX_ANGLE_DEGREES.to_radians();
+        let angle = rng.0.range_f32(-max, max);
+        let direction = match serve.toward {
+            Side::Left => -1.0,
+            Side::Right => 1.0,
+        };
+        ball.vx = direction * SERVE_SPEED * angle.cos();
+        ball.vy = SERVE_SPEED * angle.sin();
+        serve.pending = false;
     }
-    let max = SERVE_MAX_ANGLE_DEGREES.to_radians();
-    let angle = rng.0.range_f32(-max, max);
-    let direction = match serve.toward {
-        Side::Left => -1.0,
-        Side::Right => 1.0,
-    };
-    ball.vx = direction * SERVE_SPEED * angle.cos();
-    ball.vy = SERVE_SPEED * angle.sin();
-    serve.pending = false;
 }
 
-/// GAMES.md pong "paddle speed": 420/s along the held `axis` (`step` is 420 × the tick's
-/// seconds), the centre clamped to [40, 560]. In a match playing.
-fn move_paddle(paddle: &mut Paddle, axis: f32, step: f32) {
-    if axis == 0.0 {
-        return;
+/// GAMES.md pong "paddle speed": 420/s along the held `axis`, the centre clamped to [40, 560].
+pub(crate) fn move_paddles(
+    config: Res<SimConfig>,
+    matches: Query<&MatchPhase>,
+    mut paddles: Query<(&InMatch, &PlayerInput, &mut Paddle)>,
+) {
+    let step = PADDLE_SPEED * config.tick_seconds();
+    for (in_match, input, mut paddle) in &mut paddles {
+        if input.axis == 0.0 {
+            continue;
+        }
+        if !matches.get(in_match.0).is_ok_and(playing) {
+            continue;
+        }
+        let y = (paddle.y + input.axis * step).clamp(PADDLE_Y_MIN, PADDLE_Y_MAX);
+        if y != paddle.y {
+            paddle.y = y;
+        }
     }
-    paddle.y = (paddle.y + axis * step).clamp(PADDLE_Y_MIN, PADDLE_Y_MAX);
 }
 
 /// A paddle as the ball's sweep sees it.
@@ -206,29 +172,50 @@ struct PaddleBody {
     forward: f32,
 }
 
-impl PaddleBody {
-    fn of(paddle: &Paddle, slot: &SeatSlot) -> PaddleBody {
-        PaddleBody {
-            rect: Aabb::from_centre(
-                Vec2::new(paddle.x, paddle.y),
-                PADDLE_WIDTH / 2.0,
-                PADDLE_HEIGHT / 2.0,
-            ),
-            centre_y: paddle.y,
-            forward: match slot.side {
-                Side::Left => 1.0,
-                Side::Right => -1.0,
-            },
-        }
-    }
-}
-
 /// GAMES.md pong "paddle hit" and "walls", swept over the tick (GAMES.md: no tunnelling):
 /// the ball travels `v / tickRate` against the paddles where they stand after this tick's
 /// move and against the top and bottom walls, and bounces at each contact on the way
 /// ([`bounce_off_paddle`], [`bounce_off_wall`]). The walls are in the same sweep so that a
-/// wall bounce cannot carry the ball through a paddle within one tick. For a served ball in a
-/// match playing.
+/// wall bounce cannot carry the ball through a paddle within one tick.
+pub(crate) fn move_ball(
+    config: Res<SimConfig>,
+    matches: Query<(&MatchPhase, &Seats)>,
+    paddles: Query<(&Paddle, &SeatSlot)>,
+    mut balls: Query<(&InMatch, &mut Ball, &Serve)>,
+) {
+    let dt = config.tick_seconds();
+    for (in_match, mut ball, serve) in &mut balls {
+        if serve.pending {
+            continue;
+        }
+        let Ok((phase, seats)) = matches.get(in_match.0) else {
+            continue;
+        };
+        if !playing(phase) {
+            continue;
+        }
+        let mut bodies = [None; MAX_SEATS];
+        for (body, seat) in bodies.iter_mut().zip(seats.entities()) {
+            if let Ok((paddle, slot)) = paddles.get(*seat) {
+                *body = Some(PaddleBody {
+                    rect: Aabb::from_centre(
+                        Vec2::new(paddle.x, paddle.y),
+                        PADDLE_WIDTH / 2.0,
+                        PADDLE_HEIGHT / 2.0,
+                    ),
+                    centre_y: paddle.y,
+                    forward: match slot.side {
+                        Side::Left => 1.0,
+                        Side::Right => -1.0,
+                    },
+                });
+            }
+        }
+        fly(&mut ball, dt, &bodies);
+    }
+}
+
+/// Moves the ball through one tick of `dt` seconds, bouncing off paddles and walls.
 fn fly(ball: &mut Ball, dt: f32, paddles: &[Option<PaddleBody>]) {
     let mut position = Vec2::new(ball.x, ball.y);
     let mut velocity = Vec2::new(ball.vx, ball.vy);
@@ -313,38 +300,46 @@ pub(crate) fn bounce_off_paddle(velocity: Vec2, hit: &Hit, paddle_y: f32, forwar
     Vec2::new(direction * speed * angle.cos(), speed * angle.sin())
 }
 
-/// GAMES.md pong "point": the ball's centre crossing x < 0 scores for the right, x > 800
-/// for the left.
-fn goal(ball: &Ball) -> Option<Side> {
-    if ball.x < 0.0 {
-        Some(Side::Right)
-    } else if ball.x > FIELD_WIDTH {
-        Some(Side::Left)
-    } else {
-        None
-    }
-}
-
-impl PongMatchItem<'_, '_> {
-    /// GAMES.md pong "point" and "win": a point for `scorer` (announced); the ball goes back
-    /// to the centre to wait 60 ticks (1 s × tick rate) and then serve toward the side that
-    /// conceded; the first side to `scoreLimit` wins.
-    fn score_point(
-        &mut self,
-        config: &SimConfig,
-        events: &mut MatchEvents,
-        ball: &mut Ball,
-        serve: &mut Serve,
-        scorer: Side,
-    ) {
-        self.score.0[scorer.index()] += 1;
+/// GAMES.md pong "point" and "win": the ball's centre crossing x < 0 scores for the right,
+/// x > 800 for the left; the ball goes back to the centre to wait 60 ticks (1 s × tick rate)
+/// and then serve toward the side that conceded; the first side to `scoreLimit` wins.
+pub(crate) fn score_points(
+    config: Res<SimConfig>,
+    mut events: ResMut<MatchEvents>,
+    mut matches: Query<(
+        Entity,
+        &MatchInfo,
+        &MatchClock,
+        &mut TeamScore,
+        &mut MatchPhase,
+        &mut MatchEnding,
+    )>,
+    mut balls: Query<(&InMatch, &mut Ball, &mut Serve)>,
+) {
+    for (in_match, mut ball, mut serve) in &mut balls {
+        let scorer = if ball.x < 0.0 {
+            Side::Right
+        } else if ball.x > FIELD_WIDTH {
+            Side::Left
+        } else {
+            continue;
+        };
+        let Ok((entity, info, clock, mut score, mut phase, mut ending)) =
+            matches.get_mut(in_match.0)
+        else {
+            continue;
+        };
+        if !playing(&phase) {
+            continue;
+        }
+        score.0[scorer.index()] += 1;
         events.list.push((
-            self.entity,
-            self.info.id,
-            self.clock.tick,
+            entity,
+            info.id,
+            clock.tick,
             MatchEvent::Point {
-                scorer: scoring_seat(self.info.mode, scorer),
-                score: self.score.0,
+                scorer: scoring_seat(info.mode, scorer),
+                score: score.0,
             },
         ));
         *ball = Ball {
@@ -358,86 +353,12 @@ impl PongMatchItem<'_, '_> {
             wait: config.ticks(SERVE_WAIT_SECONDS),
             toward: scorer.other(),
         };
-        if self.score.0[scorer.index()] >= self.info.score_limit {
-            self.phase.phase = Phase::Finished;
-            *self.ending = MatchEnding::Pending(EndCause::Ended {
+        if score.0[scorer.index()] >= info.score_limit {
+            phase.phase = Phase::Finished;
+            *ending = MatchEnding::Pending(EndCause::Ended {
                 reason: EndReason::ScoreLimit,
                 outcome: Outcome::Won(scorer),
             });
-        }
-    }
-}
-
-/// One rule over every Pong match, as the unit tests below run them: each is what
-/// [`play_pong`] does for that rule.
-#[cfg(test)]
-mod rules {
-    use super::*;
-
-    pub(super) fn serve_ball(
-        mut matches: Query<(&MatchPhase, &mut MatchRng)>,
-        mut balls: Query<(&InMatch, &mut Ball, &mut Serve)>,
-    ) {
-        for (in_match, mut ball, mut pending) in &mut balls {
-            if let Ok((phase, mut rng)) = matches.get_mut(in_match.0)
-                && playing(phase)
-                && pending.pending
-            {
-                serve(&mut ball, &mut pending, &mut rng);
-            }
-        }
-    }
-
-    pub(super) fn move_paddles(
-        config: Res<SimConfig>,
-        matches: Query<&MatchPhase>,
-        mut paddles: Query<(&InMatch, &PlayerInput, &mut Paddle)>,
-    ) {
-        let step = PADDLE_SPEED * config.tick_seconds();
-        for (in_match, input, mut paddle) in &mut paddles {
-            if matches.get(in_match.0).is_ok_and(playing) {
-                move_paddle(&mut paddle, input.axis, step);
-            }
-        }
-    }
-
-    pub(super) fn move_ball(
-        config: Res<SimConfig>,
-        matches: Query<(&MatchPhase, &Seats)>,
-        paddles: Query<(&Paddle, &SeatSlot)>,
-        mut balls: Query<(&InMatch, &mut Ball, &Serve)>,
-    ) {
-        for (in_match, mut ball, serve) in &mut balls {
-            let Ok((phase, seats)) = matches.get(in_match.0) else {
-                continue;
-            };
-            if serve.pending || !playing(phase) {
-                continue;
-            }
-            let mut bodies = [None; MAX_SEATS];
-            for (body, seat) in bodies.iter_mut().zip(seats.entities()) {
-                *body = paddles
-                    .get(*seat)
-                    .ok()
-                    .map(|(paddle, slot)| PaddleBody::of(paddle, slot));
-            }
-            fly(&mut ball, config.tick_seconds(), &bodies);
-        }
-    }
-
-    pub(super) fn score_points(
-        config: Res<SimConfig>,
-        mut events: ResMut<MatchEvents>,
-        mut matches: Query<PongMatch>,
-        mut balls: Query<(&InMatch, &mut Ball, &mut Serve)>,
-    ) {
-        for (in_match, mut ball, mut serve) in &mut balls {
-            let Some(scorer) = goal(&ball) else { continue };
-            if let Ok(mut game) = matches.get_mut(in_match.0)
-                && playing(&game.phase)
-            {
-                game.score_point(&config, &mut events, &mut ball, &mut serve, scorer);
-            }
         }
     }
 }
@@ -446,7 +367,6 @@ mod rules {
 mod tests {
     use bevy_ecs::system::RunSystemOnce;
 
-    use super::rules::{move_ball, move_paddles, score_points, serve_ball};
     use super::*;
     use crate::sim;
     use crate::testkit::{

@@ -5,7 +5,7 @@
 //! [`SimSystems::Game`] in this fixed order: `apply_inputs`, `advance_match_clock`,
 //! `forfeit_absent_players`, `run_countdown`; the bots (`drive_pong_bots`,
 //! `drive_breakout_bots`, which write their seats' held input as a player's frame would);
-//! Pong (`play_pong`: serve, paddles, ball, points, match by match); Breakout
+//! Pong (`serve_ball`, `move_paddles`, `move_ball`, `score_points`); Breakout
 //! (`move_field_paddles`, `launch_balls`, `move_field_balls`, `lose_balls`, `advance_levels`,
 //! `end_on_time_limit`, `end_breakout_matches`); then `finish_matches`, `flush_full_tapes`
 //! (seats' input tapes into their match's replay log) and `seal_replays` (the replay into the
@@ -150,7 +150,13 @@ impl Simulation {
                 )
                     .chain(),
                 (bots::drive_pong_bots, bots::drive_breakout_bots).chain(),
-                pong::play_pong,
+                (
+                    pong::serve_ball,
+                    pong::move_paddles,
+                    pong::move_ball,
+                    pong::score_points,
+                )
+                    .chain(),
                 (
                     breakout::move_field_paddles,
                     breakout::launch_balls,
