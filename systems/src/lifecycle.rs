@@ -7,11 +7,10 @@
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    EndCause, EndedMatches, FieldProgress, InMatch, MatchClock, MatchEnding, MatchInfo, MatchPhase,
-    Outcome, PlayerInput, Presence, SeatSlot, Seats, Side, TeamScore,
+    EndCause, EndedMatches, FieldProgress, MatchClock, MatchEnding, MatchInfo, MatchPhase, Outcome,
+    PlayerInput, Presence, SeatSlot, Seats, Side, TeamScore,
 };
 use crate::model::{EndReason, MatchRecord, Phase, PlayerResult, RecordPlayer};
-use crate::replay::{FullTapes, InputTape, StepCount};
 use crate::tick::{MatchEvent, MatchEvents, SimConfig};
 
 /// The countdown before play, and before play resumes after a pause: 3 s.
@@ -65,34 +64,7 @@ pub(crate) fn start_countdown(phase: &mut MatchPhase, config: &SimConfig, resumi
 /// PROTOCOL.md "input" and GAMES.md "Input is a state": the newest pending input of every
 /// seat becomes its held state, and its seq the one acked in `state`. Runs first in
 /// [`crate::sim::SimSystems::Game`], in every phase.
-///
-/// Issue 16: what is applied is what the replay records, here where the seat is being read
-/// anyway: onto the seat's [`InputTape`] (beside its input in the same table), stamped with
-/// the step; a nearly full tape names its match in [`FullTapes`], merged later this step.
-pub(crate) fn apply_inputs(
-    mut steps: ResMut<StepCount>,
-    mut full: ResMut<FullTapes>,
-    mut inputs: Query<(&mut PlayerInput, &mut InputTape, &InMatch)>,
-) {
-    let step = steps.0;
-    steps.0 += 1;
-    for (mut input, mut tape, member) in &mut inputs {
-        if let Some(frame) = input.pending {
-            if tape.bypass_change_detection().record(step, frame) {
-                full.0.push(member.0);
-            }
-            let input = &mut *input;
-            input.axis = frame.axis;
-            input.launch = frame.launch;
-            input.applied_seq = frame.seq;
-            input.pending = None;
-        }
-    }
-}
-
-/// [`apply_inputs`] as it was before the replay: the baseline of the recording's cost.
-#[cfg(test)]
-pub(crate) fn apply_inputs_unrecorded(mut inputs: Query<&mut PlayerInput>) {
+pub(crate) fn apply_inputs(mut inputs: Query<&mut PlayerInput>) {
     for mut input in &mut inputs {
         if let Some(frame) = input.pending {
             let input = &mut *input;

@@ -7,9 +7,8 @@
 //! `drive_breakout_bots`, which write their seats' held input as a player's frame would);
 //! Pong (`serve_ball`, `move_paddles`, `move_ball`, `score_points`); Breakout
 //! (`move_field_paddles`, `launch_balls`, `move_field_balls`, `lose_balls`, `advance_levels`,
-//! `end_on_time_limit`, `end_breakout_matches`); then `finish_matches`, `flush_full_tapes`
-//! (seats' input tapes into their match's replay log) and `seal_replays` (the replay into the
-//! record); then
+//! `end_on_time_limit`, `end_breakout_matches`); then `finish_matches` and `seal_replays`
+//! (the replay into the record); then
 //! [`SimSystems::Send`].
 //!
 //! Every mode of GAMES.md is simulated: Pong 1v1, 2v2 and vs_bot, Breakout solo and versus.
@@ -112,20 +111,6 @@ impl Simulation {
     /// Other crates add their systems with
     /// `sim.schedule.add_systems(x.in_set(SimSystems::Send))`.
     pub fn new(config: SimConfig) -> Simulation {
-        Simulation::build(config, lifecycle::apply_inputs)
-    }
-
-    /// The same schedule with an `apply_inputs` that records nothing: the baseline the
-    /// recording's cost is measured against (`replay::tests::recording_cost_and_frame_rendering`).
-    #[cfg(test)]
-    pub(crate) fn without_replay(config: SimConfig) -> Simulation {
-        Simulation::build(config, lifecycle::apply_inputs_unrecorded)
-    }
-
-    fn build<M>(
-        config: SimConfig,
-        apply_inputs: impl IntoScheduleConfigs<bevy_ecs::system::ScheduleSystem, M>,
-    ) -> Simulation {
         assert!(config.tick_rate > 0, "tick_rate must be positive");
         let mut world = World::new();
         world.insert_resource(config);
@@ -133,8 +118,6 @@ impl Simulation {
         world.insert_resource(MatchIndex::default());
         world.insert_resource(EndedMatches::default());
         world.insert_resource(PublishedEvents::default());
-        world.insert_resource(replay::StepCount::default());
-        world.insert_resource(replay::FullTapes::default());
 
         let mut schedule = Schedule::default();
         // Deterministic whatever features other crates turn on for bevy_ecs.
@@ -143,7 +126,7 @@ impl Simulation {
         schedule.add_systems(
             (
                 (
-                    apply_inputs,
+                    lifecycle::apply_inputs,
                     lifecycle::advance_match_clock,
                     lifecycle::forfeit_absent_players,
                     lifecycle::run_countdown,
@@ -169,7 +152,6 @@ impl Simulation {
                     .chain(),
                 (
                     lifecycle::finish_matches,
-                    replay::flush_full_tapes.run_if(replay::tapes_to_flush),
                     replay::seal_replays.run_if(replay::replays_to_seal),
                 )
                     .chain(),
@@ -251,7 +233,6 @@ pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
     debug_assert!(layout.len() <= MAX_SEATS);
     let config = *world.resource::<SimConfig>();
     let bot_level = options.bot.unwrap_or_default();
-    let origin = world.resource::<replay::StepCount>().0;
     let time_limit = options.time_limit.unwrap_or(DEFAULT_TIME_LIMIT_SECONDS);
     let entity = world
         .spawn((
@@ -277,19 +258,14 @@ pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
         .id();
 
     let mut seats = [Entity::PLACEHOLDER; MAX_SEATS];
-    for (index, (slot_entity, &(seat, kind))) in seats.iter_mut().zip(layout).enumerate() {
+    for (slot_entity, &(seat, kind)) in seats.iter_mut().zip(layout) {
         let slot = SeatSlot {
             seat,
             side: Side::of(seat),
             kind,
             occupant: None,
         };
-        let seat_bundle = (
-            InMatch(entity),
-            slot,
-            PlayerInput::default(),
-            replay::InputTape::new(index, origin),
-        );
+        let seat_bundle = (InMatch(entity), slot, PlayerInput::default());
         let mut seat_entity = match game {
             Game::Pong => world.spawn((seat_bundle, pong::starting_paddle(seat))),
             Game::Breakout => world.spawn((seat_bundle, breakout::starting_field(seed, &config))),
@@ -628,8 +604,7 @@ pub fn abort_match(world: &mut World, game: Entity) {
     }
 }
 
-/// Queues a player's input for the `apply_inputs` system of the next tick (which also
-/// records it for the replay).
+/// Queues a player's input for the `apply_inputs` system of the next tick.
 ///
 /// Only the newest input counts: one whose `seq` is not above the last applied one, nor
 /// above one already pending, is ignored (and still `Ok`). Accepted in every phase.
@@ -639,8 +614,23 @@ pub fn submit_input(
     player: PlayerId,
     input: InputFrame,
 ) -> Result<(), InputError> {
+    if let Some(index) = accept_input(world, game, player, input)? {
+        // The replay records what was accepted: the seat's pending input changed.
+        replay::note_input(world, game, index, input);
+    }
+    Ok(())
+}
+
+/// [`submit_input`] without the replay: makes `input` the seat's pending input if it is the
+/// newest, and returns the seat's index in seat order when it did.
+pub(crate) fn accept_input(
+    world: &mut World,
+    game: Entity,
+    player: PlayerId,
+    input: InputFrame,
+) -> Result<Option<usize>, InputError> {
     let seats = world.get::<Seats>(game).ok_or(InputError::NotAPlayer)?;
-    let (_, seat_entity) = find_seat(world, seats, player).ok_or(InputError::NotAPlayer)?;
+    let (index, seat_entity) = find_seat(world, seats, player).ok_or(InputError::NotAPlayer)?;
     if !(input.axis.is_finite() && (-1.0..=1.0).contains(&input.axis)) {
         return Err(InputError::BadAxis);
     }
@@ -650,10 +640,12 @@ pub fn submit_input(
     let newest = held
         .pending
         .map_or(held.applied_seq, |p| p.seq.max(held.applied_seq));
-    if input.seq > newest {
-        hold_pending(&mut held, input);
+    let accepted = input.seq > newest;
+    if !accepted {
+        return Ok(None);
     }
-    Ok(())
+    hold_pending(&mut held, input);
+    Ok(Some(index))
 }
 
 /// Makes `input` the seat's pending input. `launch` is an event: a newer input of the same
