@@ -216,6 +216,8 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         typing: Arc::default(),
     };
     if let Some(cluster) = &state.cluster {
+        let moderation = state.moderation.clone();
+        cluster.on_mute(Box::new(move |player, until| moderation.set_mute(player, until)));
         tokio::spawn(cluster::run_heartbeat(state.clone(), cluster.clone()));
     }
     info!(%instance, database = %store.location(), backend = store.backend_name(), "instance");

@@ -442,7 +442,28 @@ fn delete_account(
         )
         .map_err(sql)?;
     }
-    let statements: [(&str, &[&dyn rusqlite::ToSql]); 5] = [
+    let (tomb_sql, wire_id, tomb_wire) = (u64_to_sql(tomb.0), player.to_string(), tomb.to_string());
+    let statements: [(&str, &[&dyn rusqlite::ToSql]); 11] = [
+        // Moderation (issue 14): reports by or about the player go; the audit log and the
+        // sanctions the player gave as a moderator keep their rows under the tomb id.
+        (
+            "DELETE FROM reports WHERE reporter_id = ?1 OR player_id = ?1",
+            &[&id],
+        ),
+        (
+            "UPDATE reports SET resolved_by = ?2 WHERE resolved_by = ?1",
+            &[&id, &tomb_sql],
+        ),
+        (
+            "UPDATE audit_log SET actor_id = ?2, actor_name = ?3 WHERE actor_id = ?1",
+            &[&id, &tomb_sql, &DELETED_PLAYER_NAME],
+        ),
+        (
+            "UPDATE audit_log SET target = ?2 WHERE target = ?1",
+            &[&wire_id, &tomb_wire],
+        ),
+        ("UPDATE mutes SET by_id = ?2 WHERE by_id = ?1", &[&id, &tomb_sql]),
+        ("UPDATE bans SET by_id = ?2 WHERE by_id = ?1", &[&id, &tomb_sql]),
         (
             "UPDATE match_players SET player_id = ?2, name = ?3 WHERE player_id = ?1",
             &[&id, &u64_to_sql(tomb.0), &DELETED_PLAYER_NAME],

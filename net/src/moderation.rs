@@ -173,6 +173,15 @@ pub fn banned_response(ban: &Sanction) -> axum::response::Response {
     (axum::http::StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
+/// Sets or lifts `player`'s mute here and, in a cluster, on every other instance (each keeps
+/// the mutes in memory for chat to check).
+pub fn set_mute_everywhere(state: &AppState, player: PlayerId, until_ms: Option<i64>) {
+    state.moderation.set_mute(player, until_ms);
+    if let Some(cluster) = &state.cluster {
+        cluster.tell(crate::cluster::bus::Said::Muted { player, until_ms });
+    }
+}
+
 /// `role.changed` to every socket of `player`.
 pub fn announce_role(state: &AppState, player: PlayerId, role: Role) {
     #[derive(Serialize)]

@@ -306,6 +306,34 @@ async fn delete_account(
         &[&id, &dm_fragment(player)],
     )
     .await?;
+    // Moderation (issue 14): reports by or about the player go; the audit log and the
+    // sanctions the player gave as a moderator keep their rows under the tomb id.
+    let tomb_sql = u64_to_sql(tomb.0);
+    execute(
+        tx,
+        "DELETE FROM reports WHERE reporter_id = $1 OR player_id = $1",
+        &[&id],
+    )
+    .await?;
+    for statement in [
+        "UPDATE reports SET resolved_by = $2 WHERE resolved_by = $1",
+        "UPDATE mutes SET by_id = $2 WHERE by_id = $1",
+        "UPDATE bans SET by_id = $2 WHERE by_id = $1",
+    ] {
+        execute(tx, statement, &[&id, &tomb_sql]).await?;
+    }
+    execute(
+        tx,
+        "UPDATE audit_log SET actor_id = $2, actor_name = $3 WHERE actor_id = $1",
+        &[&id, &tomb_sql, &DELETED_PLAYER_NAME],
+    )
+    .await?;
+    execute(
+        tx,
+        "UPDATE audit_log SET target = $2 WHERE target = $1",
+        &[&player.to_string(), &tomb.to_string()],
+    )
+    .await?;
     // Sessions, friends, blocks, the avatar, the two-factor secret and codes cascade.
     execute(tx, "DELETE FROM players WHERE id = $1", &[&id]).await?;
     execute(

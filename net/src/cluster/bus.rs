@@ -61,6 +61,11 @@ pub enum Said {
         message: serde_json::Value,
         close: RelayedClose,
     },
+    /// A player was muted until then (`None`: the mute was lifted) on the sender.
+    Muted {
+        player: PlayerId,
+        until_ms: Option<i64>,
+    },
     /// A player's first connection opened on the sender, or its last closed (`online` false).
     Connected { player: PlayerInfo, online: bool },
     /// A player connected to the sender started or stopped playing.

@@ -108,7 +108,12 @@ pub struct Cluster {
     dropped: AtomicU64,
     /// Where the hub's and this module's messages wait for the publisher.
     outgoing: mpsc::Sender<Outgoing>,
+    /// Told of mutes set or lifted on another instance (`crate::moderation` keeps them).
+    on_mute: std::sync::OnceLock<MuteListener>,
 }
+
+/// What a mute from another instance is handed to.
+pub type MuteListener = Box<dyn Fn(PlayerId, Option<i64>) + Send + Sync>;
 
 /// A connection of another instance, served here through an outbox of its own.
 struct Virtual {
@@ -149,11 +154,17 @@ impl Cluster {
             alive: AtomicU64::new(1),
             dropped: AtomicU64::new(0),
             outgoing: outgoing.clone(),
+            on_mute: std::sync::OnceLock::new(),
         });
         hub.set_relay(outgoing);
         tokio::spawn(publish(cluster.clone(), queued));
         tokio::spawn(listen(cluster.clone(), client, hub));
         Ok(cluster)
+    }
+
+    /// Hands mutes set on other instances to `listener` from now on.
+    pub fn on_mute(&self, listener: MuteListener) {
+        let _ = self.on_mute.set(listener);
     }
 
     /// Queues `said` for the other instances; never blocks.
@@ -544,6 +555,11 @@ impl Cluster {
                 close,
             } => {
                 hub.close_player_here(player, &message, close.reason());
+            }
+            Said::Muted { player, until_ms } => {
+                if let Some(listener) = self.on_mute.get() {
+                    listener(player, until_ms);
+                }
             }
             Said::Connected { player, online } => {
                 let mut remote = self.remote.write().expect("cluster lock");

@@ -580,7 +580,7 @@ async fn impose(
     };
     moderate(state, action, audit, || format!("no player {}", player.id)).await?;
     match kind {
-        SanctionKind::Mute => state.moderation.set_mute(player.id, until_ms),
+        SanctionKind::Mute => crate::moderation::set_mute_everywhere(state, player.id, until_ms),
         SanctionKind::Ban => {
             crate::moderation::close_banned(state, player.id, until_ms);
         }
@@ -612,7 +612,7 @@ async fn lift(
     let action = ModAction::Lift(kind, player.id);
     let applied = moderate(state, action, audit, || format!("no player {id}")).await?;
     if kind == SanctionKind::Mute {
-        state.moderation.set_mute(player.id, None);
+        crate::moderation::set_mute_everywhere(state, player.id, None);
     }
     if applied == Applied::Unchanged {
         let state = if kind == SanctionKind::Mute {
@@ -804,7 +804,7 @@ fn announce_deleted(state: &AppState, key: &str, id: MessageId) {
         let event = deleted("global".into());
         state
             .hub
-            .broadcast(&Envelope::event("message.deleted", &event), |_| true);
+            .broadcast_everywhere(&Envelope::event("message.deleted", &event));
     } else if let Some(pair) = key.strip_prefix("dm:") {
         // Each side names the conversation by the other player.
         let ids: Vec<PlayerId> = pair.split(':').filter_map(|id| id.parse().ok()).collect();
