@@ -23,6 +23,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_replays.sql"),
     // 5: friendship is a request the other player accepts (src/social.rs)
     include_str!("../migrations/0005_friend_requests.sql"),
+    // 6: tournaments, entries, pairings and their matches (issue 13; src/tournaments.rs)
+    include_str!("../migrations/0006_tournaments.sql"),
 ];
 
 /// How long a connection waits for a lock held by another connection before it fails.

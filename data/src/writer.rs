@@ -76,6 +76,8 @@ pub(crate) enum WriteOp {
     Social(SocialWrite),
     /// Guests written when first needed, and purged (`crate::guests`).
     Guests(GuestWrite),
+    /// A tournament saved whole (`crate::tournaments`).
+    Tournament(crate::tournaments::TournamentWrite),
     /// Answered once everything queued before it is committed.
     Flush {
         reply: Reply<()>,
@@ -97,6 +99,7 @@ impl WriteOp {
             WriteOp::RevokeSession { .. } => "revoke_session",
             WriteOp::Social(op) => op.name(),
             WriteOp::Guests(op) => op.name(),
+            WriteOp::Tournament(op) => op.name(),
             WriteOp::Flush { .. } => "flush",
             WriteOp::Shutdown { .. } => "shutdown",
         }
@@ -132,6 +135,7 @@ impl WriteOp {
             | WriteOp::Shutdown { reply } => drop(reply.send(Err(error))),
             WriteOp::Social(op) => op.refuse(error),
             WriteOp::Guests(op) => op.refuse(error),
+            WriteOp::Tournament(op) => op.refuse(error),
         }
     }
 }
@@ -341,6 +345,7 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
         WriteOp::Flush { reply: to } | WriteOp::Shutdown { reply: to } => reply(to, Ok(())),
         WriteOp::Social(op) => op.apply(tx),
         WriteOp::Guests(op) => op.apply(tx),
+        WriteOp::Tournament(op) => op.apply(tx),
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod copy;
 pub(crate) mod read;
 pub(crate) mod schema;
+pub(crate) mod tournaments;
 pub(crate) mod write;
 
 use std::future::Future;

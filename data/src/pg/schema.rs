@@ -20,6 +20,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../postgres/0004_replays.sql"),
     // 5: friendship is a request the other player accepts (src/social.rs)
     include_str!("../../postgres/0005_friend_requests.sql"),
+    // 6: tournaments, entries, pairings and their matches (issue 13; src/pg/tournaments.rs)
+    include_str!("../../postgres/0006_tournaments.sql"),
 ];
 
 /// The advisory lock key migrations hold (`arca` in ASCII).
