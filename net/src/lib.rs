@@ -28,6 +28,8 @@
 //! - [`matchmaking`]: the queues (tick thread), pairing (a pure function), ratings (tokio).
 //! - [`social`]: chat and invitations (tokio), presence (tick thread), the presence feed
 //!   (tokio).
+//! - [`tournament`]: tournaments (tokio: the service, its runner and REST; tick thread: the
+//!   match jobs and the system that reports their ends).
 
 pub mod auth;
 pub mod bridge;
@@ -41,5 +43,6 @@ pub mod metrics;
 pub mod outbox;
 pub mod social;
 pub mod state;
+pub mod tournament;
 pub mod wire;
 pub mod ws;

@@ -95,6 +95,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Limits shared by every connection of a player or an address.
     pub limits: Arc<crate::limits::SharedLimits>,
+    /// Every tournament not over, and their watchers (`crate::tournament`).
+    pub tournaments: Arc<crate::tournament::Tournaments>,
 }
 
 impl AppState {

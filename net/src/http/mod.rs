@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::players::routes())
         .merge(crate::http::openapi::routes())
         .merge(social::routes())
+        .merge(crate::tournament::http::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
         .route("/health", get(health))
         .route("/metrics", get(metrics))

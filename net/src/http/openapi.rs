@@ -30,6 +30,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::http::players::PlayersApi::openapi());
     doc.merge(crate::http::social::SocialApi::openapi());
     doc.merge(crate::http::replays::ReplaysApi::openapi());
+    doc.merge(crate::tournament::http::TournamentsApi::openapi());
     doc
 }
 

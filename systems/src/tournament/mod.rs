@@ -150,6 +150,9 @@ pub struct Pairing {
     pub outcome: Option<Outcome>,
     /// The live match playing it, while one does.
     pub live: Option<MatchId>,
+    /// The last match that played it (kept once it is decided).
+    #[serde(default)]
+    pub last_match: Option<MatchId>,
     /// How many drawn matches were replayed (elimination).
     pub replays: u32,
 }
@@ -164,6 +167,7 @@ impl Pairing {
             third_place: false,
             outcome: None,
             live: None,
+            last_match: None,
             replays: 0,
         }
     }
@@ -384,7 +388,7 @@ impl Bracket {
         if slot.round != round {
             return Err(BracketError::NotInRound);
         }
-        slot.live = None;
+        slot.last_match = slot.live.take().or(slot.last_match);
         if let Outcome::Played { home, away } = outcome
             && home == away
             && format == Format::SingleElimination
