@@ -274,5 +274,8 @@ fn opaque_tournament_id<'de, D: Deserializer<'de>>(
     de: D,
 ) -> Result<arcade_systems::model::TournamentId, D::Error> {
     let text = Cow::<str>::deserialize(de)?;
-    Ok(opaque_id(&text, arcade_systems::model::TournamentId(NOWHERE)))
+    Ok(opaque_id(
+        &text,
+        arcade_systems::model::TournamentId(NOWHERE),
+    ))
 }
