@@ -434,32 +434,114 @@ fn order(view: &Value, players: &[(String, String)]) -> Vec<usize> {
         .collect()
 }
 
+/// The ranking PROTOCOL.md documents, recomputed from the view's matches: points (a win 2,
+/// a draw 1), then point difference, then head-to-head points among the tied, then seed.
+fn documented_order(view: &Value, players: &[(String, String)]) -> Vec<usize> {
+    let index = |id: &Value| players.iter().position(|(p, _)| id == p.as_str());
+    let seed = |i: usize| {
+        view["players"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == players[i].0.as_str())
+            .unwrap()["seed"]
+            .as_u64()
+            .unwrap()
+    };
+    let n = players.len();
+    let (mut points, mut diff) = (vec![0i64; n], vec![0i64; n]);
+    let mut wins_over = vec![vec![0i64; n]; n];
+    for m in view["matches"].as_array().unwrap() {
+        let (Some(h), Some(a)) = (index(&m["home"]["id"]), index(&m["away"]["id"])) else {
+            if let Some(w) = index(&m["winner"]) {
+                points[w] += 2;
+            }
+            continue;
+        };
+        let (hs, aws) = (
+            m["homeScore"].as_i64().unwrap_or(0),
+            m["awayScore"].as_i64().unwrap_or(0),
+        );
+        diff[h] += hs - aws;
+        diff[a] += aws - hs;
+        match index(&m["winner"]) {
+            Some(w) => {
+                points[w] += 2;
+                wins_over[w][if w == h { a } else { h }] += 2;
+            }
+            None if m["outcome"] == "played" => {
+                points[h] += 1;
+                points[a] += 1;
+                wins_over[h][a] += 1;
+                wins_over[a][h] += 1;
+            }
+            None => {}
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| {
+        let tied: Vec<usize> = (0..n)
+            .filter(|&j| points[j] == points[i] && diff[j] == diff[i])
+            .collect();
+        let head: i64 = tied.iter().map(|&j| wins_over[i][j]).sum();
+        (-points[i], -diff[i], -head, seed(i))
+    });
+    order
+}
+
 /// PROTOCOL.md "Tournaments": round robin ranks by wins, then point difference, then
-/// head-to-head among the tied, then rating. Here player 4 leaves at the start (every match of
-/// theirs a forfeit), 0 beats everyone, and 1, 2, 3 beat each other in a circle: tied on wins,
-/// difference and head-to-head, they go by rating (all equal: by id).
+/// head-to-head among the tied, then rating. Every loser forfeits (no point difference):
+/// 0 beats everyone; 1 and 2 tie on two wins and 2 beat 1; 3 and 4 tie on one and 3 beat 4.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_five_player_round_robin_ends_in_the_documented_order() {
     fn beats(a: usize, b: usize) -> bool {
-        matches!((a, b), (0, _) | (1, 2) | (2, 3) | (3, 1)) && a != b
+        a != b
+            && matches!(
+                (a, b),
+                (0, _) | (2, 1) | (1, 3) | (1, 4) | (2, 3) | (4, 2) | (3, 4)
+            )
     }
     let (done, players) =
-        forfeit_tournament(json!({"format": "round_robin"}), 5, beats, Some(4)).await;
+        forfeit_tournament(json!({"format": "round_robin"}), 5, beats, None).await;
     assert_eq!(done["matches"].as_array().unwrap().len(), 10);
-    assert_eq!(order(&done, &players), vec![0, 1, 2, 3, 4], "{done:#}");
+    assert_eq!(order(&done, &players), vec![0, 2, 1, 3, 4], "{done:#}");
+    assert_eq!(documented_order(&done, &players), vec![0, 2, 1, 3, 4]);
     let points: Vec<u64> = done["standings"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["points"].as_u64().unwrap())
         .collect();
-    assert_eq!(points, vec![8, 4, 4, 4, 0]);
-    assert_eq!(done["players"][4]["withdrawn"], true);
+    assert_eq!(points, vec![8, 4, 4, 2, 2]);
+}
+
+/// A player who leaves a running round robin forfeits every match still to play.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_player_who_leaves_forfeits_the_rest() {
+    fn beats(a: usize, b: usize) -> bool {
+        a < b
+    }
+    let (done, players) =
+        forfeit_tournament(json!({"format": "round_robin"}), 4, beats, Some(0)).await;
+    assert_eq!(done["players"][0]["withdrawn"], true);
+    let leaver = done["standings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["player"]["id"] == players[0].0.as_str())
+        .unwrap();
+    assert_eq!(
+        (leaver["wins"].as_u64(), leaver["losses"].as_u64()),
+        (Some(0), Some(3))
+    );
+    assert_eq!(order(&done, &players), vec![1, 2, 3, 0]);
+    assert_eq!(documented_order(&done, &players), vec![1, 2, 3, 0]);
 }
 
 /// PROTOCOL.md "Tournaments": Swiss pairs equal scores in table order without rematches. The
-/// better seed wins every match; the table ties 2 and 3 (and 1 and 4) on points and difference
-/// and head-to-head settles them: 0, 2, 3, 1, 4, 5.
+/// better seed wins every match (the loser forfeits): round one 0-1, 2-3, 4-5; round two 0-2,
+/// 4-1, 3-5; round three 0-3, 1-5, 2-4 (0 met 1 and 2 already). 1 and 2 tie on points and
+/// never met: the seed decides; so do 3 and 4.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_six_player_swiss_ends_in_the_documented_order() {
     fn beats(a: usize, b: usize) -> bool {
@@ -480,7 +562,22 @@ async fn a_six_player_swiss_ends_in_the_documented_order() {
             "no rematch"
         );
     }
-    assert_eq!(order(&done, &players), vec![0, 2, 3, 1, 4, 5], "{done:#}");
+    assert_eq!(order(&done, &players), vec![0, 1, 2, 3, 4, 5], "{done:#}");
+    assert_eq!(documented_order(&done, &players), vec![0, 1, 2, 3, 4, 5]);
+    let third: Vec<(u64, u64)> = matches
+        .iter()
+        .filter(|m| m["round"] == 3)
+        .map(|m| {
+            let at = |side: &str| {
+                players
+                    .iter()
+                    .position(|(p, _)| m[side]["id"] == p.as_str())
+                    .unwrap() as u64
+            };
+            (at("home"), at("away"))
+        })
+        .collect();
+    assert_eq!(third, vec![(0, 3), (1, 5), (2, 4)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
