@@ -306,6 +306,13 @@ async fn a_seven_player_bracket_crowns_a_champion_through_a_forfeit_and_a_restar
 
     let done = wait_for(&addr, &id, |v| v["status"] == "finished").await;
     stop.store(true, Ordering::Relaxed);
+    assert!(!live_before.is_empty());
+    let log = server.log_text();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("tournament resumed") && line.contains("round=2")),
+        "{log}"
+    );
     let matches = done["matches"].as_array().unwrap();
     assert!(matches.iter().all(|m| m["outcome"].is_string()), "{done:#}");
     for (slot, old) in &live_before {
@@ -333,7 +340,7 @@ async fn a_seven_player_bracket_crowns_a_champion_through_a_forfeit_and_a_restar
     // The champion's profile lists the placing.
     let (status, profile) = call(&at, "GET", &format!("/api/players/{champion}"), None, None).await;
     assert_eq!(status, 200, "{profile}");
-    assert_eq!(profile["tournaments"][0]["id"], id.as_str());
+    assert_eq!(profile["tournaments"][0]["id"], id.as_str(), "{profile}");
     assert_eq!(profile["tournaments"][0]["place"], 1);
     assert_eq!(profile["tournaments"][0]["entrants"], 7);
     // Listed as finished.

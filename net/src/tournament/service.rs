@@ -571,8 +571,13 @@ pub async fn resume(state: &AppState) -> Result<usize, ApiError> {
             && tournament.status == Status::Running
         {
             let before = tournament.clone();
-            if let Err(error) = commit(state, &mut book, id, before).await {
-                tracing::error!(%error, tournament = %id, "resuming a tournament");
+            match commit(state, &mut book, id, before).await {
+                Ok(view) => tracing::info!(
+                    tournament = %id,
+                    round = view.summary.round.unwrap_or(0),
+                    "tournament resumed"
+                ),
+                Err(error) => tracing::error!(%error, tournament = %id, "resuming a tournament"),
             }
         }
     }
