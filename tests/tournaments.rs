@@ -151,7 +151,7 @@ fn spawn_bot(
                         let paddle = data["pong"]["paddles"].as_array().and_then(|paddles| {
                             paddles.iter().find(|p| p["seat"] == seat.as_str())
                         });
-                        match (paddle, states % 3 == 0) {
+                        match (paddle, states.is_multiple_of(3)) {
                             (Some(paddle), true) => {
                                 let coming = seat.starts_with("left")
                                     == (ball["vx"].as_f64().unwrap_or(0.0) < 0.0);

@@ -35,8 +35,14 @@ pub struct Tournaments {
     /// The tournaments, locked for a whole change (check, apply, save).
     book: tokio::sync::Mutex<Book>,
     /// Connections that watch a tournament (`tournament.watch`); never held across IO.
-    watchers: Mutex<HashMap<TournamentId, Vec<(ConnId, Arc<Outbox>)>>>,
+    watchers: Mutex<HashMap<TournamentId, Watchers>>,
 }
+
+/// The connections watching one tournament.
+type Watchers = Vec<(ConnId, Arc<Outbox>)>;
+
+/// A match to create: its spec, its round, and both players (id, name).
+type PlannedMatch = (TournamentMatchSpec, u32, [(PlayerId, String); 2]);
 
 /// The tournaments in memory.
 #[derive(Default)]
@@ -51,7 +57,7 @@ struct Book {
 #[derive(Default)]
 struct After {
     /// Matches to create: spec and the two players.
-    starts: Vec<(TournamentMatchSpec, u32, [(PlayerId, String); 2])>,
+    starts: Vec<PlannedMatch>,
     /// Live matches a withdrawn player leaves.
     leaves: Vec<(MatchId, PlayerId)>,
 }
