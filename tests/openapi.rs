@@ -56,6 +56,13 @@ async fn the_document_lists_every_api_route() {
         "/api/matches/{id}",
         "/api/players/{id}",
         "/api/leaderboard",
+        "/api/tournaments",
+        "/api/tournaments/{id}",
+        "/api/tournaments/{id}/register",
+        "/api/tournaments/{id}/unregister",
+        "/api/tournaments/{id}/checkin",
+        "/api/tournaments/{id}/start",
+        "/api/tournaments/{id}/cancel",
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }

@@ -708,3 +708,103 @@ async fn every_bad_input_is_refused_and_changes_nothing() {
     assert_eq!(status, 409, "cancelling twice");
     let _ = third;
 }
+
+/// A watcher and the players hear `tournament.update` on every change; each player of a new
+/// match gets `tournament.match`; the channel `tournament:<id>` reaches players and watchers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_and_players_hear_every_change_and_share_a_channel() {
+    let server = Server::start(&args("2s"));
+    let at = server.addr.clone();
+    let mut watcher = common::Client::connect(&server, "").await;
+    let mut ann = common::Client::connect(&server, "").await;
+    let mut bob = common::Client::connect(&server, "").await;
+    let (_, host) = guest(&at).await;
+    let id = create(
+        &at,
+        &host,
+        json!({"name": "duel", "game": "pong", "format": "round_robin", "cap": 2,
+               "options": {"scoreLimit": 1}}),
+    )
+    .await;
+    let watched = watcher
+        .request("tournament.watch", json!({"tournamentId": id}))
+        .await;
+    assert_eq!(watched["type"], "ack", "{watched}");
+    assert_eq!(watched["data"]["tournament"]["status"], "registration");
+    let unknown = watcher
+        .request(
+            "tournament.watch",
+            json!({"tournamentId": "t_0000000000000001"}),
+        )
+        .await;
+    assert_eq!(unknown["data"]["code"], "not_found");
+
+    register(&at, &id, &ann.token(), Some("Annie")).await;
+    let update = watcher.recv_type("tournament.update").await;
+    assert_eq!(update["data"]["players"][0]["alias"], "Annie");
+    register(&at, &id, &bob.token(), None).await;
+    watcher.recv_type("tournament.update").await;
+    ann.recv_type("tournament.update").await;
+
+    let (status, _) = call(
+        &at,
+        "POST",
+        &format!("/api/tournaments/{id}/start"),
+        Some(&host),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let running = watcher
+        .recv_where(|m| m["type"] == "tournament.update" && m["data"]["status"] == "running")
+        .await;
+    let match_id = running["data"]["matches"][0]["matchId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let call_up = ann.recv_type("tournament.match").await;
+    assert_eq!(call_up["data"]["tournamentId"], id.as_str());
+    assert_eq!(call_up["data"]["round"], 1);
+    assert_eq!(call_up["data"]["matchId"], match_id.as_str());
+    assert_eq!(call_up["data"]["opponent"]["id"], bob.player_id().as_str());
+    let start = ann.recv_type("match.start").await;
+    assert_eq!(start["data"]["matchId"], match_id.as_str());
+
+    // The channel: a player posts, the watcher hears; a stranger may not post.
+    let channel = format!("tournament:{id}");
+    let sent = ann
+        .request(
+            "chat.message",
+            json!({"channel": channel, "text": "good luck"}),
+        )
+        .await;
+    assert_eq!(sent["type"], "ack", "{sent}");
+    let heard = watcher.recv_where(|m| m["type"] == "chat.message").await;
+    assert_eq!(heard["data"]["channel"], channel.as_str());
+    assert_eq!(heard["data"]["text"], "good luck");
+    let mut stranger = common::Client::connect(&server, "").await;
+    let refused = stranger
+        .request("chat.message", json!({"channel": channel, "text": "hi"}))
+        .await;
+    assert_eq!(refused["data"]["code"], "forbidden", "{refused}");
+    let history = common::get_json(&server, &format!("/api/chat/{channel}")).await;
+    assert_eq!(history["messages"][0]["text"], "good luck");
+
+    // Bob leaves the match: Ann wins by forfeit, the tournament ends, the watcher hears it.
+    let left = bob
+        .request("match.leave", json!({"matchId": match_id}))
+        .await;
+    assert_eq!(left["type"], "ack", "{left}");
+    let finished = watcher
+        .recv_where(|m| m["type"] == "tournament.update" && m["data"]["status"] == "finished")
+        .await;
+    assert_eq!(
+        finished["data"]["standings"][0]["player"]["id"],
+        ann.player_id().as_str()
+    );
+    assert_eq!(finished["data"]["standings"][0]["player"]["name"], "Annie");
+    let unwatched = watcher
+        .request("tournament.unwatch", json!({"tournamentId": id}))
+        .await;
+    assert_eq!(unwatched["type"], "ack");
+}

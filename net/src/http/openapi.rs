@@ -372,6 +372,14 @@ mod tests {
             ("/api/matches/{id}/replay/frames", "get"),
             ("/api/players/{id}", "get"),
             ("/api/leaderboard", "get"),
+            ("/api/tournaments", "get"),
+            ("/api/tournaments", "post"),
+            ("/api/tournaments/{id}", "get"),
+            ("/api/tournaments/{id}/register", "post"),
+            ("/api/tournaments/{id}/unregister", "post"),
+            ("/api/tournaments/{id}/checkin", "post"),
+            ("/api/tournaments/{id}/start", "post"),
+            ("/api/tournaments/{id}/cancel", "post"),
         ] {
             let methods = paths
                 .get(path)
