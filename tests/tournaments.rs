@@ -808,3 +808,43 @@ async fn watchers_and_players_hear_every_change_and_share_a_channel() {
         .await;
     assert_eq!(unwatched["type"], "ack");
 }
+
+/// A planned start with a check-in window: check-in opens before `startsAt`, and at the start
+/// only the players who checked in play.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_start_plays_only_those_who_checked_in() {
+    let server = Server::start(&args("2s"));
+    let at = server.addr.clone();
+    let addr = Arc::new(Mutex::new(at.clone()));
+    let (_, host) = guest(&at).await;
+    let players = guests(&at, 3).await;
+    let starts_at = arcade_data::time::format_rfc3339_ms(arcade_data::time::now_ms() + 3_000);
+    let id = create(
+        &at,
+        &host,
+        json!({"name": "nightly", "game": "pong", "format": "round_robin", "cap": 4,
+               "startsAt": starts_at, "checkinWindow": 2}),
+    )
+    .await;
+    for (_, token) in &players {
+        register(&at, &id, token, None).await;
+    }
+    let path = format!("/api/tournaments/{id}/checkin");
+    let (status, _) = call(&at, "POST", &path, Some(&players[0].1), None).await;
+    assert_eq!(status, 409, "check-in is not open yet");
+    wait_for(&addr, &id, |v| v["status"] == "checkin").await;
+    for (_, token) in &players[..2] {
+        let (status, view) = call(&at, "POST", &path, Some(token), None).await;
+        assert_eq!(status, 200, "{view}");
+    }
+    let running = wait_for(&addr, &id, |v| v["status"] == "running").await;
+    let playing: Vec<&str> = running["players"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(playing.len(), 2, "{running:#}");
+    assert!(!playing.contains(&players[2].0.as_str()));
+    assert_eq!(running["matches"].as_array().unwrap().len(), 1);
+}
