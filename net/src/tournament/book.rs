@@ -488,6 +488,17 @@ impl Tournament {
         players
     }
 
+    /// A player's seed (from 1) and whether they withdrew, once running.
+    fn seed_of(&self, player: PlayerId) -> (Option<u32>, bool) {
+        self.bracket
+            .as_ref()
+            .and_then(|b| {
+                b.entrant_of(player)
+                    .map(|i| (Some(u32::from(i) + 1), b.entrants[i as usize].withdrawn))
+            })
+            .unwrap_or((None, false))
+    }
+
     /// The player of a bracket slot.
     fn slot_player(&self, slot: Slot) -> Option<PlayerId> {
         let bracket = self.bracket.as_ref()?;
@@ -511,14 +522,7 @@ impl Tournament {
             .entries
             .iter()
             .map(|entry| {
-                let (seed, withdrawn) = self
-                    .bracket
-                    .as_ref()
-                    .and_then(|b| {
-                        b.entrant_of(entry.player)
-                            .map(|i| (Some(u32::from(i) + 1), b.entrants[i as usize].withdrawn))
-                    })
-                    .unwrap_or((None, false));
+                let (seed, withdrawn) = self.seed_of(entry.player);
                 let place = standings
                     .iter()
                     .find(|s| s.player == entry.player)
@@ -684,14 +688,7 @@ impl Tournament {
             .entries
             .iter()
             .map(|entry| {
-                let (seed, withdrawn) = self
-                    .bracket
-                    .as_ref()
-                    .and_then(|b| {
-                        b.entrant_of(entry.player)
-                            .map(|i| (Some(u32::from(i) + 1), b.entrants[i as usize].withdrawn))
-                    })
-                    .unwrap_or((None, false));
+                let (seed, withdrawn) = self.seed_of(entry.player);
                 EntrantView {
                     id: entry.player,
                     name: entry.name.clone(),

@@ -78,6 +78,15 @@ async fn bearer(state: &AppState, headers: &HeaderMap) -> Result<PlayerInfo, Api
         .map(|(player, _)| player)
 }
 
+/// The bearer (or 401) and the path's tournament id (or 404).
+async fn bearer_and_id(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(PlayerInfo, TournamentId), ApiError> {
+    Ok((bearer(state, headers).await?, tournament_id(id)?))
+}
+
 /// A tournament id of the path; one that is malformed names nothing (404).
 fn tournament_id(text: &str) -> Result<TournamentId, ApiError> {
     text.parse().map_err(|_| {
@@ -267,9 +276,8 @@ async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<TournamentView>, ApiError> {
-    let player = bearer(&state, &headers).await?;
+    let (player, id) = bearer_and_id(&state, &headers, &id).await?;
     let request: RegisterRequest = json_body(&body)?;
-    let id = tournament_id(&id)?;
     service::register(&state, id, &player, request.alias)
         .await
         .map(Json)
@@ -293,8 +301,7 @@ async fn unregister(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<TournamentView>, ApiError> {
-    let player = bearer(&state, &headers).await?;
-    let id = tournament_id(&id)?;
+    let (player, id) = bearer_and_id(&state, &headers, &id).await?;
     service::unregister(&state, id, player.id).await.map(Json)
 }
 
@@ -316,8 +323,7 @@ async fn checkin(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<TournamentView>, ApiError> {
-    let player = bearer(&state, &headers).await?;
-    let id = tournament_id(&id)?;
+    let (player, id) = bearer_and_id(&state, &headers, &id).await?;
     service::checkin(&state, id, player.id).await.map(Json)
 }
 
@@ -341,8 +347,7 @@ async fn start(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<TournamentView>, ApiError> {
-    let player = bearer(&state, &headers).await?;
-    let id = tournament_id(&id)?;
+    let (player, id) = bearer_and_id(&state, &headers, &id).await?;
     service::start(&state, id, player.id).await.map(Json)
 }
 
@@ -365,7 +370,6 @@ async fn cancel(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<TournamentView>, ApiError> {
-    let player = bearer(&state, &headers).await?;
-    let id = tournament_id(&id)?;
+    let (player, id) = bearer_and_id(&state, &headers, &id).await?;
     service::cancel(&state, id, player.id).await.map(Json)
 }

@@ -342,8 +342,8 @@ impl Bracket {
             })
     }
 
-    /// Notes the live match that plays a pairing.
-    pub fn assign(&mut self, pairing: usize, live: MatchId) -> Result<(), BracketError> {
+    /// An undecided pairing of the current round, to change.
+    fn undecided(&mut self, pairing: usize) -> Result<&mut Pairing, BracketError> {
         let round = self.round;
         let slot = self
             .pairings
@@ -355,7 +355,12 @@ impl Bracket {
         if slot.round != round {
             return Err(BracketError::NotInRound);
         }
-        slot.live = Some(live);
+        Ok(slot)
+    }
+
+    /// Notes the live match that plays a pairing.
+    pub fn assign(&mut self, pairing: usize, live: MatchId) -> Result<(), BracketError> {
+        self.undecided(pairing)?.live = Some(live);
         Ok(())
     }
 
@@ -377,17 +382,7 @@ impl Bracket {
     /// round is complete the next one is drawn at once.
     pub fn record(&mut self, pairing: usize, outcome: Outcome) -> Result<Recorded, BracketError> {
         let format = self.rules.format;
-        let round = self.round;
-        let slot = self
-            .pairings
-            .get_mut(pairing)
-            .ok_or(BracketError::UnknownPairing)?;
-        if slot.outcome.is_some() {
-            return Err(BracketError::AlreadyDecided);
-        }
-        if slot.round != round {
-            return Err(BracketError::NotInRound);
-        }
+        let slot = self.undecided(pairing)?;
         slot.last_match = slot.live.take().or(slot.last_match);
         if let Outcome::Played { home, away } = outcome
             && home == away
