@@ -848,3 +848,68 @@ async fn a_planned_start_plays_only_those_who_checked_in() {
     assert!(!playing.contains(&players[2].0.as_str()));
     assert_eq!(running["matches"].as_array().unwrap().len(), 1);
 }
+
+/// BENCHMARKS.md "Tournaments": the p99 of `GET /api/tournaments/{id}` for a running
+/// 256-player single elimination bracket, over 1,000 requests. Run in release:
+/// `cargo test --release --test tournaments measure -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run in release"]
+async fn measure_a_256_player_bracket_request() {
+    const REQUESTS: usize = 1_000;
+    let server = Server::start(&args("600s"));
+    let at = server.addr.clone();
+    let (_, host) = guest(&at).await;
+    let id = create(
+        &at,
+        &host,
+        json!({"name": "big", "game": "pong", "format": "single_elimination", "cap": 256}),
+    )
+    .await;
+    let mut registrations = Vec::new();
+    for _ in 0..256 {
+        let at = at.clone();
+        let id = id.clone();
+        registrations.push(tokio::spawn(async move {
+            let (_, token) = guest(&at).await;
+            register(&at, &id, &token, None).await;
+        }));
+    }
+    for registration in registrations {
+        registration.await.unwrap();
+    }
+    let (status, started) = call(
+        &at,
+        "POST",
+        &format!("/api/tournaments/{id}/start"),
+        Some(&host),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(started["matches"].as_array().unwrap().len(), 255);
+    let url = format!("http://{at}/api/tournaments/{id}");
+    let client = http();
+    let mut took = Vec::with_capacity(REQUESTS);
+    let mut bytes = 0;
+    for _ in 0..REQUESTS {
+        let started = Instant::now();
+        let body = client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        took.push(started.elapsed());
+        bytes = body.len();
+    }
+    took.sort();
+    let at_quantile = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
+    println!(
+        "256-player bracket: {REQUESTS} requests, {bytes} bytes each: p50 {:?}, p99 {:?}, max {:?}",
+        at_quantile(0.50),
+        at_quantile(0.99),
+        took[took.len() - 1]
+    );
+}
