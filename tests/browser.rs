@@ -155,3 +155,30 @@ fn two_browsers_play_pong_a_third_watches_and_the_history_lists_it() {
     );
     assert!(output.contains(" passed, 0 failed"), "{output}");
 }
+
+/// Issue 13: two pages sign up on the tournament page, play their match through the bracket,
+/// and the bracket page shows the result (`e2e/tournament.mjs`; screenshots
+/// `tournament-*.png`).
+#[test]
+fn two_browsers_play_a_tournament_through_the_bracket_page() {
+    if !tools_present(true) {
+        return;
+    }
+    let server = Server::start(&[]);
+    let (ok, output) = run_bounded(
+        Command::new("node")
+            .arg("tournament.mjs")
+            .arg(server.url(""))
+            .env("CHROMIUM", chromium())
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+            .current_dir(e2e_dir()),
+        E2E_LIMIT,
+    );
+    println!("{output}");
+    assert!(
+        ok,
+        "the tournament browser test failed:\n{output}\n--- server log ---\n{}",
+        server.log_text()
+    );
+    assert!(output.contains(" passed, 0 failed"), "{output}");
+}
