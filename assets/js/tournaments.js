@@ -119,6 +119,7 @@ function renderTournament(conn, go, view) {
     `host ${view.host.name}`,
     view.startsAt ? `starts ${new Date(view.startsAt).toLocaleString()}` : "the host starts it",
     view.round ? `round ${view.round} of ${view.rounds}` : "",
+    view.status === "finished" && view.standings[0]?.place === 1 ? `champion ${view.standings[0].player.name}` : "",
   ].filter(Boolean);
   $("#tournament-facts").textContent = facts.join(" · ");
 
