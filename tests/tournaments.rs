@@ -209,6 +209,15 @@ async fn register(addr: &str, id: &str, token: &str, alias: Option<&str>) {
     assert_eq!(status, 200, "{view}");
 }
 
+/// Lets the bots connect, then the host starts the tournament; returns its view.
+async fn start_after_bots(at: &str, id: &str, host: &str) -> Value {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let path = format!("/api/tournaments/{id}/start");
+    let (status, started) = call(at, "POST", &path, Some(host), None).await;
+    assert_eq!(status, 200, "{started}");
+    started
+}
+
 fn pairing_with<'a>(view: &'a Value, round: u64, player: &str) -> &'a Value {
     view["matches"]
         .as_array()
@@ -251,16 +260,7 @@ async fn a_seven_player_bracket_crowns_a_champion_through_a_forfeit_and_a_restar
             stop.clone(),
         );
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, started) = call(
-        &at,
-        "POST",
-        &format!("/api/tournaments/{id}/start"),
-        Some(&host),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{started}");
+    let started = start_after_bots(&at, &id, &host).await;
     assert_eq!(started["status"], "running");
     assert_eq!(started["rounds"], 3);
     let bye = pairing_with(&started, 1, &players[0].0);
@@ -406,16 +406,7 @@ async fn forfeit_tournament(
             stop.clone(),
         );
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, started) = call(
-        &at,
-        "POST",
-        &format!("/api/tournaments/{id}/start"),
-        Some(&host),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{started}");
+    let started = start_after_bots(&at, &id, &host).await;
     if let Some(leaver) = withdraw {
         let path = format!("/api/tournaments/{id}/unregister");
         let (status, view) = call(&at, "POST", &path, Some(&players[leaver].1), None).await;
