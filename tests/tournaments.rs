@@ -406,7 +406,7 @@ async fn forfeit_tournament(
             stop.clone(),
         );
     }
-    let started = start_after_bots(&at, &id, &host).await;
+    start_after_bots(&at, &id, &host).await;
     if let Some(leaver) = withdraw {
         let path = format!("/api/tournaments/{id}/unregister");
         let (status, view) = call(&at, "POST", &path, Some(&players[leaver].1), None).await;
