@@ -131,6 +131,8 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
     sim.world.insert_resource(wake_ups);
     sim.world.insert_resource(MetricsHandle(metrics.clone()));
     arcade_data::persist::install(&mut sim.world, store.clone());
+    // Tournament matches' ends go to the runner (issue 13).
+    let tournament_ends = arcade_net::tournament::tick::install(&mut sim);
     let (presence_feed, presence_changes) = tokio::sync::mpsc::unbounded_channel();
     arcade_net::social::install(&mut sim.world, presence_feed);
     // A finished match is stored before its `match.end` goes out.
@@ -214,6 +216,7 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         cluster,
         moderation,
         typing: Arc::default(),
+        tournaments: Arc::new(arcade_net::tournament::Tournaments::new()),
     };
     if let Some(cluster) = &state.cluster {
         let moderation = state.moderation.clone();
@@ -222,6 +225,11 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
     }
     info!(%instance, database = %store.location(), backend = store.backend_name(), "instance");
     tokio::spawn(arcade_net::http::accounts::purge_guests(state.clone()));
+    // Running tournaments resume before the first request (their live matches replayed).
+    if let Err(error) = arcade_net::tournament::resume(&state).await {
+        tracing::error!(%error, "tournaments could not be resumed");
+    }
+    tokio::spawn(arcade_net::tournament::run(state.clone(), tournament_ends));
     tokio::spawn(arcade_net::social::run_presence_feed(
         state.clone(),
         presence_changes,

@@ -139,11 +139,27 @@ fn two_browsers_play_pong_a_third_watches_and_the_history_lists_it() {
     if !tools_present(true) {
         return;
     }
+    run_e2e_script("run.mjs");
+}
+
+/// Issue 13: two pages sign up on the tournament page, play their match through the bracket,
+/// and the bracket page shows the result (`e2e/tournament.mjs`; screenshots
+/// `tournament-*.png`).
+#[test]
+fn two_browsers_play_a_tournament_through_the_bracket_page() {
+    if !tools_present(true) {
+        return;
+    }
+    run_e2e_script("tournament.mjs");
+}
+
+/// Runs one `e2e/` script against a fresh server; fails with its output and the server's log.
+fn run_e2e_script(script: &str) {
     // `e2e_boss` is an admin (the moderation step, issue 14).
     let server = Server::start(&["--admin-name", "e2e_boss"]);
     let (ok, output) = run_bounded(
         Command::new("node")
-            .arg("run.mjs")
+            .arg(script)
             .arg(server.url(""))
             .env("CHROMIUM", chromium())
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -153,7 +169,7 @@ fn two_browsers_play_pong_a_third_watches_and_the_history_lists_it() {
     println!("{output}");
     assert!(
         ok,
-        "the browser tests failed:\n{output}\n--- server log ---\n{}",
+        "the browser tests ({script}) failed:\n{output}\n--- server log ---\n{}",
         server.log_text()
     );
     assert!(output.contains(" passed, 0 failed"), "{output}");

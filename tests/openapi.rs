@@ -66,6 +66,13 @@ async fn the_document_lists_every_api_route() {
         "/api/auth/2fa/setup",
         "/api/auth/2fa/enable",
         "/api/auth/2fa/disable",
+        "/api/tournaments",
+        "/api/tournaments/{id}",
+        "/api/tournaments/{id}/register",
+        "/api/tournaments/{id}/unregister",
+        "/api/tournaments/{id}/checkin",
+        "/api/tournaments/{id}/start",
+        "/api/tournaments/{id}/cancel",
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }

@@ -9,6 +9,7 @@ import { $, h, show, gameName, playerLink } from "./dom.js";
 import { showHistory, showMatch, showPlayer, showLeaderboard } from "./history.js";
 import { initAccountPages, showProfile, showSettings } from "./account.js";
 import { Moderation } from "./moderation.js";
+import { showTournaments, showTournament, onTournamentUpdate } from "./tournaments.js";
 
 /** How often the live list (and a watched match's spectator count) is refreshed. */
 const LIVE_REFRESH_MS = 2_000;
@@ -215,6 +216,9 @@ conn.on("match.start", (data) => {
   refreshLive();
 });
 conn.on("state", (data) => game.onState(data));
+// Tournaments (issue 13): the bracket on screen stays live; a call to a match is announced.
+conn.on("tournament.update", (data) => onTournamentUpdate(conn, go, data));
+conn.on("tournament.match", (data) => toast(`Tournament round ${data.round}: your match against ${data.opponent.name} starts`));
 conn.on("match.event", (data) => game.onEvent(data));
 conn.on("match.end", (data) => {
   game.onEnd(data);
@@ -363,12 +367,12 @@ setInterval(() => { $("#rtt").textContent = conn.open ? `rtt ${conn.rttMs.toFixe
 
 // ---- routing --------------------------------------------------------------------------------
 
-const VIEWS = ["lobby", "game", "history", "match", "player", "leaderboard", "profile", "settings", "reports"];
+const VIEWS = ["lobby", "game", "history", "match", "player", "leaderboard", "profile", "settings", "reports", "tournaments", "tournament"];
 
 function showView(name) {
   if (document.body.dataset.view !== name) window.scrollTo(0, 0);
   for (const view of VIEWS) show($(`#view-${view}`), view === name);
-  const nav = { lobby: "lobby", game: "lobby", history: "history", match: "history", player: "history", leaderboard: "leaderboard", profile: "profile", settings: "settings", reports: "reports" }[name];
+  const nav = { lobby: "lobby", game: "lobby", history: "history", match: "history", player: "history", leaderboard: "leaderboard", profile: "profile", settings: "settings", reports: "reports", tournaments: "tournaments", tournament: "tournaments" }[name];
   document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === nav));
   document.body.dataset.view = name;
 }
@@ -457,6 +461,14 @@ async function route() {
         showView("leaderboard");
         await showLeaderboard(params.get("game") || "pong");
         return;
+      case "tournaments":
+        showView("tournaments");
+        await showTournaments(conn, go, params.get("status") || "");
+        return;
+      case "tournament":
+        showView("tournament");
+        await showTournament(conn, go, parts[1]);
+        return;
       default:
         go("#/");
     }
@@ -477,4 +489,4 @@ showView("lobby");
 loadChatHistory();
 conn.connect();
 // The history pages need no socket: show them at once.
-if (/^#\/(history|match|player|leaderboard)/.test(location.hash)) route();
+if (/^#\/(history|match|player|leaderboard|tournaments?)/.test(location.hash)) route();

@@ -36,6 +36,8 @@
 //! - `schema` — connection settings and the migrations (`schema.sql` is step 1).
 //! - [`types`] — the values handed in and out ([`StoredMatch`], [`MatchFilter`], [`MatchPage`],
 //!   [`Cursor`], [`PlayerRow`], [`SessionId`]), with the wire shapes of PROTOCOL.md.
+//! - [`tournaments`] — tournaments, entries, pairings and their matches (migration step 6):
+//!   the one save, the queries and the rows (PostgreSQL twins in `pg::tournaments`).
 //! - [`time`] — Unix milliseconds to and from RFC 3339 (`2026-11-21T23:45:00.123Z`).
 //! - [`error`] — [`DataError`].
 
@@ -54,6 +56,7 @@ pub mod social;
 mod sql;
 pub mod store;
 pub mod time;
+pub mod tournaments;
 pub mod types;
 mod writer;
 

@@ -604,6 +604,90 @@ impl Store {
             .map(|source| crate::moderation::backup_file(source, target))
     }
 
+    // ---- tournaments (`crate::tournaments`) ----------------------------------------------
+
+    /// Writes a tournament whole (its row, entries, pairings, and the links of its new
+    /// matches), once committed.
+    pub fn save_tournament(
+        &self,
+        save: crate::tournaments::TournamentSave,
+    ) -> Result<(), DataError> {
+        self.call(|reply| {
+            WriteOp::Tournament(crate::tournaments::TournamentWrite::Save(
+                Box::new(save),
+                reply,
+            ))
+        })
+    }
+
+    /// A tournament with its entries and pairings, or `None`.
+    pub fn get_tournament(
+        &self,
+        id: arcade_systems::model::TournamentId,
+    ) -> Result<
+        Option<(
+            crate::tournaments::StoredTournament,
+            Vec<crate::tournaments::PairingRow>,
+        )>,
+        DataError,
+    > {
+        self.query(
+            |conn| crate::tournaments::get_tournament(conn, id),
+            move |client| crate::pg::tournaments::get_tournament(client, id),
+        )
+    }
+
+    /// Every tournament not over (registration, checkin, running), oldest first: what a
+    /// restart resumes.
+    pub fn open_tournaments(
+        &self,
+    ) -> Result<
+        Vec<(
+            crate::tournaments::StoredTournament,
+            Vec<crate::tournaments::PairingRow>,
+        )>,
+        DataError,
+    > {
+        self.query(
+            crate::tournaments::open_tournaments,
+            crate::pg::tournaments::open_tournaments,
+        )
+    }
+
+    /// A page of tournaments, newest first.
+    pub fn list_tournaments(
+        &self,
+        filter: &crate::tournaments::TournamentFilter,
+    ) -> Result<crate::tournaments::TournamentPage, DataError> {
+        let owned = filter.clone();
+        self.query(
+            |conn| crate::tournaments::list_tournaments(conn, filter),
+            move |client| crate::pg::tournaments::list_tournaments(client, owned),
+        )
+    }
+
+    /// A player's tournaments and places, newest first.
+    pub fn placings(
+        &self,
+        player: PlayerId,
+    ) -> Result<Vec<crate::tournaments::Placing>, DataError> {
+        self.query(
+            |conn| crate::tournaments::placings(conn, player),
+            move |client| crate::pg::tournaments::placings(client, player),
+        )
+    }
+
+    /// The tournament and round a match was created for, if any.
+    pub fn match_tournament(
+        &self,
+        id: MatchId,
+    ) -> Result<Option<crate::tournaments::TournamentMatch>, DataError> {
+        self.query(
+            |conn| crate::tournaments::match_tournament(conn, id),
+            move |client| crate::pg::tournaments::match_tournament(client, id),
+        )
+    }
+
     // ---- guests written when first needed (`crate::guests`) ------------------------------
 
     /// Writes the guest `id` named `name`, once committed, unless that player exists.

@@ -81,6 +81,8 @@ pub(crate) enum WriteOp {
     /// Roles, mutes, bans, reports, deleted messages and their audit rows
     /// (`crate::moderation`).
     Moderation(crate::moderation::ModWrite),
+    /// A tournament saved whole (`crate::tournaments`).
+    Tournament(crate::tournaments::TournamentWrite),
     /// Answered once everything queued before it is committed.
     Flush {
         reply: Reply<()>,
@@ -104,6 +106,7 @@ impl WriteOp {
             WriteOp::Guests(op) => op.name(),
             WriteOp::Accounts(op) => op.name(),
             WriteOp::Moderation(op) => op.name(),
+            WriteOp::Tournament(op) => op.name(),
             WriteOp::Flush { .. } => "flush",
             WriteOp::Shutdown { .. } => "shutdown",
         }
@@ -142,6 +145,7 @@ impl WriteOp {
             WriteOp::Guests(op) => op.refuse(error),
             WriteOp::Accounts(op) => op.refuse(error),
             WriteOp::Moderation(op) => op.refuse(error),
+            WriteOp::Tournament(op) => op.refuse(error),
         }
     }
 }
@@ -387,6 +391,7 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
         WriteOp::Guests(op) => op.apply(tx),
         WriteOp::Accounts(op) => op.apply(tx),
         WriteOp::Moderation(op) => op.apply(tx),
+        WriteOp::Tournament(op) => op.apply(tx),
     }
 }
 

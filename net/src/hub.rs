@@ -279,6 +279,18 @@ impl Hub {
             .map(|entry| entry.player.clone())
     }
 
+    /// Every open connection of `player` with its outbox (tournament matches seat a player
+    /// on each).
+    pub fn connections_of(&self, player: PlayerId) -> Vec<(ConnId, Arc<Outbox>)> {
+        self.conns
+            .read()
+            .expect("hub lock")
+            .iter()
+            .filter(|(_, entry)| entry.player.id == player)
+            .map(|(conn, entry)| (*conn, entry.outbox.clone()))
+            .collect()
+    }
+
     /// Sends `message` to every connection of the given players, here and on every other
     /// instance of a cluster.
     pub fn send_to_players<T: Serialize>(&self, message: &T, players: &[PlayerId]) {

@@ -32,6 +32,9 @@
 //!   (tokio), typing indicators (tokio).
 //! - [`moderation`]: roles, the mute cache, bans at the door and the closing of a banned
 //!   player's sockets (issue 14); the REST side is [`http::moderation`].
+//!   (tokio).
+//! - [`tournament`]: tournaments (tokio: the service, its runner and REST; tick thread: the
+//!   match jobs and the system that reports their ends).
 
 pub mod auth;
 pub mod bridge;
@@ -47,5 +50,6 @@ pub mod moderation;
 pub mod outbox;
 pub mod social;
 pub mod state;
+pub mod tournament;
 pub mod wire;
 pub mod ws;

@@ -101,6 +101,8 @@ pub struct AppState {
     pub moderation: Arc<crate::moderation::Moderation>,
     /// Who is typing where (`crate::social::typing`).
     pub typing: Arc<crate::social::typing::Typing>,
+    /// Every tournament not over, and their watchers (`crate::tournament`).
+    pub tournaments: Arc<crate::tournament::Tournaments>,
 }
 
 impl AppState {

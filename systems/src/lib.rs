@@ -20,6 +20,7 @@
 //! - `pong` (private): the Pong rules, one system per rule.
 //! - [`breakout`]: the Breakout rules, one system per rule (public for its numbers).
 //! - [`bots`]: the server bots, systems that write a seat's input from the visible state.
+//! - [`tournament`]: brackets (elimination, round robin, Swiss): seeding, pairing, standings.
 //! - [`physics`]: swept circle-against-rectangle collision, used by both games (public for the
 //!   bricks bench).
 
@@ -33,6 +34,7 @@ pub mod replay;
 pub mod rng;
 pub mod sim;
 pub mod tick;
+pub mod tournament;
 pub mod view;
 
 mod lifecycle;

@@ -53,6 +53,7 @@ macro_rules! prefixed_id {
 
 prefixed_id!(MatchId, "m_", "match");
 prefixed_id!(PlayerId, "p_", "player");
+prefixed_id!(TournamentId, "t_", "tournament");
 
 /// A string that is not a well-formed id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -155,6 +155,8 @@ const TABLES: &[Table] = &[
         columns: "id, ended_at",
         order: "id",
         kinds: &[Int, Int],
+        on_conflict: "DO NOTHING",
+    },
     // Moderation (step 8, issue 14).
     Table {
         name: "roles",
@@ -192,10 +194,44 @@ const TABLES: &[Table] = &[
         kinds: &[Int, Int, Int, Text, Text, Text, Text],
         on_conflict: "DO NOTHING",
     },
+    // Tournaments (migration 6).
+    Table {
+        name: "tournaments",
+        columns: "seq, id, host_id, name, game, mode, format, cap, status, settings, starts_at, \
+                  bracket, created_at, updated_at",
+        order: "seq",
+        kinds: &[
+            Int, Int, Int, Text, Text, Text, Text, Int, Text, Text, Int, Text, Int, Int,
+        ],
+        on_conflict: "DO NOTHING",
+    },
+    Table {
+        name: "tournament_entries",
+        columns: "tournament_id, player_id, name, alias, registered_at, checked_in, withdrawn, \
+                  seed, place",
+        order: "tournament_id, player_id",
+        kinds: &[Int, Int, Text, Text, Int, Bool, Bool, Int, Int],
+        on_conflict: "DO NOTHING",
+    },
+    Table {
+        name: "tournament_pairings",
+        columns: "tournament_id, round, slot, third_place, home_id, away_id, outcome, \
+                  home_score, away_score, match_id",
+        order: "tournament_id, round, slot, third_place",
+        kinds: &[Int, Int, Int, Bool, Int, Int, Text, Int, Int, Int],
+        on_conflict: "DO NOTHING",
+    },
+    Table {
+        name: "tournament_matches",
+        columns: "match_id, tournament_id, round, slot",
+        order: "match_id",
+        kinds: &[Int, Int, Int, Int],
+        on_conflict: "DO NOTHING",
+    },
 ];
 
 /// The tables whose `seq` is an identity column: moved past the copied seqs afterwards.
-const SEQUENCED: &[&str] = &["matches", "chat_messages", "audit_log"];
+const SEQUENCED: &[&str] = &["matches", "chat_messages", "audit_log", "tournaments"];
 
 /// What was copied from one table.
 #[derive(Clone, Debug, PartialEq, Eq)]

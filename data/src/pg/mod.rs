@@ -12,6 +12,7 @@ pub mod copy;
 pub(crate) mod moderation;
 pub(crate) mod read;
 pub(crate) mod schema;
+pub(crate) mod tournaments;
 pub(crate) mod write;
 
 use std::future::Future;

@@ -20,10 +20,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../postgres/0004_replays.sql"),
     // 5: friendship is a request the other player accepts (src/social.rs)
     include_str!("../../postgres/0005_friend_requests.sql"),
+    // 6: tournaments, entries, pairings and their matches (issue 13; src/pg/tournaments.rs)
+    include_str!("../../postgres/0006_tournaments.sql"),
     // 7: sessions shown and ended, avatars, two-factor sign-in, deletion (src/accounts.rs)
     include_str!("../../postgres/0007_accounts.sql"),
     // 8: roles, mutes, bans, reports, the audit log, chat message ids (issue 14;
-    // src/moderation.rs, src/pg/moderation.rs). Steps 6 and 7 go before it.
+    // src/moderation.rs, src/pg/moderation.rs)
     include_str!("../../postgres/0008_moderation.sql"),
 ];
 

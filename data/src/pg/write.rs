@@ -308,6 +308,10 @@ async fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> 
                 }
             }),
         ),
+        WriteOp::Tournament(crate::tournaments::TournamentWrite::Save(save, to)) => reply(
+            to,
+            in_savepoint!(tx, |sp| super::tournaments::save(&sp, &save).await),
+        ),
         WriteOp::Guests(GuestWrite::Purge {
             before_ms,
             revoked_since_ms,

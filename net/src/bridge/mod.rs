@@ -73,6 +73,8 @@ pub fn install(
 
 /// Ends every live match as `aborted` (shutdown); their `match.end` goes out on the next tick.
 pub fn abort_all(world: &mut World) {
+    // Tournament matches aborted by the shutdown are replayed after the restart.
+    crate::tournament::tick::stopping(world);
     let live: Vec<Entity> = world
         .query_filtered::<Entity, With<Audience>>()
         .iter(world)

@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(social::routes())
         // roles, moderation, reports, audit, backup (issue 14)
         .merge(moderation::routes())
+        .merge(crate::tournament::http::routes())
         .route("/api/{*rest}", axum::routing::any(not_found))
         .route("/health", get(health))
         .route("/metrics", get(metrics))

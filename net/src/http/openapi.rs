@@ -32,6 +32,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::http::social::SocialApi::openapi());
     doc.merge(crate::http::replays::ReplaysApi::openapi());
     doc.merge(crate::http::moderation::ModerationApi::openapi());
+    doc.merge(crate::tournament::http::TournamentsApi::openapi());
     doc
 }
 
@@ -373,6 +374,14 @@ mod tests {
             ("/api/matches/{id}/replay/frames", "get"),
             ("/api/players/{id}", "get"),
             ("/api/leaderboard", "get"),
+            ("/api/tournaments", "get"),
+            ("/api/tournaments", "post"),
+            ("/api/tournaments/{id}", "get"),
+            ("/api/tournaments/{id}/register", "post"),
+            ("/api/tournaments/{id}/unregister", "post"),
+            ("/api/tournaments/{id}/checkin", "post"),
+            ("/api/tournaments/{id}/start", "post"),
+            ("/api/tournaments/{id}/cancel", "post"),
         ] {
             let methods = paths
                 .get(path)

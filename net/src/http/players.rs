@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
     paths(get_player, leaderboard),
     components(schemas(
         PlayerProfile,
+        PlacingView,
         StatsView,
         LeaderboardResponse,
         LeaderboardEntry,
@@ -97,6 +98,27 @@ pub struct PlayerProfile {
     pub stats: BTreeMap<String, StatsView>,
     /// `online`, `in_match` or `offline` (`crate::social`).
     pub presence: crate::social::Status,
+    /// The tournaments the player signed up for, newest first (at most 50), with the place.
+    pub tournaments: Vec<PlacingView>,
+}
+
+/// A player's place in a tournament (issue 13).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacingView {
+    #[schema(value_type = String, example = "t_000a1b2c3d4e5f60")]
+    pub id: arcade_systems::model::TournamentId,
+    pub name: String,
+    /// `pong` or `breakout`.
+    pub game: String,
+    /// `single_elimination`, `round_robin` or `swiss`.
+    pub format: String,
+    /// `registration`, `checkin`, `running`, `finished` or `cancelled`.
+    pub status: String,
+    /// 1 for the winner; null until known.
+    pub place: Option<u32>,
+    /// How many played (or signed up).
+    pub entrants: u32,
 }
 
 /// A player named in a leaderboard.
@@ -169,10 +191,12 @@ async fn get_player(
             let Some(player) = store.get_player(player_id)? else {
                 return Ok(None);
             };
-            Ok::<_, arcade_data::DataError>(Some((player, store.player_stats(player_id)?)))
+            let stats = store.player_stats(player_id)?;
+            let placings = store.placings(player_id)?;
+            Ok::<_, arcade_data::DataError>(Some((player, stats, placings)))
         })
         .await??;
-    let (player, stats) = found.ok_or_else(not_found)?;
+    let (player, stats, placings) = found.ok_or_else(not_found)?;
     let presence = crate::social::presence_of(&state, vec![player.id])
         .await
         .pop()
@@ -187,6 +211,18 @@ async fn get_player(
             .map(|(game, stats)| (game.as_str().to_owned(), stats.into()))
             .collect(),
         presence,
+        tournaments: placings
+            .into_iter()
+            .map(|placing| PlacingView {
+                id: placing.tournament,
+                name: placing.name,
+                game: placing.game,
+                format: placing.format,
+                status: placing.status,
+                place: placing.place,
+                entrants: placing.entrants,
+            })
+            .collect(),
     }))
 }
 

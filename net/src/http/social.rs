@@ -149,7 +149,7 @@ struct BlockedBody {
 /// with that player.
 #[utoipa::path(
     get, path = "/api/chat/{channel}", tag = "social",
-    params(("channel" = String, Path, description = "`global`, `match:<matchId>` or `dm:<playerId>`"), HistoryQuery),
+    params(("channel" = String, Path, description = "`global`, `match:<matchId>`, `dm:<playerId>` or `tournament:<tournamentId>`"), HistoryQuery),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "a page of the channel's history", body = ChatHistory),
@@ -188,7 +188,7 @@ async fn chat_history(
         ),
     };
     let viewer = match parsed {
-        Channel::Global => None,
+        Channel::Global | Channel::Tournament(_) => None,
         Channel::Dm(_) => Some(bearer(&state, &headers).await?),
         Channel::Match(match_id) => {
             let me = bearer(&state, &headers).await?;

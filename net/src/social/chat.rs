@@ -20,6 +20,8 @@ pub enum Channel {
     Match(MatchId),
     /// A conversation with this player.
     Dm(PlayerId),
+    /// A tournament's channel: its players, host and watchers (issue 13).
+    Tournament(arcade_systems::model::TournamentId),
 }
 
 impl Channel {
@@ -35,6 +37,10 @@ impl Channel {
         if let Some(id) = text.strip_prefix("dm:") {
             return Ok(Channel::Dm(opaque_id(id, PlayerId(NOWHERE))));
         }
+        if let Some(id) = text.strip_prefix("tournament:") {
+            let nowhere = arcade_systems::model::TournamentId(NOWHERE);
+            return Ok(Channel::Tournament(opaque_id(id, nowhere)));
+        }
         Err(format!(
             "no such channel {text:?}: global, match:<matchId> or dm:<playerId>"
         ))
@@ -46,6 +52,7 @@ impl Channel {
             Channel::Global => "global".into(),
             Channel::Match(id) => format!("match:{id}"),
             Channel::Dm(other) => format!("dm:{other}"),
+            Channel::Tournament(id) => format!("tournament:{id}"),
         }
     }
 
@@ -154,6 +161,27 @@ pub async fn send_chat(
             if state.commands.send(super::presence::command(op)).is_err() {
                 reply.error(ErrorCode::Internal, "the game loop is not running");
             }
+        }
+        Channel::Tournament(id) => {
+            // The players and host of a tournament not over, and its watchers, hear it.
+            let tournaments = state.tournaments.clone();
+            let Some(participants) = tournaments.participants(id).await else {
+                reply.error(ErrorCode::NotFound, format!("no open tournament {id}"));
+                return Ok(());
+            };
+            if !participants.contains(&sender.id) && !tournaments.is_watching(id, &reply.outbox) {
+                reply.error(
+                    ErrorCode::Forbidden,
+                    "only the tournament's players, host and watchers talk there",
+                );
+                return Ok(());
+            }
+            let state_for_delivery = state.clone();
+            let notice = ack_after_commit(reply, move || {
+                let message = Envelope::event("chat.message", &event);
+                tournaments.announce(&state_for_delivery, id, &participants, &message);
+            });
+            state.store.record_chat_then(line, notice);
         }
         Channel::Dm(other) => {
             if other == sender.id {

@@ -211,6 +211,23 @@ async fn deliver(state: &AppState, sender: &PlayerInfo, channel: Channel, kind: 
             };
             let _ = state.commands.send(Command::Run(Box::new(run)));
         }
+        Channel::Tournament(id) => {
+            // The tournament's players and host hear a participant type (not its watchers).
+            let Some(participants) = state.tournaments.participants(id).await else {
+                return;
+            };
+            if !participants.contains(&me) {
+                return;
+            }
+            let others: Vec<PlayerId> = participants.into_iter().filter(|p| *p != me).collect();
+            let event = TypingEvent {
+                channel: channel.name(),
+                player: Who::from(sender),
+            };
+            state
+                .hub
+                .send_to_players(&Envelope::event(kind, &event), &others);
+        }
     }
 }
 

@@ -264,3 +264,22 @@ fn opaque_player_id<'de, D: Deserializer<'de>>(de: D) -> Result<PlayerId, D::Err
     let text = Cow::<str>::deserialize(de)?;
     Ok(opaque_id(&text, PlayerId(NOWHERE)))
 }
+
+/// `tournament.watch` and `tournament.unwatch` (issue 13): the tournament whose
+/// `tournament.update` the connection hears (or stops hearing).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TournamentWatch {
+    #[serde(deserialize_with = "opaque_tournament_id")]
+    pub tournament_id: arcade_systems::model::TournamentId,
+}
+
+fn opaque_tournament_id<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<arcade_systems::model::TournamentId, D::Error> {
+    let text = Cow::<str>::deserialize(de)?;
+    Ok(opaque_id(
+        &text,
+        arcade_systems::model::TournamentId(NOWHERE),
+    ))
+}

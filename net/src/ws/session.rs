@@ -422,6 +422,32 @@ impl Session {
                     social::invite(&self.state, &self.player.info, reply, invite).await;
                 }
             }
+            "tournament.watch" => {
+                if let Some(watch) = self.data::<protocol::TournamentWatch>(&reply, payload) {
+                    let id = watch.tournament_id;
+                    match crate::tournament::service::view(&self.state, id).await {
+                        Ok(view) => {
+                            let tournaments = &self.state.tournaments;
+                            tournaments.watch(id, self.conn, self.outbox.clone());
+                            reply.ack(serde_json::json!({ "tournament": view }));
+                        }
+                        Err(error) if error.status.as_u16() == 404 => {
+                            reply.error(ErrorCode::NotFound, error.message);
+                        }
+                        Err(error) => reply.error(ErrorCode::Internal, error.message),
+                    }
+                }
+            }
+            "tournament.unwatch" => {
+                if let Some(watch) = self.data::<protocol::TournamentWatch>(&reply, payload) {
+                    let tournaments = &self.state.tournaments;
+                    if tournaments.unwatch(watch.tournament_id, self.conn) {
+                        reply.ack_bare();
+                    } else {
+                        reply.error(ErrorCode::NotFound, "not watching that tournament");
+                    }
+                }
+            }
             "input" => {
                 if let Some(input) = self.data::<protocol::Input>(&reply, payload) {
                     if self.inputs.allow(Instant::now()) {
