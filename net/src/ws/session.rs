@@ -219,28 +219,40 @@ impl Session {
     /// Reads frames until the client closes, errs, goes silent past the heartbeat, or the
     /// connection is being closed. Silence for `heartbeat.idle` brings a ping; silence for
     /// `heartbeat.timeout` after it ends the connection (handled as a drop).
+    ///
+    /// One timer serves the whole connection: a frame only notes when it was heard, and the
+    /// timer, when it fires, is moved to the deadline that note gives (instead of a timer
+    /// registered and cancelled for every frame read).
     async fn read_frames(&mut self, mut stream: SplitStream<WebSocket>) {
         let heartbeat = self.state.config.heartbeat;
         let mut pinged = false;
+        let mut heard = tokio::time::Instant::now();
+        let silence = tokio::time::sleep_until(heard + heartbeat.idle);
+        tokio::pin!(silence);
         loop {
-            let wait = if pinged {
-                heartbeat.timeout
-            } else {
-                heartbeat.idle
-            };
-            let message = match timeout(wait, stream.next()).await {
-                Ok(Some(message)) => message,
-                Ok(None) => return,
-                Err(_) if pinged => {
-                    debug!("no answer to the heartbeat: dropping");
-                    return;
-                }
-                Err(_) => {
-                    pinged = true;
-                    self.outbox.ping();
+            let next = tokio::select! {
+                biased;
+                next = stream.next() => next,
+                () = &mut silence => {
+                    let wait = if pinged { heartbeat.timeout } else { heartbeat.idle };
+                    let due = heard + wait;
+                    let now = tokio::time::Instant::now();
+                    if due > now {
+                        silence.as_mut().reset(due);
+                    } else if pinged {
+                        debug!("no answer to the heartbeat: dropping");
+                        return;
+                    } else {
+                        pinged = true;
+                        heard = now;
+                        self.outbox.ping();
+                        silence.as_mut().reset(now + heartbeat.timeout);
+                    }
                     continue;
                 }
             };
+            let Some(message) = next else { return };
+            heard = tokio::time::Instant::now();
             pinged = false;
             let (codec, payload) = match message {
                 Ok(Message::Text(text)) => (Codec::Json, Bytes::from(text)),
