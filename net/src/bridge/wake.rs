@@ -182,3 +182,105 @@ fn send_now(outbox: &Outbox, batch: &mut Batch, cx: &mut Context<'_>) {
     counts.report(metrics, outbox.is_compact());
     outbox.park(parked, blocked);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use arcade_systems::model::MatchId;
+    use axum::extract::ws::{Message, Utf8Bytes};
+    use futures_util::task::noop_waker_ref;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::outbox::CLOSE_POLICY;
+    use crate::wire::codec::Codec;
+
+    /// A socket that takes `room` messages, then is not ready.
+    struct Narrow {
+        taken: Arc<Mutex<Vec<Message>>>,
+        room: usize,
+    }
+
+    impl Sink<Message> for Narrow {
+        type Error = axum::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            if self.room > 0 {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+        fn start_send(mut self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
+            self.room -= 1;
+            self.taken.lock().unwrap().push(message);
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn text(s: &'static str) -> Frame {
+        Frame::Text(Utf8Bytes::from_static(s))
+    }
+
+    fn parked(room: usize) -> (Parked, Arc<Mutex<Vec<Message>>>) {
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let sink = Narrow {
+            taken: taken.clone(),
+            room,
+        };
+        let parked = Parked {
+            sink: Box::new(sink),
+            unsent: VecDeque::new(),
+            unflushed: false,
+            metrics: Arc::new(Metrics::new()),
+        };
+        (parked, taken)
+    }
+
+    #[test]
+    fn a_sender_writes_what_the_socket_takes_and_leaves_the_rest_to_the_writer_in_order() {
+        let mut cx = Context::from_waker(noop_waker_ref());
+        let mut batch = Batch::default();
+        let outbox = Outbox::new(Codec::Json);
+        let (sink, taken) = parked(2);
+        outbox.park(sink, false);
+        outbox.push(text("reply"));
+        outbox.stage_state(MatchId(1), text("s1"));
+        outbox.stage_state(MatchId(2), text("s2"));
+        send_now(&outbox, &mut batch, &mut cx);
+        let sent: Vec<Message> = taken.lock().unwrap().drain(..).collect();
+        assert_eq!(sent, [text("reply"), text("s1")].map(Frame::into_message));
+
+        // What the socket did not take waits with the send half, first in line; a sender
+        // leaves that connection to its writer until it is sent.
+        outbox.stage_state(MatchId(2), text("s2 newer"));
+        send_now(&outbox, &mut batch, &mut cx);
+        assert!(taken.lock().unwrap().is_empty());
+        let held = outbox.unpark().expect("parked");
+        assert_eq!(held.unsent, [text("s2")]);
+        outbox.park(held, false);
+        assert!(outbox.claim(&mut batch).is_none());
+    }
+
+    #[test]
+    fn a_closing_connection_is_left_to_its_writer() {
+        let mut batch = Batch::default();
+        let outbox = Outbox::new(Codec::Json);
+        let (sink, _) = parked(8);
+        outbox.park(sink, false);
+        assert!(outbox.claim(&mut batch).is_some_and(|parked| {
+            outbox.park(parked, false);
+            true
+        }));
+        outbox.close(CLOSE_POLICY);
+        assert!(outbox.claim(&mut batch).is_none());
+        assert!(outbox.unpark().is_some(), "still parked for the writer");
+    }
+}
