@@ -8,14 +8,22 @@
 //! frames keep only the newest per match, so a slow reader gets fresh state instead of a
 //! backlog. The lock is held only to move frames in or out, never across IO, so pushing from
 //! the tick thread cannot wait on a socket.
+//!
+//! The connection's send half waits here too ([`Parked`]) between writes, so that whoever
+//! writes next takes it: a sender walking the connections after a tick (`bridge::wake`), which
+//! tries each socket once without waiting, or the connection's writer task, which waits (at
+//! most [`SEND_STALL_LIMIT`](crate::ws::session::SEND_STALL_LIMIT)) for a slow one.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arcade_systems::model::MatchId;
+use axum::extract::ws::Message;
+use futures_util::Sink;
 use tokio::sync::Notify;
 
+use crate::metrics::Metrics;
 use crate::wire::codec::{Codec, Frame};
 
 /// A connection's id, given by the hub, unique for the life of the process.
@@ -65,6 +73,25 @@ struct Lanes {
     /// A heartbeat ping is wanted.
     ping: bool,
     close: Option<CloseReason>,
+    /// The send half, while no one is writing to it.
+    parked: Option<Parked>,
+}
+
+/// The send half of a connection's WebSocket, boxed so that the outbox need not name the
+/// transport (the tests hand the writer a socket that never drains).
+pub type WsSink = Box<dyn Sink<Message, Error = axum::Error> + Send + Unpin>;
+
+/// A connection's send half with what goes with it, parked in its outbox between writes.
+pub struct Parked {
+    /// The socket's send half.
+    pub sink: WsSink,
+    /// Frames a sender took out of the queue but the socket would not take yet: the writer
+    /// task sends them first, so the order holds.
+    pub unsent: VecDeque<Frame>,
+    /// Whether frames were handed to the sink since its last complete flush.
+    pub unflushed: bool,
+    /// Where the frames and bytes written are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// What the writer takes out in one go.
@@ -231,6 +258,50 @@ impl Outbox {
         std::mem::swap(&mut lanes.states, &mut batch.states);
         batch.ping = std::mem::take(&mut lanes.ping);
         batch.close = lanes.close;
+    }
+
+    /// Parks the send half after a write (or before the first), and wakes the writer task when
+    /// it has something to do: frames queued meanwhile, a flush or frames left over
+    /// (`wake_writer`, from a sender whose socket would not take everything).
+    pub fn park(&self, parked: Parked, wake_writer: bool) {
+        let mut lanes = self.lanes.lock().expect("outbox lock");
+        let queued = !lanes.control.is_empty()
+            || !lanes.states.is_empty()
+            || lanes.ping
+            || lanes.close.is_some();
+        lanes.parked = Some(parked);
+        drop(lanes);
+        if wake_writer || queued {
+            self.wake_writer.notify_one();
+        }
+    }
+
+    /// For the writer task: the send half, when it is parked (else a sender has it, and parks
+    /// it again).
+    pub fn unpark(&self) -> Option<Parked> {
+        self.lanes.lock().expect("outbox lock").parked.take()
+    }
+
+    /// For a sender: the parked send half and everything queued (into `batch`), in one go;
+    /// `None` when that is the writer task's to do (the send half is busy, holds unsent frames,
+    /// or the connection is closing): the writer is woken instead.
+    pub fn claim(&self, batch: &mut Batch) -> Option<Parked> {
+        let mut lanes = self.lanes.lock().expect("outbox lock");
+        let ours = lanes.close.is_none()
+            && lanes
+                .parked
+                .as_ref()
+                .is_some_and(|parked| parked.unsent.is_empty() && !parked.unflushed);
+        if !ours {
+            drop(lanes);
+            self.wake_writer.notify_one();
+            return None;
+        }
+        std::mem::swap(&mut lanes.control, &mut batch.control);
+        std::mem::swap(&mut lanes.states, &mut batch.states);
+        batch.ping = std::mem::take(&mut lanes.ping);
+        batch.close = None;
+        lanes.parked.take()
     }
 
     /// Waits until something is pushed.

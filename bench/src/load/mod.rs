@@ -24,8 +24,10 @@
 //! [`MAX_SECONDS`] of measuring; the server it started is stopped by its pid at the end.
 //!
 //! With `--floor`, the raw-socket floor (`arcade-bench floor`) is measured right after, with
-//! the same players and a state frame of the size received, and the server's CPU per
-//! player-second is reported as a ratio to it (`cpuRatioToFloor`).
+//! the same players, a state frame of the size received and as many states a second as the
+//! players received (a starved server that kept 40 of its 60 Hz is held against a floor at
+//! 40 Hz), and the server's CPU per player-second is reported as a ratio to it
+//! (`cpuRatioToFloor`).
 //!
 //! ## Layout
 //! - `args`: [`LoadArgs`], the command line.
@@ -59,6 +61,8 @@ pub const MAX_SECONDS: u64 = 600;
 const SPARE_DESCRIPTORS: u64 = 256;
 /// The soft descriptor limit assumed when it cannot be read (the usual default).
 const FALLBACK_NOFILE: u64 = 1024;
+/// The tick rate assumed when a report does not give one.
+const DEFAULT_TICK_RATE: u32 = 60;
 /// How long the generator's tasks get to stop at the end.
 const RUNTIME_STOP_WAIT: Duration = Duration::from_secs(2);
 
@@ -139,9 +143,15 @@ fn measure_floor(args: &LoadArgs, report: &serde_json::Value) -> Result<serde_js
         }
         _ => return Err("no state received: no floor to compare with".into()),
     };
+    // The floor sends as many states a second as the players received: on a machine too busy
+    // for the server to keep its tick rate, the two still do the same work per player-second.
+    let tick_rate = states
+        .map(|states| (states.round() as u32).clamp(1, args_tick_rate(report)))
+        .unwrap_or(DEFAULT_TICK_RATE);
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let output = std::process::Command::new(exe)
         .args(["floor", "--json", "--settle", "3"])
+        .args(["--tick-rate", &tick_rate.to_string()])
         .args(["--players", &args.players.to_string()])
         .args(["--duration", &args.duration.to_string()])
         .args(["--state-bytes", &state_bytes.to_string()])
@@ -152,6 +162,13 @@ fn measure_floor(args: &LoadArgs, report: &serde_json::Value) -> Result<serde_js
         return Err(format!("the floor failed: {stderr}"));
     }
     serde_json::from_slice(&output.stdout).map_err(|e| format!("the floor's JSON: {e}"))
+}
+
+/// The server's tick rate in a report (60 when it is not there).
+fn args_tick_rate(report: &serde_json::Value) -> u32 {
+    report["tickRate"]
+        .as_f64()
+        .map_or(DEFAULT_TICK_RATE, |rate| rate.round() as u32)
 }
 
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit (children inherit it); returns

@@ -4,6 +4,7 @@
 //! the tick thread) and its writer task (the [`Outbox`] → the socket). The writer is the only
 //! code that awaits the socket's send side; everyone else pushes to the outbox and moves on.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,7 @@ use crate::limits::{CHAT_PER_ADDRESS_PER_SECOND, CHAT_PER_PLAYER_PER_SECOND, Cha
 use crate::metrics::{Direction, Metrics};
 use crate::outbox::{
     Batch, CLOSE_INVALID_UTF8, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason,
-    Outbox,
+    Outbox, Parked,
 };
 use crate::state::AppState;
 use crate::wire::codec::{self, Codec, Frame, Inbound};
@@ -147,6 +148,9 @@ async fn run_connection(socket: WebSocket, state: AppState, params: ConnectParam
         let _ = timeout(CLOSE_GRACE, &mut writer).await;
         writer.abort();
     }
+    // An aborted writer may have left the send half parked: the socket closes now, not when
+    // the last holder of the outbox lets go.
+    drop(outbox.unpark());
     state.hub.remove(conn);
     if let Some(cluster) = &state.cluster {
         let reply = ReplyTo {
@@ -244,28 +248,40 @@ impl Session {
     /// Reads frames until the client closes, errs, goes silent past the heartbeat, or the
     /// connection is being closed. Silence for `heartbeat.idle` brings a ping; silence for
     /// `heartbeat.timeout` after it ends the connection (handled as a drop).
+    ///
+    /// One timer serves the whole connection: a frame only notes when it was heard, and the
+    /// timer, when it fires, is moved to the deadline that note gives (instead of a timer
+    /// registered and cancelled for every frame read).
     async fn read_frames(&mut self, mut stream: SplitStream<WebSocket>) {
         let heartbeat = self.state.config.heartbeat;
         let mut pinged = false;
+        let mut heard = tokio::time::Instant::now();
+        let silence = tokio::time::sleep_until(heard + heartbeat.idle);
+        tokio::pin!(silence);
         loop {
-            let wait = if pinged {
-                heartbeat.timeout
-            } else {
-                heartbeat.idle
-            };
-            let message = match timeout(wait, stream.next()).await {
-                Ok(Some(message)) => message,
-                Ok(None) => return,
-                Err(_) if pinged => {
-                    debug!("no answer to the heartbeat: dropping");
-                    return;
-                }
-                Err(_) => {
-                    pinged = true;
-                    self.outbox.ping();
+            let next = tokio::select! {
+                biased;
+                next = stream.next() => next,
+                () = &mut silence => {
+                    let wait = if pinged { heartbeat.timeout } else { heartbeat.idle };
+                    let due = heard + wait;
+                    let now = tokio::time::Instant::now();
+                    if due > now {
+                        silence.as_mut().reset(due);
+                    } else if pinged {
+                        debug!("no answer to the heartbeat: dropping");
+                        return;
+                    } else {
+                        pinged = true;
+                        heard = now;
+                        self.outbox.ping();
+                        silence.as_mut().reset(now + heartbeat.timeout);
+                    }
                     continue;
                 }
             };
+            let Some(message) = next else { return };
+            heard = tokio::time::Instant::now();
             pinged = false;
             let (codec, payload) = match message {
                 Ok(Message::Text(text)) => (Codec::Json, Bytes::from(text)),
@@ -620,50 +636,96 @@ fn close_for(error: axum::Error) -> Option<CloseReason> {
 /// Writes what the outbox holds to the socket until the connection closes, counting frames
 /// and bytes out. A socket that accepts nothing for [`SEND_STALL_LIMIT`] is closed with 1008.
 /// Generic over the sink so tests can hand it one that never drains.
-pub async fn write_frames<S>(mut sink: S, outbox: Arc<Outbox>, metrics: Arc<Metrics>)
+///
+/// The send half is parked in the outbox between writes: after a tick a sender
+/// (`bridge::wake`) writes the `state`s itself when the socket takes them at once, and wakes
+/// this task only for what it could not finish; replies, events and chat wake this task.
+pub async fn write_frames<S>(sink: S, outbox: Arc<Outbox>, metrics: Arc<Metrics>)
 where
-    S: Sink<Message> + Unpin,
+    S: Sink<Message, Error = axum::Error> + Send + Unpin + 'static,
 {
     let mut batch = Batch::default();
     let compact = outbox.is_compact();
+    let parked = Parked {
+        sink: Box::new(sink),
+        unsent: VecDeque::new(),
+        unflushed: false,
+        metrics,
+    };
+    outbox.park(parked, false);
     loop {
-        outbox.take(&mut batch);
-        if batch.is_empty() {
-            outbox.wait().await;
+        outbox.wait().await;
+        // None: a sender is writing; it parks the send half again and wakes this task if
+        // anything is left.
+        let Some(mut parked) = outbox.unpark() else {
             continue;
-        }
-        if std::mem::take(&mut batch.ping) {
-            batch.control.push_front(Frame::Ping);
-        }
-        let mut counts = [(0u64, 0u64); 2];
-        let frames = batch
-            .control
-            .drain(..)
-            .chain(batch.states.drain(..).map(|(_, frame)| frame));
-        for frame in frames {
-            if let Some(codec) = frame.codec() {
-                counts[codec.index()].0 += 1;
-                counts[codec.index()].1 += frame.len() as u64;
+        };
+        loop {
+            outbox.take(&mut batch);
+            if std::mem::take(&mut batch.ping) {
+                batch.control.push_front(Frame::Ping);
             }
-            match timeout(SEND_STALL_LIMIT, sink.feed(frame.into_message())).await {
+            if parked.unsent.is_empty()
+                && batch.control.is_empty()
+                && batch.states.is_empty()
+                && !parked.unflushed
+                && batch.close.is_none()
+            {
+                break;
+            }
+            let Parked {
+                sink,
+                unsent,
+                metrics,
+                unflushed,
+            } = &mut parked;
+            let frames = unsent
+                .drain(..)
+                .chain(batch.control.drain(..))
+                .chain(batch.states.drain(..).map(|(_, frame)| frame));
+            let mut counts = FrameCounts::default();
+            // One deadline for the whole batch (it is one tick's worth, or a few replies).
+            let written = timeout(SEND_STALL_LIMIT, async {
+                for frame in frames {
+                    counts.add(&frame);
+                    sink.feed(frame.into_message()).await?;
+                }
+                sink.flush().await
+            })
+            .await;
+            counts.report(metrics, compact);
+            *unflushed = false;
+            match written {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
-                Err(_) => return close_stalled(sink).await,
+                Err(_) => return close_stalled(parked.sink).await,
+            }
+            if let Some(reason) = batch.close.take() {
+                let frame = close_frame(reason);
+                let _ = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+                return;
             }
         }
+        outbox.park(parked, false);
+    }
+}
+
+/// Envelope frames and their bytes handed to a socket, per codec, until reported.
+#[derive(Default)]
+pub(crate) struct FrameCounts([(u64, u64); 2]);
+
+impl FrameCounts {
+    pub(crate) fn add(&mut self, frame: &Frame) {
+        if let Some(codec) = frame.codec() {
+            self.0[codec.index()].0 += 1;
+            self.0[codec.index()].1 += frame.len() as u64;
+        }
+    }
+
+    pub(crate) fn report(&mut self, metrics: &Metrics, compact: bool) {
         for codec in Codec::ALL {
-            let (frames, bytes) = counts[codec.index()];
+            let (frames, bytes) = std::mem::take(&mut self.0[codec.index()]);
             metrics.count_frames(Direction::Out, codec, compact, frames, bytes);
-        }
-        match timeout(SEND_STALL_LIMIT, sink.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return,
-            Err(_) => return close_stalled(sink).await,
-        }
-        if let Some(reason) = batch.close.take() {
-            let frame = close_frame(reason);
-            let _ = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
-            return;
         }
     }
 }
@@ -691,17 +753,17 @@ mod tests {
     struct StuckSink;
 
     impl Sink<Message> for StuckSink {
-        type Error = ();
-        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        type Error = axum::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
             Poll::Pending
         }
-        fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), ()> {
+        fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), Self::Error> {
             Ok(())
         }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
             Poll::Pending
         }
-        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
             Poll::Pending
         }
     }
