@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, WAIT, dodge_until_end, fetch_record, get_json, http, start_pong};
+use common::{Server, WAIT, fetch_record, get_json, http};
 use serde_json::Value;
 
 /// The folder of PostgreSQL's server programs (Debian keeps them per version).
@@ -134,20 +134,6 @@ impl Drop for OwnPostgres {
     }
 }
 
-/// Two guests play a pong 1v1 to 1 point; returns the match id once both got `match.end`.
-async fn play(server: &Server) -> String {
-    let mut left = Client::connect(server, "").await;
-    let mut right = Client::connect(server, "").await;
-    let match_id = start_pong(&mut left, &mut right, 1).await;
-    let (left_end, right_end) = tokio::join!(
-        dodge_until_end(left, match_id.clone(), "left"),
-        dodge_until_end(right, match_id.clone(), "right"),
-    );
-    assert_eq!(left_end.0["data"]["reason"], "score_limit");
-    assert_eq!(right_end.0["data"]["reason"], "score_limit");
-    match_id
-}
-
 /// `/health/details`, whatever its status.
 async fn details(server: &Server) -> Value {
     let response = http()
@@ -181,12 +167,12 @@ async fn postgres_away_mid_play_loses_no_finished_record() {
     }
     let mut postgres = OwnPostgres::start();
     let server = Server::start(&["--database-url", &postgres.url()]);
-    let before = play(&server).await;
+    let before = common::play_pong_to_end(&server).await;
     fetch_record(&server, &before).await;
 
     // PostgreSQL goes away: a match still plays to its end, its players told at once.
     postgres.stop();
-    let during = play(&server).await;
+    let during = common::play_pong_to_end(&server).await;
     let deadline = Instant::now() + WAIT;
     loop {
         let details = details(&server).await;

@@ -9,7 +9,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Client, Server, dodge_until_end, fetch_record, get_json, start_pong};
+use common::{Client, Server, fetch_record, get_json};
 use serde_json::Value;
 
 /// The PostgreSQL server to test on, or `None` (with a note) when there is none.
@@ -38,15 +38,7 @@ fn fresh_database(url: &str) -> String {
 /// Two guests play a pong 1v1 to 1 point on `server`; returns the match id once its record
 /// is readable over REST, and the record.
 async fn play_a_match(server: &Server) -> (String, Value) {
-    let mut left = Client::connect(server, "").await;
-    let mut right = Client::connect(server, "").await;
-    let match_id = start_pong(&mut left, &mut right, 1).await;
-    let (left_end, right_end) = tokio::join!(
-        dodge_until_end(left, match_id.clone(), "left"),
-        dodge_until_end(right, match_id.clone(), "right"),
-    );
-    assert_eq!(left_end.0["data"]["reason"], "score_limit");
-    assert_eq!(right_end.0["data"]["reason"], "score_limit");
+    let match_id = common::play_pong_to_end(server).await;
     let record = fetch_record(server, &match_id).await;
     (match_id, record)
 }

@@ -141,6 +141,21 @@ pub async fn start_pong(left: &mut Client, right: &mut Client, score_limit: u32)
     match_id
 }
 
+/// Two guests play a pong 1v1 to 1 point on `server`; returns the match id once both got
+/// `match.end` (reason `score_limit`).
+pub async fn play_pong_to_end(server: &Server) -> String {
+    let mut left = Client::connect(server, "").await;
+    let mut right = Client::connect(server, "").await;
+    let match_id = start_pong(&mut left, &mut right, 1).await;
+    let (left_end, right_end) = tokio::join!(
+        dodge_until_end(left, match_id.clone(), "left"),
+        dodge_until_end(right, match_id.clone(), "right"),
+    );
+    assert_eq!(left_end.0["data"]["reason"], "score_limit");
+    assert_eq!(right_end.0["data"]["reason"], "score_limit");
+    match_id
+}
+
 /// `GET path`: asserts 200 and returns the JSON body.
 pub async fn get_json(server: &Server, path: &str) -> Value {
     let response = http().get(server.url(path)).send().await.expect("request");
