@@ -13,8 +13,8 @@
 //! - [`admin`]: `arcade admin grant` (roles on the database) and `arcade backup` (the online
 //!   backup of the SQLite file).
 
-mod cluster;
 mod admin;
+mod cluster;
 mod config;
 mod hooks;
 mod migrate;
@@ -220,7 +220,9 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
     };
     if let Some(cluster) = &state.cluster {
         let moderation = state.moderation.clone();
-        cluster.on_mute(Box::new(move |player, until| moderation.set_mute(player, until)));
+        cluster.on_mute(Box::new(move |player, until| {
+            moderation.set_mute(player, until)
+        }));
         tokio::spawn(cluster::run_heartbeat(state.clone(), cluster.clone()));
     }
     info!(%instance, database = %store.location(), backend = store.backend_name(), "instance");

@@ -462,8 +462,14 @@ fn delete_account(
             "UPDATE audit_log SET target = ?2 WHERE target = ?1",
             &[&wire_id, &tomb_wire],
         ),
-        ("UPDATE mutes SET by_id = ?2 WHERE by_id = ?1", &[&id, &tomb_sql]),
-        ("UPDATE bans SET by_id = ?2 WHERE by_id = ?1", &[&id, &tomb_sql]),
+        (
+            "UPDATE mutes SET by_id = ?2 WHERE by_id = ?1",
+            &[&id, &tomb_sql],
+        ),
+        (
+            "UPDATE bans SET by_id = ?2 WHERE by_id = ?1",
+            &[&id, &tomb_sql],
+        ),
         (
             "UPDATE match_players SET player_id = ?2, name = ?3 WHERE player_id = ?1",
             &[&id, &u64_to_sql(tomb.0), &DELETED_PLAYER_NAME],

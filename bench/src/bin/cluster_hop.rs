@@ -38,9 +38,30 @@ impl Drop for Instance {
 
 fn start(arcade: &str, database: &str, redis: &str, id: &str) -> Instance {
     let mut child = Command::new(arcade)
-        .args(["--listen", "127.0.0.1:0", "--log", "info", "--database-url", database])
-        .args(["--redis", redis, "--instance-id", id, "--jwt-secret", "bench"])
-        .args(["--ws-upgrades", "0", "--ws-per-address", "0", "--rate-limit-writes", "0"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "info",
+            "--database-url",
+            database,
+        ])
+        .args([
+            "--redis",
+            redis,
+            "--instance-id",
+            id,
+            "--jwt-secret",
+            "bench",
+        ])
+        .args([
+            "--ws-upgrades",
+            "0",
+            "--ws-per-address",
+            "0",
+            "--rate-limit-writes",
+            "0",
+        ])
         .args(["--db", "/nonexistent/unused.db"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -93,7 +114,10 @@ async fn next_json(socket: &mut Socket) -> Value {
 
 async fn request(socket: &mut Socket, kind: &str, data: Value) -> Value {
     let message = json!({"type": kind, "requestId": "r", "data": data});
-    socket.send(Message::text(message.to_string())).await.unwrap();
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
     loop {
         let reply = next_json(socket).await;
         if reply["requestId"] == "r" {
@@ -161,7 +185,13 @@ async fn redis_commands(redis: &str) -> u64 {
 
 /// Runs `pairs` matches owned by `owner` for `seconds`, the second player on `joiner`;
 /// returns the owner-side and joiner-side samples and Redis commands per second.
-async fn phase(owner: &str, joiner: &str, redis: &str, pairs: usize, seconds: u64) -> (Vec<u64>, Vec<u64>, f64) {
+async fn phase(
+    owner: &str,
+    joiner: &str,
+    redis: &str,
+    pairs: usize,
+    seconds: u64,
+) -> (Vec<u64>, Vec<u64>, f64) {
     let mut games = Vec::new();
     for _ in 0..pairs {
         let (mut left, left_id) = connect(owner).await;
@@ -217,19 +247,26 @@ async fn main() {
             "--pairs" => pairs = value.parse().expect("--pairs N"),
             "--seconds" => seconds = value.parse().expect("--seconds S"),
             "--arcade" => arcade = value,
-            _ => panic!("usage: cluster_hop --postgres URL --redis URL [--pairs N] [--seconds S] [--arcade PATH]"),
+            _ => panic!(
+                "usage: cluster_hop --postgres URL --redis URL [--pairs N] [--seconds S] [--arcade PATH]"
+            ),
         }
     }
     let (postgres, redis) = (postgres.expect("--postgres"), redis.expect("--redis"));
-    let database = arcade_data::pg::create_fresh_database(&postgres, "arcade_hop").expect("a database");
+    let database =
+        arcade_data::pg::create_fresh_database(&postgres, "arcade_hop").expect("a database");
     let a = start(&arcade, &database, &redis, "a");
     let b = start(&arcade, &database, &redis, "b");
     // Both heartbeats are up.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let (mut own_local, mut joined_local, ops_local) = phase(&a.addr, &a.addr, &redis, pairs, seconds).await;
-    let (mut own_remote, mut joined_remote, ops_remote) = phase(&a.addr, &b.addr, &redis, pairs, seconds).await;
-    println!("cluster_hop: {pairs} Pong matches owned by instance a, {seconds} s each phase, an input every tick");
+    let (mut own_local, mut joined_local, ops_local) =
+        phase(&a.addr, &a.addr, &redis, pairs, seconds).await;
+    let (mut own_remote, mut joined_remote, ops_remote) =
+        phase(&a.addr, &b.addr, &redis, pairs, seconds).await;
+    println!(
+        "cluster_hop: {pairs} Pong matches owned by instance a, {seconds} s each phase, an input every tick"
+    );
     println!(
         "both players on a:        input->ack p50 {:.2} ms  p99 {:.2} ms (owner side), p50 {:.2} ms  p99 {:.2} ms (second player); Redis {:.0} commands/s ({:.1} per match)",
         quantile(&mut own_local, 0.5),
