@@ -9,7 +9,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Client, Server, fetch_record, get_json};
+use common::{Server, fetch_record, get_json};
 use serde_json::Value;
 
 /// The PostgreSQL server to test on, or `None` (with a note) when there is none.

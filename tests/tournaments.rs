@@ -336,6 +336,9 @@ async fn a_seven_player_bracket_crowns_a_champion_through_a_forfeit_and_a_restar
     if final_match["outcome"] == "played" {
         let record = common::fetch_record(&server, final_match["matchId"].as_str().unwrap()).await;
         assert_eq!(record["reason"], "score_limit");
+        // ... that names its tournament and round.
+        assert_eq!(record["tournament"]["id"], id.as_str(), "{record}");
+        assert_eq!(record["tournament"]["round"], 3, "{record}");
     }
     // The champion's profile lists the placing.
     let (status, profile) = call(&at, "GET", &format!("/api/players/{champion}"), None, None).await;

@@ -71,7 +71,9 @@ pub(crate) fn visits(conn: &Connection) -> Result<i64, DataError> {
 /// The columns every match query selects, in the order [`RawMatch::from_row`] reads them.
 pub(crate) const MATCH_COLUMNS: &str = "m.seq, m.id, m.game, m.mode, m.options, m.seed, m.started_at, m.ended_at, m.ticks, \
      m.tick_rate, m.reason, \
-     (SELECT r.game_version FROM replays r WHERE r.match_seq = m.seq)";
+     (SELECT r.game_version FROM replays r WHERE r.match_seq = m.seq), \
+     (SELECT t.tournament_id FROM tournament_matches t WHERE t.match_id = m.id), \
+     CAST((SELECT t.round FROM tournament_matches t WHERE t.match_id = m.id) AS BIGINT)";
 
 /// A `matches` row as stored, before its text columns are parsed (both backends).
 pub(crate) struct RawMatch {
@@ -99,6 +101,9 @@ pub(crate) struct RawMatch {
     pub(crate) reason: String,
     /// The game version of its replay; `None` without one.
     pub(crate) replay_version: Option<i64>,
+    /// The tournament that created it (issue 13), and the round; `None` for other matches.
+    pub(crate) tournament_id: Option<i64>,
+    pub(crate) tournament_round: Option<i64>,
 }
 
 impl RawMatch {
@@ -116,6 +121,8 @@ impl RawMatch {
             tick_rate: row.get(9)?,
             reason: row.get(10)?,
             replay_version: row.get(11)?,
+            tournament_id: row.get(12)?,
+            tournament_round: row.get(13)?,
         })
     }
 
@@ -137,6 +144,14 @@ impl RawMatch {
                 .map_err(|_| corrupt("tick_rate", &self.tick_rate.to_string()))?,
             reason: parse_reason(&self.reason).ok_or_else(|| corrupt("reason", &self.reason))?,
             has_replay: self.replay_version == Some(i64::from(GAME_VERSION)),
+            tournament: match (self.tournament_id, self.tournament_round) {
+                (Some(id), Some(round)) => Some(crate::types::TournamentLink {
+                    id: arcade_systems::model::TournamentId(u64_from_sql(id)),
+                    round: u32::try_from(round)
+                        .map_err(|_| corrupt("round", &round.to_string()))?,
+                }),
+                _ => None,
+            },
             players,
         })
     }

@@ -40,8 +40,20 @@ pub struct StoredMatch {
     /// under this server's game version (issue 16).
     #[serde(default)]
     pub has_replay: bool,
+    /// The tournament and round that played it (issue 13); absent for other matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tournament: Option<TournamentLink>,
     /// Every seat, in the order of the record: `{id, name, seat, score, result}`.
     pub players: Vec<RecordPlayer>,
+}
+
+/// Which tournament, and which round of it, a finished match was played in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TournamentLink {
+    /// `t_` and 16 hex digits.
+    pub id: arcade_systems::model::TournamentId,
+    /// Counted from 1.
+    pub round: u32,
 }
 
 impl StoredMatch {
@@ -76,6 +88,7 @@ impl StoredMatch {
                 .replay
                 .as_ref()
                 .is_some_and(|replay| replay.game_version == GAME_VERSION),
+            tournament: None,
             players: record.players,
         }
     }
@@ -251,6 +264,7 @@ mod tests {
             tick_rate: 60,
             reason: EndReason::ScoreLimit,
             has_replay: true,
+            tournament: None,
             players: vec![RecordPlayer {
                 id: PlayerId(5),
                 name: "ada".into(),

@@ -63,6 +63,8 @@ fn raw_match(row: &Row) -> RawMatch {
         tick_rate: row.get(9),
         reason: row.get(10),
         replay_version: row.get(11),
+        tournament_id: row.get(12),
+        tournament_round: row.get(13),
     }
 }
 

@@ -68,7 +68,7 @@ async fn serve() -> impl IntoResponse {
     ),
     components(schemas(
         ErrorBody, ErrorDetail, OkBody, TotalBody, VisitBody, MatchRecordView, RecordPlayerView,
-        MatchOptionsView, MatchPageView, LiveMatchesView, LiveMatchView, SeatedPlayerView
+        TournamentLinkView, MatchOptionsView, MatchPageView, LiveMatchesView, LiveMatchView, SeatedPlayerView
     )),
     modifiers(&BearerAuth)
 )]
@@ -184,7 +184,19 @@ pub struct MatchRecordView {
     /// Whether `GET /api/matches/{id}/replay` plays it (stored with a replay of this server's
     /// game version).
     pub has_replay: bool,
+    /// Present only for a match a tournament created (issue 13).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tournament: Option<TournamentLinkView>,
     pub players: Vec<RecordPlayerView>,
+}
+
+/// The tournament and round a finished match was played in.
+#[derive(Serialize, ToSchema)]
+pub struct TournamentLinkView {
+    #[schema(example = "t_000a1b2c3d4e5f60")]
+    pub id: String,
+    /// Counted from 1.
+    pub round: u32,
 }
 
 /// A page of finished matches, newest first.
