@@ -366,7 +366,9 @@ async fn forfeit_tournament(
     beats: fn(usize, usize) -> bool,
     withdraw: Option<usize>,
 ) -> (Value, Vec<(String, String)>) {
-    let args = args("2s");
+    // Nobody here is meant to miss a match: a grace long enough for a bot slowed by a loaded
+    // machine to reach its match (a no-show would forfeit it and change the ranking).
+    let args = args("8s");
     let server = Server::start(&args);
     let addr = Arc::new(Mutex::new(server.addr.clone()));
     let at = server.addr.clone();
