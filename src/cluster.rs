@@ -7,13 +7,20 @@ use arcade_net::cluster::{Cluster, HEARTBEAT_EVERY};
 use arcade_net::link::{Command, LiveMatch};
 use arcade_net::state::AppState;
 
+/// How long an early beat waits for the tick thread to create the match it announces.
+const BEAT_AFTER_CREATE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Beats until the process ends. A tick thread that does not answer leaves the last list in
 /// place for its TTL; Redis being down is recorded by [`Cluster::beat`].
 pub async fn run_heartbeat(state: AppState, cluster: Arc<Cluster>) {
     let mut every = tokio::time::interval(HEARTBEAT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        every.tick().await;
+        tokio::select! {
+            _ = every.tick() => {}
+            // A match was just created: after the tick that creates it, so the list holds it.
+            _ = cluster.beat_requested() => tokio::time::sleep(BEAT_AFTER_CREATE).await,
+        }
         let (reply, answer) = tokio::sync::oneshot::channel::<Vec<LiveMatch>>();
         let live = state
             .ask_tick(Command::ListLive { game: None, reply }, answer)

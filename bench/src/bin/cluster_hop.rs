@@ -199,10 +199,15 @@ async fn phase(
         let created = request(
             &mut left,
             "match.create",
-            json!({"game": "pong", "mode": "1v1", "options": {"scoreLimit": 99}}),
+            json!({"game": "pong", "mode": "1v1", "options": {"scoreLimit": 21}}),
         )
         .await;
-        let match_id = created["data"]["matchId"].as_str().unwrap().to_owned();
+        let match_id = created["data"]["matchId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{created}"))
+            .to_owned();
+        // Other instances learn of a new match within a few ticks.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let joined = request(&mut right, "match.join", json!({"matchId": match_id})).await;
         assert_eq!(joined["type"], "ack", "{joined}");
         games.push((left, left_id, right, right_id, match_id));

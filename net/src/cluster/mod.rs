@@ -110,6 +110,8 @@ pub struct Cluster {
     outgoing: mpsc::Sender<Outgoing>,
     /// Told of mutes set or lifted on another instance (`crate::moderation` keeps them).
     on_mute: std::sync::OnceLock<MuteListener>,
+    /// Wakes the heartbeat before its second is up (a match was created here).
+    beat_now: tokio::sync::Notify,
 }
 
 /// What a mute from another instance is handed to.
@@ -155,11 +157,23 @@ impl Cluster {
             dropped: AtomicU64::new(0),
             outgoing: outgoing.clone(),
             on_mute: std::sync::OnceLock::new(),
+            beat_now: tokio::sync::Notify::new(),
         });
         hub.set_relay(outgoing);
         tokio::spawn(publish(cluster.clone(), queued));
         tokio::spawn(listen(cluster.clone(), client, hub));
         Ok(cluster)
+    }
+
+    /// Asks for a heartbeat now (after a match is created here, so that the other instances
+    /// find it by id within a tick or two instead of up to a second later).
+    pub fn beat_soon(&self) {
+        self.beat_now.notify_one();
+    }
+
+    /// Waits until [`Cluster::beat_soon`] is called.
+    pub async fn beat_requested(&self) {
+        self.beat_now.notified().await;
     }
 
     /// Hands mutes set on other instances to `listener` from now on.

@@ -371,6 +371,10 @@ impl Session {
             "match.create" => {
                 if let Some(create) = self.data::<MatchCreate>(&reply, payload) {
                     self.to_tick_thread(reply, MatchOp::Create(create));
+                    if let Some(cluster) = &self.state.cluster {
+                        // Other instances learn of the new match at once, not at the next beat.
+                        cluster.beat_soon();
+                    }
                 }
             }
             "match.join" => {
