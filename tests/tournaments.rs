@@ -397,7 +397,11 @@ async fn forfeit_tournament(
         }
         let index = index.clone();
         let policy: Policy = Arc::new(move |me, opponent| {
-            if beats(index[opponent], index[me]) {
+            // Nobody forfeits to the player who is about to leave: whether that leave or the
+            // forfeit lands first would otherwise decide the match.
+            if Some(index[opponent]) == withdraw {
+                Play::Dodge
+            } else if beats(index[opponent], index[me]) {
                 Play::Forfeit
             } else {
                 Play::Dodge
