@@ -399,11 +399,13 @@ impl Cluster {
         let Some(outbox) = self.hub.outbox(conn) else {
             return;
         };
-        for frame in control {
-            outbox.push(frame.into_frame());
+        for frame in control.into_iter().filter_map(relay::WireFrame::into_frame) {
+            outbox.push(frame);
         }
         for (id, frame) in states {
-            outbox.push_state(id, frame.into_frame());
+            if let Some(frame) = frame.into_frame() {
+                outbox.push_state(id, frame);
+            }
         }
     }
 

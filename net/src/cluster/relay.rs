@@ -65,27 +65,28 @@ pub enum ForwardedOp {
     Gone,
 }
 
-/// A WebSocket frame as it crosses instances.
+/// A WebSocket frame as it crosses instances: the encoded bytes, shared, never copied (a text
+/// frame's are checked to be UTF-8 again on arrival).
 #[derive(Serialize, Deserialize)]
 pub enum WireFrame {
-    Text(String),
+    Text(Bytes),
     Binary(Bytes),
 }
 
 impl WireFrame {
     fn of(frame: &Frame) -> Option<WireFrame> {
         match frame {
-            Frame::Text(text) => Some(WireFrame::Text(text.as_str().to_owned())),
+            Frame::Text(text) => Some(WireFrame::Text(Bytes::from(text.clone()))),
             Frame::Binary(bytes) => Some(WireFrame::Binary(bytes.clone())),
             Frame::Ping => None,
         }
     }
 
-    /// The frame to push into the client's outbox.
-    pub fn into_frame(self) -> Frame {
+    /// The frame to push into the client's outbox; `None` for text that is not UTF-8.
+    pub fn into_frame(self) -> Option<Frame> {
         match self {
-            WireFrame::Text(text) => Frame::Text(text.into()),
-            WireFrame::Binary(bytes) => Frame::Binary(bytes),
+            WireFrame::Text(bytes) => bytes.try_into().ok().map(Frame::Text),
+            WireFrame::Binary(bytes) => Some(Frame::Binary(bytes)),
         }
     }
 }
@@ -185,6 +186,17 @@ mod tests {
         };
         assert_eq!((conn, control.len(), states.len()), (3, 1, 1));
         assert!(matches!(states[0].1, WireFrame::Binary(ref b) if b.as_ref() == [0xd6, 1, 2]));
+        let Some(Some(Frame::Text(text))) = control.into_iter().next().map(WireFrame::into_frame)
+        else {
+            panic!("the text frame did not cross");
+        };
+        assert_eq!(text.as_str(), "{\"type\":\"ack\"}");
+        // A text frame whose bytes are not UTF-8 (a corrupted message) is dropped.
+        assert!(
+            WireFrame::Text(Bytes::from_static(&[0xff, 0xfe]))
+                .into_frame()
+                .is_none()
+        );
         assert!(frames_of(3, &mut batch).is_none(), "emptied");
     }
 }
