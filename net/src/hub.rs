@@ -62,9 +62,12 @@ impl Hub {
 
     pub fn insert(&self, conn: ConnId, entry: ConnEntry) {
         let player = entry.player.clone();
+        let in_cluster = self.relay.get().is_some();
         let first = {
             let mut conns = self.conns.write().expect("hub lock");
-            let first = !conns.values().any(|other| other.player.id == player.id);
+            // Only a cluster needs to know whether this is the player's first connection (a
+            // scan of every connection under the lock: not paid by a server running alone).
+            let first = in_cluster && !conns.values().any(|other| other.player.id == player.id);
             conns.insert(conn, entry);
             first
         };
