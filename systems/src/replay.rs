@@ -1,5 +1,6 @@
 //! Replays (issue 16): a match is its seed, its options and what changed its simulation: the
-//! inputs [`sim::submit_input`] accepted and the operations that seated, dropped, brought back
+//! inputs [`sim::submit_input`] accepted that change what the step applies (an input that
+//! repeats the seat's axis records nothing: most of a keyboard's) and the operations that seated, dropped, brought back
 //! or removed a player. The tick thread appends them to the match's [`ReplayLog`] in a compact
 //! byte form; [`seal_replays`] hands the log with the final state hash to the history record
 //! ([`crate::model::MatchRecord::replay`]), so it is stored in the same transaction.
@@ -14,10 +15,14 @@
 //! - Input, first byte `0ssaaldd`: seat index `ss`, axis class `aa` (0: `0.0`, 1: `1.0`, 2:
 //!   `-1.0`, 3: an `f32` little-endian follows), `l` launch, `dd` the `dt` (3: `3 +` a varint
 //!   follows). Its `seq` is the seat's next one. One byte for a keyboard input.
+//!   Logs recorded since the ack op write no `seq` ops: the decoder counts a seat's inputs,
+//!   and an ack op at the end gives each seat's real last `seq` where the count differs.
 //! - Other ops, first byte `1kkkaaaa`, then a varint `dt`; `aaaa` is a player index into the
 //!   replay's `players` (or a seat index); 15 means a varint index follows. `kkk`: 0 seq (the
 //!   next input of seat `aaaa` carries the varint that follows), 1 join, 2 leave, 3 drop,
-//!   4 return, 5 abort, 6 bot (seat `aaaa`, then one byte: 0 easy, 1 normal, 2 hard).
+//!   4 return, 5 abort, 6 bot (seat `aaaa`, then one byte: 0 easy, 1 normal, 2 hard), 7 ack
+//!   (seat `aaaa` acknowledges the varint that follows from here on: its pending input's
+//!   `seq` if one waits, else its applied one).
 //!
 //! Varints are LEB128 (7 bits a byte, low first).
 
@@ -62,6 +67,7 @@ const KIND_DROP: u8 = 3;
 const KIND_RETURN: u8 = 4;
 const KIND_ABORT: u8 = 5;
 const KIND_BOT: u8 = 6;
+const KIND_ACK: u8 = 7;
 const AXIS_ZERO: u8 = 0;
 const AXIS_PLUS: u8 = 1;
 const AXIS_MINUS: u8 = 2;
@@ -111,15 +117,12 @@ impl ReplayLog {
         dt
     }
 
-    /// Appends an input applied at `tick` to seat `seat` (its index in seat order).
+    /// Appends an input applied at `tick` to seat `seat` (its index in seat order). Its `seq`
+    /// is not written: the decoder counts the seat's inputs, and [`seal_replays`] writes each
+    /// seat's last acknowledged `seq` once, at the end, where it differs ([`ReplayLog::ack`]).
     pub(crate) fn input(&mut self, tick: u64, seat: usize, frame: InputFrame) {
         let seat = seat.min(MAX_SEATS - 1);
-        if frame.seq != self.next_seq[seat] {
-            let dt = self.dt(tick);
-            self.head(KIND_SEQ, seat, dt);
-            push_varint(&mut self.ops, frame.seq);
-        }
-        self.next_seq[seat] = frame.seq.wrapping_add(1);
+        self.next_seq[seat] = self.next_seq[seat].wrapping_add(1);
         let dt = self.dt(tick);
         let bits = frame.axis.to_bits();
         let class = if bits == 0f32.to_bits() {
@@ -140,6 +143,15 @@ impl ReplayLog {
         if class == AXIS_F32 {
             self.ops.extend_from_slice(&bits.to_le_bytes());
         }
+    }
+
+    /// Appends an ack op at the tick of the last op: from there on, seat `seat` acknowledges
+    /// `seq` (the `seq` of the last input the tick thread accepted from it).
+    fn ack(&mut self, seat: usize, seq: u64) {
+        let seat = seat.min(MAX_SEATS - 1);
+        self.head(KIND_ACK, seat, 0);
+        push_varint(&mut self.ops, seq);
+        self.next_seq[seat] = seq.wrapping_add(1);
     }
 
     /// Appends a lifecycle operation applied at `tick`.
@@ -233,6 +245,12 @@ pub enum Op {
     Bot {
         seat: usize,
         level: BotLevel,
+    },
+    /// From here on, seat `seat` acknowledges `seq` (its `applied_seq`, or its pending
+    /// input's `seq` when one waits): written at the end of a log for the state hash.
+    Ack {
+        seat: usize,
+        seq: u64,
     },
 }
 
@@ -399,6 +417,12 @@ impl Ops<'_> {
                 };
                 Op::Bot { seat, level }
             }
+            KIND_ACK => {
+                let seat = Self::seat(index)?;
+                let seq = self.varint()?;
+                self.next_seq[seat] = seq.wrapping_add(1);
+                Op::Ack { seat, seq }
+            }
             other => return Err(ReplayError::Corrupt(format!("op kind {other}"))),
         };
         Ok((self.tick, op))
@@ -425,13 +449,13 @@ impl Iterator for Ops<'_> {
 /// match's log at its current tick. Recorded where the input arrives, on the tick thread
 /// between steps, so that the step itself pays nothing for the replay.
 pub(crate) fn note_input(world: &mut World, game: Entity, seat: usize, frame: InputFrame) {
-    // One entity lookup for both components.
+    // One entity lookup for both components; nothing reads the log's change ticks.
     let Ok(mut entity) = world.get_entity_mut(game) else {
         return;
     };
     let tick = entity.get::<MatchClock>().map_or(0, |clock| clock.tick);
     if let Some(mut log) = entity.get_mut::<ReplayLog>() {
-        log.input(tick, seat, frame);
+        log.bypass_change_detection().input(tick, seat, frame);
     }
 }
 
@@ -458,10 +482,23 @@ pub(crate) fn seal_replays(world: &mut World) {
                 continue;
             }
             let final_hash = state_hash(world, *entity);
+            // Every seat's last acknowledged seq, for the hash: the log skips the inputs that
+            // changed nothing, so the decoder's count of a seat's inputs can fall behind.
+            let mut acked = [None; MAX_SEATS];
+            if let Some(seats) = world.get::<Seats>(*entity) {
+                for (index, seat) in seats.entities().iter().enumerate().take(MAX_SEATS) {
+                    acked[index] = world.get::<PlayerInput>(*seat).map(|i| i.applied_seq);
+                }
+            }
             let Some(mut log) = world.get_mut::<ReplayLog>(*entity) else {
                 continue;
             };
-            let log = std::mem::take(&mut *log);
+            let mut log = std::mem::take(&mut *log);
+            for (seat, seq) in acked.into_iter().enumerate() {
+                if let Some(seq) = seq.filter(|seq| seq.wrapping_add(1) != log.next_seq[seat]) {
+                    log.ack(seat, seq);
+                }
+            }
             record.replay = Some(Arc::new(Replay {
                 game_version: GAME_VERSION,
                 reconnect_grace_ticks: grace,
@@ -654,11 +691,30 @@ fn apply(world: &mut World, game: Entity, replay: &Replay, op: Op) -> Result<(),
                 .get::<Seats>(game)
                 .and_then(|seats| seats.entities().get(seat).copied())
                 .ok_or_else(|| ReplayError::Corrupt(format!("no seat {seat}")))?;
+            let mut changes = false;
             if let Some(mut input) = world.get_mut::<PlayerInput>(seat_entity) {
+                changes = sim::changes_input(&input, frame);
                 sim::hold_pending(&mut input, frame);
             }
             // Re-recorded as the tick thread recorded it (the log must come out the same).
-            note_input(world, game, seat, frame);
+            if changes {
+                note_input(world, game, seat, frame);
+            }
+        }
+        Op::Ack { seat, seq } => {
+            let seat_entity = world
+                .get::<Seats>(game)
+                .and_then(|seats| seats.entities().get(seat).copied())
+                .ok_or_else(|| ReplayError::Corrupt(format!("no seat {seat}")))?;
+            if let Some(mut input) = world.get_mut::<PlayerInput>(seat_entity) {
+                match &mut input.pending {
+                    Some(pending) => pending.seq = seq,
+                    None => input.applied_seq = seq,
+                }
+            }
+            if let Some(mut log) = world.get_mut::<ReplayLog>(game) {
+                log.ack(seat, seq);
+            }
         }
         Op::Join(index) => {
             let player = replay.players[index].clone();
@@ -816,12 +872,13 @@ mod tests {
                 level: BotLevel::Easy,
             },
         );
+        // A seat's seq is the count of its inputs (the log writes none).
         let frames = [
             (2, 0, 1, 1.0, false),
-            (2, 1, 2, -1.0, false),
-            (9, 0, 3, 0.25, true),
-            (300, 0, 7, 0.0, false),
-            (300, 0, 8, -0.0, false),
+            (2, 1, 1, -1.0, false),
+            (9, 0, 2, 0.25, true),
+            (300, 0, 3, 0.0, false),
+            (300, 0, 4, -0.0, false),
         ];
         for (tick, seat, seq, axis, launch) in frames {
             log.input(tick, seat, InputFrame { seq, axis, launch });
@@ -830,6 +887,7 @@ mod tests {
         log.lifecycle(400, Lifecycle::Return(ada.id));
         log.lifecycle(401, Lifecycle::Leave(ada.id));
         log.lifecycle(401, Lifecycle::Abort);
+        log.ack(1, 77);
         let replay = Replay {
             game_version: GAME_VERSION,
             reconnect_grace_ticks: 600,
@@ -861,34 +919,35 @@ mod tests {
                     2,
                     Op::Input {
                         seat: 1,
-                        frame: input(2, -1.0, false)
+                        frame: input(1, -1.0, false)
                     }
                 ),
                 (
                     9,
                     Op::Input {
                         seat: 0,
-                        frame: input(3, 0.25, true)
+                        frame: input(2, 0.25, true)
                     }
                 ),
                 (
                     300,
                     Op::Input {
                         seat: 0,
-                        frame: input(7, 0.0, false)
+                        frame: input(3, 0.0, false)
                     }
                 ),
                 (
                     300,
                     Op::Input {
                         seat: 0,
-                        frame: input(8, -0.0, false)
+                        frame: input(4, -0.0, false)
                     }
                 ),
                 (301, Op::Drop(0)),
                 (400, Op::Return(0)),
                 (401, Op::Leave(0)),
                 (401, Op::Abort),
+                (401, Op::Ack { seat: 1, seq: 77 }),
             ]
         );
         // -0.0 keeps its sign bit (the state hash hashes bits).
@@ -896,14 +955,82 @@ mod tests {
             panic!()
         };
         assert!(frame.axis.is_sign_negative());
-        // A keyboard input in step with the previous seq is one byte.
+        // A keyboard input is one byte, whatever its seq.
         let mut keys = ReplayLog::new();
         keys.input(1, 0, input(1, 1.0, false));
-        assert_eq!(keys.ops.len(), 1);
+        keys.input(1, 0, input(9, -1.0, false));
+        assert_eq!(keys.ops.len(), 2);
+        // A log of the older form (a seq op before an input that skips seqs) still reads.
+        let old = Replay {
+            log: vec![OP_FLAG | KIND_SEQ << 4, 2, 42, 0b0_00_01_0_00],
+            ..replay.clone()
+        };
+        let ops: Vec<(u64, Op)> = old.ops().collect::<Result<_, _>>().unwrap();
+        assert_eq!(
+            ops,
+            [(
+                2,
+                Op::Input {
+                    seat: 0,
+                    frame: input(42, 1.0, false)
+                }
+            )]
+        );
         // Truncation is an error, not a panic.
         let mut cut = replay.clone();
         cut.log.truncate(cut.log.len() - 1);
         assert!(cut.ops().any(|op| op.is_err()));
+    }
+
+    /// A keyboard held down sends the same axis again and again: the log keeps the changes
+    /// only (and each seat's last seq once, at the end), and still replays to the same hash.
+    #[test]
+    fn inputs_that_change_nothing_are_not_logged_and_the_replay_still_verifies() {
+        let mut sim = simulation(60);
+        let game = sim::create_match(&mut sim.world, spec(3, Mode::OneVsOne, 1, 3));
+        sim::join_match(&mut sim.world, game, player(1)).unwrap();
+        sim::join_match(&mut sim.world, game, player(2)).unwrap();
+        let mut record = None;
+        for tick in 0..60 * 60 * 5u64 {
+            if tick.is_multiple_of(3) {
+                // Player 1 holds each key for 2 s; player 2 always sends 0.0 (a repeat of the
+                // seat's initial axis): nothing of player 2 is logged but the last seq.
+                let axis = [1.0, -1.0, 0.0][(tick / 120 % 3) as usize];
+                let seq = tick / 3 + 1;
+                for (p, axis) in [(1, axis), (2, 0.0)] {
+                    let frame = InputFrame {
+                        seq,
+                        axis,
+                        launch: false,
+                    };
+                    sim::submit_input(&mut sim.world, game, PlayerId(p), frame).unwrap();
+                }
+            }
+            sim.step();
+            record = ended(&sim, MatchId(3));
+            if record.is_some() {
+                break;
+            }
+        }
+        let record = record.expect("a one-point match ends");
+        let replay = record.replay.as_ref().unwrap();
+        let ops: Vec<(u64, Op)> = replay.ops().collect::<Result<_, _>>().unwrap();
+        let inputs = |seat| {
+            ops.iter()
+                .filter(|(_, op)| matches!(op, Op::Input { seat: s, .. } if *s == seat))
+                .count() as u64
+        };
+        let changes = record.ticks / 120 + 1;
+        assert!(inputs(0) <= changes, "{} inputs of seat 0", inputs(0));
+        assert_eq!(inputs(1), 0);
+        let acks: Vec<_> = ops
+            .iter()
+            .filter(|(_, op)| matches!(op, Op::Ack { .. }))
+            .collect();
+        assert_eq!(acks.len(), 2, "{acks:?}");
+        check(&record);
+        let header = ReplayHeader::of(&record);
+        assert!(verify(&header, record.reason, &record.players, replay).is_empty());
     }
 
     #[test]

@@ -614,21 +614,37 @@ pub fn submit_input(
     player: PlayerId,
     input: InputFrame,
 ) -> Result<(), InputError> {
-    if let Some(index) = accept_input(world, game, player, input)? {
-        // The replay records what was accepted: the seat's pending input changed.
-        replay::note_input(world, game, index, input);
+    if let Some(Accepted {
+        seat,
+        changes: true,
+    }) = accept_input(world, game, player, input)?
+    {
+        // The replay records only what changes the simulation: an input that leaves the
+        // seat's axis and launch as they would be without it records nothing (its `seq`
+        // reaches the log once, at the end: `replay::seal_replays`).
+        replay::note_input(world, game, seat, input);
     }
     Ok(())
 }
 
+/// An input [`accept_input`] made the seat's pending input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Accepted {
+    /// The seat's index in seat order.
+    pub seat: usize,
+    /// Whether the next step applies something else than it would have without it
+    /// ([`changes_input`]).
+    pub changes: bool,
+}
+
 /// [`submit_input`] without the replay: makes `input` the seat's pending input if it is the
-/// newest, and returns the seat's index in seat order when it did.
+/// newest, and says where and whether it changes what the next step applies.
 pub(crate) fn accept_input(
     world: &mut World,
     game: Entity,
     player: PlayerId,
     input: InputFrame,
-) -> Result<Option<usize>, InputError> {
+) -> Result<Option<Accepted>, InputError> {
     let seats = world.get::<Seats>(game).ok_or(InputError::NotAPlayer)?;
     let (index, seat_entity) = find_seat(world, seats, player).ok_or(InputError::NotAPlayer)?;
     if !(input.axis.is_finite() && (-1.0..=1.0).contains(&input.axis)) {
@@ -644,8 +660,28 @@ pub(crate) fn accept_input(
     if !accepted {
         return Ok(None);
     }
+    let changes = changes_input(&held, input);
     hold_pending(&mut held, input);
-    Ok(Some(index))
+    Ok(Some(Accepted {
+        seat: index,
+        changes,
+    }))
+}
+
+/// Whether holding `input` as the seat's pending input changes the axis or the launch the
+/// next step applies (its `seq` aside, which only acknowledgements and the state hash see).
+/// Axes compare by their bits, as the state hash does.
+pub(crate) fn changes_input(held: &PlayerInput, input: InputFrame) -> bool {
+    let launch_after = match held.pending {
+        // Applied as it is.
+        None => input.launch,
+        // A launch still waiting is kept.
+        Some(pending) => input.launch || pending.launch,
+    };
+    let (axis, launch) = held.pending.map_or((held.axis, held.launch), |pending| {
+        (pending.axis, pending.launch)
+    });
+    input.axis.to_bits() != axis.to_bits() || launch_after != launch
 }
 
 /// Makes `input` the seat's pending input. `launch` is an event: a newer input of the same
