@@ -283,7 +283,7 @@ try {
     await shot(carol, "13-leaderboard.png");
   });
 
-  await step("the match's page plays its replay at ×4, seeks, and ends on the record's score", async () => {
+  await step("the match's page plays its replay at ×4, seeks forwards and backwards (from 5-s checkpoints), and ends on the record's score", async () => {
     const page = carol.page;
     await page.goto(`${BASE}/#/match/${matchId}`);
     await page.waitForSelector("#replay-play");
@@ -296,14 +296,40 @@ try {
     await page.click("#replay-play");
     await page.waitForFunction(() => Number(/tick (\d+)/.exec(document.querySelector("#replay-tick").textContent)[1]) > 400);
     await shot(carol, "14-replay-playing.png");
+    // The player keeps a checkpoint every 5 s of match time: a seek jumps to the nearest one
+    // at or before the tick asked (drawn at once when played past), then to the tick itself.
+    const every = 5 * record.tickRate;
+    const checkpointOf = (t) => Math.floor((t - 1) / every) * every + 1;
+    const shown = () => page.evaluate(() => Number(/tick (\d+)/.exec(document.querySelector("#replay-tick").textContent)[1]));
+    const seek = (value) =>
+      page.$eval("#replay-seek", (el, value) => {
+        el.value = String(value);
+        el.dispatchEvent(new Event("input"));
+        // What the page shows right after the seek, before any frame is fetched.
+        return { from: Number(el.dataset.from), tick: Number(/tick (\d+)/.exec(document.querySelector("#replay-tick").textContent)[1]) };
+      }, value);
+    // Forwards, past what was loaded.
     const target = Math.floor(record.ticks * 0.7);
-    await page.$eval("#replay-seek", (el, value) => {
-      el.value = String(value);
-      el.dispatchEvent(new Event("input"));
-    }, target);
+    const forward = await seek(target);
+    check(forward.from === checkpointOf(target), `a forward seek starts from checkpoint ${checkpointOf(target)}: ${forward.from}`);
     await page.waitForFunction((t) => Number(/tick (\d+)/.exec(document.querySelector("#replay-tick").textContent)[1]) >= t, target);
     await shot(carol, "15-replay-seeked.png");
-    const rest = ((record.ticks - target) / record.tickRate / 4) * 1000;
+    // Backwards, to a tick played before: the checkpoint is drawn from memory at once.
+    const back = 6 * every + 50;
+    check(back < target, `the match is long enough to seek back to ${back}`);
+    const backward = await seek(back);
+    check(backward.from === checkpointOf(back), `a backward seek starts from checkpoint ${checkpointOf(back)}: ${backward.from}`);
+    check(backward.tick === checkpointOf(back), `the checkpoint is shown at once: tick ${backward.tick}`);
+    await page.waitForFunction((t) => Number(/tick (\d+)/.exec(document.querySelector("#replay-tick").textContent)[1]) >= t, back);
+    check((await shown()) < target, "playing on from the tick sought back to");
+    const kept = Number(await page.$eval("#replay-seek", (el) => el.dataset.checkpoints));
+    check(kept >= Math.floor(target / every), `checkpoints kept for what was played: ${kept}`);
+    await shot(carol, "15b-replay-seeked-back.png");
+    // Forwards again, and on to the end.
+    const again = Math.floor(record.ticks * 0.85);
+    await seek(again);
+    await page.waitForFunction((t) => Number(/tick (\d+)/.exec(document.querySelector("#replay-tick").textContent)[1]) >= t, again);
+    const rest = ((record.ticks - again) / record.tickRate / 4) * 1000;
     await page.waitForFunction((ticks) => document.querySelector("#replay-tick").textContent.startsWith(`tick ${ticks} /`), record.ticks, { timeout: rest + WAIT_MS });
     const score = (await page.textContent("#replay-score")).trim();
     check(score === expected, `the replay ends on the record's score: ${score} vs ${expected}`);

@@ -2,13 +2,18 @@
 // plays the `state` frames the server renders from the match's replay
 // (GET /api/matches/{id}/replay/frames, PROTOCOL.md "Replays") with play/pause, speed ×0.5
 // to ×8 and a seek bar, drawn by the live game's own drawing (GameView's drawPong and
-// drawBreakout). Seeking asks the server for the frames from that tick.
+// drawBreakout). The player keeps, while it plays, a checkpoint every 5 s of match time (the
+// frame of that tick, which the server computed) and only the frames of the chunk being played
+// and the next: a seek jumps at once to the nearest earlier checkpoint, drawn from memory, then
+// on to the tick asked as soon as its chunk is here (fetched again if it was let go).
 import { api } from "./net.js";
 import { h } from "./dom.js";
 import { GameView } from "./game.js";
 
-/** Ticks per request of frames: 20 s at 60 Hz. */
-const CHUNK_TICKS = 1200;
+/** Match time between two checkpoints. */
+const CHECKPOINT_SECONDS = 5;
+/** Checkpoints per request of frames (a chunk starts on a checkpoint): 20 s of play. */
+const CHECKPOINTS_PER_CHUNK = 4;
 /** The speeds offered. */
 const SPEEDS = [0.5, 1, 2, 4, 8];
 /** Fetch the next chunk when this close (in ticks) to the end of the loaded ones. */
@@ -37,7 +42,10 @@ class ReplayPlayer {
     this.match = match;
     this.ticks = match.ticks;
     this.rate = match.tickRate || 60;
-    this.frames = new Map(); // tick → state data
+    this.frames = new Map(); // tick → state data, for the chunks kept
+    this.checkpointTicks = CHECKPOINT_SECONDS * this.rate;
+    this.chunkTicks = CHECKPOINTS_PER_CHUNK * this.checkpointTicks;
+    this.checkpoints = new Map(); // checkpoint tick → state data, kept for the whole replay
     this.loading = new Map(); // chunk start → promise
     this.pos = 1;
     this.speed = 1;
@@ -85,7 +93,7 @@ class ReplayPlayer {
   }
 
   play() {
-    if (this.pos >= this.ticks) this.pos = 1;
+    if (this.pos >= this.ticks) this.seek(1);
     this.playing = true;
     this.last = null;
     this.el.play.textContent = "❚❚ Pause";
@@ -97,24 +105,70 @@ class ReplayPlayer {
     this.el.play.textContent = "▶ Play";
   }
 
-  seek(tick) {
-    this.pos = Math.min(Math.max(1, tick), this.ticks);
-    this.load(Math.floor(this.pos)).then(() => this.render());
+  /** The checkpoint at or before `tick`. */
+  checkpointOf(tick) {
+    return Math.floor((tick - 1) / this.checkpointTicks) * this.checkpointTicks + 1;
   }
 
-  /** Loads the chunk holding `tick` (and nothing twice). */
+  /**
+   * Jumps to the nearest checkpoint at or before `tick` (drawn at once when this replay has
+   * played past it), then to `tick` itself once its chunk is loaded, unless another seek came
+   * first.
+   */
+  seek(tick) {
+    const target = Math.min(Math.max(1, Math.floor(tick)), this.ticks);
+    const checkpoint = this.checkpointOf(target);
+    const seeking = (this.seeking = {});
+    this.el.seek.dataset.from = String(checkpoint);
+    this.pos = checkpoint;
+    this.last = null;
+    const known = this.checkpoints.get(checkpoint);
+    if (known && !this.frames.has(checkpoint)) this.frames.set(checkpoint, known);
+    this.render();
+    this.load(target).then(() => {
+      if (this.seeking !== seeking) return;
+      this.pos = target;
+      this.last = null;
+      this.render();
+    });
+  }
+
+  /** The first tick of the chunk holding `tick`. */
+  chunkOf(tick) {
+    return Math.floor((tick - 1) / this.chunkTicks) * this.chunkTicks + 1;
+  }
+
+  /** Loads the chunk holding `tick` (and nothing twice while it is kept). */
   load(tick) {
-    const start = Math.floor((tick - 1) / CHUNK_TICKS) * CHUNK_TICKS + 1;
+    const start = this.chunkOf(tick);
     if (start > this.ticks) return Promise.resolve();
     if (!this.loading.has(start)) {
-      const to = Math.min(start + CHUNK_TICKS - 1, this.ticks);
+      const to = Math.min(start + this.chunkTicks - 1, this.ticks);
       const promise = api(`/api/matches/${encodeURIComponent(this.match.id)}/replay/frames?from=${start}&to=${to}`).then((body) => {
-        for (const frame of body.frames) this.frames.set(frame.tick, { data: frame });
+        if (this.loading.get(start) !== promise) return;
+        for (const frame of body.frames) {
+          const kept = { data: frame };
+          this.frames.set(frame.tick, kept);
+          if (this.checkpointOf(frame.tick) === frame.tick) this.checkpoints.set(frame.tick, kept);
+        }
+        this.el.seek.dataset.checkpoints = String(this.checkpoints.size);
+        this.forget();
       });
       promise.catch(() => this.loading.delete(start));
       this.loading.set(start, promise);
     }
     return this.loading.get(start);
+  }
+
+  /** Lets go of the frames of every chunk but the one being played and the next. */
+  forget() {
+    const here = this.chunkOf(Math.floor(this.pos));
+    for (const start of [...this.loading.keys()]) {
+      if (start === here || start === here + this.chunkTicks) continue;
+      this.loading.delete(start);
+      const end = Math.min(start + this.chunkTicks - 1, this.ticks);
+      for (let t = start; t <= end; t++) this.frames.delete(t);
+    }
   }
 
   tick(now) {

@@ -1080,82 +1080,169 @@ mod tests {
         assert!(bytes < 4096, "{bytes} bytes");
     }
 
-    /// `cargo test --release -p arcade-systems -- --ignored --nocapture recording_cost`:
-    /// 10,000 Pong 1v1 matches with both players sending a keyboard input at 20 Hz; times the
-    /// whole step, and the recording (what `submit_input` costs more than `accept_input`, the
-    /// same inputs on the same World) (issue 16: under 5 %); then the
-    /// bytes per minute of each mode, and every frame of a match rendered as JSON, as
-    /// `replay/frames` does.
+    /// The input streams the recording is measured with: every player sends a frame at
+    /// 20 Hz, `seq` up by one a frame (as the clients do).
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Stream {
+        /// A keyboard: a key held, the axis changing (to another of −1, 0, +1) on one frame
+        /// in [`KEY_CHANGE_ONE_IN`] (two changes a second): most frames repeat the axis.
+        Keyboard,
+        /// The axis drawn afresh from −1, 0, +1 every frame (two in three change): the
+        /// worst a keyboard can do, the stream the first measurements used.
+        Random,
+    }
+
+    /// A keyboard stream's axis changes on one frame in this many.
+    const KEY_CHANGE_ONE_IN: u64 = 10;
+
+    impl Stream {
+        fn from_env() -> Vec<Stream> {
+            match std::env::var("RECORDING_COST_STREAM").as_deref() {
+                Ok("keyboard") => vec![Stream::Keyboard],
+                Ok("random") => vec![Stream::Random],
+                _ => vec![Stream::Keyboard, Stream::Random],
+            }
+        }
+
+        /// The next axis of a player whose last was `axis`.
+        fn next(self, draw: &mut SplitMix64, axis: f32) -> f32 {
+            const AXES: [f32; 3] = [0.0, 1.0, -1.0];
+            match self {
+                Stream::Random => AXES[(draw.next_u64() % 3) as usize],
+                Stream::Keyboard if draw.next_u64().is_multiple_of(KEY_CHANGE_ONE_IN) => {
+                    let at = AXES.iter().position(|a| *a == axis).unwrap_or(0);
+                    AXES[(at + 1 + (draw.next_u64() % 2) as usize) % 3]
+                }
+                Stream::Keyboard => axis,
+            }
+        }
+    }
+
+    /// The timed phases, kept out of line so that `callgrind_annotate --inclusive=yes` gives
+    /// each its instructions: the inputs accepted and recorded, as the tick thread does
+    /// (`submit_input` runs `take_input` recording)…
+    #[inline(never)]
+    fn submit_recorded(world: &mut World, inputs: &[(Entity, PlayerId, InputFrame)]) {
+        for &(game, player, frame) in inputs {
+            let _ = sim::take_input(world, game, player, frame, true);
+        }
+    }
+
+    /// …the same inputs through the very same machine code without the recording (no check,
+    /// no log): two functions compiled apart differ by tens of instructions an input in
+    /// what the compiler inlines, which would be counted as the recording's…
+    #[inline(never)]
+    fn submit_unrecorded(world: &mut World, inputs: &[(Entity, PlayerId, InputFrame)]) {
+        for &(game, player, frame) in inputs {
+            let _ = sim::take_input(world, game, player, frame, false);
+        }
+    }
+
+    /// …and the step.
+    #[inline(never)]
+    fn step_matches(sim: &mut Simulation) {
+        sim.step();
+    }
+
+    /// `CARGO_TARGET_DIR=target-bench cargo test --release -p arcade-systems --lib --
+    /// --ignored --nocapture recording_cost` (BENCHMARKS.md "Replays"): 10,000 Pong 1v1
+    /// matches in one World, both players sending at 20 Hz ([`Stream`]); on even ticks every
+    /// input goes through `submit_input` (accepted and recorded, as on the tick thread), on odd
+    /// ticks through `accept_input` alone (no recording), same World, same stream, between the
+    /// same steps: the recording is the difference per input times the inputs per match-tick,
+    /// against the step (issue 16: under 5 %). Under `valgrind --tool=callgrind` the same
+    /// ratio in instructions comes from the inclusive counts of `submit_recorded`,
+    /// `submit_unrecorded` and `step_matches` and the counts printed here.
+    /// Then the bytes per minute of each mode, and every frame of a match rendered as JSON,
+    /// as `replay/frames` does.
     #[test]
     #[ignore = "timing; run in release"]
     fn recording_cost_and_frame_rendering() {
-        let mut sim = simulation(60);
         let matches = 10_000u64;
-        let games: Vec<Entity> = (0..matches)
-            .map(|n| crate::testkit::seated_pong(&mut sim.world, n, 21))
-            .collect();
-        for _ in 0..200 {
-            sim.step();
-        }
-        // The same World and the same input stream throughout: on even ticks every input goes
-        // through `submit_input` (accepted and recorded, as on the tick thread), on odd ticks
-        // through `accept_input` alone; the recording's cost is the difference per input, taken
-        // in the same cache state (right after the seat lookup, between two steps).
+        let ticks: u64 = std::env::var("RECORDING_COST_TICKS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(600);
         let mut draw = SplitMix64::new(1);
-        let mut submit = [std::time::Duration::ZERO; 2];
-        let mut submitted = [0u64; 2];
-        let mut stepping = std::time::Duration::ZERO;
-        let ticks = 600u64;
-        let mut inputs = Vec::new();
-        for tick in 0..ticks {
-            inputs.clear();
-            for (n, game) in games.iter().enumerate() {
-                for p in 0..2u64 {
-                    if (tick + p + n as u64).is_multiple_of(3) {
-                        let axis = [0.0, 1.0, -1.0][(draw.next_u64() % 3) as usize];
-                        let frame = InputFrame {
-                            seq: 100 + tick,
-                            axis,
-                            launch: false,
-                        };
-                        inputs.push((*game, PlayerId(p + 1), frame));
+        for stream in Stream::from_env() {
+            let mut sim = simulation(60);
+            let games: Vec<Entity> = (0..matches)
+                .map(|n| crate::testkit::seated_pong(&mut sim.world, n, 21))
+                .collect();
+            for _ in 0..200 {
+                sim.step();
+            }
+            let mut axes = vec![[0f32; 2]; games.len()];
+            let mut seqs = vec![[0u64; 2]; games.len()];
+            let mut submit = [std::time::Duration::ZERO; 2];
+            let mut submitted = [0u64; 2];
+            let mut changed = 0u64;
+            let mut stepping = std::time::Duration::ZERO;
+            let mut inputs = Vec::new();
+            for tick in 0..ticks {
+                inputs.clear();
+                for (n, game) in games.iter().enumerate() {
+                    for p in 0..2 {
+                        if (tick + p as u64 + n as u64).is_multiple_of(3) {
+                            let axis = stream.next(&mut draw, axes[n][p]);
+                            changed += u64::from(axis != axes[n][p]);
+                            axes[n][p] = axis;
+                            seqs[n][p] += 1;
+                            let frame = InputFrame {
+                                seq: seqs[n][p],
+                                axis,
+                                launch: false,
+                            };
+                            inputs.push((*game, PlayerId(p as u64 + 1), frame));
+                        }
                     }
                 }
-            }
-            let recorded = tick.is_multiple_of(2);
-            let started = std::time::Instant::now();
-            for (game, player, frame) in &inputs {
-                let _ = if recorded {
-                    sim::submit_input(&mut sim.world, *game, *player, *frame)
+                let recorded = tick.is_multiple_of(2);
+                let started = std::time::Instant::now();
+                if recorded {
+                    submit_recorded(&mut sim.world, &inputs);
                 } else {
-                    sim::accept_input(&mut sim.world, *game, *player, *frame).map(|_| ())
-                };
+                    submit_unrecorded(&mut sim.world, &inputs);
+                }
+                submit[usize::from(recorded)] += started.elapsed();
+                submitted[usize::from(recorded)] += inputs.len() as u64;
+                let started = std::time::Instant::now();
+                step_matches(&mut sim);
+                stepping += started.elapsed();
             }
-            submit[usize::from(recorded)] += started.elapsed();
-            submitted[usize::from(recorded)] += inputs.len() as u64;
-            let started = std::time::Instant::now();
-            sim.step();
-            stepping += started.elapsed();
+            let per_input = |k: usize| submit[k].as_nanos() as f64 / submitted[k] as f64;
+            let all = submitted[0] + submitted[1];
+            let inputs_per_match_tick = all as f64 / (ticks * matches) as f64;
+            let record = (per_input(1) - per_input(0)) * inputs_per_match_tick;
+            let step = stepping.as_nanos() as f64 / (ticks * matches) as f64;
+            println!(
+                "{stream:?}: {} inputs recorded-path, {} unrecorded-path, {} match-ticks, {:.3} inputs per match-tick, {:.3} of the inputs change the axis",
+                submitted[1],
+                submitted[0],
+                ticks * matches,
+                inputs_per_match_tick,
+                changed as f64 / all as f64
+            );
+            println!(
+                "{stream:?}: submit_input {:.1} ns per input, without the recording {:.1} ns; recording {record:.2} ns per match-tick; step {step:.1} ns per match-tick; recording is {:.2} % of the step",
+                per_input(1),
+                per_input(0),
+                100.0 * record / step
+            );
         }
-        let per_input = |k: usize| submit[k].as_nanos() as f64 / submitted[k] as f64;
-        let inputs_per_match_tick = (submitted[0] + submitted[1]) as f64 / (ticks * matches) as f64;
-        let record = (per_input(1) - per_input(0)) * inputs_per_match_tick;
-        let step = stepping.as_nanos() as f64 / (ticks * matches) as f64;
-        println!(
-            "submit_input {:.1} ns per input, without the recording {:.1} ns; recording {record:.2} ns per match-tick; step {step:.1} ns per match-tick; recording is {:.1} % of the step",
-            per_input(1),
-            per_input(0),
-            100.0 * record / step
-        );
 
-        // Bytes per minute of each mode, every player sending a keyboard input at 20 Hz.
-        for mode in [
+        // Bytes per minute of each mode, every player sending at 20 Hz.
+        for (mode, stream) in [
             Mode::OneVsOne,
             Mode::TwoVsTwo,
             Mode::VsBot,
             Mode::Solo,
             Mode::Versus,
-        ] {
+        ]
+        .into_iter()
+        .flat_map(|mode| [(mode, Stream::Keyboard), (mode, Stream::Random)])
+        {
+            let mut axes = [0f32; 5];
             let mut sim = simulation(60);
             let game = sim::create_match(&mut sim.world, spec(1, mode, 21, 1));
             let players = mode.player_seats().len() as u64;
@@ -1165,7 +1252,8 @@ mod tests {
             for tick in 0..60 * 60u64 {
                 for n in 1..=players {
                     if (tick + n).is_multiple_of(3) {
-                        let axis = [0.0, 1.0, -1.0][(draw.next_u64() % 3) as usize];
+                        let axis = stream.next(&mut draw, axes[n as usize]);
+                        axes[n as usize] = axis;
                         let launch = draw.next_u64().is_multiple_of(20);
                         let frame = InputFrame {
                             seq: tick / 3 + 1,
@@ -1179,7 +1267,9 @@ mod tests {
                 if let Some(record) = ended(&sim, MatchId(1)) {
                     let bytes = record.replay.map_or(0, |replay| replay.log.len());
                     let per_minute = bytes as f64 * 3600.0 / record.ticks as f64;
-                    println!("{mode:?}: {per_minute:.0} bytes per minute (ended at tick {tick})");
+                    println!(
+                        "{mode:?} {stream:?}: {per_minute:.0} bytes per minute (ended at tick {tick})"
+                    );
                     break;
                 }
             }
@@ -1190,7 +1280,7 @@ mod tests {
                 .filter(|log| !log.ops.is_empty())
             {
                 println!(
-                    "{mode:?}: {} bytes per minute (inputs at 20 Hz per player)",
+                    "{mode:?} {stream:?}: {} bytes per minute (inputs at 20 Hz per player)",
                     log.ops.len()
                 );
             }

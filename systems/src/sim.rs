@@ -614,10 +614,23 @@ pub fn submit_input(
     player: PlayerId,
     input: InputFrame,
 ) -> Result<(), InputError> {
+    take_input(world, game, player, input, true)
+}
+
+/// [`submit_input`], recording when `record` (always, but in the benchmark of the recording's
+/// cost, whose baseline runs this very code with `record` false).
+#[inline(never)]
+pub(crate) fn take_input(
+    world: &mut World,
+    game: Entity,
+    player: PlayerId,
+    input: InputFrame,
+    record: bool,
+) -> Result<(), InputError> {
     if let Some(Accepted {
         seat,
         changes: true,
-    }) = accept_input(world, game, player, input)?
+    }) = accept_input(world, game, player, input, record)?
     {
         // The replay records only what changes the simulation: an input that leaves the
         // seat's axis and launch as they would be without it records nothing (its `seq`
@@ -638,12 +651,15 @@ pub(crate) struct Accepted {
 }
 
 /// [`submit_input`] without the replay: makes `input` the seat's pending input if it is the
-/// newest, and says where and whether it changes what the next step applies.
+/// newest, and says where and (when `recording`, else `false`) whether it changes what the
+/// next step applies.
+#[inline]
 pub(crate) fn accept_input(
     world: &mut World,
     game: Entity,
     player: PlayerId,
     input: InputFrame,
+    recording: bool,
 ) -> Result<Option<Accepted>, InputError> {
     let seats = world.get::<Seats>(game).ok_or(InputError::NotAPlayer)?;
     let (index, seat_entity) = find_seat(world, seats, player).ok_or(InputError::NotAPlayer)?;
@@ -660,7 +676,7 @@ pub(crate) fn accept_input(
     if !accepted {
         return Ok(None);
     }
-    let changes = changes_input(&held, input);
+    let changes = recording && changes_input(&held, input);
     hold_pending(&mut held, input);
     Ok(Some(Accepted {
         seat: index,
