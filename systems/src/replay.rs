@@ -50,9 +50,9 @@ pub const GAME_VERSION: u32 = 1;
 /// the replay broken (a match that never ends).
 pub const REPLAY_TICK_SLACK: u64 = 1;
 
-/// The bytes a match's log is created with: about 13 s of Pong 1v1 at 20 Hz keyboard inputs,
-/// minutes at the browser's rate (it sends on change); past it, the log doubles (amortized
-/// growth, never per tick).
+/// The bytes a match's log is created with: about 35 s of Pong 1v1 with keys held at 20 Hz
+/// (only changes are logged), minutes at the browser's rate (it sends on change); past it, the
+/// log doubles (amortized growth, never per tick).
 pub const REPLAY_LOG_CAPACITY: usize = 512;
 
 /// An input's `dt` held in its first byte; from this value on, a varint follows.
