@@ -308,19 +308,28 @@ try {
         // What the page shows right after the seek, before any frame is fetched.
         return { from: Number(el.dataset.from), tick: Number(/tick (\d+)/.exec(document.querySelector("#replay-tick").textContent)[1]) };
       }, value);
-    // Forwards, past what was loaded.
-    const target = Math.floor(record.ticks * 0.7);
+    // Forwards, past what was loaded: into the second chunk of frames (20 s) when the match
+    // has one, so that the first is let go and seeking back fetches it again.
+    const chunk = 4 * every;
+    const target = Math.max(Math.floor(record.ticks * 0.7), Math.min(chunk + 60, record.ticks - 60));
+    const chunks = () => page.$eval("#replay-seek", (el) => el.dataset.chunks || "");
     const forward = await seek(target);
     check(forward.from === checkpointOf(target), `a forward seek starts from checkpoint ${checkpointOf(target)}: ${forward.from}`);
     await page.waitForFunction((t) => Number(/tick (\d+)/.exec(document.querySelector("#replay-tick").textContent)[1]) >= t, target);
     await shot(carol, "15-replay-seeked.png");
+    const secondChunk = target > chunk;
+    if (secondChunk) {
+      await page.waitForFunction(() => !(document.querySelector("#replay-seek").dataset.chunks || "").split(" ").includes("1"));
+      console.log(`  (frames kept for chunks ${await chunks()} after the seek to tick ${target})`);
+    }
     // Backwards, to a tick played before: the checkpoint is drawn from memory at once.
-    const back = 6 * every + 50;
+    const back = every + 50;
     check(back < target, `the match is long enough to seek back to ${back}`);
     const backward = await seek(back);
     check(backward.from === checkpointOf(back), `a backward seek starts from checkpoint ${checkpointOf(back)}: ${backward.from}`);
     check(backward.tick === checkpointOf(back), `the checkpoint is shown at once: tick ${backward.tick}`);
     await page.waitForFunction((t) => Number(/tick (\d+)/.exec(document.querySelector("#replay-tick").textContent)[1]) >= t, back);
+    if (secondChunk) check((await chunks()).split(" ").includes("1"), `the first chunk fetched again: ${await chunks()}`);
     check((await shown()) < target, "playing on from the tick sought back to");
     const kept = Number(await page.$eval("#replay-seek", (el) => el.dataset.checkpoints));
     check(kept >= Math.floor(target / every), `checkpoints kept for what was played: ${kept}`);

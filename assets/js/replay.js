@@ -169,6 +169,7 @@ class ReplayPlayer {
       const end = Math.min(start + this.chunkTicks - 1, this.ticks);
       for (let t = start; t <= end; t++) this.frames.delete(t);
     }
+    this.el.seek.dataset.chunks = [...this.loading.keys()].sort((a, b) => a - b).join(" ");
   }
 
   tick(now) {
