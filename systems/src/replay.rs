@@ -962,7 +962,7 @@ mod tests {
         assert_eq!(keys.ops.len(), 2);
         // A log of the older form (a seq op before an input that skips seqs) still reads.
         let old = Replay {
-            log: vec![OP_FLAG | KIND_SEQ << 4, 2, 42, 0b0_00_01_0_00],
+            log: vec![OP_FLAG | KIND_SEQ << 4, 2, 42, AXIS_PLUS << 3],
             ..replay.clone()
         };
         let ops: Vec<(u64, Op)> = old.ops().collect::<Result<_, _>>().unwrap();
