@@ -55,6 +55,13 @@ pub const REPLAY_TICK_SLACK: u64 = 1;
 /// log doubles (amortized growth, never per tick).
 pub const REPLAY_LOG_CAPACITY: usize = 512;
 
+/// The input ops a match's log holds in its own row before they go to its heap buffer: eight
+/// keyboard changes (two bytes each, their `dt` a varint).
+const LOG_TAIL_BYTES: usize = 16;
+
+/// The most bytes one input op takes: its first byte, a `dt` varint, an `f32`.
+const MAX_INPUT_BYTES: usize = 1 + 10 + 4;
+
 /// An input's `dt` held in its first byte; from this value on, a varint follows.
 const INLINE_DT: u64 = 3;
 /// The index held in an op's first byte; from this value on, a varint follows.
@@ -84,6 +91,12 @@ pub struct ReplayLog {
     tick: u64,
     /// Per seat index, the `seq` the decoder expects of the seat's next input.
     next_seq: [u64; MAX_SEATS],
+    /// The newest input ops, not yet in `ops`: kept in the log's own row, so that logging an
+    /// input writes no heap memory (the tail of `ops`, a cache line of its own per match, is
+    /// cold at 10,000 matches); moved into `ops` when full, before any other op, and sealed.
+    tail: [u8; LOG_TAIL_BYTES],
+    /// The bytes of `tail` in use.
+    tail_len: u8,
 }
 
 /// A lifecycle operation, as [`crate::sim`] records it.
@@ -106,9 +119,16 @@ impl ReplayLog {
         }
     }
 
-    /// The encoded ops recorded so far.
-    pub fn bytes(&self) -> &[u8] {
-        &self.ops
+    /// The bytes recorded so far.
+    pub(crate) fn len(&self) -> usize {
+        self.ops.len() + usize::from(self.tail_len)
+    }
+
+    /// Moves the tail's ops into `ops` (before any op written to `ops`, and at the end).
+    fn flush(&mut self) {
+        self.ops
+            .extend_from_slice(&self.tail[..usize::from(self.tail_len)]);
+        self.tail_len = 0;
     }
 
     fn dt(&mut self, tick: u64) -> u64 {
@@ -136,13 +156,22 @@ impl ReplayLog {
         };
         let first =
             (seat as u8) << 5 | class << 3 | u8::from(frame.launch) << 2 | dt.min(INLINE_DT) as u8;
-        self.ops.push(first);
+        let mut op = [0u8; MAX_INPUT_BYTES];
+        op[0] = first;
+        let mut len = 1;
         if dt >= INLINE_DT {
-            push_varint(&mut self.ops, dt - INLINE_DT);
+            len += write_varint(&mut op[len..], dt - INLINE_DT);
         }
         if class == AXIS_F32 {
-            self.ops.extend_from_slice(&bits.to_le_bytes());
+            op[len..len + 4].copy_from_slice(&bits.to_le_bytes());
+            len += 4;
         }
+        if usize::from(self.tail_len) + len > LOG_TAIL_BYTES {
+            self.flush();
+        }
+        let at = usize::from(self.tail_len);
+        self.tail[at..at + len].copy_from_slice(&op[..len]);
+        self.tail_len += len as u8;
     }
 
     /// Appends an ack op at the tick of the last op: from there on, seat `seat` acknowledges
@@ -195,6 +224,7 @@ impl ReplayLog {
 
     /// `1kkkaaaa`, the varint `dt`, and the index's varint when it does not fit.
     fn head(&mut self, kind: u8, index: usize, dt: u64) {
+        self.flush();
         self.ops
             .push(OP_FLAG | kind << 4 | index.min(INLINE_INDEX) as u8);
         push_varint(&mut self.ops, dt);
@@ -204,12 +234,22 @@ impl ReplayLog {
     }
 }
 
-fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+fn push_varint(out: &mut Vec<u8>, value: u64) {
+    let mut bytes = [0u8; 10];
+    let len = write_varint(&mut bytes, value);
+    out.extend_from_slice(&bytes[..len]);
+}
+
+/// Writes `value` as a varint at the start of `out` (room for 10 bytes); returns its length.
+fn write_varint(out: &mut [u8], mut value: u64) -> usize {
+    let mut len = 0;
     while value >= 0x80 {
-        out.push(value as u8 | 0x80);
+        out[len] = value as u8 | 0x80;
         value >>= 7;
+        len += 1;
     }
-    out.push(value as u8);
+    out[len] = value as u8;
+    len + 1
 }
 
 /// A finished match's replay: what the history record carries to the writer, and what the
@@ -499,6 +539,7 @@ pub(crate) fn seal_replays(world: &mut World) {
                     log.ack(seat, seq);
                 }
             }
+            log.flush();
             record.replay = Some(Arc::new(Replay {
                 game_version: GAME_VERSION,
                 reconnect_grace_ticks: grace,
@@ -888,6 +929,7 @@ mod tests {
         log.lifecycle(401, Lifecycle::Leave(ada.id));
         log.lifecycle(401, Lifecycle::Abort);
         log.ack(1, 77);
+        log.flush();
         let replay = Replay {
             game_version: GAME_VERSION,
             reconnect_grace_ticks: 600,
@@ -959,7 +1001,7 @@ mod tests {
         let mut keys = ReplayLog::new();
         keys.input(1, 0, input(1, 1.0, false));
         keys.input(1, 0, input(9, -1.0, false));
-        assert_eq!(keys.ops.len(), 2);
+        assert_eq!(keys.len(), 2);
         // A log of the older form (a seq op before an input that skips seqs) still reads.
         let old = Replay {
             log: vec![OP_FLAG | KIND_SEQ << 4, 2, 42, AXIS_PLUS << 3],
@@ -1075,7 +1117,7 @@ mod tests {
             }
             sim.step();
         }
-        let bytes = sim.world.get::<ReplayLog>(game).unwrap().ops.len();
+        let bytes = sim.world.get::<ReplayLog>(game).unwrap().len();
         println!("pong 1v1, keyboard inputs at 20 Hz: {bytes} bytes per minute");
         assert!(bytes < 4096, "{bytes} bytes");
     }
@@ -1274,14 +1316,10 @@ mod tests {
                 }
             }
             // An ended match's log has moved into its record (printed above).
-            if let Some(log) = sim
-                .world
-                .get::<ReplayLog>(game)
-                .filter(|log| !log.ops.is_empty())
-            {
+            if let Some(log) = sim.world.get::<ReplayLog>(game).filter(|log| log.len() > 0) {
                 println!(
                     "{mode:?} {stream:?}: {} bytes per minute (inputs at 20 Hz per player)",
-                    log.ops.len()
+                    log.len()
                 );
             }
         }
