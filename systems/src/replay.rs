@@ -120,7 +120,8 @@ impl ReplayLog {
     }
 
     /// The bytes recorded so far.
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.ops.len() + usize::from(self.tail_len)
     }
 
