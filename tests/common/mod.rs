@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod nginx;
 
 use std::io::{BufRead, BufReader};
@@ -28,9 +29,20 @@ pub async fn dodge_until_end(client: Client, match_id: String, seat: &str) -> (V
 
 /// [`dodge_until_end`], keeping every `state` received (in order) and the client.
 pub async fn dodge_and_record(
+    client: Client,
+    match_id: String,
+    seat: &str,
+) -> (Value, Vec<Value>, Client) {
+    dodge_until(client, match_id, seat, |message| message["type"] == "match.end").await
+}
+
+/// Plays like [`dodge_until_end`] until a message for which `stop` holds (returned, with
+/// every `state` received before it, in order, and the client).
+pub async fn dodge_until(
     mut client: Client,
     match_id: String,
     seat: &str,
+    stop: impl Fn(&Value) -> bool,
 ) -> (Value, Vec<Value>, Client) {
     let mut seq = 0u64;
     let mut states = 0usize;
@@ -43,8 +55,11 @@ pub async fn dodge_and_record(
                 other => panic!("{seat}: connection ended before match.end: {other:?}"),
             },
         };
+        if stop(&message) {
+            return (message, received, client);
+        }
         match message["type"].as_str() {
-            Some("match.end") => return (message, received, client),
+            Some("match.end") => panic!("{seat}: the match ended early: {message}"),
             Some("compact.broken") => panic!("{seat}: a compact delta broke the chain"),
             Some("state") => {
                 states += 1;

@@ -9,6 +9,7 @@
 //! the tasks reconnect with backoff, and `/health` reports the outage.
 
 pub mod bus;
+pub mod failover;
 pub mod relay;
 
 use std::collections::HashMap;
@@ -112,6 +113,10 @@ pub struct Cluster {
     on_mute: std::sync::OnceLock<MuteListener>,
     /// Wakes the heartbeat before its second is up (a match was created here).
     beat_now: tokio::sync::Notify,
+    /// Checkpoint batches Redis refused ([`failover`]).
+    checkpoints_failed: Arc<AtomicU64>,
+    /// Set at SIGTERM: this instance takes no new match ([`failover`]).
+    draining: AtomicBool,
 }
 
 /// What a mute from another instance is handed to.
@@ -158,6 +163,8 @@ impl Cluster {
             outgoing: outgoing.clone(),
             on_mute: std::sync::OnceLock::new(),
             beat_now: tokio::sync::Notify::new(),
+            checkpoints_failed: Arc::default(),
+            draining: AtomicBool::new(false),
         });
         hub.set_relay(outgoing);
         tokio::spawn(publish(cluster.clone(), queued));

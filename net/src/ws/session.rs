@@ -370,6 +370,10 @@ impl Session {
             }
             "match.create" => {
                 if let Some(create) = self.data::<MatchCreate>(&reply, payload) {
+                    if self.state.cluster.as_ref().is_some_and(|c| c.is_draining()) {
+                        let message = "this instance is shutting down: connect again to play";
+                        return reply.error(ErrorCode::Unavailable, message);
+                    }
                     self.to_tick_thread(reply, MatchOp::Create(create));
                     if let Some(cluster) = &self.state.cluster {
                         // Other instances learn of the new match at once, not at the next beat.
