@@ -688,6 +688,34 @@ impl Store {
         )
     }
 
+    // ---- live matches kept across a restart (`crate::live_matches`) -----------------------
+
+    /// Writes the checkpoints of the matches live at a stop, all in one transaction, once
+    /// committed (a match saved again replaces its row).
+    pub fn save_live_matches(
+        &self,
+        kept: Vec<crate::live_matches::KeptMatch>,
+    ) -> Result<(), DataError> {
+        self.call(|reply| {
+            WriteOp::LiveMatches(crate::live_matches::LiveMatchWrite::Save(kept, reply))
+        })
+    }
+
+    /// Every kept match, oldest save first: what the next start restores.
+    pub fn kept_matches(&self) -> Result<Vec<crate::live_matches::KeptMatch>, DataError> {
+        self.query(
+            crate::live_matches::kept_matches,
+            crate::pg::live_matches::kept_matches,
+        )
+    }
+
+    /// Deletes the rows of kept matches (once restored), once committed.
+    pub fn delete_live_matches(&self, ids: Vec<MatchId>) -> Result<(), DataError> {
+        self.call(|reply| {
+            WriteOp::LiveMatches(crate::live_matches::LiveMatchWrite::Delete(ids, reply))
+        })
+    }
+
     // ---- guests written when first needed (`crate::guests`) ------------------------------
 
     /// Writes the guest `id` named `name`, once committed, unless that player exists.

@@ -71,13 +71,13 @@ const AXIS_F32: u8 = 3;
 #[derive(Component, Clone, Debug, Default, PartialEq)]
 pub struct ReplayLog {
     /// The encoded ops (the module doc); grows by amortized doubling.
-    ops: Vec<u8>,
+    pub(crate) ops: Vec<u8>,
     /// Everyone who ever sat down, in order of first join: ops name them by index.
-    players: Vec<PlayerRef>,
+    pub(crate) players: Vec<PlayerRef>,
     /// The tick of the last op (the base of the next `dt`).
-    tick: u64,
+    pub(crate) tick: u64,
     /// Per seat index, the `seq` the decoder expects of the seat's next input.
-    next_seq: [u64; MAX_SEATS],
+    pub(crate) next_seq: [u64; MAX_SEATS],
 }
 
 /// A lifecycle operation, as [`crate::sim`] records it.

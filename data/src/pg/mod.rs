@@ -9,6 +9,7 @@
 
 pub(crate) mod accounts;
 pub mod copy;
+pub(crate) mod live_matches;
 pub(crate) mod moderation;
 pub(crate) mod read;
 pub(crate) mod schema;
