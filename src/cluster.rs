@@ -1,5 +1,6 @@
 //! The cluster heartbeat (a tokio task): every second, this instance's live matches (asked of
-//! the tick thread) and its heartbeat key go to Redis, and the cluster's health is read back.
+//! the tick thread) and its heartbeat key go to Redis, the cluster's health is read back, and
+//! the live matches of instances whose heartbeat stopped are adopted (failover).
 
 use std::sync::Arc;
 
@@ -27,11 +28,31 @@ pub async fn run_heartbeat(state: AppState, cluster: Arc<Cluster>) {
             .await
             .unwrap_or_default();
         cluster.beat(&live).await;
+        if cluster.is_up() && !cluster.is_draining() {
+            match cluster.adopt_orphans().await {
+                Ok(adopted) if !adopted.is_empty() => cluster.restore_adopted(adopted).await,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "looking for orphaned matches failed"),
+            }
+        }
         state.metrics.cluster.record(
             cluster.instances_alive(),
             cluster.is_up(),
             cluster.round_trip(),
             cluster.dropped(),
         );
+    }
+}
+
+/// Takes back the matches this instance's previous run (same `--instance-id`) left in Redis
+/// and no survivor adopted (a restart within the heartbeat's TTL).
+pub async fn take_back_leftovers(cluster: &Arc<Cluster>) {
+    match cluster.take_leftovers().await {
+        Ok(leftovers) if !leftovers.is_empty() => {
+            tracing::warn!(matches = leftovers.len(), "taking back this instance's live matches");
+            cluster.restore_adopted(leftovers).await;
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "reading this instance's leftover matches failed"),
     }
 }

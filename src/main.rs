@@ -126,6 +126,12 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
             snapshot_every: config.snapshot_every,
         },
     );
+    // In a cluster, every live match is checkpointed to Redis (failover, issue 18 item 6).
+    let checkpoint_notes = config.redis.as_ref().map(|_| {
+        let (sender, notes) = arcade_net::cluster::failover::checkpoint_queue();
+        bridge::checkpoint_feed::install(&mut sim, sender);
+        notes
+    });
     let (wake_ups, waker_task) = bridge::WakeUps::with_waker_task();
     tokio::spawn(waker_task);
     sim.world.insert_resource(wake_ups);
@@ -223,7 +229,17 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         cluster.on_mute(Box::new(move |player, until| {
             moderation.set_mute(player, until)
         }));
+        if let Some(notes) = checkpoint_notes {
+            cluster.keep_checkpoints(notes);
+        }
+        cluster::take_back_leftovers(cluster).await;
         tokio::spawn(cluster::run_heartbeat(state.clone(), cluster.clone()));
+        // SIGTERM: no new match from the first moment (the stop hands the live ones over).
+        let draining = cluster.clone();
+        tokio::spawn(async move {
+            shutdown::signal().await;
+            draining.start_draining();
+        });
     }
     info!(%instance, database = %store.location(), backend = store.backend_name(), "instance");
     tokio::spawn(arcade_net::http::accounts::purge_guests(state.clone()));

@@ -79,9 +79,6 @@ fn take_checkpoints(
         let Some(checkpoint) = checkpoint::capture(world, game) else {
             continue;
         };
-        match super::checkpoint::encode(&checkpoint) {
-            Ok(bytes) => sender.note(CheckpointNote::Saved(id, bytes)),
-            Err(error) => tracing::warn!(%error, match_id = %id, "a checkpoint was not encoded"),
-        }
+        sender.note(CheckpointNote::Saved(id, super::checkpoint::encode(&checkpoint)));
     }
 }

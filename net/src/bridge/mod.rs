@@ -12,6 +12,7 @@
 //! - [`receive`]: commands into the World; [`send`]: events and state out.
 //! - [`wake`]: waking the writers from the runtime; [`match_metrics`], [`match_log`].
 
+pub mod checkpoint_feed;
 pub mod match_log;
 pub mod match_metrics;
 pub mod receive;

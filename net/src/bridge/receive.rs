@@ -326,7 +326,10 @@ fn apply_input(world: &mut World, player: PlayerId, reply: ReplyTo, input: Input
     }
 }
 
-fn reattach(world: &mut World, conn: ConnId, player: PlayerRef, outbox: Arc<Outbox>) {
+/// Seats a (re)connected player back into every live match where it holds a seat: the
+/// connection joins the audience, the seat is back (`player_back`, a fresh countdown) and
+/// gets `match.start`.
+pub(crate) fn reattach(world: &mut World, conn: ConnId, player: PlayerRef, outbox: Arc<Outbox>) {
     let games = world
         .resource::<Lobby>()
         .seats_of

@@ -18,10 +18,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arcade_systems::model::MatchId;
+use arcade_systems::bevy_ecs::prelude::World;
+use arcade_systems::checkpoint::MatchCheckpoint;
+use arcade_systems::model::{MatchId, PlayerId, PlayerRef};
 use tokio::sync::mpsc;
 
+use super::bus::Said;
 use super::{Cluster, heartbeat_key, live_key};
+use crate::link::Command;
+use crate::outbox::ConnId;
 
 /// How often (in ticks) the tick thread checkpoints each live match (staggered by match id,
 /// so a tick carries about 1/N of them); a point scored is checkpointed at once as well.
@@ -232,5 +237,126 @@ impl Cluster {
             .ignore();
         let mut redis = self.redis.clone();
         pipe.query_async(&mut redis).await
+    }
+}
+
+/// A match restored here from a checkpoint, and its human players.
+struct Restored {
+    match_id: MatchId,
+    players: Vec<PlayerId>,
+}
+
+/// How long restoring adopted matches waits for the tick thread.
+const RESTORE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The people seated in a checkpoint's match (bots are not seated back).
+fn humans(checkpoint: &MatchCheckpoint) -> Vec<PlayerRef> {
+    checkpoint
+        .state
+        .seats
+        .iter()
+        .filter(|seat| seat.bot.is_none())
+        .filter_map(|seat| seat.occupant.as_ref())
+        .map(|occupant| PlayerRef {
+            id: occupant.id,
+            name: occupant.name.clone(),
+        })
+        .collect()
+}
+
+impl Cluster {
+    /// Restores checkpoints (adopted from a dead instance, or left by this instance's previous
+    /// run) on the tick thread: each match goes on here, paused with its players dropped;
+    /// the players connected here are seated back at once; their seats are claimed in Redis,
+    /// and the other instances are told, so that they seat back the connections they hold.
+    pub async fn restore_adopted(self: &Arc<Self>, blobs: Vec<Vec<u8>>) {
+        let checkpoints: Vec<MatchCheckpoint> = blobs
+            .iter()
+            .filter_map(|bytes| match crate::bridge::checkpoint::decode(bytes) {
+                Ok(checkpoint) => Some(checkpoint),
+                Err(error) => {
+                    tracing::warn!(%error, "an adopted checkpoint could not be read: its match is lost");
+                    None
+                }
+            })
+            .collect();
+        if checkpoints.is_empty() {
+            return;
+        }
+        // The connections here of every player of those matches, seated back on the tick
+        // thread right after the restore; their routes to the dead owner go.
+        let mut here = Vec::new();
+        for checkpoint in &checkpoints {
+            for player in humans(checkpoint) {
+                for (conn, outbox) in self.hub.connections_of(player.id) {
+                    self.forget_route(conn, checkpoint.id);
+                    here.push((conn, player.clone(), outbox));
+                }
+            }
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Command::Run(Box::new(move |world: &mut World| {
+            let mut restored = Vec::with_capacity(checkpoints.len());
+            for checkpoint in &checkpoints {
+                match crate::bridge::checkpoint::restore_match(world, checkpoint) {
+                    Ok(_) => restored.push(Restored {
+                        match_id: checkpoint.id,
+                        players: humans(checkpoint).into_iter().map(|p| p.id).collect(),
+                    }),
+                    Err(error) => tracing::warn!(
+                        %error,
+                        match_id = %checkpoint.id,
+                        "an adopted match could not be restored"
+                    ),
+                }
+            }
+            for (conn, player, outbox) in here {
+                crate::bridge::receive::reattach(world, conn, player, outbox);
+            }
+            let _ = reply.send(restored);
+        }));
+        if self.commands.send(job).is_err() {
+            return;
+        }
+        let Ok(Ok(restored)) = tokio::time::timeout(RESTORE_WAIT, answer).await else {
+            tracing::warn!("the tick thread did not confirm the adopted matches");
+            return;
+        };
+        for match_ in &restored {
+            tracing::info!(match_id = %match_.match_id, "adopted match restored, waiting for its players");
+            if let Err(error) = self.claim_seats(match_.match_id, &match_.players).await {
+                tracing::warn!(%error, "the seats of an adopted match were not claimed");
+            }
+            self.tell(Said::Adopted {
+                match_id: match_.match_id,
+                players: match_.players.clone(),
+            });
+        }
+        self.beat_soon();
+    }
+
+    /// Another instance adopted `match_id`: this instance's connections of its players stop
+    /// routing to the old owner and are seated back at the new one.
+    pub(super) fn heard_adopted(self: &Arc<Self>, match_id: MatchId, players: &[PlayerId]) {
+        for &player in players {
+            let Some(info) = self.hub.player(player) else {
+                continue;
+            };
+            let player_ref = PlayerRef {
+                id: info.id,
+                name: info.name.clone(),
+            };
+            for (conn, outbox) in self.hub.connections_of(player) {
+                self.forget_route(conn, match_id);
+                self.reseat(conn, player_ref.clone(), outbox);
+            }
+        }
+    }
+
+    /// `conn` no longer plays or watches `match_id` through another instance.
+    fn forget_route(&self, conn: ConnId, match_id: MatchId) {
+        if let Some(routes) = self.routes.lock().expect("cluster lock").get_mut(&conn) {
+            routes.retain(|(id, _)| *id != match_id);
+        }
     }
 }

@@ -561,7 +561,7 @@ impl Cluster {
     }
 
     /// Applies what another instance said, for this instance's connections.
-    fn hear(&self, from: String, said: Said, hub: &Hub) {
+    fn hear(self: &Arc<Self>, from: String, said: Said, hub: &Hub) {
         match said {
             Said::ToEveryone { message } => hub.broadcast(&message, |_| true),
             Said::ToPlayers { players, message } => hub.send_to_players_here(&message, &players),
@@ -612,6 +612,7 @@ impl Cluster {
                     });
                 }
             }
+            Said::Adopted { match_id, players } => self.heard_adopted(match_id, &players),
         }
     }
 }
