@@ -10,6 +10,7 @@
 
 pub mod bus;
 pub mod relay;
+pub mod seats;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -112,6 +113,8 @@ pub struct Cluster {
     on_mute: std::sync::OnceLock<MuteListener>,
     /// Wakes the heartbeat before its second is up (a match was created here).
     beat_now: tokio::sync::Notify,
+    /// The seat keys this instance wrote at its last heartbeat ([`seats`]).
+    seats: Mutex<seats::Written>,
 }
 
 /// What a mute from another instance is handed to.
@@ -158,6 +161,7 @@ impl Cluster {
             outgoing: outgoing.clone(),
             on_mute: std::sync::OnceLock::new(),
             beat_now: tokio::sync::Notify::new(),
+            seats: Mutex::new(seats::Written::new()),
         });
         hub.set_relay(outgoing);
         tokio::spawn(publish(cluster.clone(), queued));
@@ -384,8 +388,19 @@ impl Cluster {
                 reply,
                 input,
             },
-            ForwardedOp::Gone => return,
+            // The virtual connection, made above, was re-attached to the player's seats.
+            ForwardedOp::Gone | ForwardedOp::Attach => return,
         };
+        if matches!(
+            command,
+            Command::Match {
+                op: MatchOp::Join(_),
+                ..
+            }
+        ) {
+            // The joiner's seat key is written at once, not at the next beat.
+            self.beat_soon();
+        }
         let _ = self.commands.send(command);
     }
 
@@ -487,6 +502,7 @@ impl Cluster {
                     .expect("cluster lock")
                     .retain(|_, player| alive.contains(&player.instance));
                 self.refresh_owners().await;
+                self.keep_seats().await;
             }
             Ok(Err(error)) => {
                 self.up.store(false, Ordering::Relaxed);
