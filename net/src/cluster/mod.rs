@@ -11,6 +11,7 @@
 pub mod bus;
 pub mod failover;
 pub mod relay;
+pub mod seats;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -117,6 +118,8 @@ pub struct Cluster {
     checkpoints_failed: Arc<AtomicU64>,
     /// Set at SIGTERM: this instance takes no new match ([`failover`]).
     draining: AtomicBool,
+    /// The seat keys this instance wrote at its last heartbeat ([`seats`]).
+    seats: Mutex<seats::Written>,
 }
 
 /// What a mute from another instance is handed to.
@@ -165,6 +168,7 @@ impl Cluster {
             beat_now: tokio::sync::Notify::new(),
             checkpoints_failed: Arc::default(),
             draining: AtomicBool::new(false),
+            seats: Mutex::new(seats::Written::new()),
         });
         hub.set_relay(outgoing);
         tokio::spawn(publish(cluster.clone(), queued));
@@ -391,8 +395,19 @@ impl Cluster {
                 reply,
                 input,
             },
-            ForwardedOp::Gone => return,
+            // The virtual connection, made above, was re-attached to the player's seats.
+            ForwardedOp::Gone | ForwardedOp::Attach => return,
         };
+        if matches!(
+            command,
+            Command::Match {
+                op: MatchOp::Join(_),
+                ..
+            }
+        ) {
+            // The joiner's seat key is written at once, not at the next beat.
+            self.beat_soon();
+        }
         let _ = self.commands.send(command);
     }
 
@@ -494,6 +509,7 @@ impl Cluster {
                     .expect("cluster lock")
                     .retain(|_, player| alive.contains(&player.instance));
                 self.refresh_owners().await;
+                self.keep_seats().await;
             }
             Ok(Err(error)) => {
                 self.up.store(false, Ordering::Relaxed);

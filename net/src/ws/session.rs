@@ -239,6 +239,10 @@ impl Session {
             player: self.player_ref(),
             outbox: self.outbox.clone(),
         });
+        // In a cluster, a seat in a match another instance owns is re-attached there.
+        if let Some(cluster) = &self.state.cluster {
+            cluster.reseat(self.conn, self.player_ref(), self.outbox.clone());
+        }
     }
 
     fn push<T: serde::Serialize>(&self, codec: Codec, message: &T) {
@@ -399,6 +403,10 @@ impl Session {
                         cluster.learn_owner(id).await;
                     }
                     self.to_tick_thread(reply, MatchOp::Join(join));
+                    if let Some(cluster) = &self.state.cluster {
+                        // A seat taken here is written to Redis at once (`cluster::seats`).
+                        cluster.beat_soon();
+                    }
                 }
             }
             "match.leave" => {
