@@ -41,6 +41,11 @@ pub const RECONNECT_FIRST: Duration = Duration::from_millis(100);
 /// The longest wait between reconnection attempts.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
+/// How long a `match.join` for an id nobody is known to hold looks for its owner.
+pub const OWNER_WAIT: Duration = Duration::from_millis(500);
+/// How often it looks meanwhile.
+const OWNER_POLL: Duration = Duration::from_millis(25);
+
 /// How long joining waits for Redis at start.
 pub const JOIN_WAIT: Duration = Duration::from_secs(5);
 
@@ -224,10 +229,26 @@ impl Cluster {
     }
 
     /// Makes sure the owner of `match_id` is known when another live instance holds it: reads
-    /// the other instances' live lists again when it is not in the last heartbeat's.
-    pub async fn learn_owner(&self, match_id: MatchId) {
-        if self.owner_of(match_id).is_none() {
+    /// the other instances' live lists again when it is not in the last heartbeat's, and,
+    /// when the match is not held here either (`held_here`), keeps looking for up to
+    /// [`OWNER_WAIT`]: a match created on another instance a moment ago (its id passed on at
+    /// once, as a load generator or a fast friend does) is in its owner's list within a few
+    /// ticks.
+    pub async fn learn_owner(&self, match_id: MatchId, held_here: impl Future<Output = bool>) {
+        if self.owner_of(match_id).is_some() {
+            return;
+        }
+        self.refresh_owners().await;
+        if self.owner_of(match_id).is_some() || held_here.await {
+            return;
+        }
+        let deadline = Instant::now() + OWNER_WAIT;
+        while Instant::now() < deadline {
+            tokio::time::sleep(OWNER_POLL).await;
             self.refresh_owners().await;
+            if self.owner_of(match_id).is_some() {
+                return;
+            }
         }
     }
 

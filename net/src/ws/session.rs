@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arcade_systems::model::PlayerRef;
+use arcade_systems::sim;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::stream::SplitStream;
@@ -400,7 +401,14 @@ impl Session {
                     if let (Some(cluster), Some(id)) = (&self.state.cluster, join.match_id) {
                         // A match created elsewhere within the last second is not in the
                         // heartbeat's list yet: look again before the tick thread says no.
-                        cluster.learn_owner(id).await;
+                        let held_here = async {
+                            let (reply, answer) = tokio::sync::oneshot::channel();
+                            let job = Command::Run(Box::new(move |world| {
+                                let _ = reply.send(sim::find_match(world, id).is_some());
+                            }));
+                            self.state.ask_tick(job, answer).await.unwrap_or(false)
+                        };
+                        cluster.learn_owner(id, held_here).await;
                     }
                     self.to_tick_thread(reply, MatchOp::Join(join));
                     if let Some(cluster) = &self.state.cluster {
