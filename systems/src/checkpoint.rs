@@ -443,6 +443,17 @@ pub fn restore(world: &mut World, checkpoint: &MatchCheckpoint) -> Result<Entity
     Ok(game)
 }
 
+/// Takes a match out of the World without an end (no event, no record): its checkpoint was
+/// handed to whoever goes on with it. Its seats and ball go with it.
+pub fn release(world: &mut World, game: Entity) {
+    if let Some(id) = world.get::<MatchInfo>(game).map(|info| info.id) {
+        world
+            .resource_mut::<crate::components::MatchIndex>()
+            .remove(id);
+        world.despawn(game);
+    }
+}
+
 fn check(world: &World, cp: &MatchCheckpoint) -> Result<(), RestoreError> {
     if cp.version != CHECKPOINT_VERSION || cp.game_version != GAME_VERSION {
         return Err(RestoreError::Version {

@@ -76,6 +76,10 @@ fn take_checkpoints(
     feed.scored.clear();
     let sender = feed.sender.clone();
     for &(game, id) in due.iter() {
+        // Tournament matches are not failed over: their runner replays them (PROTOCOL.md).
+        if crate::tournament::tick::is_tournament_match(world, id) {
+            continue;
+        }
         let Some(checkpoint) = checkpoint::capture(world, game) else {
             continue;
         };

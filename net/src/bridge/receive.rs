@@ -102,7 +102,7 @@ const JOIN_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 const JOIN_CODE_LENGTH: usize = 6;
 
-fn new_join_code() -> String {
+pub(crate) fn new_join_code() -> String {
     (0..JOIN_CODE_LENGTH)
         .map(|_| JOIN_CODE_ALPHABET[rand::random_range(0..JOIN_CODE_ALPHABET.len())] as char)
         .collect()
