@@ -266,7 +266,9 @@ fn keep_live_matches(store: Store) -> tick::SaveLiveMatches {
                 checkpoint: bridge::checkpoint::encode(checkpoint),
             })
             .collect();
-        store.save_live_matches(kept).map_err(|error| error.to_string())
+        store
+            .save_live_matches(kept)
+            .map_err(|error| error.to_string())
     })
 }
 
