@@ -148,6 +148,12 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
             .in_set(SimSystems::Send),
     );
 
+    let keep_live = if config.keep_live_matches {
+        restore_kept_matches(&mut sim, &store).await;
+        Some(keep_live_matches(store.clone()))
+    } else {
+        None
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let paused = Arc::new(AtomicBool::new(false));
     hooks::install(paused.clone())?;
@@ -158,6 +164,7 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         stop: stop.clone(),
         paused,
+        keep_live,
     }
     .spawn()
     .context("starting the tick thread")?;
@@ -262,4 +269,57 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
     })
     .await;
     Ok(())
+}
+
+/// `--keep-live-matches`: the save the tick loop calls at the stop, every checkpoint in one
+/// transaction.
+fn keep_live_matches(store: Store) -> tick::SaveLiveMatches {
+    Box::new(move |checkpoints| {
+        let kept = checkpoints
+            .iter()
+            .map(|checkpoint| arcade_data::live_matches::KeptMatch {
+                id: checkpoint.id,
+                checkpoint: bridge::checkpoint::encode(checkpoint),
+            })
+            .collect();
+        store
+            .save_live_matches(kept)
+            .map_err(|error| error.to_string())
+    })
+}
+
+/// `--keep-live-matches`: restores the matches the last stop kept (before the tick loop
+/// starts: paused, every player away for the reconnect grace) and deletes their rows. A
+/// checkpoint that cannot be restored is logged and dropped.
+async fn restore_kept_matches(sim: &mut Simulation, store: &Store) {
+    let reader = store.clone();
+    let kept = match tokio::task::spawn_blocking(move || reader.kept_matches()).await {
+        Ok(Ok(kept)) => kept,
+        Ok(Err(error)) => return tracing::error!(%error, "kept live matches not read"),
+        Err(_) => return tracing::error!("reading the kept live matches panicked"),
+    };
+    if kept.is_empty() {
+        return;
+    }
+    let mut restored = 0;
+    for row in &kept {
+        let result = bridge::checkpoint::decode(&row.checkpoint)
+            .map_err(|error| error.to_string())
+            .and_then(|checkpoint| {
+                bridge::checkpoint::restore_match(&mut sim.world, &checkpoint)
+                    .map_err(|error| error.to_string())
+            });
+        match result {
+            Ok(_) => restored += 1,
+            Err(error) => tracing::warn!(match_id = %row.id, %error, "kept match not restored"),
+        }
+    }
+    let ids = kept.iter().map(|row| row.id).collect();
+    let writer = store.clone();
+    match tokio::task::spawn_blocking(move || writer.delete_live_matches(ids)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "kept live matches not deleted"),
+        Err(_) => tracing::error!("deleting the kept live matches panicked"),
+    }
+    info!(restored, of = kept.len(), "kept live matches restored");
 }
