@@ -2,8 +2,9 @@
 //! the tick thread) and its heartbeat key go to Redis, the cluster's health is read back, and
 //! the live matches of instances whose heartbeat stopped are adopted (failover).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use arcade_net::bridge;
 use arcade_net::cluster::{Cluster, HEARTBEAT_EVERY};
 use arcade_net::link::{Command, LiveMatch};
 use arcade_net::state::AppState;
@@ -55,4 +56,26 @@ pub async fn take_back_leftovers(cluster: &Arc<Cluster>) {
         Ok(_) => {}
         Err(error) => tracing::warn!(%error, "reading this instance's leftover matches failed"),
     }
+}
+
+/// How long a draining instance waits for Redis to take its checkpoints.
+const HAND_OVER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The tick loop's save at the stop in a cluster: the live matches' checkpoints replace this
+/// instance's hash in Redis and its heartbeat goes, so a survivor adopts them at its next
+/// heartbeat. Runs on the tick thread once it has stopped ticking (it may wait then); an
+/// error leaves the matches to be aborted and recorded as on one instance.
+pub fn hand_over_on_stop(cluster: Arc<OnceLock<Arc<Cluster>>>) -> crate::tick::SaveLiveMatches {
+    let runtime = tokio::runtime::Handle::current();
+    Box::new(move |checkpoints| {
+        let cluster = cluster.get().ok_or("the instance had not joined its cluster")?;
+        let encoded: Vec<_> = checkpoints
+            .iter()
+            .map(|checkpoint| (checkpoint.id, bridge::checkpoint::encode(checkpoint)))
+            .collect();
+        runtime
+            .block_on(tokio::time::timeout(HAND_OVER_WAIT, cluster.hand_over(&encoded)))
+            .map_err(|_| format!("Redis did not take the checkpoints within {HAND_OVER_WAIT:?}"))?
+            .map_err(|error| error.to_string())
+    })
 }

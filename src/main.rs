@@ -148,7 +148,14 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
             .in_set(SimSystems::Send),
     );
 
-    let keep_live = if config.keep_live_matches {
+    // In a cluster, SIGTERM hands the live matches over to a survivor through Redis (the
+    // cluster is joined below, after the tick thread starts); on one process,
+    // `--keep-live-matches` keeps them in the database for the next start.
+    let cluster_cell: Arc<std::sync::OnceLock<Arc<arcade_net::cluster::Cluster>>> =
+        Arc::default();
+    let keep_live = if config.redis.is_some() {
+        Some(cluster::hand_over_on_stop(cluster_cell.clone()))
+    } else if config.keep_live_matches {
         restore_kept_matches(&mut sim, &store).await;
         Some(keep_live_matches(store.clone()))
     } else {
@@ -236,6 +243,7 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         cluster.on_mute(Box::new(move |player, until| {
             moderation.set_mute(player, until)
         }));
+        let _ = cluster_cell.set(cluster.clone());
         if let Some(notes) = checkpoint_notes {
             cluster.keep_checkpoints(notes);
         }

@@ -222,6 +222,8 @@ impl Cluster {
     /// heartbeat and live list are deleted, so a survivor adopts its matches at its next
     /// heartbeat.
     pub async fn hand_over(&self, checkpoints: &[(MatchId, Vec<u8>)]) -> redis::RedisResult<()> {
+        let mut handed_over = self.handed_over.lock().await;
+        *handed_over = true;
         let held = held_key(self.database, &self.instance);
         let mut pipe = redis::pipe();
         pipe.atomic().del(&held).ignore();
@@ -236,7 +238,10 @@ impl Cluster {
             .del(live_key(&self.instance))
             .ignore();
         let mut redis = self.redis.clone();
-        pipe.query_async(&mut redis).await
+        let handed: redis::RedisResult<()> = pipe.query_async(&mut redis).await;
+        // Not handed over: the instance goes on beating while it aborts them.
+        *handed_over = handed.is_ok();
+        handed
     }
 }
 

@@ -123,6 +123,8 @@ pub struct Cluster {
     checkpoints_failed: Arc<AtomicU64>,
     /// Set at SIGTERM: this instance takes no new match ([`failover`]).
     draining: AtomicBool,
+    /// Set once this instance handed its matches over: it beats no more.
+    handed_over: tokio::sync::Mutex<bool>,
     /// The seat keys this instance wrote at its last heartbeat ([`seats`]).
     seats: Mutex<seats::Written>,
 }
@@ -173,6 +175,7 @@ impl Cluster {
             beat_now: tokio::sync::Notify::new(),
             checkpoints_failed: Arc::default(),
             draining: AtomicBool::new(false),
+            handed_over: tokio::sync::Mutex::new(false),
             seats: Mutex::new(seats::Written::new()),
         });
         hub.set_relay(outgoing);
@@ -497,6 +500,12 @@ impl Cluster {
     /// Refreshes this instance's heartbeat and live list, and reads which instances are
     /// alive; players of instances that died are forgotten.
     pub async fn beat(&self, live: &[LiveMatch]) {
+        // Held across the beat: a hand-over ([`failover`]) deletes the heartbeat key only
+        // between beats, and no beat writes it again afterwards.
+        let handed_over = self.handed_over.lock().await;
+        if *handed_over {
+            return;
+        }
         let live = serde_json::to_string(live).unwrap_or_else(|_| "[]".into());
         let started = Instant::now();
         let mut redis = self.redis.clone();
