@@ -429,7 +429,14 @@ impl Session {
             }
             "match.list" => {
                 if let Some(list) = self.data::<MatchList>(&reply, payload) {
-                    self.to_tick_thread(reply, MatchOp::List(list.game));
+                    if self.state.cluster.is_none() {
+                        return self.to_tick_thread(reply, MatchOp::List(list.game));
+                    }
+                    // In a cluster, every instance's matches (as `GET /api/matches/live`).
+                    match self.state.live_matches(list.game).await {
+                        Ok(matches) => reply.ack(serde_json::json!({ "matches": matches })),
+                        Err(error) => reply.error(ErrorCode::Unavailable, error.to_string()),
+                    }
                 }
             }
             "queue.join" => {
