@@ -778,6 +778,31 @@ impl Store {
                 .unwrap_or(false)
     }
 
+    /// The PostgreSQL read pool's connections now; `None` on SQLite. Never blocks.
+    pub fn pool_status(&self) -> Option<crate::pg::PoolStatus> {
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Postgres(pg) => Some(pg.pool_status()),
+        }
+    }
+
+    /// PostgreSQL's circuit breaker (reads fail fast while the database does not answer);
+    /// `None` on SQLite. Never blocks.
+    pub fn breaker(&self) -> Option<crate::pg::breaker::BreakerStatus> {
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Postgres(pg) => Some(pg.breaker_status()),
+        }
+    }
+
+    /// Whether PostgreSQL's circuit breaker fails reads fast now (false on SQLite).
+    pub fn breaker_open(&self) -> bool {
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => false,
+            Backend::Postgres(pg) => pg.breaker_open(),
+        }
+    }
+
     /// Bytes on disk: the database file and its write-ahead log (on PostgreSQL, the size of
     /// the database on the server).
     pub fn size_bytes(&self) -> u64 {

@@ -68,6 +68,37 @@ fn live_key(instance: &str) -> String {
     format!("arcade:live:{instance}")
 }
 
+/// The set of the instances that have beaten (a dead one is removed by the first instance
+/// that finds its heartbeat key expired), read instead of scanning the keyspace.
+const INSTANCES_KEY: &str = "arcade:instances";
+
+/// The values of `keys` (`MGET`, one per key, `None` where a key is missing).
+async fn values_of(
+    redis: &mut ConnectionManager,
+    keys: &[String],
+) -> redis::RedisResult<Vec<Option<String>>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    redis::cmd("MGET").arg(keys).query_async(redis).await
+}
+
+/// The instances whose heartbeat key is alive; the others are removed from the set.
+async fn alive_instances(redis: &mut ConnectionManager) -> redis::RedisResult<Vec<String>> {
+    let members: Vec<String> = redis.smembers(INSTANCES_KEY).await?;
+    let keys: Vec<String> = members.iter().map(|id| heartbeat_key(id)).collect();
+    let beats = values_of(redis, &keys).await?;
+    let (alive, dead): (Vec<_>, Vec<_>) = members
+        .into_iter()
+        .zip(beats)
+        .partition(|(_, beat)| beat.is_some());
+    if !dead.is_empty() {
+        let dead: Vec<String> = dead.into_iter().map(|(id, _)| id).collect();
+        let () = redis.srem(INSTANCES_KEY, dead).await?;
+    }
+    Ok(alive.into_iter().map(|(id, _)| id).collect())
+}
+
 /// A player connected to another instance.
 #[derive(Clone, Debug)]
 pub struct RemotePlayer {
@@ -518,22 +549,18 @@ impl Cluster {
             )
             .ignore()
             .set_ex(live_key(&self.instance), live, HEARTBEAT_TTL_SECONDS)
+            .ignore()
+            .sadd(INSTANCES_KEY, &self.instance)
             .ignore();
             let () = pipe.query_async(&mut redis).await?;
-            let keys: Vec<String> = redis.keys(heartbeat_key("*")).await?;
-            Ok::<_, redis::RedisError>(keys)
+            alive_instances(&mut redis).await
         };
         match tokio::time::timeout(HEARTBEAT_EVERY * 2, beat).await {
-            Ok(Ok(keys)) => {
+            Ok(Ok(alive)) => {
                 self.up.store(true, Ordering::Relaxed);
                 self.round_trip_us
                     .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                self.alive.store(keys.len() as u64, Ordering::Relaxed);
-                let alive: Vec<String> = keys
-                    .iter()
-                    .filter_map(|key| key.strip_prefix("arcade:instance:"))
-                    .map(str::to_owned)
-                    .collect();
+                self.alive.store(alive.len() as u64, Ordering::Relaxed);
                 self.remote
                     .write()
                     .expect("cluster lock")
@@ -584,22 +611,18 @@ impl Cluster {
     async fn others_live_by_instance(&self) -> Vec<(String, Vec<serde_json::Value>)> {
         let mut redis = self.redis.clone();
         let read = async {
-            let keys: Vec<String> = redis.keys(live_key("*")).await?;
-            let mine = live_key(&self.instance);
-            let keys: Vec<String> = keys.into_iter().filter(|key| *key != mine).collect();
-            if keys.is_empty() {
-                return Ok(Vec::new());
-            }
-            let lists: Vec<Option<String>> = redis.mget(&keys).await?;
-            Ok::<_, redis::RedisError>(keys.into_iter().zip(lists).collect::<Vec<_>>())
+            let mut others: Vec<String> = redis.smembers(INSTANCES_KEY).await?;
+            others.retain(|instance| *instance != self.instance);
+            let keys: Vec<String> = others.iter().map(|id| live_key(id)).collect();
+            let lists = values_of(&mut redis, &keys).await?;
+            Ok::<_, redis::RedisError>(others.into_iter().zip(lists).collect::<Vec<_>>())
         };
         let Ok(Ok(lists)) = tokio::time::timeout(HEARTBEAT_EVERY, read).await else {
             return Vec::new();
         };
         lists
             .into_iter()
-            .filter_map(|(key, list)| {
-                let instance = key.strip_prefix("arcade:live:")?.to_owned();
+            .filter_map(|(instance, list)| {
                 let list = serde_json::from_str::<Vec<serde_json::Value>>(&list?).ok()?;
                 Some((instance, list))
             })
