@@ -154,7 +154,23 @@ async fn a_draining_owner_hands_its_matches_over() {
     let (ada, bob, match_id) = start_match(&a, &b).await;
     let (mut ada, bob, before) = play_first_point(ada, bob, &match_id).await;
     let token = ada.token();
+    let mut late = Client::connect(&a, "").await;
     a.signal("TERM");
+    // From the signal on, the draining instance takes no new match.
+    let pong = json!({"game": "pong", "mode": "1v1"});
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let answer = late.request("match.create", pong.clone()).await;
+        if answer["type"] == "error" {
+            assert_eq!(answer["data"]["code"], "unavailable", "{answer}");
+            break;
+        }
+        // Created before the signal was seen: given up again (a player holds one seat).
+        let id = answer["data"]["matchId"].clone();
+        late.request("match.leave", json!({"matchId": id})).await;
+        assert!(std::time::Instant::now() < deadline, "{answer}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The draining instance closes its sockets (1001) without ending the match.
     let closed = tokio::time::timeout(WAIT, async {
         loop {

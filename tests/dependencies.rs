@@ -174,9 +174,18 @@ async fn postgres_away_mid_play_loses_no_finished_record() {
     let before = common::play_pong_to_end(&server).await;
     fetch_record(&server, &before).await;
 
-    // PostgreSQL goes away: a match still plays to its end, its players told at once.
+    // PostgreSQL goes away mid-play: the match still plays to its end, its players told at
+    // once (a new match is refused meanwhile, below).
+    let mut left = common::Client::connect(&server, "").await;
+    let mut right = common::Client::connect(&server, "").await;
+    let during = common::start_pong(&mut left, &mut right, 1).await;
     postgres.stop();
-    let during = common::play_pong_to_end(&server).await;
+    let (left_end, right_end) = tokio::join!(
+        common::dodge_until_end(left, during.clone(), "left"),
+        common::dodge_until_end(right, during.clone(), "right"),
+    );
+    assert_eq!(left_end.0["data"]["reason"], "score_limit");
+    assert_eq!(right_end.0["data"]["reason"], "score_limit");
     let deadline = Instant::now() + WAIT;
     loop {
         let details = details(&server).await;
@@ -209,6 +218,12 @@ async fn postgres_away_mid_play_loses_no_finished_record() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
     assert!(took < Duration::from_millis(500), "a read took {took:?}");
+    // No new match while the database is away (live ones go on).
+    let mut late = common::Client::connect(&server, "").await;
+    let pong = serde_json::json!({"game": "pong", "mode": "1v1"});
+    let refused = late.request("match.create", pong.clone()).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["data"]["code"], "unavailable", "{refused}");
 
     // Back: reads work again once a probe finds it (the breaker waits at most 5 s).
     postgres.run();
@@ -222,6 +237,8 @@ async fn postgres_away_mid_play_loses_no_finished_record() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(metric(&server, "arcade_db_breaker_open").await, 0.0);
+    let created = late.request("match.create", pong).await;
+    assert_eq!(created["type"], "ack", "{created}");
     let closed = details(&server).await;
     assert_eq!(closed["database"]["breaker"]["state"], "closed", "{closed}");
 

@@ -193,6 +193,24 @@ impl AppState {
 
     /// Sends `command` to the tick thread and waits, at most [`TICK_ANSWER_WAIT`], for the
     /// answer it sends on `answered`.
+    /// Why this instance takes no new match now, if it does not: it is draining (SIGTERM in a
+    /// cluster), its cluster's Redis does not answer, or its database does not (PostgreSQL's
+    /// circuit breaker is open). Live matches go on either way.
+    pub fn refuses_new_matches(&self) -> Option<&'static str> {
+        if let Some(cluster) = &self.cluster {
+            if cluster.is_draining() {
+                return Some("this instance is shutting down: connect again to play");
+            }
+            if !cluster.is_up() {
+                return Some("Redis does not answer: no new match until this instance's cluster is back");
+            }
+        }
+        if self.store.breaker_open() {
+            return Some("the database does not answer: no new match until it is back");
+        }
+        None
+    }
+
     /// The live matches: this instance's, then (in a cluster) every other live instance's as
     /// of their last heartbeat (at most a second old), each as `GET /api/matches/live` and
     /// `match.list` list them, only `game`'s when given.

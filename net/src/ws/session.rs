@@ -375,9 +375,8 @@ impl Session {
             }
             "match.create" => {
                 if let Some(create) = self.data::<MatchCreate>(&reply, payload) {
-                    if self.state.cluster.as_ref().is_some_and(|c| c.is_draining()) {
-                        let message = "this instance is shutting down: connect again to play";
-                        return reply.error(ErrorCode::Unavailable, message);
+                    if let Some(reason) = self.state.refuses_new_matches() {
+                        return reply.error(ErrorCode::Unavailable, reason);
                     }
                     self.to_tick_thread(reply, MatchOp::Create(create));
                     if let Some(cluster) = &self.state.cluster {
