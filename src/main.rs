@@ -159,6 +159,7 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         restore_kept_matches(&mut sim, &store).await;
         Some(keep_live_matches(store.clone()))
     } else {
+        warn_of_kept_matches(&store).await;
         None
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -330,4 +331,18 @@ async fn restore_kept_matches(sim: &mut Simulation, store: &Store) {
         Err(_) => tracing::error!("deleting the kept live matches panicked"),
     }
     info!(restored, of = kept.len(), "kept live matches restored");
+}
+
+/// Without `--keep-live-matches`, kept matches are left alone (they wait for a start with the
+/// flag); says so when there are some.
+async fn warn_of_kept_matches(store: &Store) {
+    let reader = store.clone();
+    if let Ok(Ok(kept)) = tokio::task::spawn_blocking(move || reader.kept_matches()).await
+        && !kept.is_empty()
+    {
+        tracing::warn!(
+            kept = kept.len(),
+            "live matches kept by an earlier stop wait for a start with --keep-live-matches"
+        );
+    }
 }

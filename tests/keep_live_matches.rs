@@ -39,25 +39,11 @@ async fn dodge_until_point(client: &mut Client, match_id: &str, seat: &str) -> [
             continue;
         }
         states += 1;
-        let data = &message["data"];
-        let ball = &data["pong"]["ball"];
-        let Some(paddle) = data["pong"]["paddles"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["seat"] == seat)
-        else {
+        let Some(axis) = common::dodge_axis(&message["data"], seat) else {
             continue;
-        };
-        let coming = (seat == "left") == (ball["vx"].as_f64().unwrap() < 0.0);
-        let away = if paddle["y"].as_f64().unwrap() > ball["y"].as_f64().unwrap() {
-            1.0
-        } else {
-            -1.0
         };
         if states.is_multiple_of(6) {
             seq += 1;
-            let axis = if coming { away } else { 0.0 };
             let input = json!({"matchId": match_id, "seq": seq, "axis": axis});
             client.send(json!({"type": "input", "data": input})).await;
         }

@@ -643,8 +643,6 @@ mod byte_string {
 
 #[cfg(test)]
 mod tests {
-    use std::ops::ControlFlow;
-
     use super::*;
     use crate::model::{EndReason, MatchRecord};
     use crate::replay::{self, ReplayHeader};

@@ -66,22 +66,9 @@ pub async fn dodge_until(
                 received.push(message.clone());
                 let data = &message["data"];
                 assert_eq!(data["matchId"], match_id.as_str());
-                let ball = &data["pong"]["ball"];
-                let Some(paddle) = data["pong"]["paddles"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|p| p["seat"] == seat)
-                else {
+                let Some(axis) = dodge_axis(data, seat) else {
                     continue;
                 };
-                let coming = (seat.starts_with("left")) == (ball["vx"].as_f64().unwrap() < 0.0);
-                let away = if paddle["y"].as_f64().unwrap() > ball["y"].as_f64().unwrap() {
-                    1.0
-                } else {
-                    -1.0
-                };
-                let axis = if coming { away } else { 0.0 };
                 if states.is_multiple_of(6) {
                     seq += 1;
                     let input = json!({"matchId": match_id, "seq": seq, "axis": axis});
@@ -91,6 +78,23 @@ pub async fn dodge_until(
             _ => {}
         }
     }
+}
+
+/// The axis that takes `seat`'s paddle out of the ball's way when the ball comes toward it
+/// (0 otherwise), from a Pong `state`'s data; `None` when the seat has no paddle there.
+pub fn dodge_axis(data: &Value, seat: &str) -> Option<f64> {
+    let ball = &data["pong"]["ball"];
+    let paddle = data["pong"]["paddles"]
+        .as_array()?
+        .iter()
+        .find(|p| p["seat"] == seat)?;
+    let coming = (seat.starts_with("left")) == (ball["vx"].as_f64()? < 0.0);
+    let away = if paddle["y"].as_f64()? > ball["y"].as_f64()? {
+        1.0
+    } else {
+        -1.0
+    };
+    Some(if coming { away } else { 0.0 })
 }
 
 /// Server flags that turn the HTTP rate limits off, for tests that send many requests.

@@ -436,3 +436,16 @@ fn a_handed_over_match_is_restored_and_its_players_are_seated_back() {
         "both back: a fresh countdown"
     );
 }
+
+#[test]
+fn a_failed_save_leaves_the_matches_live_to_be_aborted() {
+    let mut bridge = Bridge::new();
+    let (left, _right, _match_id) = started(&mut bridge);
+    let handed = checkpoint::hand_over(&mut bridge.sim.world, |_| Err("disk full"));
+    assert_eq!(handed, 0);
+    assert!(playing_in(&bridge.sim.world, PlayerId(1)).is_some());
+    abort_all(&mut bridge.sim.world);
+    bridge.step(2);
+    let got = take(&left);
+    assert_eq!(got.of_type("match.end")[0]["data"]["reason"], "aborted");
+}
