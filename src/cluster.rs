@@ -1,8 +1,10 @@
 //! The cluster heartbeat (a tokio task): every second, this instance's live matches (asked of
-//! the tick thread) and its heartbeat key go to Redis, and the cluster's health is read back.
+//! the tick thread) and its heartbeat key go to Redis, the cluster's health is read back, and
+//! the live matches of instances whose heartbeat stopped are adopted (failover).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use arcade_net::bridge;
 use arcade_net::cluster::{Cluster, HEARTBEAT_EVERY};
 use arcade_net::link::{Command, LiveMatch};
 use arcade_net::state::AppState;
@@ -27,6 +29,13 @@ pub async fn run_heartbeat(state: AppState, cluster: Arc<Cluster>) {
             .await
             .unwrap_or_default();
         cluster.beat(&live).await;
+        if cluster.is_up() && !cluster.is_draining() {
+            match cluster.adopt_orphans().await {
+                Ok(adopted) if !adopted.is_empty() => cluster.restore_adopted(adopted).await,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "looking for orphaned matches failed"),
+            }
+        }
         state.metrics.cluster.record(
             cluster.instances_alive(),
             cluster.is_up(),
@@ -34,4 +43,39 @@ pub async fn run_heartbeat(state: AppState, cluster: Arc<Cluster>) {
             cluster.dropped(),
         );
     }
+}
+
+/// Takes back the matches this instance's previous run (same `--instance-id`) left in Redis
+/// and no survivor adopted (a restart within the heartbeat's TTL).
+pub async fn take_back_leftovers(cluster: &Arc<Cluster>) {
+    match cluster.take_leftovers().await {
+        Ok(leftovers) if !leftovers.is_empty() => {
+            tracing::warn!(matches = leftovers.len(), "taking back this instance's live matches");
+            cluster.restore_adopted(leftovers).await;
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "reading this instance's leftover matches failed"),
+    }
+}
+
+/// How long a draining instance waits for Redis to take its checkpoints.
+const HAND_OVER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The tick loop's save at the stop in a cluster: the live matches' checkpoints replace this
+/// instance's hash in Redis and its heartbeat goes, so a survivor adopts them at its next
+/// heartbeat. Runs on the tick thread once it has stopped ticking (it may wait then); an
+/// error leaves the matches to be aborted and recorded as on one instance.
+pub fn hand_over_on_stop(cluster: Arc<OnceLock<Arc<Cluster>>>) -> crate::tick::SaveLiveMatches {
+    let runtime = tokio::runtime::Handle::current();
+    Box::new(move |checkpoints| {
+        let cluster = cluster.get().ok_or("the instance had not joined its cluster")?;
+        let encoded: Vec<_> = checkpoints
+            .iter()
+            .map(|checkpoint| (checkpoint.id, bridge::checkpoint::encode(checkpoint)))
+            .collect();
+        runtime
+            .block_on(tokio::time::timeout(HAND_OVER_WAIT, cluster.hand_over(&encoded)))
+            .map_err(|_| format!("Redis did not take the checkpoints within {HAND_OVER_WAIT:?}"))?
+            .map_err(|error| error.to_string())
+    })
 }

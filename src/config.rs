@@ -148,6 +148,12 @@ pub struct Config {
     #[arg(long, env = "ARCADE_ADMIN_NAME")]
     pub admin_name: Option<String>,
 
+    /// On SIGTERM, keep the live matches instead of ending them `aborted`: their checkpoints go
+    /// into the database and the next start restores them, paused for the reconnect grace
+    /// (issue 18; PROTOCOL.md "Keeping live matches across a restart").
+    #[arg(long, env = "ARCADE_KEEP_LIVE_MATCHES")]
+    pub keep_live_matches: bool,
+
     /// A tool to run instead of the server.
     #[command(subcommand)]
     pub command: Option<Command>,

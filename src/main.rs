@@ -126,6 +126,12 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
             snapshot_every: config.snapshot_every,
         },
     );
+    // In a cluster, every live match is checkpointed to Redis (failover, issue 18 item 6).
+    let checkpoint_notes = config.redis.as_ref().map(|_| {
+        let (sender, notes) = arcade_net::cluster::failover::checkpoint_queue();
+        bridge::checkpoint_feed::install(&mut sim, sender);
+        notes
+    });
     let (wake_ups, waker_task) = bridge::WakeUps::with_waker_task();
     tokio::spawn(waker_task);
     sim.world.insert_resource(wake_ups);
@@ -142,6 +148,20 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
             .in_set(SimSystems::Send),
     );
 
+    // In a cluster, SIGTERM hands the live matches over to a survivor through Redis (the
+    // cluster is joined below, after the tick thread starts); on one process,
+    // `--keep-live-matches` keeps them in the database for the next start.
+    let cluster_cell: Arc<std::sync::OnceLock<Arc<arcade_net::cluster::Cluster>>> =
+        Arc::default();
+    let keep_live = if config.redis.is_some() {
+        Some(cluster::hand_over_on_stop(cluster_cell.clone()))
+    } else if config.keep_live_matches {
+        restore_kept_matches(&mut sim, &store).await;
+        Some(keep_live_matches(store.clone()))
+    } else {
+        warn_of_kept_matches(&store).await;
+        None
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let paused = Arc::new(AtomicBool::new(false));
     hooks::install(paused.clone())?;
@@ -152,6 +172,7 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         stop: stop.clone(),
         paused,
+        keep_live,
     }
     .spawn()
     .context("starting the tick thread")?;
@@ -223,7 +244,18 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         cluster.on_mute(Box::new(move |player, until| {
             moderation.set_mute(player, until)
         }));
+        let _ = cluster_cell.set(cluster.clone());
+        if let Some(notes) = checkpoint_notes {
+            cluster.keep_checkpoints(notes);
+        }
+        cluster::take_back_leftovers(cluster).await;
         tokio::spawn(cluster::run_heartbeat(state.clone(), cluster.clone()));
+        // SIGTERM: no new match from the first moment (the stop hands the live ones over).
+        let draining = cluster.clone();
+        tokio::spawn(async move {
+            shutdown::signal().await;
+            draining.start_draining();
+        });
     }
     info!(%instance, database = %store.location(), backend = store.backend_name(), "instance");
     tokio::spawn(arcade_net::http::accounts::purge_guests(state.clone()));
@@ -246,4 +278,71 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
     })
     .await;
     Ok(())
+}
+
+/// `--keep-live-matches`: the save the tick loop calls at the stop, every checkpoint in one
+/// transaction.
+fn keep_live_matches(store: Store) -> tick::SaveLiveMatches {
+    Box::new(move |checkpoints| {
+        let kept = checkpoints
+            .iter()
+            .map(|checkpoint| arcade_data::live_matches::KeptMatch {
+                id: checkpoint.id,
+                checkpoint: bridge::checkpoint::encode(checkpoint),
+            })
+            .collect();
+        store
+            .save_live_matches(kept)
+            .map_err(|error| error.to_string())
+    })
+}
+
+/// `--keep-live-matches`: restores the matches the last stop kept (before the tick loop
+/// starts: paused, every player away for the reconnect grace) and deletes their rows. A
+/// checkpoint that cannot be restored is logged and dropped.
+async fn restore_kept_matches(sim: &mut Simulation, store: &Store) {
+    let reader = store.clone();
+    let kept = match tokio::task::spawn_blocking(move || reader.kept_matches()).await {
+        Ok(Ok(kept)) => kept,
+        Ok(Err(error)) => return tracing::error!(%error, "kept live matches not read"),
+        Err(_) => return tracing::error!("reading the kept live matches panicked"),
+    };
+    if kept.is_empty() {
+        return;
+    }
+    let mut restored = 0;
+    for row in &kept {
+        let result = bridge::checkpoint::decode(&row.checkpoint)
+            .map_err(|error| error.to_string())
+            .and_then(|checkpoint| {
+                bridge::checkpoint::restore_match(&mut sim.world, &checkpoint)
+                    .map_err(|error| error.to_string())
+            });
+        match result {
+            Ok(_) => restored += 1,
+            Err(error) => tracing::warn!(match_id = %row.id, %error, "kept match not restored"),
+        }
+    }
+    let ids = kept.iter().map(|row| row.id).collect();
+    let writer = store.clone();
+    match tokio::task::spawn_blocking(move || writer.delete_live_matches(ids)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "kept live matches not deleted"),
+        Err(_) => tracing::error!("deleting the kept live matches panicked"),
+    }
+    info!(restored, of = kept.len(), "kept live matches restored");
+}
+
+/// Without `--keep-live-matches`, kept matches are left alone (they wait for a start with the
+/// flag); says so when there are some.
+async fn warn_of_kept_matches(store: &Store) {
+    let reader = store.clone();
+    if let Ok(Ok(kept)) = tokio::task::spawn_blocking(move || reader.kept_matches()).await
+        && !kept.is_empty()
+    {
+        tracing::warn!(
+            kept = kept.len(),
+            "live matches kept by an earlier stop wait for a start with --keep-live-matches"
+        );
+    }
 }

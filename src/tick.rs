@@ -3,7 +3,8 @@
 //! past the next deadline is an overrun, counted, and the missed deadlines are skipped rather
 //! than caught up in a burst. The thread never touches a socket or the disk: inputs arrive
 //! through the bridge's channel, frames leave through outboxes, records through the writer's
-//! channel.
+//! channel. At the stop it aborts the live matches, or with `--keep-live-matches` hands them
+//! to the database first.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,10 +13,15 @@ use std::time::{Duration, Instant};
 
 use arcade_net::clock::ServerClock;
 use arcade_net::metrics::Metrics;
+use arcade_systems::checkpoint::MatchCheckpoint;
 use arcade_systems::sim::Simulation;
 
 /// Ticks run after the stop flag to announce and record the aborted matches.
 const SHUTDOWN_TICKS: u32 = 2;
+
+/// Where `--keep-live-matches` saves the live matches' checkpoints when the loop stops (all
+/// or none; an error leaves them to be aborted as without the flag).
+pub type SaveLiveMatches = Box<dyn FnOnce(&[MatchCheckpoint]) -> Result<(), String> + Send>;
 
 pub struct TickLoop {
     pub sim: Simulation,
@@ -26,6 +32,8 @@ pub struct TickLoop {
     pub stop: Arc<AtomicBool>,
     /// Test hook: while set, the loop does not tick (so `/health` can be seen failing).
     pub paused: Arc<AtomicBool>,
+    /// `--keep-live-matches`: the live matches are saved here at the stop instead of aborted.
+    pub keep_live: Option<SaveLiveMatches>,
 }
 
 impl TickLoop {
@@ -58,6 +66,12 @@ impl TickLoop {
                 let behind = (now - deadline).as_nanos() / period.as_nanos();
                 deadline += period * (behind as u32 + 1);
             }
+        }
+        if let Some(save) = self.keep_live.take() {
+            // Between steps: every live match is captured whole; saved, it leaves this World
+            // without an end (no `match.end`, no record).
+            let kept = arcade_net::bridge::checkpoint::hand_over(&mut self.sim.world, save);
+            tracing::info!(kept, "live matches kept for the next start");
         }
         arcade_net::bridge::abort_all(&mut self.sim.world);
         for _ in 0..SHUTDOWN_TICKS {

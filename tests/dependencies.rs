@@ -1,10 +1,11 @@
 //! A dependency that goes away (issue 18 item 7): PostgreSQL stopped mid-play and started
 //! again. The match in play finishes and its players get `match.end` at once; `/health` says
 //! the database is down and `/health/details` counts the held record; once PostgreSQL is back
-//! the record is written, and no finished record is lost or written twice. Runs a PostgreSQL
-//! of its own (so that stopping it touches no other test) when `ARCADE_TEST_POSTGRES_URL` is
-//! set (scripts/test.sh installs PostgreSQL); skipped with a note otherwise, failing when
-//! `ARCADE_REQUIRE_POSTGRES=1`.
+//! the record is written, and no finished record is lost or written twice. While it is away,
+//! reads fail fast (the circuit breaker opens, `arcade_db_breaker_open` is 1) and resume
+//! once it is back. Runs a PostgreSQL of its own (so that stopping it touches no other test)
+//! when `ARCADE_TEST_POSTGRES_URL` is set (scripts/test.sh installs PostgreSQL); skipped with
+//! a note otherwise, failing when `ARCADE_REQUIRE_POSTGRES=1`.
 
 mod common;
 
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, WAIT, fetch_record, get_json, http};
+use common::{NO_HTTP_LIMITS, Server, WAIT, fetch_record, get_json, http, metric};
 use serde_json::Value;
 
 /// The folder of PostgreSQL's server programs (Debian keeps them per version).
@@ -166,13 +167,25 @@ async fn postgres_away_mid_play_loses_no_finished_record() {
         return;
     }
     let mut postgres = OwnPostgres::start();
-    let server = Server::start(&["--database-url", &postgres.url()]);
+    let url = postgres.url();
+    let mut args = vec!["--database-url", &url];
+    args.extend_from_slice(NO_HTTP_LIMITS);
+    let server = Server::start(&args);
     let before = common::play_pong_to_end(&server).await;
     fetch_record(&server, &before).await;
 
-    // PostgreSQL goes away: a match still plays to its end, its players told at once.
+    // PostgreSQL goes away mid-play: the match still plays to its end, its players told at
+    // once (a new match is refused meanwhile, below).
+    let mut left = common::Client::connect(&server, "").await;
+    let mut right = common::Client::connect(&server, "").await;
+    let during = common::start_pong(&mut left, &mut right, 1).await;
     postgres.stop();
-    let during = common::play_pong_to_end(&server).await;
+    let (left_end, right_end) = tokio::join!(
+        common::dodge_until_end(left, during.clone(), "left"),
+        common::dodge_until_end(right, during.clone(), "right"),
+    );
+    assert_eq!(left_end.0["data"]["reason"], "score_limit");
+    assert_eq!(right_end.0["data"]["reason"], "score_limit");
     let deadline = Instant::now() + WAIT;
     loop {
         let details = details(&server).await;
@@ -188,8 +201,48 @@ async fn postgres_away_mid_play_loses_no_finished_record() {
     }
     assert_eq!(health_status(&server).await, 503);
 
-    // Back: the held record is written, exactly once, and the first one is still there.
+    // Reads stop trying to connect: after a few failures the circuit breaker opens, and a
+    // read fails fast with 503 `unavailable`.
+    let deadline = Instant::now() + WAIT;
+    while metric(&server, "arcade_db_breaker_open").await != 1.0 {
+        assert!(Instant::now() < deadline, "the breaker did not open");
+        let _ = http().get(server.url("/api/matches")).send().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let open = details(&server).await;
+    assert_ne!(open["database"]["breaker"]["state"], "closed", "{open}");
+    let asked = Instant::now();
+    let response = http().get(server.url("/api/matches")).send().await.unwrap();
+    let took = asked.elapsed();
+    assert_eq!(response.status().as_u16(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(took < Duration::from_millis(500), "a read took {took:?}");
+    // No new match while the database is away (live ones go on).
+    let mut late = common::Client::connect(&server, "").await;
+    let pong = serde_json::json!({"game": "pong", "mode": "1v1"});
+    let refused = late.request("match.create", pong.clone()).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["data"]["code"], "unavailable", "{refused}");
+
+    // Back: reads work again once a probe finds it (the breaker waits at most 5 s).
     postgres.run();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let response = http().get(server.url("/api/matches")).send().await.unwrap();
+        if response.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reads did not resume");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(metric(&server, "arcade_db_breaker_open").await, 0.0);
+    let created = late.request("match.create", pong).await;
+    assert_eq!(created["type"], "ack", "{created}");
+    let closed = details(&server).await;
+    assert_eq!(closed["database"]["breaker"]["state"], "closed", "{closed}");
+
+    // The held record is written, exactly once, and the first one is still there.
     let record = fetch_record(&server, &during).await;
     assert_eq!(record["id"], during.as_str());
     assert_eq!(record["reason"], "score_limit");

@@ -10,6 +10,10 @@ pub enum DataError {
     /// PostgreSQL refused or failed (connection lost, pool exhausted, constraint...).
     #[error("postgres error: {0}")]
     Postgres(String),
+    /// The database does not answer and reads are refused at once for now (PostgreSQL's
+    /// circuit breaker is open: `crate::pg::breaker`).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// A `--database-url` that is not a PostgreSQL connection URL.
     #[error("bad database url: {0}")]
     BadUrl(String),

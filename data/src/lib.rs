@@ -38,12 +38,16 @@
 //!   [`Cursor`], [`PlayerRow`], [`SessionId`]), with the wire shapes of PROTOCOL.md.
 //! - [`tournaments`] — tournaments, entries, pairings and their matches (migration step 6):
 //!   the one save, the queries and the rows (PostgreSQL twins in `pg::tournaments`).
+//! - [`live_matches`] — the checkpoints of live matches kept across a restart
+//!   (`--keep-live-matches`, migration step 9): saved together, read and deleted at the next
+//!   start (PostgreSQL twins in `pg::live_matches`).
 //! - [`time`] — Unix milliseconds to and from RFC 3339 (`2026-11-21T23:45:00.123Z`).
 //! - [`error`] — [`DataError`].
 
 pub mod accounts;
 pub mod error;
 pub mod guests;
+pub mod live_matches;
 pub mod moderation;
 pub mod notice;
 pub mod persist;

@@ -30,6 +30,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 8: roles, mutes, bans, reports, the audit log, chat message ids (issue 14;
     // src/moderation.rs)
     include_str!("../migrations/0008_moderation.sql"),
+    // 9: live matches kept across a restart (issue 18; src/live_matches.rs)
+    include_str!("../migrations/0009_live_matches.sql"),
 ];
 
 /// How long a connection waits for a lock held by another connection before it fails.

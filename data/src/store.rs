@@ -688,6 +688,34 @@ impl Store {
         )
     }
 
+    // ---- live matches kept across a restart (`crate::live_matches`) -----------------------
+
+    /// Writes the checkpoints of the matches live at a stop, all in one transaction, once
+    /// committed (a match saved again replaces its row).
+    pub fn save_live_matches(
+        &self,
+        kept: Vec<crate::live_matches::KeptMatch>,
+    ) -> Result<(), DataError> {
+        self.call(|reply| {
+            WriteOp::LiveMatches(crate::live_matches::LiveMatchWrite::Save(kept, reply))
+        })
+    }
+
+    /// Every kept match, oldest save first: what the next start restores.
+    pub fn kept_matches(&self) -> Result<Vec<crate::live_matches::KeptMatch>, DataError> {
+        self.query(
+            crate::live_matches::kept_matches,
+            crate::pg::live_matches::kept_matches,
+        )
+    }
+
+    /// Deletes the rows of kept matches (once restored), once committed.
+    pub fn delete_live_matches(&self, ids: Vec<MatchId>) -> Result<(), DataError> {
+        self.call(|reply| {
+            WriteOp::LiveMatches(crate::live_matches::LiveMatchWrite::Delete(ids, reply))
+        })
+    }
+
     // ---- guests written when first needed (`crate::guests`) ------------------------------
 
     /// Writes the guest `id` named `name`, once committed, unless that player exists.
@@ -748,6 +776,31 @@ impl Store {
             && self
                 .query(read::ping, crate::pg::read::ping)
                 .unwrap_or(false)
+    }
+
+    /// The PostgreSQL read pool's connections now; `None` on SQLite. Never blocks.
+    pub fn pool_status(&self) -> Option<crate::pg::PoolStatus> {
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Postgres(pg) => Some(pg.pool_status()),
+        }
+    }
+
+    /// PostgreSQL's circuit breaker (reads fail fast while the database does not answer);
+    /// `None` on SQLite. Never blocks.
+    pub fn breaker(&self) -> Option<crate::pg::breaker::BreakerStatus> {
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Postgres(pg) => Some(pg.breaker_status()),
+        }
+    }
+
+    /// Whether PostgreSQL's circuit breaker fails reads fast now (false on SQLite).
+    pub fn breaker_open(&self) -> bool {
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => false,
+            Backend::Postgres(pg) => pg.breaker_open(),
+        }
     }
 
     /// Bytes on disk: the database file and its write-ahead log (on PostgreSQL, the size of

@@ -83,6 +83,8 @@ pub(crate) enum WriteOp {
     Moderation(crate::moderation::ModWrite),
     /// A tournament saved whole (`crate::tournaments`).
     Tournament(crate::tournaments::TournamentWrite),
+    /// Live matches kept across a restart (`crate::live_matches`).
+    LiveMatches(crate::live_matches::LiveMatchWrite),
     /// Answered once everything queued before it is committed.
     Flush {
         reply: Reply<()>,
@@ -107,6 +109,7 @@ impl WriteOp {
             WriteOp::Accounts(op) => op.name(),
             WriteOp::Moderation(op) => op.name(),
             WriteOp::Tournament(op) => op.name(),
+            WriteOp::LiveMatches(op) => op.name(),
             WriteOp::Flush { .. } => "flush",
             WriteOp::Shutdown { .. } => "shutdown",
         }
@@ -146,6 +149,7 @@ impl WriteOp {
             WriteOp::Accounts(op) => op.refuse(error),
             WriteOp::Moderation(op) => op.refuse(error),
             WriteOp::Tournament(op) => op.refuse(error),
+            WriteOp::LiveMatches(op) => op.refuse(error),
         }
     }
 }
@@ -392,6 +396,7 @@ fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> Ack {
         WriteOp::Accounts(op) => op.apply(tx),
         WriteOp::Moderation(op) => op.apply(tx),
         WriteOp::Tournament(op) => op.apply(tx),
+        WriteOp::LiveMatches(op) => op.apply(tx),
     }
 }
 

@@ -211,6 +211,15 @@ impl Hub {
             .map(|entry| entry.outbox.clone())
     }
 
+    /// The player of a connection here, if it is open.
+    pub fn player_of(&self, conn: ConnId) -> Option<PlayerId> {
+        self.conns
+            .read()
+            .expect("hub lock")
+            .get(&conn)
+            .map(|entry| entry.player.id)
+    }
+
     /// Every distinct player connected here (what a new instance of a cluster is told).
     pub fn players(&self) -> Vec<PlayerInfo> {
         let conns = self.conns.read().expect("hub lock");

@@ -57,6 +57,8 @@ pub struct Metrics {
     pub tick_window: crate::clock::TickWindow,
     /// The cluster's health as the last heartbeat saw it (zero when running alone).
     pub cluster: ClusterGauges,
+    /// PostgreSQL's read pool and circuit breaker (zero on SQLite).
+    pub db: DbGauges,
     /// `[direction][codec]` children of the frame and byte counters.
     frames_by: [[IntCounter; 3]; 2],
     bytes_by: [[IntCounter; 3]; 2],
@@ -112,6 +114,56 @@ impl ClusterGauges {
         self.redis_up.set(i64::from(up));
         self.redis_round_trip.set(round_trip.as_secs_f64());
         self.bus_dropped.set(dropped as i64);
+    }
+}
+
+/// `arcade_db_pool_*` and `arcade_db_breaker_open`: PostgreSQL's read pool and circuit
+/// breaker, read from the store when `/metrics` is served (zero on SQLite).
+pub struct DbGauges {
+    /// `arcade_db_pool_size`: connections the pool holds open.
+    pub pool_size: IntGauge,
+    /// `arcade_db_pool_in_use`: connections lent to a read now.
+    pub pool_in_use: IntGauge,
+    /// `arcade_db_pool_idle`: open connections waiting in the pool.
+    pub pool_idle: IntGauge,
+    /// `arcade_db_breaker_open`: 1 while reads fail fast (PostgreSQL does not answer).
+    pub breaker_open: IntGauge,
+}
+
+impl DbGauges {
+    fn register(registry: &Registry) -> DbGauges {
+        let gauge = |name: &str, help: &str| {
+            let gauge = IntGauge::new(name, help).unwrap();
+            registry.register(Box::new(gauge.clone())).unwrap();
+            gauge
+        };
+        DbGauges {
+            pool_size: gauge(
+                "arcade_db_pool_size",
+                "PostgreSQL read pool: connections open",
+            ),
+            pool_in_use: gauge(
+                "arcade_db_pool_in_use",
+                "PostgreSQL read pool: connections lent to a read",
+            ),
+            pool_idle: gauge(
+                "arcade_db_pool_idle",
+                "PostgreSQL read pool: open connections waiting",
+            ),
+            breaker_open: gauge(
+                "arcade_db_breaker_open",
+                "1 while PostgreSQL reads fail fast (circuit breaker open)",
+            ),
+        }
+    }
+
+    /// Records the store's pool and breaker as they are now (never blocks).
+    pub fn record(&self, store: &arcade_data::Store) {
+        let pool = store.pool_status().unwrap_or_default();
+        self.pool_size.set(pool.size as i64);
+        self.pool_in_use.set(pool.in_use as i64);
+        self.pool_idle.set(pool.idle as i64);
+        self.breaker_open.set(i64::from(store.breaker_open()));
     }
 }
 
@@ -270,6 +322,7 @@ impl Metrics {
             }
         }
         let cluster = ClusterGauges::register(r);
+        let db = DbGauges::register(r);
         let frames_by = by_direction(&ws_frames);
         let bytes_by = by_direction(&ws_bytes);
         Metrics {
@@ -291,6 +344,7 @@ impl Metrics {
             db_write_duration,
             tick_window: Default::default(),
             cluster,
+            db,
             frames_by,
             bytes_by,
         }

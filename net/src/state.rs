@@ -193,6 +193,48 @@ impl AppState {
 
     /// Sends `command` to the tick thread and waits, at most [`TICK_ANSWER_WAIT`], for the
     /// answer it sends on `answered`.
+    /// Why this instance takes no new match now, if it does not: it is draining (SIGTERM in a
+    /// cluster), its cluster's Redis does not answer, or its database does not (PostgreSQL's
+    /// circuit breaker is open). Live matches go on either way.
+    pub fn refuses_new_matches(&self) -> Option<&'static str> {
+        if let Some(cluster) = &self.cluster {
+            if cluster.is_draining() {
+                return Some("this instance is shutting down: connect again to play");
+            }
+            if !cluster.is_up() {
+                return Some("Redis does not answer: no new match until this instance's cluster is back");
+            }
+        }
+        if self.store.breaker_open() {
+            return Some("the database does not answer: no new match until it is back");
+        }
+        None
+    }
+
+    /// The live matches: this instance's, then (in a cluster) every other live instance's as
+    /// of their last heartbeat (at most a second old), each as `GET /api/matches/live` and
+    /// `match.list` list them, only `game`'s when given.
+    pub async fn live_matches(
+        &self,
+        game: Option<arcade_systems::model::Game>,
+    ) -> Result<Vec<serde_json::Value>, Unavailable> {
+        let (reply, answer) = tokio::sync::oneshot::channel::<Vec<crate::link::LiveMatch>>();
+        let here = self.ask_tick(Command::ListLive { game, reply }, answer).await?;
+        let mut listed: Vec<serde_json::Value> = here
+            .iter()
+            .filter_map(|live| serde_json::to_value(live).ok())
+            .collect();
+        if let Some(cluster) = &self.cluster {
+            let wanted = game.map(|game| serde_json::json!(game));
+            listed.extend(cluster.others_live().await.into_iter().filter(|live| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|game| live.get("game") == Some(game))
+            }));
+        }
+        Ok(listed)
+    }
+
     pub async fn ask_tick<T>(
         &self,
         command: Command,

@@ -9,6 +9,8 @@
 //!   [`tick::MatchEvent`] and [`tick::MatchEvents`] (the rules import them from here).
 //! - [`sim`]: [`sim::Simulation`] (the World and its Schedule) and the operations the network
 //!   layer applies between ticks: create, join, leave, drop, return, input.
+//! - [`checkpoint`]: a live match captured whole and restored into another World (failover,
+//!   `--keep-live-matches`).
 //! - [`view`]: read-only views of a match for snapshots and listings, and its state hash.
 //! - [`compact`]: the compact `state` codec: quantized snapshots, keyframes and deltas.
 //! - [`components`]: the components of a match and its members, and the shared resources.
@@ -26,6 +28,7 @@
 
 pub mod bots;
 pub mod breakout;
+pub mod checkpoint;
 pub mod compact;
 pub mod components;
 pub mod model;

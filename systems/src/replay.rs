@@ -84,19 +84,19 @@ const AXIS_F32: u8 = 3;
 #[derive(Component, Clone, Debug, Default, PartialEq)]
 pub struct ReplayLog {
     /// The encoded ops (the module doc); grows by amortized doubling.
-    ops: Vec<u8>,
+    pub(crate) ops: Vec<u8>,
     /// Everyone who ever sat down, in order of first join: ops name them by index.
-    players: Vec<PlayerRef>,
+    pub(crate) players: Vec<PlayerRef>,
     /// The tick of the last op (the base of the next `dt`).
-    tick: u64,
+    pub(crate) tick: u64,
     /// Per seat index, the `seq` the decoder expects of the seat's next input.
-    next_seq: [u64; MAX_SEATS],
+    pub(crate) next_seq: [u64; MAX_SEATS],
     /// The newest input ops, not yet in `ops`: kept in the log's own row, so that logging an
     /// input writes no heap memory (the tail of `ops`, a cache line of its own per match, is
     /// cold at 10,000 matches); moved into `ops` when full, before any other op, and sealed.
-    tail: [u8; LOG_TAIL_BYTES],
+    pub(crate) tail: [u8; LOG_TAIL_BYTES],
     /// The bytes of `tail` in use.
-    tail_len: u8,
+    pub(crate) tail_len: u8,
 }
 
 /// A lifecycle operation, as [`crate::sim`] records it.
@@ -123,6 +123,14 @@ impl ReplayLog {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.ops.len() + usize::from(self.tail_len)
+    }
+
+    /// Every op recorded so far, the tail's included (a checkpoint's copy of the log).
+    pub(crate) fn logged_ops(&self) -> Vec<u8> {
+        let mut ops = Vec::with_capacity(self.ops.len() + usize::from(self.tail_len));
+        ops.extend_from_slice(&self.ops);
+        ops.extend_from_slice(&self.tail[..usize::from(self.tail_len)]);
+        ops
     }
 
     /// Moves the tail's ops into `ops` (before any op written to `ops`, and at the end).

@@ -17,6 +17,11 @@ impl SplitMix64 {
         SplitMix64 { state: seed }
     }
 
+    /// A generator at `state` (what [`SplitMix64::state`] gave): checkpoints restore it.
+    pub fn from_state(state: u64) -> SplitMix64 {
+        SplitMix64 { state }
+    }
+
     /// The current state (for hashing and snapshots of a match).
     pub fn state(&self) -> u64 {
         self.state

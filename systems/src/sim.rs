@@ -194,7 +194,7 @@ impl Simulation {
 
 /// The seats of a mode in seat order: the player seats in [`Mode::player_seats`] order, then
 /// the bot's.
-fn seat_layout(mode: Mode) -> &'static [(Seat, SeatKind)] {
+pub(crate) fn seat_layout(mode: Mode) -> &'static [(Seat, SeatKind)] {
     use SeatKind::{Bot, Player};
     match mode {
         Mode::OneVsOne => &[(Seat::Left, Player), (Seat::Right, Player)],

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod nginx;
 
 use std::io::{BufRead, BufReader};
@@ -28,9 +29,20 @@ pub async fn dodge_until_end(client: Client, match_id: String, seat: &str) -> (V
 
 /// [`dodge_until_end`], keeping every `state` received (in order) and the client.
 pub async fn dodge_and_record(
+    client: Client,
+    match_id: String,
+    seat: &str,
+) -> (Value, Vec<Value>, Client) {
+    dodge_until(client, match_id, seat, |message| message["type"] == "match.end").await
+}
+
+/// Plays like [`dodge_until_end`] until a message for which `stop` holds (returned, with
+/// every `state` received before it, in order, and the client).
+pub async fn dodge_until(
     mut client: Client,
     match_id: String,
     seat: &str,
+    stop: impl Fn(&Value) -> bool,
 ) -> (Value, Vec<Value>, Client) {
     let mut seq = 0u64;
     let mut states = 0usize;
@@ -43,30 +55,20 @@ pub async fn dodge_and_record(
                 other => panic!("{seat}: connection ended before match.end: {other:?}"),
             },
         };
+        if stop(&message) {
+            return (message, received, client);
+        }
         match message["type"].as_str() {
-            Some("match.end") => return (message, received, client),
+            Some("match.end") => panic!("{seat}: the match ended early: {message}"),
             Some("compact.broken") => panic!("{seat}: a compact delta broke the chain"),
             Some("state") => {
                 states += 1;
                 received.push(message.clone());
                 let data = &message["data"];
                 assert_eq!(data["matchId"], match_id.as_str());
-                let ball = &data["pong"]["ball"];
-                let Some(paddle) = data["pong"]["paddles"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|p| p["seat"] == seat)
-                else {
+                let Some(axis) = dodge_axis(data, seat) else {
                     continue;
                 };
-                let coming = (seat.starts_with("left")) == (ball["vx"].as_f64().unwrap() < 0.0);
-                let away = if paddle["y"].as_f64().unwrap() > ball["y"].as_f64().unwrap() {
-                    1.0
-                } else {
-                    -1.0
-                };
-                let axis = if coming { away } else { 0.0 };
                 if states.is_multiple_of(6) {
                     seq += 1;
                     let input = json!({"matchId": match_id, "seq": seq, "axis": axis});
@@ -76,6 +78,23 @@ pub async fn dodge_and_record(
             _ => {}
         }
     }
+}
+
+/// The axis that takes `seat`'s paddle out of the ball's way when the ball comes toward it
+/// (0 otherwise), from a Pong `state`'s data; `None` when the seat has no paddle there.
+pub fn dodge_axis(data: &Value, seat: &str) -> Option<f64> {
+    let ball = &data["pong"]["ball"];
+    let paddle = data["pong"]["paddles"]
+        .as_array()?
+        .iter()
+        .find(|p| p["seat"] == seat)?;
+    let coming = (seat.starts_with("left")) == (ball["vx"].as_f64()? < 0.0);
+    let away = if paddle["y"].as_f64()? > ball["y"].as_f64()? {
+        1.0
+    } else {
+        -1.0
+    };
+    Some(if coming { away } else { 0.0 })
 }
 
 /// Server flags that turn the HTTP rate limits off, for tests that send many requests.

@@ -8,7 +8,9 @@
 //! Connections are plain TCP (no TLS): PostgreSQL is expected on loopback or a private network.
 
 pub(crate) mod accounts;
+pub mod breaker;
 pub mod copy;
+pub(crate) mod live_matches;
 pub(crate) mod moderation;
 pub(crate) mod read;
 pub(crate) mod schema;
@@ -16,13 +18,17 @@ pub(crate) mod tournaments;
 pub(crate) mod write;
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, TimeoutType,
+};
 use tokio::runtime::{Handle, Runtime};
 use tokio_postgres::NoTls;
 
 use crate::error::DataError;
+use breaker::{Breaker, BreakerStatus, Permit};
 
 /// The most connections the pool opens (the writer holds one per batch; reads share the rest).
 pub(crate) const POOL_MAX_SIZE: usize = 16;
@@ -43,6 +49,21 @@ pub(crate) struct PgBackend {
     location: String,
     /// The connection settings (the writer opens its own connection with them).
     config: tokio_postgres::Config,
+    /// Fails reads at once while PostgreSQL does not answer ([`breaker`]).
+    breaker: Arc<Breaker>,
+}
+
+/// The read pool's connections now (`arcade_db_pool_*` metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// The most connections it opens.
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Connections lent to a read (or the schema check) now.
+    pub in_use: usize,
+    /// Open connections waiting in the pool.
+    pub idle: usize,
 }
 
 impl Drop for PgBackend {
@@ -69,6 +90,15 @@ pub(crate) fn pool_error(error: PoolError) -> DataError {
         PoolError::Backend(error) => pg(error),
         other => DataError::Postgres(format!("connection pool: {other}")),
     }
+}
+
+/// Whether a pool error says that no connection could be had from PostgreSQL (it refused,
+/// failed or did not answer in time), rather than that every connection was busy.
+fn is_unreachable(error: &PoolError) -> bool {
+    !matches!(
+        error,
+        PoolError::Timeout(TimeoutType::Wait) | PoolError::Closed
+    )
 }
 
 /// Whether a driver error is a FOREIGN KEY constraint violation.
@@ -124,6 +154,7 @@ impl PgBackend {
             pool,
             location: redact(url),
             config,
+            breaker: Arc::new(Breaker::default()),
         };
         backend.read(|mut client| async move { schema::migrate(&mut client).await })?;
         Ok(backend)
@@ -159,11 +190,45 @@ impl PgBackend {
         F: FnOnce(Object) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, DataError>> + Send,
     {
-        let pool = self.pool.clone();
+        let permit = self.breaker.admit(Instant::now())?;
+        let (pool, breaker) = (self.pool.clone(), self.breaker.clone());
         self.run(async move {
-            let client = pool.get().await.map_err(pool_error)?;
+            let client = match pool.get().await {
+                Ok(client) => {
+                    breaker.succeeded();
+                    client
+                }
+                Err(error) => {
+                    // A probe that fails in any way keeps the breaker open.
+                    if permit == Permit::Probe || is_unreachable(&error) {
+                        breaker.failed(permit, Instant::now());
+                    }
+                    return Err(pool_error(error));
+                }
+            };
             read(client).await
         })
+    }
+
+    /// The read pool's connections now.
+    pub(crate) fn pool_status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            in_use: status.size.saturating_sub(status.available),
+            idle: status.available,
+        }
+    }
+
+    /// Whether reads fail fast now.
+    pub(crate) fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// The breaker's state now.
+    pub(crate) fn breaker_status(&self) -> BreakerStatus {
+        self.breaker.status(Instant::now())
     }
 }
 

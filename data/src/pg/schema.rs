@@ -27,6 +27,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 8: roles, mutes, bans, reports, the audit log, chat message ids (issue 14;
     // src/moderation.rs, src/pg/moderation.rs)
     include_str!("../../postgres/0008_moderation.sql"),
+    // 9: live matches kept across a restart (issue 18; src/pg/live_matches.rs)
+    include_str!("../../postgres/0009_live_matches.sql"),
 ];
 
 /// The advisory lock key migrations hold (`arca` in ASCII).

@@ -18,6 +18,7 @@ use tokio_postgres::NoTls;
 use super::{POOL_WAIT, is_foreign_key_violation, pg};
 use crate::error::DataError;
 use crate::guests::GuestWrite;
+use crate::live_matches::LiveMatchWrite;
 use crate::notice::CommitNotice;
 use crate::ratings::{Rating, counted_seats, is_rated, new_ratings};
 use crate::reply::{Ack, reply};
@@ -322,6 +323,14 @@ async fn apply(tx: &mut Transaction<'_>, op: WriteOp, shared: &WriterShared) -> 
                 .await),
         ),
         WriteOp::Accounts(op) => super::accounts::apply(tx, op).await,
+        WriteOp::LiveMatches(LiveMatchWrite::Save(kept, to)) => reply(
+            to,
+            in_savepoint!(tx, |sp| super::live_matches::save(&sp, &kept).await),
+        ),
+        WriteOp::LiveMatches(LiveMatchWrite::Delete(ids, to)) => reply(
+            to,
+            in_savepoint!(tx, |sp| super::live_matches::delete(&sp, &ids).await),
+        ),
     }
 }
 

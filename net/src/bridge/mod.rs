@@ -11,7 +11,10 @@
 //! The command channel, replies and audiences it works with are in `crate::link`.
 //! - [`receive`]: commands into the World; [`send`]: events and state out.
 //! - [`wake`]: waking the writers from the runtime; [`match_metrics`], [`match_log`].
+//! - [`checkpoint`]: live matches captured, handed over and restored with their checkpoints.
 
+pub mod checkpoint;
+pub mod checkpoint_feed;
 pub mod match_log;
 pub mod match_metrics;
 pub mod receive;

@@ -102,7 +102,7 @@ const JOIN_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 const JOIN_CODE_LENGTH: usize = 6;
 
-fn new_join_code() -> String {
+pub(crate) fn new_join_code() -> String {
     (0..JOIN_CODE_LENGTH)
         .map(|_| JOIN_CODE_ALPHABET[rand::random_range(0..JOIN_CODE_ALPHABET.len())] as char)
         .collect()
@@ -326,7 +326,10 @@ fn apply_input(world: &mut World, player: PlayerId, reply: ReplyTo, input: Input
     }
 }
 
-fn reattach(world: &mut World, conn: ConnId, player: PlayerRef, outbox: Arc<Outbox>) {
+/// Seats a (re)connected player back into every live match where it holds a seat: the
+/// connection joins the audience, the seat is back (`player_back`, a fresh countdown) and
+/// gets `match.start`.
+pub(crate) fn reattach(world: &mut World, conn: ConnId, player: PlayerRef, outbox: Arc<Outbox>) {
     let games = world
         .resource::<Lobby>()
         .seats_of

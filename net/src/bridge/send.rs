@@ -265,6 +265,12 @@ fn finish<T: Serialize>(world: &mut World, game: Entity, id: MatchId, message: &
             }
         });
     }
+    forget_match(world, game, id, &audience);
+}
+
+/// Drops a match that is going (ended, or handed over with a checkpoint) from the bridge's
+/// indexes: its compact stream, its members' watch lists, its seats, its join code.
+pub(crate) fn forget_match(world: &mut World, game: Entity, id: MatchId, audience: &Audience) {
     if let Some(mut streams) = world.get_resource_mut::<CompactStreams>() {
         streams.0.remove(&game);
     }

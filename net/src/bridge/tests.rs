@@ -357,3 +357,95 @@ fn a_compact_member_gets_a_keyframe_then_deltas_and_a_keyframe_after_a_dropped_s
     assert_eq!(compact["tick"], json["data"]["tick"]);
     assert_eq!(compact["acks"], json["data"]["acks"]);
 }
+
+/// How many `match.event`s of `kind` a connection got.
+fn events_of(got: &Received, kind: &str) -> usize {
+    got.of_type("match.event")
+        .iter()
+        .filter(|event| event["data"]["kind"] == kind)
+        .count()
+}
+
+#[test]
+fn a_handed_over_match_is_restored_and_its_players_are_seated_back() {
+    let mut bridge = Bridge::new();
+    let (left, right, match_id) = started(&mut bridge);
+    bridge.step(200);
+    take(&left);
+    take(&right);
+
+    // Handed over: gone from the first World with no `match.end`.
+    let mut saved = Vec::new();
+    let handed = checkpoint::hand_over(&mut bridge.sim.world, |list| {
+        saved = list.iter().map(checkpoint::encode).collect();
+        Ok::<(), String>(())
+    });
+    assert_eq!(handed, 1);
+    bridge.step(3);
+    for conn in [&left, &right] {
+        let got = take(conn);
+        assert!(
+            got.control.is_empty() && got.states.is_empty(),
+            "{:?}",
+            got.control
+        );
+    }
+    assert!(playing_in(&bridge.sim.world, PlayerId(1)).is_none());
+    assert!(arcade_systems::sim::find_match(&bridge.sim.world, match_id).is_none());
+
+    // Restored elsewhere: listed, paused, both seats held.
+    let mut other = Bridge::new();
+    let restored = checkpoint::decode(&saved[0]).unwrap();
+    assert_eq!(restored.id, match_id);
+    checkpoint::restore_match(&mut other.sim.world, &restored).unwrap();
+    assert!(playing_in(&other.sim.world, PlayerId(2)).is_some());
+    let (reply, mut listed) = tokio::sync::oneshot::channel();
+    other
+        .commands
+        .send(Command::ListLive { game: None, reply })
+        .unwrap();
+    other.step(1);
+    let listed = listed.try_recv().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].phase, arcade_systems::model::Phase::Paused);
+
+    // One comes back by connecting with its token, the other by `match.join`.
+    let left = other.connect(1, Codec::Json);
+    other.step(1);
+    let got = take(&left);
+    assert_eq!(got.of_type("match.start").len(), 1, "{:?}", got.control);
+    assert_eq!(events_of(&got, "player_back"), 1, "{:?}", got.control);
+    let right = Conn {
+        id: 2,
+        player: PlayerRef {
+            id: PlayerId(2),
+            name: "player-2".into(),
+        },
+        outbox: Arc::new(Outbox::new(Codec::Json)),
+    };
+    other.join(&right, match_id, JoinAs::Player);
+    other.step(1);
+    let got = take(&right);
+    assert_eq!(got.of_type("ack")[0]["data"]["seat"], "right");
+    assert_eq!(got.of_type("match.start").len(), 1, "{:?}", got.control);
+    assert_eq!(events_of(&got, "player_back"), 1, "{:?}", got.control);
+    other.step(1);
+    assert_eq!(
+        take(&left).states[0]["data"]["phase"],
+        "countdown",
+        "both back: a fresh countdown"
+    );
+}
+
+#[test]
+fn a_failed_save_leaves_the_matches_live_to_be_aborted() {
+    let mut bridge = Bridge::new();
+    let (left, _right, _match_id) = started(&mut bridge);
+    let handed = checkpoint::hand_over(&mut bridge.sim.world, |_| Err("disk full"));
+    assert_eq!(handed, 0);
+    assert!(playing_in(&bridge.sim.world, PlayerId(1)).is_some());
+    abort_all(&mut bridge.sim.world);
+    bridge.step(2);
+    let got = take(&left);
+    assert_eq!(got.of_type("match.end")[0]["data"]["reason"], "aborted");
+}

@@ -1,7 +1,7 @@
 //! What instances of a cluster tell each other over Redis pub/sub (tokio threads): the
 //! message shapes only, so that the hub can hand messages to the bus without importing it.
 
-use arcade_systems::model::PlayerId;
+use arcade_systems::model::{MatchId, PlayerId};
 use serde::{Deserialize, Serialize};
 
 use crate::outbox::CloseReason;
@@ -72,6 +72,12 @@ pub enum Said {
     Playing { player: PlayerId, playing: bool },
     /// A new instance asks the others to say who is connected to them.
     WhoIsThere,
+    /// The sender adopted this match of a dead or draining instance (failover): the
+    /// connections of its players are seated back there.
+    Adopted {
+        match_id: MatchId,
+        players: Vec<PlayerId>,
+    },
 }
 
 /// Why a relayed session is closed: the close reasons that may cross instances.

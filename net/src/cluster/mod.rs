@@ -9,7 +9,9 @@
 //! the tasks reconnect with backoff, and `/health` reports the outage.
 
 pub mod bus;
+pub mod failover;
 pub mod relay;
+pub mod seats;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,6 +41,11 @@ pub const RECONNECT_FIRST: Duration = Duration::from_millis(100);
 /// The longest wait between reconnection attempts.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
+/// How long a `match.join` for an id nobody is known to hold looks for its owner.
+pub const OWNER_WAIT: Duration = Duration::from_millis(500);
+/// How often it looks meanwhile.
+const OWNER_POLL: Duration = Duration::from_millis(25);
+
 /// How long joining waits for Redis at start.
 pub const JOIN_WAIT: Duration = Duration::from_secs(5);
 
@@ -59,6 +66,37 @@ fn heartbeat_key(instance: &str) -> String {
 /// The key of an instance's live matches (a JSON array, refreshed with the heartbeat).
 fn live_key(instance: &str) -> String {
     format!("arcade:live:{instance}")
+}
+
+/// The set of the instances that have beaten (a dead one is removed by the first instance
+/// that finds its heartbeat key expired), read instead of scanning the keyspace.
+const INSTANCES_KEY: &str = "arcade:instances";
+
+/// The values of `keys` (`MGET`, one per key, `None` where a key is missing).
+async fn values_of(
+    redis: &mut ConnectionManager,
+    keys: &[String],
+) -> redis::RedisResult<Vec<Option<String>>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    redis::cmd("MGET").arg(keys).query_async(redis).await
+}
+
+/// The instances whose heartbeat key is alive; the others are removed from the set.
+async fn alive_instances(redis: &mut ConnectionManager) -> redis::RedisResult<Vec<String>> {
+    let members: Vec<String> = redis.smembers(INSTANCES_KEY).await?;
+    let keys: Vec<String> = members.iter().map(|id| heartbeat_key(id)).collect();
+    let beats = values_of(redis, &keys).await?;
+    let (alive, dead): (Vec<_>, Vec<_>) = members
+        .into_iter()
+        .zip(beats)
+        .partition(|(_, beat)| beat.is_some());
+    if !dead.is_empty() {
+        let dead: Vec<String> = dead.into_iter().map(|(id, _)| id).collect();
+        let () = redis.srem(INSTANCES_KEY, dead).await?;
+    }
+    Ok(alive.into_iter().map(|(id, _)| id).collect())
 }
 
 /// A player connected to another instance.
@@ -112,6 +150,14 @@ pub struct Cluster {
     on_mute: std::sync::OnceLock<MuteListener>,
     /// Wakes the heartbeat before its second is up (a match was created here).
     beat_now: tokio::sync::Notify,
+    /// Checkpoint batches Redis refused ([`failover`]).
+    checkpoints_failed: Arc<AtomicU64>,
+    /// Set at SIGTERM: this instance takes no new match ([`failover`]).
+    draining: AtomicBool,
+    /// Set once this instance handed its matches over: it beats no more.
+    handed_over: tokio::sync::Mutex<bool>,
+    /// The seat keys this instance wrote at its last heartbeat ([`seats`]).
+    seats: Mutex<seats::Written>,
 }
 
 /// What a mute from another instance is handed to.
@@ -158,6 +204,10 @@ impl Cluster {
             outgoing: outgoing.clone(),
             on_mute: std::sync::OnceLock::new(),
             beat_now: tokio::sync::Notify::new(),
+            checkpoints_failed: Arc::default(),
+            draining: AtomicBool::new(false),
+            handed_over: tokio::sync::Mutex::new(false),
+            seats: Mutex::new(seats::Written::new()),
         });
         hub.set_relay(outgoing);
         tokio::spawn(publish(cluster.clone(), queued));
@@ -213,10 +263,26 @@ impl Cluster {
     }
 
     /// Makes sure the owner of `match_id` is known when another live instance holds it: reads
-    /// the other instances' live lists again when it is not in the last heartbeat's.
-    pub async fn learn_owner(&self, match_id: MatchId) {
-        if self.owner_of(match_id).is_none() {
+    /// the other instances' live lists again when it is not in the last heartbeat's, and,
+    /// when the match is not held here either (`held_here`), keeps looking for up to
+    /// [`OWNER_WAIT`]: a match created on another instance a moment ago (its id passed on at
+    /// once, as a load generator or a fast friend does) is in its owner's list within a few
+    /// ticks.
+    pub async fn learn_owner(&self, match_id: MatchId, held_here: impl Future<Output = bool>) {
+        if self.owner_of(match_id).is_some() {
+            return;
+        }
+        self.refresh_owners().await;
+        if self.owner_of(match_id).is_some() || held_here.await {
+            return;
+        }
+        let deadline = Instant::now() + OWNER_WAIT;
+        while Instant::now() < deadline {
+            tokio::time::sleep(OWNER_POLL).await;
             self.refresh_owners().await;
+            if self.owner_of(match_id).is_some() {
+                return;
+            }
         }
     }
 
@@ -384,8 +450,19 @@ impl Cluster {
                 reply,
                 input,
             },
-            ForwardedOp::Gone => return,
+            // The virtual connection, made above, was re-attached to the player's seats.
+            ForwardedOp::Gone | ForwardedOp::Attach => return,
         };
+        if matches!(
+            command,
+            Command::Match {
+                op: MatchOp::Join(_),
+                ..
+            }
+        ) {
+            // The joiner's seat key is written at once, not at the next beat.
+            self.beat_soon();
+        }
         let _ = self.commands.send(command);
     }
 
@@ -454,6 +531,12 @@ impl Cluster {
     /// Refreshes this instance's heartbeat and live list, and reads which instances are
     /// alive; players of instances that died are forgotten.
     pub async fn beat(&self, live: &[LiveMatch]) {
+        // Held across the beat: a hand-over ([`failover`]) deletes the heartbeat key only
+        // between beats, and no beat writes it again afterwards.
+        let handed_over = self.handed_over.lock().await;
+        if *handed_over {
+            return;
+        }
         let live = serde_json::to_string(live).unwrap_or_else(|_| "[]".into());
         let started = Instant::now();
         let mut redis = self.redis.clone();
@@ -466,27 +549,24 @@ impl Cluster {
             )
             .ignore()
             .set_ex(live_key(&self.instance), live, HEARTBEAT_TTL_SECONDS)
+            .ignore()
+            .sadd(INSTANCES_KEY, &self.instance)
             .ignore();
             let () = pipe.query_async(&mut redis).await?;
-            let keys: Vec<String> = redis.keys(heartbeat_key("*")).await?;
-            Ok::<_, redis::RedisError>(keys)
+            alive_instances(&mut redis).await
         };
         match tokio::time::timeout(HEARTBEAT_EVERY * 2, beat).await {
-            Ok(Ok(keys)) => {
+            Ok(Ok(alive)) => {
                 self.up.store(true, Ordering::Relaxed);
                 self.round_trip_us
                     .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                self.alive.store(keys.len() as u64, Ordering::Relaxed);
-                let alive: Vec<String> = keys
-                    .iter()
-                    .filter_map(|key| key.strip_prefix("arcade:instance:"))
-                    .map(str::to_owned)
-                    .collect();
+                self.alive.store(alive.len() as u64, Ordering::Relaxed);
                 self.remote
                     .write()
                     .expect("cluster lock")
                     .retain(|_, player| alive.contains(&player.instance));
                 self.refresh_owners().await;
+                self.keep_seats().await;
             }
             Ok(Err(error)) => {
                 self.up.store(false, Ordering::Relaxed);
@@ -531,22 +611,18 @@ impl Cluster {
     async fn others_live_by_instance(&self) -> Vec<(String, Vec<serde_json::Value>)> {
         let mut redis = self.redis.clone();
         let read = async {
-            let keys: Vec<String> = redis.keys(live_key("*")).await?;
-            let mine = live_key(&self.instance);
-            let keys: Vec<String> = keys.into_iter().filter(|key| *key != mine).collect();
-            if keys.is_empty() {
-                return Ok(Vec::new());
-            }
-            let lists: Vec<Option<String>> = redis.mget(&keys).await?;
-            Ok::<_, redis::RedisError>(keys.into_iter().zip(lists).collect::<Vec<_>>())
+            let mut others: Vec<String> = redis.smembers(INSTANCES_KEY).await?;
+            others.retain(|instance| *instance != self.instance);
+            let keys: Vec<String> = others.iter().map(|id| live_key(id)).collect();
+            let lists = values_of(&mut redis, &keys).await?;
+            Ok::<_, redis::RedisError>(others.into_iter().zip(lists).collect::<Vec<_>>())
         };
         let Ok(Ok(lists)) = tokio::time::timeout(HEARTBEAT_EVERY, read).await else {
             return Vec::new();
         };
         lists
             .into_iter()
-            .filter_map(|(key, list)| {
-                let instance = key.strip_prefix("arcade:live:")?.to_owned();
+            .filter_map(|(instance, list)| {
                 let list = serde_json::from_str::<Vec<serde_json::Value>>(&list?).ok()?;
                 Some((instance, list))
             })
@@ -554,7 +630,7 @@ impl Cluster {
     }
 
     /// Applies what another instance said, for this instance's connections.
-    fn hear(&self, from: String, said: Said, hub: &Hub) {
+    fn hear(self: &Arc<Self>, from: String, said: Said, hub: &Hub) {
         match said {
             Said::ToEveryone { message } => hub.broadcast(&message, |_| true),
             Said::ToPlayers { players, message } => hub.send_to_players_here(&message, &players),
@@ -605,6 +681,7 @@ impl Cluster {
                     });
                 }
             }
+            Said::Adopted { match_id, players } => self.heard_adopted(match_id, &players),
         }
     }
 }

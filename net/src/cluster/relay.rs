@@ -63,6 +63,9 @@ pub enum ForwardedOp {
     Input(Input),
     /// The connection closed (or changed player): its seats start their reconnect grace.
     Gone,
+    /// The connection just opened with the token of a player seated in a match held by the
+    /// owner: it is re-attached there as a local reconnection is (`cluster::seats`).
+    Attach,
 }
 
 /// A WebSocket frame as it crosses instances: the encoded bytes, shared, never copied (a text

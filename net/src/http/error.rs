@@ -59,6 +59,10 @@ impl IntoResponse for ApiError {
 
 impl From<arcade_data::DataError> for ApiError {
     fn from(error: arcade_data::DataError) -> ApiError {
+        // Refused at once by the open circuit breaker: said plainly, not logged per request.
+        if let arcade_data::DataError::Unavailable(reason) = error {
+            return ApiError::unavailable(format!("storage is unavailable: {reason}"));
+        }
         tracing::error!(%error, "storage error");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -10,7 +10,6 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::bridge::{Command, LiveMatch};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 use crate::wire::protocol::{NOWHERE, opaque_id};
@@ -107,23 +106,6 @@ async fn live_matches(
     Query(query): Query<LiveQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let game = parse_game(query.game.as_deref())?;
-    let (reply, answer) = tokio::sync::oneshot::channel::<Vec<LiveMatch>>();
-    let matches = state
-        .ask_tick(Command::ListLive { game, reply }, answer)
-        .await?;
-    let Some(cluster) = &state.cluster else {
-        return Ok(Json(json!({"matches": matches})));
-    };
-    // In a cluster: this instance's matches, then the other instances' (as of their last
-    // heartbeat, at most a second old).
-    let mut listed = serde_json::to_value(matches).unwrap_or_default();
-    if let Some(listed) = listed.as_array_mut() {
-        let wanted = game.map(|game| json!(game));
-        listed.extend(cluster.others_live().await.into_iter().filter(|live| {
-            wanted
-                .as_ref()
-                .is_none_or(|game| live.get("game") == Some(game))
-        }));
-    }
+    let listed = state.live_matches(game).await?;
     Ok(Json(json!({"matches": listed})))
 }

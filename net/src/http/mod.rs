@@ -158,6 +158,7 @@ async fn health(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.db.record(&state.store);
     let body = state.metrics.render();
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()
 }

@@ -456,6 +456,21 @@ pub async fn health_details(
     if admin.is_some() {
         body["database"]["path"] = json!(state.store.location());
     }
+    if let Some(breaker) = state.store.breaker() {
+        body["database"]["breaker"] = json!({
+            "state": breaker.state,
+            "failures": breaker.failures,
+            "retryInMs": breaker.retry_in.map(|wait| wait.as_millis() as u64),
+        });
+    }
+    if let Some(pool) = state.store.pool_status() {
+        body["database"]["pool"] = json!({
+            "maxSize": pool.max_size,
+            "size": pool.size,
+            "inUse": pool.in_use,
+            "idle": pool.idle,
+        });
+    }
     if let Some(cluster) = &state.cluster {
         body["cluster"] = json!({
             "instance": cluster.instance,

@@ -59,6 +59,14 @@ pub fn stopping(world: &mut World) {
     }
 }
 
+/// Whether `id` is a live tournament match (the runner replays those after a restart: they
+/// are not kept with `--keep-live-matches`).
+pub fn is_tournament_match(world: &World, id: MatchId) -> bool {
+    world
+        .get_resource::<TournamentLink>()
+        .is_some_and(|link| link.matches.contains(&id))
+}
+
 /// Sends each tournament match that ended this tick to the runner.
 pub fn forward_tournament_results(events: Res<MatchEvents>, mut link: ResMut<TournamentLink>) {
     if link.matches.is_empty() {

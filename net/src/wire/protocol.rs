@@ -64,6 +64,8 @@ pub enum ErrorCode {
     TooLarge,
     Unsupported,
     Internal,
+    /// A dependency is away or the instance is draining: try again (elsewhere).
+    Unavailable,
 }
 
 /// The `data` of an `error`.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arcade_systems::model::PlayerRef;
+use arcade_systems::sim;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::stream::SplitStream;
@@ -239,6 +240,10 @@ impl Session {
             player: self.player_ref(),
             outbox: self.outbox.clone(),
         });
+        // In a cluster, a seat in a match another instance owns is re-attached there.
+        if let Some(cluster) = &self.state.cluster {
+            cluster.reseat(self.conn, self.player_ref(), self.outbox.clone());
+        }
     }
 
     fn push<T: serde::Serialize>(&self, codec: Codec, message: &T) {
@@ -370,6 +375,9 @@ impl Session {
             }
             "match.create" => {
                 if let Some(create) = self.data::<MatchCreate>(&reply, payload) {
+                    if let Some(reason) = self.state.refuses_new_matches() {
+                        return reply.error(ErrorCode::Unavailable, reason);
+                    }
                     self.to_tick_thread(reply, MatchOp::Create(create));
                     if let Some(cluster) = &self.state.cluster {
                         // Other instances learn of the new match at once, not at the next beat.
@@ -392,9 +400,20 @@ impl Session {
                     if let (Some(cluster), Some(id)) = (&self.state.cluster, join.match_id) {
                         // A match created elsewhere within the last second is not in the
                         // heartbeat's list yet: look again before the tick thread says no.
-                        cluster.learn_owner(id).await;
+                        let held_here = async {
+                            let (reply, answer) = tokio::sync::oneshot::channel();
+                            let job = Command::Run(Box::new(move |world| {
+                                let _ = reply.send(sim::find_match(world, id).is_some());
+                            }));
+                            self.state.ask_tick(job, answer).await.unwrap_or(false)
+                        };
+                        cluster.learn_owner(id, held_here).await;
                     }
                     self.to_tick_thread(reply, MatchOp::Join(join));
+                    if let Some(cluster) = &self.state.cluster {
+                        // A seat taken here is written to Redis at once (`cluster::seats`).
+                        cluster.beat_soon();
+                    }
                 }
             }
             "match.leave" => {
@@ -409,7 +428,14 @@ impl Session {
             }
             "match.list" => {
                 if let Some(list) = self.data::<MatchList>(&reply, payload) {
-                    self.to_tick_thread(reply, MatchOp::List(list.game));
+                    if self.state.cluster.is_none() {
+                        return self.to_tick_thread(reply, MatchOp::List(list.game));
+                    }
+                    // In a cluster, every instance's matches (as `GET /api/matches/live`).
+                    match self.state.live_matches(list.game).await {
+                        Ok(matches) => reply.ack(serde_json::json!({ "matches": matches })),
+                        Err(error) => reply.error(ErrorCode::Unavailable, error.to_string()),
+                    }
                 }
             }
             "queue.join" => {
