@@ -224,6 +224,8 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
             moderation.set_mute(player, until)
         }));
         tokio::spawn(cluster::run_heartbeat(state.clone(), cluster.clone()));
+        let pairs = state.metrics.cluster.queue_pairs.clone();
+        arcade_net::cluster::queues::start(cluster, pairs);
     }
     info!(%instance, database = %store.location(), backend = store.backend_name(), "instance");
     tokio::spawn(arcade_net::http::accounts::purge_guests(state.clone()));

@@ -9,6 +9,7 @@
 //! the tasks reconnect with backoff, and `/health` reports the outage.
 
 pub mod bus;
+pub mod queues;
 pub mod relay;
 
 use std::collections::HashMap;
@@ -112,6 +113,8 @@ pub struct Cluster {
     on_mute: std::sync::OnceLock<MuteListener>,
     /// Wakes the heartbeat before its second is up (a match was created here).
     beat_now: tokio::sync::Notify,
+    /// Wakes the join-code publisher ([`queues`]) before its second is up.
+    codes_now: tokio::sync::Notify,
 }
 
 /// What a mute from another instance is handed to.
@@ -158,6 +161,7 @@ impl Cluster {
             outgoing: outgoing.clone(),
             on_mute: std::sync::OnceLock::new(),
             beat_now: tokio::sync::Notify::new(),
+            codes_now: tokio::sync::Notify::new(),
         });
         hub.set_relay(outgoing);
         tokio::spawn(publish(cluster.clone(), queued));
@@ -169,6 +173,7 @@ impl Cluster {
     /// find it by id within a tick or two instead of up to a second later).
     pub fn beat_soon(&self) {
         self.beat_now.notify_one();
+        self.codes_now.notify_one();
     }
 
     /// Waits until [`Cluster::beat_soon`] is called.
@@ -384,6 +389,12 @@ impl Cluster {
                 reply,
                 input,
             },
+            ForwardedOp::Seat { group } => {
+                let outbox = reply.outbox;
+                Command::Run(Box::new(move |world| {
+                    crate::matchmaking::shared::seat_remote(world, group, player.id, conn, outbox)
+                }))
+            }
             ForwardedOp::Gone => return,
         };
         let _ = self.commands.send(command);
@@ -418,6 +429,25 @@ impl Cluster {
                 control,
                 states,
             }) => self.deliver(conn, control, states),
+            Ok(Direct::Offer {
+                owner,
+                group,
+                match_id,
+                entry,
+            }) => {
+                let _ = self.commands.send(Command::Run(Box::new(move |world| {
+                    crate::matchmaking::shared::offered(world, owner, group, match_id, entry)
+                })));
+            }
+            Ok(Direct::Settled {
+                group,
+                player,
+                seated,
+            }) => {
+                let _ = self.commands.send(Command::Run(Box::new(move |world| {
+                    crate::matchmaking::shared::settled(world, group, player, seated)
+                })));
+            }
             Err(error) => tracing::warn!(%error, "a malformed relay message was ignored"),
         }
     }

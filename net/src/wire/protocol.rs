@@ -64,6 +64,8 @@ pub enum ErrorCode {
     TooLarge,
     Unsupported,
     Internal,
+    /// A dependency (Redis, the database) cannot be reached: try again later.
+    Unavailable,
 }
 
 /// The `data` of an `error`.
