@@ -5,8 +5,9 @@
 //! Keys (in the database `--redis` names):
 //! - `arcade:queue:<game>:<mode>`: a hash, player id → its [`Entry`] as JSON (player, name,
 //!   instance, connection, rating, joined-at).
-//! - `arcade:code:<CODE>`: a private match's id, set by its owner while the match lives
-//!   (refreshed with every heartbeat, with the heartbeat's TTL; deleted when the match ends).
+//! - `arcade:code:<CODE>`: a private match's id and owner (`<match id> <instance>`), set by
+//!   its owner while the match lives (refreshed every second with the heartbeat's TTL;
+//!   deleted when the match ends).
 //!
 //! A pass (every [`PASS_EVERY`], and at once after a join here) reads a queue, drops the
 //! entries of instances whose heartbeat expired, and forms groups with the same rules as one
@@ -38,9 +39,9 @@ pub const PASS_EVERY: Duration = Duration::from_millis(250);
 /// How long one Redis call of a queue may take before it counts as Redis being away.
 const REDIS_WAIT: Duration = Duration::from_secs(1);
 
-/// How long after a match is created here its join code is published (the tick that creates
-/// it runs first).
-const CODES_AFTER_CREATE: Duration = Duration::from_millis(20);
+/// How long a join code unknown to Redis is looked up again after (its match may have been
+/// created elsewhere a moment ago, its code on its way).
+const CODE_LOOK_AGAIN: Duration = Duration::from_millis(100);
 
 /// Takes a group atomically. KEYS[1]: the queue; KEYS[2..]: each member's instance's
 /// heartbeat key; ARGV: each member's field and entry. Returns 1 when taken, 0 when any
@@ -373,7 +374,9 @@ async fn publish_codes(cluster: Arc<Cluster>) {
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            _ = cluster.codes_now.notified() => tokio::time::sleep(CODES_AFTER_CREATE).await,
+            // A match was just created here: the tick that creates it runs before the job
+            // below, which the command channel delivers after it.
+            _ = cluster.codes_now.notified() => {}
         }
         let (tell, told) = tokio::sync::oneshot::channel::<Vec<(String, MatchId)>>();
         let ask = Command::Run(Box::new(move |world| {
@@ -398,7 +401,8 @@ async fn publish_codes(cluster: Arc<Cluster>) {
         let now: HashSet<String> = codes.iter().map(|(code, _)| code.clone()).collect();
         let mut pipe = redis::pipe();
         for (code, id) in &codes {
-            pipe.set_ex(code_key(code), id.to_string(), HEARTBEAT_TTL_SECONDS)
+            let value = format!("{id} {}", cluster.instance);
+            pipe.set_ex(code_key(code), value, HEARTBEAT_TTL_SECONDS)
                 .ignore();
         }
         for ended in published.difference(&now) {
@@ -414,12 +418,29 @@ async fn publish_codes(cluster: Arc<Cluster>) {
 
 impl Cluster {
     /// The match a join code names in the cluster (any instance's private match), if Redis
-    /// knows it.
+    /// knows it; its owner is noted, as private matches are in no live list.
     pub async fn match_of_code(&self, code: &str) -> Option<MatchId> {
+        let found = match self.read_code(code).await {
+            Some(found) => found,
+            None => {
+                tokio::time::sleep(CODE_LOOK_AGAIN).await;
+                self.read_code(code).await?
+            }
+        };
+        let (id, owner) = found;
+        if owner != self.instance {
+            self.owners.write().expect("cluster lock").insert(id, owner);
+        }
+        Some(id)
+    }
+
+    /// A code's match and its owner, as stored (`<match id> <instance>`).
+    async fn read_code(&self, code: &str) -> Option<(MatchId, String)> {
         let mut redis = self.redis.clone();
         let read = redis.get::<_, Option<String>>(code_key(code));
-        let id = tokio::time::timeout(REDIS_WAIT, read).await.ok()?.ok()??;
-        id.parse().ok()
+        let stored = tokio::time::timeout(REDIS_WAIT, read).await.ok()?.ok()??;
+        let (id, owner) = stored.split_once(' ')?;
+        Some((id.parse().ok()?, owner.to_owned()))
     }
 
     /// Notes that this instance's connection `conn` plays `match_id`, held by `owner`: its

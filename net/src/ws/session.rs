@@ -396,7 +396,7 @@ impl Session {
                         // A private match of any instance, found by its code in Redis.
                         (join.match_id, join.join_code) = (Some(id), None);
                     }
-                    if let (Some(cluster), Some(id)) = (&self.state.cluster, join.match_id) {
+                    else if let (Some(cluster), Some(id)) = (&self.state.cluster, join.match_id) {
                         // A match created elsewhere within the last second is not in the
                         // heartbeat's list yet: look again before the tick thread says no.
                         cluster.learn_owner(id).await;
