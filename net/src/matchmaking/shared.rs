@@ -574,3 +574,159 @@ pub(super) fn expire(world: &mut World, tick_rate: u32) {
         discard(&mut matchmaker, group, forming.members);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matchmaking::{QueueRequest, is_queued, join_queue, leave_queue, match_queues};
+    use crate::wire::codec::Codec;
+    use arcade_systems::sim::{Simulation, SimConfig};
+    use tokio::sync::mpsc::{Receiver, channel};
+
+    fn world_of(instance: &str) -> (Simulation, Receiver<QueueEvent>) {
+        let mut sim = Simulation::new(SimConfig::default());
+        sim.world.init_resource::<link::Lobby>();
+        let (events, received) = channel(64);
+        install_shared(&mut sim.world, instance.into(), events);
+        (sim, received)
+    }
+
+    fn reply(outbox: &Arc<Outbox>) -> ReplyTo {
+        ReplyTo {
+            outbox: outbox.clone(),
+            codec: Codec::Json,
+            request_id: None,
+        }
+    }
+
+    /// Queues player `n` through connection `n`; returns its entry as sent to Redis.
+    fn queue(world: &mut World, events: &mut Receiver<QueueEvent>, n: u64) -> Entry {
+        let outbox = Arc::new(Outbox::new(Codec::Json));
+        let player = PlayerRef {
+            id: PlayerId(n),
+            name: format!("p{n}"),
+        };
+        let request = QueueRequest {
+            game: Game::Pong,
+            mode: Mode::OneVsOne,
+            rating: 1500.0,
+        };
+        join_queue(world, n, player, reply(&outbox), request);
+        match events.try_recv() {
+            Ok(QueueEvent::Enqueue { entry, reply, .. }) => {
+                assert!(reply.is_some(), "queue.join is answered once Redis has it");
+                entry
+            }
+            _ => panic!("no Enqueue"),
+        }
+    }
+
+    fn remote(n: u64) -> Entry {
+        Entry {
+            player: PlayerId(n),
+            name: format!("p{n}"),
+            instance: "b".into(),
+            conn: n,
+            rating: 1500.0,
+            joined_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_group_of_this_instance_starts_at_once_and_nothing_pairs_locally() {
+        let (mut sim, mut events) = world_of("a");
+        let world = &mut sim.world;
+        let first = queue(world, &mut events, 1);
+        let second = queue(world, &mut events, 2);
+        assert_eq!(first.instance, "a");
+        match_queues(world);
+        assert!(link::playing_in(world, PlayerId(1)).is_none(), "Redis pairs");
+        form(world, 7, Game::Pong, Mode::OneVsOne, vec![first, second]);
+        let game = link::playing_in(world, PlayerId(1)).expect("seated");
+        assert_eq!(link::playing_in(world, PlayerId(2)), Some(game));
+        assert!(!is_queued(world, PlayerId(1)) && !is_queued(world, PlayerId(2)));
+        assert!(matches!(events.try_recv(), Ok(QueueEvent::Formed)));
+    }
+
+    #[test]
+    fn a_remote_member_is_offered_and_seated_through_its_virtual_connection() {
+        let (mut sim, mut events) = world_of("a");
+        let world = &mut sim.world;
+        let mine = queue(world, &mut events, 1);
+        form(world, 7, Game::Pong, Mode::OneVsOne, vec![mine, remote(2)]);
+        assert!(matches!(
+            events.try_recv(),
+            Ok(QueueEvent::Offer { group: 7, ref entry, .. }) if entry.player == PlayerId(2)
+        ));
+        assert!(link::playing_in(world, PlayerId(1)).is_none(), "waits for its seat");
+        assert!(is_queued(world, PlayerId(1)));
+        let virtual_outbox = Arc::new(Outbox::new(Codec::Json));
+        seat_remote(world, 7, PlayerId(2), 99, virtual_outbox);
+        let game = link::playing_in(world, PlayerId(1)).expect("started");
+        assert_eq!(link::playing_in(world, PlayerId(2)), Some(game));
+        assert!(matches!(
+            events.try_recv(),
+            Ok(QueueEvent::Settled { seated: true, .. })
+        ));
+    }
+
+    #[test]
+    fn an_unclaimed_seat_discards_the_group_and_the_present_go_back_first() {
+        let (mut sim, mut events) = world_of("a");
+        let world = &mut sim.world;
+        let mine = queue(world, &mut events, 1);
+        form(world, 7, Game::Pong, Mode::OneVsOne, vec![mine.clone(), remote(2)]);
+        let _offer = events.try_recv();
+        let rate = u64::from(arcade_systems::sim::DEFAULT_TICK_RATE);
+        for _ in 0..SEAT_TIMEOUT.as_secs() * rate + 2 {
+            match_queues(world);
+        }
+        assert!(link::playing_in(world, PlayerId(1)).is_none());
+        let mut back = None;
+        let mut told = false;
+        while let Ok(event) = events.try_recv() {
+            match event {
+                QueueEvent::Enqueue { entry, reply, .. } => back = Some((entry, reply.is_none())),
+                QueueEvent::Settled { seated: false, entry, .. } => {
+                    told = entry.player == PlayerId(2)
+                }
+                _ => {}
+            }
+        }
+        // Back with its first join time (the front), and no second `ack`.
+        assert_eq!(back, Some((mine, true)));
+        assert!(told, "the remote member's instance is told");
+        assert!(is_queued(world, PlayerId(1)));
+        // A late claim finds nothing.
+        seat_remote(world, 7, PlayerId(2), 99, Arc::new(Outbox::new(Codec::Json)));
+        assert!(link::playing_in(world, PlayerId(2)).is_none());
+    }
+
+    #[test]
+    fn an_offered_player_claims_its_seat_and_is_seated_or_queued_again() {
+        let (mut sim, mut events) = world_of("b");
+        let world = &mut sim.world;
+        let entry = queue(world, &mut events, 2);
+        offered(world, "a".into(), 7, MatchId(5), entry.clone());
+        assert!(matches!(
+            events.try_recv(),
+            Ok(QueueEvent::Accept { ref owner, group: 7, .. }) if owner == "a"
+        ));
+        // Matched: `queue.leave` says `not_found`, as on one instance; still counted queued.
+        let outbox = Arc::new(Outbox::new(Codec::Json));
+        leave_queue(world, PlayerId(2), reply(&outbox));
+        assert!(is_queued(world, PlayerId(2)));
+        settled(world, 7, PlayerId(2), false);
+        assert!(matches!(
+            events.try_recv(),
+            Ok(QueueEvent::Enqueue { entry: ref back, reply: None, .. }) if *back == entry
+        ));
+        offered(world, "a".into(), 8, MatchId(6), entry);
+        let _accept = events.try_recv();
+        settled(world, 8, PlayerId(2), true);
+        assert!(!is_queued(world, PlayerId(2)));
+        // An offer for a player that left is ignored.
+        offered(world, "a".into(), 9, MatchId(7), remote(3));
+        assert!(events.try_recv().is_err());
+    }
+}
