@@ -243,7 +243,10 @@ async fn a_player_queued_on_a_killed_instance_is_never_paired() {
         live.recv_where(|m| m["type"] == "match.start"),
     )
     .await;
-    assert!(quiet.is_err(), "paired with a dead instance's player: {quiet:?}");
+    assert!(
+        quiet.is_err(),
+        "paired with a dead instance's player: {quiet:?}"
+    );
     // Still queued (at the front): the next live player is paired with it, not the ghost.
     let mut next = Client::connect(a, "").await;
     queue(&mut next, "1v1").await;
@@ -304,7 +307,10 @@ async fn a_join_code_made_on_one_instance_works_on_another() {
         if again["data"]["code"] == "not_found" {
             break;
         }
-        assert!(Instant::now() < deadline, "the code outlived its match: {again}");
+        assert!(
+            Instant::now() < deadline,
+            "the code outlived its match: {again}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

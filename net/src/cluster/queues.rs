@@ -357,9 +357,12 @@ impl Queues {
             self.pairs.inc();
             let members: Vec<Entry> = group.iter().map(|&index| live[index].1.clone()).collect();
             let id = rand::random::<u64>();
-            let _ = self.cluster.commands.send(Command::Run(Box::new(move |world| {
-                shared::form(world, id, game, mode, members)
-            })));
+            let _ = self
+                .cluster
+                .commands
+                .send(Command::Run(Box::new(move |world| {
+                    shared::form(world, id, game, mode, members)
+                })));
         }
         Ok(())
     }

@@ -80,7 +80,9 @@ pub enum ForwardedOp {
     Gone,
     /// The connection's player claims its seat in a queue group the owner formed (no answer:
     /// `match.start` says it is seated, as on one instance).
-    Seat { group: u64 },
+    Seat {
+        group: u64,
+    },
 }
 
 /// A WebSocket frame as it crosses instances: the encoded bytes, shared, never copied (a text

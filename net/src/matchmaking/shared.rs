@@ -41,6 +41,7 @@ pub const QUEUE_EVENTS: usize = 4096;
 /// One player waiting in a cluster queue, as stored in Redis (JSON, the field of its player
 /// in the queue's hash).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Entry {
     pub player: PlayerId,
     pub name: String,
@@ -135,13 +136,17 @@ struct Mine {
     offered: Option<(String, u64, u64)>,
 }
 
+/// The connection that claimed a seat of a group: this instance's, or a virtual one standing
+/// for a connection of another instance.
+type Claim = (ConnId, Arc<Outbox>);
+
 /// A group formed here, waiting for every member's seat to be claimed.
 struct Forming {
     game: Game,
     mode: Mode,
     match_id: MatchId,
     /// Each member, with the connection that claimed its seat (here, or a virtual one).
-    members: Vec<(Entry, Option<(ConnId, Arc<Outbox>)>)>,
+    members: Vec<(Entry, Option<Claim>)>,
     /// The tick it was formed at.
     since: u64,
 }
@@ -255,7 +260,10 @@ pub(super) fn forget_connection(matchmaker: &mut Matchmaker, conn: ConnId) {
         .collect();
     for forming in shared.forming.values_mut() {
         for (_, claimed) in &mut forming.members {
-            if claimed.as_ref().is_some_and(|(claimer, _)| *claimer == conn) {
+            if claimed
+                .as_ref()
+                .is_some_and(|(claimer, _)| *claimer == conn)
+            {
                 *claimed = None;
             }
         }
@@ -510,18 +518,14 @@ fn start_if_claimed(world: &mut World, group: u64) {
 
 /// Gives up `group` (formed here): its members of this instance go back to the front of the
 /// queue, and the instances of the others are told to put theirs back.
-fn discard(
-    matchmaker: &mut Matchmaker,
-    group: u64,
-    members: Vec<(Entry, Option<(ConnId, Arc<Outbox>)>)>,
-) {
+fn discard(matchmaker: &mut Matchmaker, group: u64, members: Vec<(Entry, Option<Claim>)>) {
     let shared = part(matchmaker);
     for (entry, _) in members {
         if entry.instance == shared.instance {
             // Still here through the same connection (one that left or closed is gone).
-            let here = shared.mine.get(&entry.player).is_some_and(|mine| {
-                matches!(mine.offered, Some((_, offered, _)) if offered == group)
-            });
+            let here = shared.mine.get(&entry.player).is_some_and(
+                |mine| matches!(mine.offered, Some((_, offered, _)) if offered == group),
+            );
             if here {
                 requeue(shared, entry.player);
             }
@@ -580,7 +584,7 @@ mod tests {
     use super::*;
     use crate::matchmaking::{QueueRequest, is_queued, join_queue, leave_queue, match_queues};
     use crate::wire::codec::Codec;
-    use arcade_systems::sim::{Simulation, SimConfig};
+    use arcade_systems::sim::{SimConfig, Simulation};
     use tokio::sync::mpsc::{Receiver, channel};
 
     fn world_of(instance: &str) -> (Simulation, Receiver<QueueEvent>) {
@@ -640,7 +644,10 @@ mod tests {
         let second = queue(world, &mut events, 2);
         assert_eq!(first.instance, "a");
         match_queues(world);
-        assert!(link::playing_in(world, PlayerId(1)).is_none(), "Redis pairs");
+        assert!(
+            link::playing_in(world, PlayerId(1)).is_none(),
+            "Redis pairs"
+        );
         form(world, 7, Game::Pong, Mode::OneVsOne, vec![first, second]);
         let game = link::playing_in(world, PlayerId(1)).expect("seated");
         assert_eq!(link::playing_in(world, PlayerId(2)), Some(game));
@@ -658,7 +665,10 @@ mod tests {
             events.try_recv(),
             Ok(QueueEvent::Offer { group: 7, ref entry, .. }) if entry.player == PlayerId(2)
         ));
-        assert!(link::playing_in(world, PlayerId(1)).is_none(), "waits for its seat");
+        assert!(
+            link::playing_in(world, PlayerId(1)).is_none(),
+            "waits for its seat"
+        );
         assert!(is_queued(world, PlayerId(1)));
         let virtual_outbox = Arc::new(Outbox::new(Codec::Json));
         seat_remote(world, 7, PlayerId(2), 99, virtual_outbox);
@@ -675,7 +685,13 @@ mod tests {
         let (mut sim, mut events) = world_of("a");
         let world = &mut sim.world;
         let mine = queue(world, &mut events, 1);
-        form(world, 7, Game::Pong, Mode::OneVsOne, vec![mine.clone(), remote(2)]);
+        form(
+            world,
+            7,
+            Game::Pong,
+            Mode::OneVsOne,
+            vec![mine.clone(), remote(2)],
+        );
         let _offer = events.try_recv();
         let rate = u64::from(arcade_systems::sim::DEFAULT_TICK_RATE);
         for _ in 0..SEAT_TIMEOUT.as_secs() * rate + 2 {
@@ -687,9 +703,11 @@ mod tests {
         while let Ok(event) = events.try_recv() {
             match event {
                 QueueEvent::Enqueue { entry, reply, .. } => back = Some((entry, reply.is_none())),
-                QueueEvent::Settled { seated: false, entry, .. } => {
-                    told = entry.player == PlayerId(2)
-                }
+                QueueEvent::Settled {
+                    seated: false,
+                    entry,
+                    ..
+                } => told = entry.player == PlayerId(2),
                 _ => {}
             }
         }
@@ -698,7 +716,13 @@ mod tests {
         assert!(told, "the remote member's instance is told");
         assert!(is_queued(world, PlayerId(1)));
         // A late claim finds nothing.
-        seat_remote(world, 7, PlayerId(2), 99, Arc::new(Outbox::new(Codec::Json)));
+        seat_remote(
+            world,
+            7,
+            PlayerId(2),
+            99,
+            Arc::new(Outbox::new(Codec::Json)),
+        );
         assert!(link::playing_in(world, PlayerId(2)).is_none());
     }
 
