@@ -314,3 +314,44 @@ async fn a_join_code_made_on_one_instance_works_on_another() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_socket_leaves_the_cluster_queue_at_once() {
+    let Some(servers) = cluster(2, 15) else {
+        return;
+    };
+    let (a, b) = (&servers[0], &servers[1]);
+    let mut gone = Client::connect(a, "").await;
+    queue(&mut gone, "1v1").await;
+    drop(gone);
+    // The entry goes with the socket: the next two are paired together, in one group taken.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut yan = Client::connect(b, "").await;
+    queue(&mut yan, "1v1").await;
+    let mut zoe = Client::connect(b, "").await;
+    queue(&mut zoe, "1v1").await;
+    let start = started(&mut yan).await;
+    let players: HashSet<&str> = start["data"]["players"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    let expected = [yan.player_id(), zoe.player_id()];
+    assert_eq!(
+        players,
+        expected.iter().map(String::as_str).collect::<HashSet<_>>()
+    );
+    started(&mut zoe).await;
+    assert_eq!(
+        total(&servers, "arcade_cluster_queue_pairs_total").await,
+        1.0
+    );
+    // queue.leave answers as on one instance.
+    let mut xia = Client::connect(a, "").await;
+    queue(&mut xia, "2v2").await;
+    let left = xia.request("queue.leave", json!({})).await;
+    assert_eq!(left["data"], json!({"queue": "pong:2v2"}), "{left}");
+    let again = xia.request("queue.leave", json!({})).await;
+    assert_eq!(again["data"]["code"], "not_found", "{again}");
+}
