@@ -304,6 +304,11 @@ async fn redis_going_away_is_reported_and_survived() {
     assert_eq!(body["redis"], false, "{body}");
     assert_eq!(body["error"]["code"], "unavailable");
     health_becomes(&b, 503).await;
+    // The cluster's queues are in Redis: `queue.join` says they cannot be reached.
+    let queued = ada
+        .request("queue.join", json!({"game": "pong", "mode": "1v1"}))
+        .await;
+    assert_eq!(queued["data"]["code"], "unavailable", "{queued}");
     let (left_end, right_end) = tokio::join!(
         common::dodge_until_end(left, match_id.clone(), "left"),
         common::dodge_until_end(right, match_id.clone(), "right"),

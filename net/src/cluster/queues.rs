@@ -139,15 +139,15 @@ impl Queues {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                biased;
                 event = events.recv() => match event {
                     Some(event) => self.handle(event).await,
                     None => return,
                 },
-                _ = every.tick() => {
+                // While Redis is away (as the heartbeat last saw), no pass waits on it.
+                _ = every.tick(), if self.cluster.is_up() => {
                     for (game, mode) in all_queues() {
-                        if let Err(error) = self.pass(game, mode).await {
-                            tracing::debug!(%error, "queue pass failed");
-                        }
+                        self.pass_bounded(game, mode).await;
                     }
                 }
             }
@@ -184,10 +184,8 @@ impl Queues {
                         ),
                     }
                 }
-                if added == Ok(true)
-                    && let Err(error) = self.pass(game, mode).await
-                {
-                    tracing::debug!(%error, "queue pass failed");
+                if added == Ok(true) {
+                    self.pass_bounded(game, mode).await;
                 }
             }
             QueueEvent::Dequeue {
@@ -288,6 +286,15 @@ impl Queues {
         match tokio::time::timeout(REDIS_WAIT, invocation.invoke_async(&mut redis)).await {
             Ok(Ok(removed)) => Ok(removed),
             _ => Err(()),
+        }
+    }
+
+    /// [`Queues::pass`], given up after [`REDIS_WAIT`] (Redis away).
+    async fn pass_bounded(&self, game: Game, mode: Mode) {
+        match tokio::time::timeout(REDIS_WAIT, self.pass(game, mode)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::debug!(%error, "queue pass failed"),
+            Err(_) => tracing::debug!("queue pass timed out"),
         }
     }
 
