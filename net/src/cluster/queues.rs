@@ -135,6 +135,13 @@ struct Queues {
 
 impl Queues {
     async fn run(self, mut events: mpsc::Receiver<QueueEvent>) {
+        // Entries an earlier process of this instance id left stand for no connection now.
+        for (game, mode) in all_queues() {
+            let swept = self.sweep(game, mode, |entry| entry.instance == self.cluster.instance);
+            if let Ok(Err(error)) = tokio::time::timeout(REDIS_WAIT, swept).await {
+                tracing::warn!(%error, "this instance's old queue entries could not be swept");
+            }
+        }
         let mut every = tokio::time::interval(PASS_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -298,22 +305,46 @@ impl Queues {
         }
     }
 
+    /// Reads a queue and removes the entries that are not well-formed and those for which
+    /// `stale` holds; returns the others, each with its stored JSON.
+    async fn sweep(
+        &self,
+        game: Game,
+        mode: Mode,
+        stale: impl Fn(&Entry) -> bool,
+    ) -> redis::RedisResult<Vec<(String, Entry)>> {
+        let key = queue_key(game, mode);
+        let mut redis = self.cluster.redis.clone();
+        let stored: HashMap<String, String> = redis.hgetall(&key).await?;
+        let mut kept: Vec<(String, Entry)> = Vec::with_capacity(stored.len());
+        let mut gone: Vec<(String, String)> = Vec::new();
+        for (field, json) in stored {
+            match serde_json::from_str::<Entry>(&json) {
+                Ok(entry) if entry.player.to_string() == field && !stale(&entry) => {
+                    kept.push((json, entry))
+                }
+                _ => gone.push((field, json)),
+            }
+        }
+        if !gone.is_empty() {
+            let mut invocation = self.remove.key(&key);
+            for (field, json) in &gone {
+                invocation.arg(field).arg(json);
+            }
+            let removed: u64 = invocation.invoke_async(&mut redis).await?;
+            tracing::info!(removed, queue = %queue_name(game, mode), "stale queue entries removed");
+        }
+        Ok(kept)
+    }
+
     /// One pass over a queue: drops the entries of dead instances, then takes every group
     /// the pairing rules form now and hands each to the tick thread.
     async fn pass(&self, game: Game, mode: Mode) -> redis::RedisResult<()> {
         let key = queue_key(game, mode);
         let mut redis = self.cluster.redis.clone();
-        let stored: HashMap<String, String> = redis.hgetall(&key).await?;
-        if stored.is_empty() {
+        let entries = self.sweep(game, mode, |_| false).await?;
+        if entries.is_empty() {
             return Ok(());
-        }
-        let mut entries: Vec<(String, Entry)> = Vec::with_capacity(stored.len());
-        let mut junk: Vec<(String, String)> = Vec::new();
-        for (field, json) in stored {
-            match serde_json::from_str::<Entry>(&json) {
-                Ok(entry) if entry.player.to_string() == field => entries.push((json, entry)),
-                _ => junk.push((field, json)),
-            }
         }
         let instances: Vec<String> = entries
             .iter()
@@ -335,13 +366,10 @@ impl Queues {
         let (gone, live): (Vec<_>, Vec<_>) = entries
             .into_iter()
             .partition(|(_, entry)| dead.contains(&entry.instance));
-        if !gone.is_empty() || !junk.is_empty() {
+        if !gone.is_empty() {
             let mut invocation = self.remove.key(&key);
             for (json, entry) in &gone {
                 invocation.arg(entry.player.to_string()).arg(json);
-            }
-            for (field, json) in &junk {
-                invocation.arg(field).arg(json);
             }
             let removed: u64 = invocation.invoke_async(&mut redis).await?;
             tracing::info!(removed, queue = %queue_name(game, mode), "queue entries of dead instances removed");
