@@ -88,6 +88,23 @@ async fn started(client: &mut Client) -> Value {
     first
 }
 
+/// Both get the `match.start` of one match that seats the two of them.
+async fn paired_together(first: &mut Client, second: &mut Client) {
+    let start = started(first).await;
+    let players: HashSet<String> = start["data"]["players"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        players,
+        HashSet::from([first.player_id(), second.player_id()])
+    );
+    let other = started(second).await;
+    assert_eq!(other["data"]["matchId"], start["data"]["matchId"]);
+}
+
 /// The sum of a metric over the instances.
 async fn total(servers: &[Server], sample: &str) -> f64 {
     let mut sum = 0.0;
@@ -250,19 +267,7 @@ async fn a_player_queued_on_a_killed_instance_is_never_paired() {
     // Still queued (at the front): the next live player is paired with it, not the ghost.
     let mut next = Client::connect(a, "").await;
     queue(&mut next, "1v1").await;
-    let start = started(&mut live).await;
-    let players: HashSet<&str> = start["data"]["players"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
-    let expected = [live.player_id(), next.player_id()];
-    assert_eq!(
-        players,
-        expected.iter().map(String::as_str).collect::<HashSet<_>>()
-    );
-    started(&mut next).await;
+    paired_together(&mut live, &mut next).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,19 +335,7 @@ async fn a_closed_socket_leaves_the_cluster_queue_at_once() {
     queue(&mut yan, "1v1").await;
     let mut zoe = Client::connect(b, "").await;
     queue(&mut zoe, "1v1").await;
-    let start = started(&mut yan).await;
-    let players: HashSet<&str> = start["data"]["players"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
-    let expected = [yan.player_id(), zoe.player_id()];
-    assert_eq!(
-        players,
-        expected.iter().map(String::as_str).collect::<HashSet<_>>()
-    );
-    started(&mut zoe).await;
+    paired_together(&mut yan, &mut zoe).await;
     assert_eq!(
         total(&servers, "arcade_cluster_queue_pairs_total").await,
         1.0
