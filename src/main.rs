@@ -256,6 +256,8 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
             shutdown::signal().await;
             draining.start_draining();
         });
+        let pairs = state.metrics.cluster.queue_pairs.clone();
+        arcade_net::cluster::queues::start(cluster, pairs);
     }
     info!(%instance, database = %store.location(), backend = store.backend_name(), "instance");
     tokio::spawn(arcade_net::http::accounts::purge_guests(state.clone()));

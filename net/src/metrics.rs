@@ -74,6 +74,8 @@ pub struct ClusterGauges {
     pub redis_round_trip: prometheus::Gauge,
     /// `arcade_cluster_bus_dropped_total`: bus messages dropped (queue full or Redis down).
     pub bus_dropped: IntGauge,
+    /// `arcade_cluster_queue_pairs_total`: queue groups this instance took from Redis.
+    pub queue_pairs: prometheus::IntCounter,
 }
 
 impl ClusterGauges {
@@ -91,7 +93,14 @@ impl ClusterGauges {
         registry
             .register(Box::new(redis_round_trip.clone()))
             .unwrap();
+        let queue_pairs = prometheus::IntCounter::new(
+            "arcade_cluster_queue_pairs_total",
+            "Matchmaking groups this instance took from the cluster's queues",
+        )
+        .unwrap();
+        registry.register(Box::new(queue_pairs.clone())).unwrap();
         ClusterGauges {
+            queue_pairs,
             instances_alive: gauge(
                 "arcade_cluster_instances_alive",
                 "Instances of the cluster whose heartbeat is alive",

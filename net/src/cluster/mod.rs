@@ -10,6 +10,7 @@
 
 pub mod bus;
 pub mod failover;
+pub mod queues;
 pub mod relay;
 pub mod seats;
 
@@ -158,6 +159,8 @@ pub struct Cluster {
     handed_over: tokio::sync::Mutex<bool>,
     /// The seat keys this instance wrote at its last heartbeat ([`seats`]).
     seats: Mutex<seats::Written>,
+    /// Wakes the join-code publisher ([`queues`]) before its second is up.
+    codes_now: tokio::sync::Notify,
 }
 
 /// What a mute from another instance is handed to.
@@ -208,6 +211,7 @@ impl Cluster {
             draining: AtomicBool::new(false),
             handed_over: tokio::sync::Mutex::new(false),
             seats: Mutex::new(seats::Written::new()),
+            codes_now: tokio::sync::Notify::new(),
         });
         hub.set_relay(outgoing);
         tokio::spawn(publish(cluster.clone(), queued));
@@ -219,6 +223,7 @@ impl Cluster {
     /// find it by id within a tick or two instead of up to a second later).
     pub fn beat_soon(&self) {
         self.beat_now.notify_one();
+        self.codes_now.notify_one();
     }
 
     /// Waits until [`Cluster::beat_soon`] is called.
@@ -450,6 +455,12 @@ impl Cluster {
                 reply,
                 input,
             },
+            ForwardedOp::Seat { group } => {
+                let outbox = reply.outbox;
+                Command::Run(Box::new(move |world| {
+                    crate::matchmaking::shared::seat_remote(world, group, player.id, conn, outbox)
+                }))
+            }
             // The virtual connection, made above, was re-attached to the player's seats.
             ForwardedOp::Gone | ForwardedOp::Attach => return,
         };
@@ -495,6 +506,25 @@ impl Cluster {
                 control,
                 states,
             }) => self.deliver(conn, control, states),
+            Ok(Direct::Offer {
+                owner,
+                group,
+                match_id,
+                entry,
+            }) => {
+                let _ = self.commands.send(Command::Run(Box::new(move |world| {
+                    crate::matchmaking::shared::offered(world, owner, group, match_id, entry)
+                })));
+            }
+            Ok(Direct::Settled {
+                group,
+                player,
+                seated,
+            }) => {
+                let _ = self.commands.send(Command::Run(Box::new(move |world| {
+                    crate::matchmaking::shared::settled(world, group, player, seated)
+                })));
+            }
             Err(error) => tracing::warn!(%error, "a malformed relay message was ignored"),
         }
     }

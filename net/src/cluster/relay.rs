@@ -34,6 +34,21 @@ pub enum Direct {
         control: Vec<WireFrame>,
         states: Vec<(MatchId, WireFrame)>,
     },
+    /// From the instance that took a queue group (its match's owner) to a member's instance:
+    /// the member is offered `match_id` (`crate::cluster::queues`).
+    Offer {
+        owner: String,
+        group: u64,
+        match_id: MatchId,
+        entry: crate::matchmaking::shared::Entry,
+    },
+    /// From the owner to a member's instance: the member was seated, or goes back to its
+    /// queue (the group was discarded).
+    Settled {
+        group: u64,
+        player: arcade_systems::model::PlayerId,
+        seated: bool,
+    },
 }
 
 /// A request of a connection on another instance, for a match this instance owns.
@@ -66,6 +81,11 @@ pub enum ForwardedOp {
     /// The connection just opened with the token of a player seated in a match held by the
     /// owner: it is re-attached there as a local reconnection is (`cluster::seats`).
     Attach,
+    /// The connection's player claims its seat in a queue group the owner formed (no answer:
+    /// `match.start` says it is seated, as on one instance).
+    Seat {
+        group: u64,
+    },
 }
 
 /// A WebSocket frame as it crosses instances: the encoded bytes, shared, never copied (a text

@@ -21,10 +21,13 @@
 //! - [`queue`]: the queues and the system (tick thread).
 //! - [`pairing`]: ratings and waiting times in, groups out (pure).
 //! - [`rating`]: the rating a player queues with (tokio, before the command is sent).
+//! - [`shared`]: in a cluster (`--redis`), this instance's part of the cluster's queues, which
+//!   live in Redis (tick thread; the Redis side is `crate::cluster::queues`).
 
 pub mod pairing;
 pub mod queue;
 pub mod rating;
+pub mod shared;
 
 pub use crate::link::QueueRequest;
 pub use pairing::{INITIAL_WINDOW, WIDEN_PER_SECOND};

@@ -34,12 +34,12 @@ pub fn queue_name(game: Game, mode: Mode) -> String {
 }
 
 /// One player waiting in a queue.
-struct Waiting {
-    conn: ConnId,
-    player: PlayerRef,
-    outbox: Arc<Outbox>,
+pub(super) struct Waiting {
+    pub(super) conn: ConnId,
+    pub(super) player: PlayerRef,
+    pub(super) outbox: Arc<Outbox>,
     /// Its rating and when it joined, for [`form_groups`].
-    seeker: Seeker,
+    pub(super) seeker: Seeker,
 }
 
 /// Every queue, owned by the tick thread.
@@ -48,11 +48,14 @@ pub struct Matchmaker {
     /// The players of each queue, oldest first.
     queues: HashMap<(Game, Mode), Vec<Waiting>>,
     /// Which queue a player is in (a player is in at most one).
-    queued: HashMap<PlayerId, (Game, Mode)>,
+    pub(super) queued: HashMap<PlayerId, (Game, Mode)>,
     /// The queues someone joined since their last pass.
     joined: HashSet<(Game, Mode)>,
     /// Ticks run so far (measures waiting).
-    tick: u64,
+    pub(super) tick: u64,
+    /// In a cluster (`--redis`): the queues are the cluster's, in Redis ([`super::shared`]);
+    /// `queues` stays empty and this instance's part of them is kept here.
+    pub(super) shared: Option<super::shared::Shared>,
 }
 
 impl Matchmaker {
@@ -61,7 +64,7 @@ impl Matchmaker {
         self.queues.get(&(game, mode)).map_or(0, Vec::len)
     }
 
-    fn remove_player(&mut self, player: PlayerId) -> Option<(Game, Mode)> {
+    pub(super) fn remove_player(&mut self, player: PlayerId) -> Option<(Game, Mode)> {
         let key = self.queued.remove(&player)?;
         if let Some(queue) = self.queues.get_mut(&key) {
             queue.retain(|waiting| waiting.player.id != player);
@@ -119,6 +122,9 @@ pub fn join_queue(
             "the queues are full: try again later",
         );
     }
+    if matchmaker.shared.is_some() {
+        return super::shared::join(&mut matchmaker, conn, player, reply, game, mode, rating);
+    }
     let since = matchmaker.tick;
     matchmaker.queued.insert(player.id, (game, mode));
     matchmaker.joined.insert((game, mode));
@@ -140,6 +146,12 @@ pub fn join_queue(
 /// `queue.leave`: takes the player out of their queue (`not_found` when in none, e.g.
 /// because a match was just found).
 pub fn leave_queue(world: &mut World, player: PlayerId, reply: ReplyTo) {
+    let shared = world
+        .get_resource::<Matchmaker>()
+        .is_some_and(|matchmaker| matchmaker.shared.is_some());
+    if shared {
+        return super::shared::leave(&mut world.resource_mut::<Matchmaker>(), player, reply);
+    }
     let left = world
         .get_resource_mut::<Matchmaker>()
         .and_then(|mut matchmaker| matchmaker.remove_player(player));
@@ -156,6 +168,9 @@ pub fn forget_connection(world: &mut World, conn: ConnId) {
     let Some(mut matchmaker) = world.get_resource_mut::<Matchmaker>() else {
         return;
     };
+    if matchmaker.shared.is_some() {
+        return super::shared::forget_connection(&mut matchmaker, conn);
+    }
     let leaving: Vec<PlayerId> = matchmaker
         .queues
         .values()
@@ -177,6 +192,9 @@ pub fn match_queues(world: &mut World) {
         return;
     };
     matchmaker.tick += 1;
+    if matchmaker.shared.is_some() {
+        return super::shared::expire(world, tick_rate);
+    }
     let now = matchmaker.tick;
     let mut formed: Vec<(Game, Mode, Vec<Waiting>)> = Vec::new();
     let matchmaker = &mut *matchmaker;
@@ -214,14 +232,21 @@ pub fn match_queues(world: &mut World) {
             .into_iter()
             .filter_map(|index| slots[index].take())
             .collect();
-        start_match(world, game, mode, seated);
+        let id = MatchId(rand::random::<u64>() & ID_BITS_MASK);
+        start_match(world, id, game, mode, seated);
     }
 }
 
 /// Creates a match for a formed group and seats everyone, each connection becoming a
 /// member of its audience. If someone of the group is found seated elsewhere (which the queue
 /// rules prevent), that player leaves the queue and the rest go back to its front.
-fn start_match(world: &mut World, game: Game, mode: Mode, group: Vec<Waiting>) {
+pub(super) fn start_match(
+    world: &mut World,
+    id: MatchId,
+    game: Game,
+    mode: Mode,
+    group: Vec<Waiting>,
+) {
     let seated: Vec<bool> = group
         .iter()
         .map(|waiting| link::playing_in(world, waiting.player.id).is_some())
@@ -245,14 +270,13 @@ fn start_match(world: &mut World, game: Game, mode: Mode, group: Vec<Waiting>) {
         }
     };
     let spec = sim::MatchSpec {
-        id: MatchId(rand::random::<u64>() & ID_BITS_MASK),
+        id,
         game,
         mode,
         options,
         seed: rand::random::<u64>() & ID_BITS_MASK,
         started_at_ms: crate::clock::now_ms(),
     };
-    let id = spec.id;
     let entity = sim::create_match(world, spec);
     world
         .entity_mut(entity)

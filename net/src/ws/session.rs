@@ -386,7 +386,7 @@ impl Session {
                 }
             }
             "match.join" => {
-                if let Some(join) = self.data::<MatchJoin>(&reply, payload) {
+                if let Some(mut join) = self.data::<MatchJoin>(&reply, payload) {
                     let limits = &self.state.limits;
                     if join.join_code.is_some()
                         && !limits.join_code(self.player.info.id, self.address, Instant::now())
@@ -397,7 +397,15 @@ impl Session {
                         );
                         return reply.error(ErrorCode::RateLimited, message);
                     }
-                    if let (Some(cluster), Some(id)) = (&self.state.cluster, join.match_id) {
+                    if let (Some(cluster), None, Some(code)) = (
+                        &self.state.cluster,
+                        join.match_id,
+                        join.join_code.as_deref(),
+                    ) && let Some(id) = cluster.match_of_code(code).await
+                    {
+                        // A private match of any instance, found by its code in Redis.
+                        (join.match_id, join.join_code) = (Some(id), None);
+                    } else if let (Some(cluster), Some(id)) = (&self.state.cluster, join.match_id) {
                         // A match created elsewhere within the last second is not in the
                         // heartbeat's list yet: look again before the tick thread says no.
                         let held_here = async {
