@@ -9,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::start_cluster;
-use common::{Client, Server, WAIT, get_json, http};
-use serde_json::{Value, json};
+use common::{Client, Server, WAIT, get_json};
+use serde_json::json;
 
 /// The Redis database this file's tests own (tests/cluster.rs holds 1 to 4).
 const REDIS_DB: u32 = 13;
@@ -19,14 +19,7 @@ const REDIS_DB: u32 = 13;
 async fn listed_on(server: &Server, match_id: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let body: Value = http()
-            .get(server.url("/api/matches/live"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or(Value::Null);
+        let body = get_json(server, "/api/matches/live").await;
         let listed = body["matches"]
             .as_array()
             .is_some_and(|all| all.iter().any(|m| m["id"] == match_id));
