@@ -357,3 +357,23 @@ fn a_compact_member_gets_a_keyframe_then_deltas_and_a_keyframe_after_a_dropped_s
     assert_eq!(compact["tick"], json["data"]["tick"]);
     assert_eq!(compact["acks"], json["data"]["acks"]);
 }
+
+#[test]
+fn the_seats_a_cluster_keeps_in_redis_are_the_live_matches_seats() {
+    let mut bridge = Bridge::new();
+    let (_left, right, match_id) = started(&mut bridge);
+    let watcher = bridge.connect(3, Codec::Json);
+    bridge.join(&watcher, match_id, JoinAs::Spectator);
+    bridge.step(1);
+    let mut seated = crate::cluster::seats::seated(&bridge.sim.world);
+    seated.sort();
+    assert_eq!(
+        seated,
+        [(PlayerId(1), match_id), (PlayerId(2), match_id)],
+        "both players, a spectator not"
+    );
+    // A leave forfeits the match: it has ended, and no seat of it is kept any more.
+    bridge.request(&right, MatchOp::Leave(match_id));
+    bridge.step(2);
+    assert!(crate::cluster::seats::seated(&bridge.sim.world).is_empty());
+}
