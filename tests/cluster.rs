@@ -9,54 +9,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::cluster::{poll, services};
 use common::{Client, NO_WS_LIMITS, Server, WAIT, http, start_pong};
 use serde_json::{Value, json};
 
-/// PostgreSQL and Redis URLs to test on, or `None` (with a note).
-fn services() -> Option<(String, String)> {
-    match (
-        std::env::var("ARCADE_TEST_POSTGRES_URL"),
-        std::env::var("ARCADE_TEST_REDIS_URL"),
-    ) {
-        (Ok(postgres), Ok(redis)) => Some((postgres, redis)),
-        _ => {
-            assert_ne!(
-                std::env::var("ARCADE_REQUIRE_POSTGRES").as_deref(),
-                Ok("1"),
-                "ARCADE_REQUIRE_POSTGRES=1 but the PostgreSQL or Redis URL is not set"
-            );
-            eprintln!("ARCADE_TEST_POSTGRES_URL or ARCADE_TEST_REDIS_URL unset: skipped");
-            None
-        }
-    }
-}
-
-/// A cluster of `size` instances on a fresh PostgreSQL database and its own Redis database
-/// (`redis_db`: each test its own, so that tests running together do not hear each other).
+/// A cluster of `size` instances (`i0`, `i1`, …) on a fresh PostgreSQL database and its own
+/// Redis database (`redis_db`: each test its own).
 fn cluster(size: usize, redis_db: u32) -> Option<Vec<Server>> {
-    let (postgres, redis) = services()?;
-    let database = arcade_data::pg::create_fresh_database(&postgres, "arcade_cluster")
-        .expect("create a database");
-    let redis = format!("{}/{redis_db}", redis.trim_end_matches('/'));
-    Some(
-        (0..size)
-            .map(|index| {
-                let instance = format!("i{index}");
-                let mut args = vec![
-                    "--database-url",
-                    &database,
-                    "--redis",
-                    &redis,
-                    "--instance-id",
-                    &instance,
-                    "--jwt-secret",
-                    "one key for the whole cluster",
-                ];
-                args.extend_from_slice(NO_WS_LIMITS);
-                Server::start(&args)
-            })
-            .collect(),
-    )
+    let names: Vec<String> = (0..size).map(|index| format!("i{index}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    common::cluster::start_cluster(&names, redis_db, &[])
 }
 
 async fn post(server: &Server, path: &str, token: &str) -> (u16, Value) {
@@ -69,25 +31,6 @@ async fn post(server: &Server, path: &str, token: &str) -> (u16, Value) {
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// GETs `path` on `server` until `done` holds (or fails after [`WAIT`]).
-async fn poll(server: &Server, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let response = http()
-            .get(server.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if done(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "{path}: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Sends `text` on `channel` from `client` until `receiver` gets it (the first messages may
@@ -177,7 +120,7 @@ async fn every_instance_lists_every_instances_live_matches() {
     let mut right = Client::connect(a, "").await;
     let match_id = start_pong(&mut left, &mut right, 21).await;
     let token = left.token();
-    // Listed as of the owner's last beat, which may have caught it with one player seated.
+    // Until a's list says both players (its early beat may have seen only the creator).
     let listed = poll(b, "/api/matches/live", &token, |body| {
         body["matches"].as_array().is_some_and(|all| {
             all.iter().any(|m| {

@@ -10,55 +10,18 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::{Client, NO_WS_LIMITS, Server, WAIT, http};
+use common::{Client, Server, WAIT, http};
 use serde_json::{Value, json};
-
-/// PostgreSQL and Redis URLs to test on, or `None` (with a note).
-fn services() -> Option<(String, String)> {
-    match (
-        std::env::var("ARCADE_TEST_POSTGRES_URL"),
-        std::env::var("ARCADE_TEST_REDIS_URL"),
-    ) {
-        (Ok(postgres), Ok(redis)) => Some((postgres, redis)),
-        _ => {
-            assert_ne!(
-                std::env::var("ARCADE_REQUIRE_POSTGRES").as_deref(),
-                Ok("1"),
-                "ARCADE_REQUIRE_POSTGRES=1 but the PostgreSQL or Redis URL is not set"
-            );
-            eprintln!("ARCADE_TEST_POSTGRES_URL or ARCADE_TEST_REDIS_URL unset: skipped");
-            None
-        }
-    }
-}
 
 /// A cluster of `size` instances on a fresh PostgreSQL database and Redis database
 /// `redis_db` (each test its own). Instance ids carry this process's id, so that queue entries
 /// a killed earlier run left behind belong to dead instances (and are swept, never paired).
 fn cluster(size: usize, redis_db: u32) -> Option<Vec<Server>> {
-    let (postgres, redis) = services()?;
-    let database = arcade_data::pg::create_fresh_database(&postgres, "arcade_cluster_mm")
-        .expect("create a database");
-    let redis = format!("{}/{redis_db}", redis.trim_end_matches('/'));
-    Some(
-        (0..size)
-            .map(|index| {
-                let instance = format!("mm{}-{index}", std::process::id());
-                let mut args = vec![
-                    "--database-url",
-                    &database,
-                    "--redis",
-                    &redis,
-                    "--instance-id",
-                    &instance,
-                    "--jwt-secret",
-                    "one key for the whole cluster",
-                ];
-                args.extend_from_slice(NO_WS_LIMITS);
-                Server::start(&args)
-            })
-            .collect(),
-    )
+    let names: Vec<String> = (0..size)
+        .map(|index| format!("mm{}-{index}", std::process::id()))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    common::cluster::start_cluster(&names, redis_db, &[])
 }
 
 /// `queue.join`, asserting its `ack`.

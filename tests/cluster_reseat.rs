@@ -8,64 +8,18 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, NO_WS_LIMITS, Server, WAIT, http};
-use serde_json::{Value, json};
+use common::cluster::start_cluster;
+use common::{Client, Server, WAIT, get_json};
+use serde_json::json;
 
 /// The Redis database this file's tests own (tests/cluster.rs holds 1 to 4).
-const REDIS_DB: u32 = 13;
-
-/// Three instances on a fresh PostgreSQL database and this file's Redis database, or `None`
-/// (with a note) without the services.
-fn three_instances() -> Option<Vec<Server>> {
-    let (postgres, redis) = match (
-        std::env::var("ARCADE_TEST_POSTGRES_URL"),
-        std::env::var("ARCADE_TEST_REDIS_URL"),
-    ) {
-        (Ok(postgres), Ok(redis)) => (postgres, redis),
-        _ => {
-            assert_ne!(
-                std::env::var("ARCADE_REQUIRE_POSTGRES").as_deref(),
-                Ok("1"),
-                "ARCADE_REQUIRE_POSTGRES=1 but the PostgreSQL or Redis URL is not set"
-            );
-            eprintln!("ARCADE_TEST_POSTGRES_URL or ARCADE_TEST_REDIS_URL unset: skipped");
-            return None;
-        }
-    };
-    let database = arcade_data::pg::create_fresh_database(&postgres, "arcade_reseat")
-        .expect("create a database");
-    let redis = format!("{}/{REDIS_DB}", redis.trim_end_matches('/'));
-    let servers = ["ra", "rb", "rc"].map(|instance| {
-        let mut args = vec![
-            "--database-url",
-            &database,
-            "--redis",
-            &redis,
-            "--instance-id",
-            instance,
-            "--jwt-secret",
-            "one key for the whole cluster",
-            "--reconnect-grace",
-            "10s",
-        ];
-        args.extend_from_slice(NO_WS_LIMITS);
-        Server::start(&args)
-    });
-    Some(servers.into())
-}
+const REDIS_DB: u32 = 7;
 
 /// Waits until `server` lists `match_id` among the cluster's live matches.
 async fn listed_on(server: &Server, match_id: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let body: Value = http()
-            .get(server.url("/api/matches/live"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or(Value::Null);
+        let body = get_json(server, "/api/matches/live").await;
         let listed = body["matches"]
             .as_array()
             .is_some_and(|all| all.iter().any(|m| m["id"] == match_id));
@@ -79,7 +33,8 @@ async fn listed_on(server: &Server, match_id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_dropped_from_a_match_elsewhere_is_reseated_on_any_instance() {
-    let Some(servers) = three_instances() else {
+    let grace = ["--reconnect-grace", "10s"];
+    let Some(servers) = start_cluster(&["ra", "rb", "rc"], REDIS_DB, &grace) else {
         return;
     };
     let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
@@ -159,14 +114,7 @@ async fn a_player_dropped_from_a_match_elsewhere_is_reseated_on_any_instance() {
         "someone reached the limit: {}",
         ada_end.0
     );
-    let listed: Value = http()
-        .get(c.url(&format!("/api/matches?player={bob_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json(c, &format!("/api/matches?player={bob_id}")).await;
     let same = listed["matches"]
         .as_array()
         .unwrap()

@@ -78,13 +78,16 @@ pub struct ClusterGauges {
     pub queue_pairs: prometheus::IntCounter,
 }
 
+/// An integer gauge registered in `registry`.
+fn int_gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let gauge = IntGauge::new(name, help).unwrap();
+    registry.register(Box::new(gauge.clone())).unwrap();
+    gauge
+}
+
 impl ClusterGauges {
     fn register(registry: &Registry) -> ClusterGauges {
-        let gauge = |name: &str, help: &str| {
-            let gauge = IntGauge::new(name, help).unwrap();
-            registry.register(Box::new(gauge.clone())).unwrap();
-            gauge
-        };
+        let gauge = |name: &str, help: &str| int_gauge(registry, name, help);
         let redis_round_trip = prometheus::Gauge::new(
             "arcade_cluster_redis_round_trip_seconds",
             "The last cluster heartbeat's round trip to Redis",
@@ -141,11 +144,7 @@ pub struct DbGauges {
 
 impl DbGauges {
     fn register(registry: &Registry) -> DbGauges {
-        let gauge = |name: &str, help: &str| {
-            let gauge = IntGauge::new(name, help).unwrap();
-            registry.register(Box::new(gauge.clone())).unwrap();
-            gauge
-        };
+        let gauge = |name: &str, help: &str| int_gauge(registry, name, help);
         DbGauges {
             pool_size: gauge(
                 "arcade_db_pool_size",

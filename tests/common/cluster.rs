@@ -95,3 +95,10 @@ pub async fn poll(server: &Server, path: &str, token: &str, done: impl Fn(&Value
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// One instance per id in `instances`, on a fresh PostgreSQL database and Redis database
+/// `redis_db`, with `extra` flags; `None` without the services.
+pub fn start_cluster(instances: &[&str], redis_db: u32, extra: &[&str]) -> Option<Vec<Server>> {
+    let spec = ClusterSpec::new(redis_db, extra)?;
+    Some(instances.iter().map(|instance| spec.start(instance)).collect())
+}

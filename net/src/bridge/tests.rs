@@ -448,4 +448,22 @@ fn a_failed_save_leaves_the_matches_live_to_be_aborted() {
     bridge.step(2);
     let got = take(&left);
     assert_eq!(got.of_type("match.end")[0]["data"]["reason"], "aborted");
+#[test]
+fn the_seats_a_cluster_keeps_in_redis_are_the_live_matches_seats() {
+    let mut bridge = Bridge::new();
+    let (_left, right, match_id) = started(&mut bridge);
+    let watcher = bridge.connect(3, Codec::Json);
+    bridge.join(&watcher, match_id, JoinAs::Spectator);
+    bridge.step(1);
+    let mut seated = crate::cluster::seats::seated(&bridge.sim.world);
+    seated.sort();
+    assert_eq!(
+        seated,
+        [(PlayerId(1), match_id), (PlayerId(2), match_id)],
+        "both players, a spectator not"
+    );
+    // A leave forfeits the match: it has ended, and no seat of it is kept any more.
+    bridge.request(&right, MatchOp::Leave(match_id));
+    bridge.step(2);
+    assert!(crate::cluster::seats::seated(&bridge.sim.world).is_empty());
 }
