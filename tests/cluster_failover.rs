@@ -27,6 +27,17 @@ async fn play_first_point(ada: Client, bob: Client, match_id: &str) -> (Client, 
     (ada, bob, ada_point["data"]["score"].clone())
 }
 
+/// The reply to request `id`, or `None` once the connection closes.
+async fn answer_to(client: &mut Client, id: &str) -> Option<Value> {
+    loop {
+        match client.next_message().await {
+            Some(Ok(message)) if message["requestId"] == id => return Some(message),
+            Some(Ok(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
 /// Waits for `client` to be seated back into `match_id` (its `match.start`).
 async fn seated_back(client: &mut Client, match_id: &str) {
     let start = tokio::time::timeout(WAIT * 2, client.recv_type("match.start"))
@@ -156,20 +167,25 @@ async fn a_draining_owner_hands_its_matches_over() {
     let token = ada.token();
     let mut late = Client::connect(&a, "").await;
     a.signal("TERM");
-    // From the signal on, the draining instance takes no new match.
+    // From the signal on, the draining instance takes no new match: until it closes this
+    // socket, a `match.create` is refused `unavailable` (or was acked before the signal).
     let pong = json!({"game": "pong", "mode": "1v1"});
     let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let answer = late.request("match.create", pong.clone()).await;
+    while std::time::Instant::now() < deadline {
+        let asked = late.send_request("match.create", pong.clone()).await;
+        let Some(answer) = answer_to(&mut late, &asked).await else {
+            break; // closed: the drain went on before a refusal was seen
+        };
         if answer["type"] == "error" {
             assert_eq!(answer["data"]["code"], "unavailable", "{answer}");
             break;
         }
         // Created before the signal was seen: given up again (a player holds one seat).
-        let id = answer["data"]["matchId"].clone();
-        late.request("match.leave", json!({"matchId": id})).await;
-        assert!(std::time::Instant::now() < deadline, "{answer}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let left = json!({"matchId": answer["data"]["matchId"]});
+        let asked = late.send_request("match.leave", left).await;
+        if answer_to(&mut late, &asked).await.is_none() {
+            break;
+        }
     }
     // The draining instance closes its sockets (1001) without ending the match.
     let closed = tokio::time::timeout(WAIT, async {
