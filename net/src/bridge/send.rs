@@ -14,7 +14,8 @@ use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, 
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::tick::SimConfig;
 use arcade_systems::view::{self};
-use bytes::Bytes;
+use axum::extract::ws::Utf8Bytes;
+use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -25,7 +26,8 @@ use crate::bridge::wake::WakeUps;
 use crate::link::SeatedPlayer;
 use crate::link::audience::{Audience, Lobby, MatchIdOf};
 use crate::outbox::ConnId;
-use crate::wire::codec::Frame;
+use crate::wire::arena::FrameArena;
+use crate::wire::codec::{Codec, Frame};
 use crate::wire::protocol::Envelope;
 
 #[derive(Serialize)]
@@ -330,35 +332,56 @@ struct CompactFrames<'s> {
 }
 
 impl CompactFrames<'_> {
-    fn delta(&mut self) -> Option<Frame> {
+    fn delta(&mut self, arena: &mut FrameArena) -> Option<Frame> {
         let stream = &mut *self.stream;
         self.delta
-            .get_or_insert_with(|| {
-                stream
-                    .delta()
-                    .map(|bytes| Frame::Binary(Bytes::copy_from_slice(bytes)))
-            })
+            .get_or_insert_with(|| stream.delta().map(|bytes| Frame::Binary(arena.copy(bytes))))
             .clone()
     }
 
-    fn keyframe(&mut self) -> Frame {
+    fn keyframe(&mut self, arena: &mut FrameArena) -> Frame {
         let stream = &mut *self.stream;
         self.keyframe
-            .get_or_insert_with(|| Frame::Binary(Bytes::copy_from_slice(stream.keyframe())))
+            .get_or_insert_with(|| Frame::Binary(arena.copy(stream.keyframe())))
             .clone()
     }
 
     /// The frame for a member: the delta when its chain holds, else the keyframe.
-    fn for_member(&mut self, chain_holds: bool) -> Frame {
-        match chain_holds.then(|| self.delta()).flatten() {
+    fn for_member(&mut self, chain_holds: bool, arena: &mut FrameArena) -> Frame {
+        match chain_holds.then(|| self.delta(arena)).flatten() {
             Some(delta) => delta,
-            None => self.keyframe(),
+            None => self.keyframe(arena),
         }
     }
 }
 
+/// How a JSON `state` frame starts: the envelope around the match's `data` object.
+const STATE_JSON_HEAD: &[u8] = b"{\"type\":\"state\",\"data\":";
+
+/// A match's `state` frame in `codec`, written into the arena (the same bytes as
+/// `codec.encode(&StateMessage { .. })`; JSON is written by hand, see
+/// `view::write_state_json`).
+fn encode_state(codec: Codec, world: &World, game: Entity, arena: &mut FrameArena) -> Frame {
+    match codec {
+        Codec::Json => {
+            let bytes = arena.frame(|buf: &mut BytesMut| {
+                buf.put_slice(STATE_JSON_HEAD);
+                view::write_state_json(world, game, &mut (&mut *buf).writer())
+                    .expect("a live match has a state");
+                buf.put_u8(b'}');
+            });
+            Frame::Text(Utf8Bytes::try_from(bytes).expect("a state is ASCII"))
+        }
+        Codec::Msgpack => Frame::Binary(arena.frame(|buf: &mut BytesMut| {
+            let message = StateMessage { world, game };
+            rmp_serde::encode::write_named(&mut (&mut *buf).writer(), &message)
+                .expect("a live match has a state");
+        })),
+    }
+}
+
 fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
-    let mut buf = std::mem::take(&mut world.resource_mut::<Lobby>().buf);
+    let mut arena = std::mem::take(&mut world.resource_mut::<Lobby>().frames);
     let mut wake_ups = std::mem::take(&mut *world.get_resource_or_init::<WakeUps>());
     let mut streams = std::mem::take(&mut world.get_resource_or_init::<CompactStreams>().0);
     let tick_rate = world.resource::<SimConfig>().tick_rate;
@@ -370,7 +393,6 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
             continue;
         }
         let mut encoded: [Option<Frame>; 2] = [None, None];
-        let message = StateMessage { world, game };
         let mut compact = audience
             .members
             .iter()
@@ -395,11 +417,13 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
                 }
                 let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
                 let chain_holds = !broken && !member.keyframes_only;
-                outbox.stage_chained(id.0, |stale| frames.for_member(chain_holds && !stale))
+                outbox.stage_chained(id.0, |stale| {
+                    frames.for_member(chain_holds && !stale, &mut arena)
+                })
             } else {
                 let codec = outbox.codec();
-                let frame =
-                    encoded[codec.index()].get_or_insert_with(|| codec.encode(&message, &mut buf));
+                let frame = encoded[codec.index()]
+                    .get_or_insert_with(|| encode_state(codec, world, game, &mut arena));
                 outbox.stage_state(id.0, frame.clone())
             };
             if replaced {
@@ -411,8 +435,69 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
     wake_ups.flush();
     *world.resource_mut::<WakeUps>() = wake_ups;
     world.resource_mut::<CompactStreams>().0 = streams;
-    world.resource_mut::<Lobby>().buf = buf;
+    world.resource_mut::<Lobby>().frames = arena;
     if let Some(metrics) = world.get_resource::<MetricsHandle>() {
         metrics.0.ws_dropped_frames.inc_by(dropped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arcade_systems::model::{BotLevel, MatchOptions, PlayerRef};
+    use arcade_systems::sim::{self, MatchSpec, SimConfig, Simulation};
+
+    use super::*;
+
+    /// Pong and Breakout matches of bots and players, stepped into play: the frames written in
+    /// the arena are the bytes the codec gives for the same message, in both codecs, every tick.
+    #[test]
+    fn state_frames_from_the_arena_are_the_codecs_bytes() {
+        let mut sim = Simulation::new(SimConfig {
+            tick_rate: 60,
+            reconnect_grace_ticks: 600,
+        });
+        let mut games = Vec::new();
+        for (n, mode) in [Mode::OneVsOne, Mode::TwoVsTwo, Mode::Versus]
+            .into_iter()
+            .enumerate()
+        {
+            let game = if mode.fits(Game::Pong) {
+                Game::Pong
+            } else {
+                Game::Breakout
+            };
+            let options = MatchOptions::default().resolve(game, mode).unwrap();
+            let spec = MatchSpec {
+                id: MatchId(0x1234_5678 + n as u64),
+                game,
+                mode,
+                options,
+                seed: n as u64,
+                started_at_ms: 0,
+            };
+            let entity = sim::create_match(&mut sim.world, spec);
+            let player = PlayerRef {
+                id: PlayerId(n as u64 + 1),
+                name: "p".into(),
+            };
+            sim::join_match(&mut sim.world, entity, player).unwrap();
+            sim::fill_with_bots(&mut sim.world, entity, BotLevel::Hard).unwrap();
+            games.push(entity);
+        }
+        let mut arena = FrameArena::default();
+        let mut buf = Vec::new();
+        for _ in 0..600 {
+            sim.step();
+            for &game in &games {
+                let message = StateMessage {
+                    world: &sim.world,
+                    game,
+                };
+                for codec in Codec::ALL {
+                    let frame = encode_state(codec, &sim.world, game, &mut arena);
+                    assert_eq!(frame, codec.encode(&message, &mut buf));
+                }
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@ use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{MatchId, PlayerId, Seat};
 
 use crate::outbox::{ConnId, Outbox};
+use crate::wire::arena::FrameArena;
 
 /// Who receives a match's frames.
 #[derive(Component, Default)]
@@ -57,8 +58,8 @@ pub struct Lobby {
     pub(crate) watching: HashMap<ConnId, Vec<Entity>>,
     /// Server ticks run so far (paces snapshots).
     pub(crate) ticks: u64,
-    /// Reused by every state encoding.
-    pub(crate) buf: Vec<u8>,
+    /// Where every `state` frame is written (JSON, MessagePack and compact).
+    pub(crate) frames: FrameArena,
 }
 
 /// The id of a match entity, kept by the bridge for lookups in its own indexes.
