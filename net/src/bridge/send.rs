@@ -429,7 +429,7 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
             if replaced {
                 dropped += 1;
             }
-            wake_ups.staged.push(outbox.clone());
+            wake_ups.stage(outbox);
         }
     }
     wake_ups.flush();
