@@ -1,6 +1,6 @@
 //! Read-only views of a match: the `state` snapshot (PROTOCOL.md), the live-list summary, and
 //! a hash of the whole state for determinism checks. Views borrow from the World and
-//! serialize straight into the caller's buffer; [`write_state_json`] (in `view/json.rs`)
+//! serialize straight into the caller's buffer; [`StateJson`] (in `view/json.rs`)
 //! writes the `state` snapshot as JSON by hand, the same bytes as serde_json, for the tick.
 
 use bevy_ecs::prelude::*;
@@ -15,7 +15,7 @@ use crate::components::{
 use crate::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat};
 
 mod json;
-pub use json::write_state_json;
+pub use json::{StateJson, StateJsonError};
 
 /// A live match as `GET /api/matches/live` and `match.list` show it.
 #[derive(Clone, Debug, Serialize)]

@@ -13,7 +13,7 @@ use arcade_systems::compact::MatchStream;
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, Seat};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::tick::SimConfig;
-use arcade_systems::view::{self};
+use arcade_systems::view::{self, StateJson};
 use axum::extract::ws::Utf8Bytes;
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
@@ -358,30 +358,43 @@ impl CompactFrames<'_> {
 /// How a JSON `state` frame starts: the envelope around the match's `data` object.
 const STATE_JSON_HEAD: &[u8] = b"{\"type\":\"state\",\"data\":";
 
-/// A match's `state` frame in `codec`, written into the arena (the same bytes as
-/// `codec.encode(&StateMessage { .. })`; JSON is written by hand, see
-/// `view::write_state_json`).
-fn encode_state(codec: Codec, world: &World, game: Entity, arena: &mut FrameArena) -> Frame {
-    match codec {
-        Codec::Json => {
-            let bytes = arena.frame(|buf: &mut BytesMut| {
-                buf.put_slice(STATE_JSON_HEAD);
-                view::write_state_json(world, game, &mut (&mut *buf).writer())
+/// What the tick's `state` frames are written with, kept across ticks (in the `Lobby`).
+#[derive(Default)]
+pub struct StateFrames {
+    /// Where every `state` frame ends up (JSON, MessagePack and compact).
+    arena: FrameArena,
+    /// The JSON writer (and its table of float texts).
+    json: StateJson,
+    /// A JSON state is written here, then copied into the arena in one go.
+    buf: Vec<u8>,
+}
+
+impl StateFrames {
+    /// A match's `state` frame in `codec`: the same bytes as `codec.encode(&StateMessage ..)`
+    /// (JSON is written by hand, see `view::StateJson`).
+    fn encode(&mut self, codec: Codec, world: &World, game: Entity) -> Frame {
+        match codec {
+            Codec::Json => {
+                self.buf.clear();
+                self.buf.extend_from_slice(STATE_JSON_HEAD);
+                self.json
+                    .write(world, game, &mut self.buf)
                     .expect("a live match has a state");
-                buf.put_u8(b'}');
-            });
-            Frame::Text(Utf8Bytes::try_from(bytes).expect("a state is ASCII"))
+                self.buf.push(b'}');
+                let bytes = self.arena.copy(&self.buf);
+                Frame::Text(Utf8Bytes::try_from(bytes).expect("a state is ASCII"))
+            }
+            Codec::Msgpack => Frame::Binary(self.arena.frame(|buf: &mut BytesMut| {
+                let message = StateMessage { world, game };
+                rmp_serde::encode::write_named(&mut (&mut *buf).writer(), &message)
+                    .expect("a live match has a state");
+            })),
         }
-        Codec::Msgpack => Frame::Binary(arena.frame(|buf: &mut BytesMut| {
-            let message = StateMessage { world, game };
-            rmp_serde::encode::write_named(&mut (&mut *buf).writer(), &message)
-                .expect("a live match has a state");
-        })),
     }
 }
 
 fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
-    let mut arena = std::mem::take(&mut world.resource_mut::<Lobby>().frames);
+    let mut frames = std::mem::take(&mut world.resource_mut::<Lobby>().frames);
     let mut wake_ups = std::mem::take(&mut *world.get_resource_or_init::<WakeUps>());
     let mut streams = std::mem::take(&mut world.get_resource_or_init::<CompactStreams>().0);
     let tick_rate = world.resource::<SimConfig>().tick_rate;
@@ -411,21 +424,22 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
             });
         for member in &audience.members {
             let outbox = &member.outbox;
-            let replaced = if let Some(frames) = compact.as_mut().filter(|_| outbox.is_compact()) {
-                if !frames.ready {
-                    continue;
-                }
-                let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
-                let chain_holds = !broken && !member.keyframes_only;
-                outbox.stage_chained(id.0, |stale| {
-                    frames.for_member(chain_holds && !stale, &mut arena)
-                })
-            } else {
-                let codec = outbox.codec();
-                let frame = encoded[codec.index()]
-                    .get_or_insert_with(|| encode_state(codec, world, game, &mut arena));
-                outbox.stage_state(id.0, frame.clone())
-            };
+            let replaced =
+                if let Some(compact_frames) = compact.as_mut().filter(|_| outbox.is_compact()) {
+                    if !compact_frames.ready {
+                        continue;
+                    }
+                    let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
+                    let chain_holds = !broken && !member.keyframes_only;
+                    outbox.stage_chained(id.0, |stale| {
+                        compact_frames.for_member(chain_holds && !stale, &mut frames.arena)
+                    })
+                } else {
+                    let codec = outbox.codec();
+                    let frame = encoded[codec.index()]
+                        .get_or_insert_with(|| frames.encode(codec, world, game));
+                    outbox.stage_state(id.0, frame.clone())
+                };
             if replaced {
                 dropped += 1;
             }
@@ -435,7 +449,7 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
     wake_ups.flush();
     *world.resource_mut::<WakeUps>() = wake_ups;
     world.resource_mut::<CompactStreams>().0 = streams;
-    world.resource_mut::<Lobby>().frames = arena;
+    world.resource_mut::<Lobby>().frames = frames;
     if let Some(metrics) = world.get_resource::<MetricsHandle>() {
         metrics.0.ws_dropped_frames.inc_by(dropped);
     }
@@ -484,7 +498,7 @@ mod tests {
             sim::fill_with_bots(&mut sim.world, entity, BotLevel::Hard).unwrap();
             games.push(entity);
         }
-        let mut arena = FrameArena::default();
+        let mut frames = StateFrames::default();
         let mut buf = Vec::new();
         for _ in 0..600 {
             sim.step();
@@ -494,7 +508,7 @@ mod tests {
                     game,
                 };
                 for codec in Codec::ALL {
-                    let frame = encode_state(codec, &sim.world, game, &mut arena);
+                    let frame = frames.encode(codec, &sim.world, game);
                     assert_eq!(frame, codec.encode(&message, &mut buf));
                 }
             }

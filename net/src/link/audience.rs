@@ -9,8 +9,8 @@ use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{MatchId, PlayerId, Seat};
 
+use crate::bridge::send::StateFrames;
 use crate::outbox::{ConnId, Outbox};
-use crate::wire::arena::FrameArena;
 
 /// Who receives a match's frames.
 #[derive(Component, Default)]
@@ -58,8 +58,8 @@ pub struct Lobby {
     pub(crate) watching: HashMap<ConnId, Vec<Entity>>,
     /// Server ticks run so far (paces snapshots).
     pub(crate) ticks: u64,
-    /// Where every `state` frame is written (JSON, MessagePack and compact).
-    pub(crate) frames: FrameArena,
+    /// What every `state` frame is written with (JSON, MessagePack and compact).
+    pub(crate) frames: StateFrames,
 }
 
 /// The id of a match entity, kept by the bridge for lookups in its own indexes.

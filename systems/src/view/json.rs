@@ -7,12 +7,13 @@
 //! then written). Here every key and every piece of punctuation is a constant written in one
 //! go (nothing written needs escaping: ids are hex, seats and phases are ASCII names), numbers
 //! go through serde_json's own formatter (so floats are written exactly as before, non-finite
-//! ones as `null`), and each seat's components are looked up once.
-
-use std::io::{self, Write};
+//! ones as `null`), and each seat's components are looked up once. Most floats of a state
+//! repeat from tick to tick and match to match (paddles' x, the ball's speed, paddles at
+//! rest): [`StateJson`] keeps the text of the floats it wrote last in a small table.
 
 use bevy_ecs::prelude::*;
 use serde_json::ser::{CompactFormatter, Formatter};
+use thiserror::Error;
 
 use super::{WireId, match_head};
 use crate::components::{
@@ -21,66 +22,125 @@ use crate::components::{
 };
 use crate::model::Game;
 
-/// Writes the `data` object of `game`'s `state` message to `out` as compact JSON, the same
-/// bytes as `serialize_state` with a `serde_json::Serializer`. Fails (having written part of
-/// it) when `game` is not a match, or is a Pong match without a ball.
-pub fn write_state_json<W: Write + ?Sized>(
+/// Why a state could not be written.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum StateJsonError {
+    #[error("not a match")]
+    NotAMatch,
+    #[error("pong match without a ball")]
+    NoBall,
+}
+
+/// Slots of the table of recently written floats (a power of two).
+const FLOAT_SLOTS: usize = 512;
+
+/// The longest float text kept (serde_json's `f32`s need at most 15 bytes: `-1.2345678e-38`).
+const FLOAT_TEXT: usize = 16;
+
+/// A float and its JSON text.
+#[derive(Clone, Copy)]
+struct FloatText {
+    /// The float's bits; a NaN (never written as a number) in an empty slot.
+    bits: u32,
+    len: u8,
+    text: [u8; FLOAT_TEXT],
+}
+
+const EMPTY_SLOT: FloatText = FloatText {
+    bits: u32::MAX,
+    len: 0,
+    text: [0; FLOAT_TEXT],
+};
+
+/// Writes `state` data objects as JSON (one per bridge; tick thread): the same bytes as
+/// `serialize_state` with a `serde_json::Serializer`.
+pub struct StateJson {
+    /// Recently written floats, by a hash of their bits (direct-mapped).
+    floats: Box<[FloatText; FLOAT_SLOTS]>,
+}
+
+impl Default for StateJson {
+    fn default() -> StateJson {
+        StateJson {
+            floats: Box::new([EMPTY_SLOT; FLOAT_SLOTS]),
+        }
+    }
+}
+
+impl StateJson {
+    /// Appends the `data` object of `game`'s `state` message to `out`. Fails (having written
+    /// part of it) when `game` is not a match, or is a Pong match without a ball.
+    pub fn write(
+        &mut self,
+        world: &World,
+        game: Entity,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StateJsonError> {
+        let mut json = Json {
+            out,
+            floats: &mut self.floats,
+        };
+        write_state_json(world, game, &mut json)
+    }
+}
+
+fn write_state_json(
     world: &World,
     game: Entity,
-    out: &mut W,
-) -> io::Result<()> {
+    json: &mut Json<'_>,
+) -> Result<(), StateJsonError> {
     let Some((info, clock, phase, seats)) = match_head(world, game) else {
-        return Err(io::Error::other("not a match"));
+        return Err(StateJsonError::NotAMatch);
     };
-    let mut json = Json(out);
-    json.raw(b"{\"matchId\":\"")?;
-    json.raw(WireId::of_match(info.id).as_bytes())?;
-    json.raw(b"\",\"tick\":")?;
-    json.u64(clock.tick)?;
-    json.raw(b",\"phase\":\"")?;
-    json.raw(phase.phase.as_str().as_bytes())?;
-    json.raw(b"\",\"acks\":{")?;
+    json.raw(b"{\"matchId\":\"");
+    json.raw(WireId::of_match(info.id).as_bytes());
+    json.raw(b"\",\"tick\":");
+    json.u64(clock.tick);
+    json.raw(b",\"phase\":\"");
+    json.raw(phase.phase.as_str().as_bytes());
+    json.raw(b"\",\"acks\":{");
     let mut first = true;
     for &seat in seats.entities() {
         let Some(player) = world.get::<SeatSlot>(seat).and_then(SeatSlot::player_id) else {
             continue;
         };
         let seq = world.get::<PlayerInput>(seat).map_or(0, |i| i.applied_seq);
-        json.raw(if first { b"\"" } else { b",\"" })?;
+        json.raw(if first { b"\"" } else { b",\"" });
         first = false;
-        json.raw(WireId::of_player(player).as_bytes())?;
-        json.raw(b"\":")?;
-        json.u64(seq)?;
+        json.raw(WireId::of_player(player).as_bytes());
+        json.raw(b"\":");
+        json.u64(seq);
     }
-    json.raw(b"}")?;
+    json.raw(b"}");
     match info.game {
-        Game::Pong => write_pong(&mut json, world, game, seats)?,
-        Game::Breakout => write_breakout(&mut json, world, seats)?,
+        Game::Pong => write_pong(json, world, game, seats)?,
+        Game::Breakout => write_breakout(json, world, seats),
     }
-    json.raw(b"}")
+    json.raw(b"}");
+    Ok(())
 }
 
 /// `,"pong":{"ball":{..},"paddles":[..],"score":[..]}`.
-fn write_pong<W: Write + ?Sized>(
-    json: &mut Json<'_, W>,
+fn write_pong(
+    json: &mut Json<'_>,
     world: &World,
     game: Entity,
     seats: &Seats,
-) -> io::Result<()> {
+) -> Result<(), StateJsonError> {
     let ball: &Ball = world
         .get::<PongCourt>(game)
         .and_then(|court| world.get::<Ball>(court.ball))
-        .ok_or_else(|| io::Error::other("pong match without a ball"))?;
+        .ok_or(StateJsonError::NoBall)?;
     let score = world.get::<TeamScore>(game).map_or([0, 0], |s| s.0);
-    json.raw(b",\"pong\":{\"ball\":{\"x\":")?;
-    json.f32(ball.x)?;
-    json.raw(b",\"y\":")?;
-    json.f32(ball.y)?;
-    json.raw(b",\"vx\":")?;
-    json.f32(ball.vx)?;
-    json.raw(b",\"vy\":")?;
-    json.f32(ball.vy)?;
-    json.raw(b"},\"paddles\":[")?;
+    json.raw(b",\"pong\":{\"ball\":{\"x\":");
+    json.f32(ball.x);
+    json.raw(b",\"y\":");
+    json.f32(ball.y);
+    json.raw(b",\"vx\":");
+    json.f32(ball.vx);
+    json.raw(b",\"vy\":");
+    json.f32(ball.vy);
+    json.raw(b"},\"paddles\":[");
     let mut first = true;
     for &seat in seats.entities() {
         let (Some(slot), Some(paddle)) = (world.get::<SeatSlot>(seat), world.get::<Paddle>(seat))
@@ -91,29 +151,26 @@ fn write_pong<W: Write + ?Sized>(
             b"{\"seat\":\""
         } else {
             b",{\"seat\":\""
-        })?;
+        });
         first = false;
-        json.raw(slot.seat.as_str().as_bytes())?;
-        json.raw(b"\",\"x\":")?;
-        json.f32(paddle.x)?;
-        json.raw(b",\"y\":")?;
-        json.f32(paddle.y)?;
-        json.raw(b"}")?;
+        json.raw(slot.seat.as_str().as_bytes());
+        json.raw(b"\",\"x\":");
+        json.f32(paddle.x);
+        json.raw(b",\"y\":");
+        json.f32(paddle.y);
+        json.raw(b"}");
     }
-    json.raw(b"],\"score\":[")?;
-    json.u64(score[0].into())?;
-    json.raw(b",")?;
-    json.u64(score[1].into())?;
-    json.raw(b"]}")
+    json.raw(b"],\"score\":[");
+    json.u64(score[0].into());
+    json.raw(b",");
+    json.u64(score[1].into());
+    json.raw(b"]}");
+    Ok(())
 }
 
 /// `,"breakout":{"fields":[{..},..]}`, one field per seat that has all its parts.
-fn write_breakout<W: Write + ?Sized>(
-    json: &mut Json<'_, W>,
-    world: &World,
-    seats: &Seats,
-) -> io::Result<()> {
-    json.raw(b",\"breakout\":{\"fields\":[")?;
+fn write_breakout(json: &mut Json<'_>, world: &World, seats: &Seats) {
+    json.raw(b",\"breakout\":{\"fields\":[");
     let mut first = true;
     for &seat in seats.entities() {
         let (Some(slot), Some(paddle), Some(ball), Some(wall), Some(progress)) = (
@@ -129,61 +186,80 @@ fn write_breakout<W: Write + ?Sized>(
             b"{\"seat\":\""
         } else {
             b",{\"seat\":\""
-        })?;
+        });
         first = false;
-        json.raw(slot.seat.as_str().as_bytes())?;
-        json.raw(b"\",\"paddle\":{\"x\":")?;
-        json.f32(paddle.x)?;
-        json.raw(b"},\"ball\":{\"x\":")?;
-        json.f32(ball.x)?;
-        json.raw(b",\"y\":")?;
-        json.f32(ball.y)?;
-        json.raw(b",\"vx\":")?;
-        json.f32(ball.vx)?;
-        json.raw(b",\"vy\":")?;
-        json.f32(ball.vy)?;
+        json.raw(slot.seat.as_str().as_bytes());
+        json.raw(b"\",\"paddle\":{\"x\":");
+        json.f32(paddle.x);
+        json.raw(b"},\"ball\":{\"x\":");
+        json.f32(ball.x);
+        json.raw(b",\"y\":");
+        json.f32(ball.y);
+        json.raw(b",\"vx\":");
+        json.f32(ball.vx);
+        json.raw(b",\"vy\":");
+        json.f32(ball.vy);
         json.raw(if ball.resting {
             b",\"resting\":true},\"bricks\":["
         } else {
             b",\"resting\":false},\"bricks\":["
-        })?;
+        });
         for (n, row) in wall.rows.iter().enumerate() {
             if n > 0 {
-                json.raw(b",")?;
+                json.raw(b",");
             }
-            json.u64((*row).into())?;
+            json.u64((*row).into());
         }
-        json.raw(b"],\"score\":")?;
-        json.u64(progress.score.into())?;
-        json.raw(b",\"lives\":")?;
-        json.u64(progress.lives.into())?;
-        json.raw(b",\"level\":")?;
-        json.u64(progress.level.into())?;
-        json.raw(b"}")?;
+        json.raw(b"],\"score\":");
+        json.u64(progress.score.into());
+        json.raw(b",\"lives\":");
+        json.u64(progress.lives.into());
+        json.raw(b",\"level\":");
+        json.u64(progress.level.into());
+        json.raw(b"}");
     }
-    json.raw(b"]}")
+    json.raw(b"]}");
 }
 
 /// The writer, with serde_json's own number formatting.
-struct Json<'a, W: Write + ?Sized>(&'a mut W);
+struct Json<'a> {
+    out: &'a mut Vec<u8>,
+    floats: &'a mut [FloatText; FLOAT_SLOTS],
+}
 
-impl<W: Write + ?Sized> Json<'_, W> {
-    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.write_all(bytes)
+impl Json<'_> {
+    #[inline]
+    fn raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
     }
 
-    fn u64(&mut self, value: u64) -> io::Result<()> {
-        CompactFormatter.write_u64(self.0, value)
+    #[inline]
+    fn u64(&mut self, value: u64) {
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
 
     /// As serde_json writes an `f32`: the shortest form that reads back the same, `null` when
     /// it is not finite.
-    fn f32(&mut self, value: f32) -> io::Result<()> {
-        if value.is_finite() {
-            CompactFormatter.write_f32(self.0, value)
-        } else {
-            CompactFormatter.write_null(self.0)
+    fn f32(&mut self, value: f32) {
+        if !value.is_finite() {
+            return self.raw(b"null");
         }
+        let bits = value.to_bits();
+        let slot = &mut self.floats[(bits.wrapping_mul(0x9e37_79b1) >> 23) as usize % FLOAT_SLOTS];
+        if slot.bits != bits {
+            let start = self.out.len();
+            // Writing to a Vec cannot fail.
+            let _ = CompactFormatter.write_f32(&mut *self.out, value);
+            let text = &self.out[start..];
+            if text.len() <= FLOAT_TEXT {
+                slot.bits = bits;
+                slot.len = text.len() as u8;
+                slot.text[..text.len()].copy_from_slice(text);
+            }
+            return;
+        }
+        self.out.extend_from_slice(&slot.text[..slot.len as usize]);
     }
 }
 
@@ -202,9 +278,9 @@ mod tests {
         String::from_utf8(buffer).unwrap()
     }
 
-    fn by_hand(world: &World, game: Entity) -> String {
+    fn by_hand(writer: &mut StateJson, world: &World, game: Entity) -> String {
         let mut buffer = Vec::new();
-        write_state_json(world, game, &mut buffer).unwrap();
+        writer.write(world, game, &mut buffer).unwrap();
         String::from_utf8(buffer).unwrap()
     }
 
@@ -239,13 +315,15 @@ mod tests {
             }
             games.extend([bots_only, mixed, waiting]);
         }
+        // One writer throughout, so floats come from its table as well as fresh.
+        let mut writer = StateJson::default();
         for tick in 0..3_000 {
             for &game in &games {
                 if sim.world.get_entity(game).is_err() {
                     continue;
                 }
                 assert_eq!(
-                    by_hand(&sim.world, game),
+                    by_hand(&mut writer, &sim.world, game),
                     through_serde(&sim.world, game),
                     "tick {tick}"
                 );
@@ -260,12 +338,17 @@ mod tests {
         let game = seated_pong(&mut sim.world, 0xffff_ffff_ffff, 11);
         sim.world.get_mut::<MatchClock>(game).unwrap().tick = u64::MAX;
         let ball = ball_of(&sim.world, game);
+        let mut writer = StateJson::default();
+        // Twice: written fresh, then from the table.
         for (x, vx) in [
             (f32::NAN, f32::INFINITY),
             (-0.0, f32::NEG_INFINITY),
             (f32::MIN_POSITIVE, f32::MAX),
             (1e-7, 123_456_789.0),
             (0.1, -2.5e-3),
+            (-1.175_494_4e-38, -3.402_823_5e38),
+            (0.1, -2.5e-3),
+            (-0.0, f32::NEG_INFINITY),
         ] {
             *sim.world.get_mut::<Ball>(ball).unwrap() = Ball {
                 x,
@@ -273,16 +356,23 @@ mod tests {
                 vx,
                 vy: -0.0,
             };
-            assert_eq!(by_hand(&sim.world, game), through_serde(&sim.world, game));
+            assert_eq!(
+                by_hand(&mut writer, &sim.world, game),
+                through_serde(&sim.world, game)
+            );
         }
         set_phase(&mut sim.world, game, Phase::Paused);
-        assert_eq!(by_hand(&sim.world, game), through_serde(&sim.world, game));
+        assert_eq!(
+            by_hand(&mut writer, &sim.world, game),
+            through_serde(&sim.world, game)
+        );
     }
 
     #[test]
     fn not_a_match_is_an_error() {
         let mut sim = simulation(60);
         let entity = sim.world.spawn_empty().id();
-        assert!(write_state_json(&sim.world, entity, &mut Vec::new()).is_err());
+        let result = StateJson::default().write(&sim.world, entity, &mut Vec::new());
+        assert_eq!(result, Err(StateJsonError::NotAMatch));
     }
 }
