@@ -20,7 +20,7 @@ use crate::components::{
     Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, Paddle, PlayerInput, PongCourt,
     SeatSlot, Seats, TeamScore,
 };
-use crate::model::Game;
+use crate::model::{Game, Seat};
 
 /// Why a state could not be written.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -132,14 +132,8 @@ fn write_pong(
         .and_then(|court| world.get::<Ball>(court.ball))
         .ok_or(StateJsonError::NoBall)?;
     let score = world.get::<TeamScore>(game).map_or([0, 0], |s| s.0);
-    json.raw(b",\"pong\":{\"ball\":{\"x\":");
-    json.f32(ball.x);
-    json.raw(b",\"y\":");
-    json.f32(ball.y);
-    json.raw(b",\"vx\":");
-    json.f32(ball.vx);
-    json.raw(b",\"vy\":");
-    json.f32(ball.vy);
+    json.raw(b",\"pong\":{\"ball\":{");
+    json.motion([ball.x, ball.y, ball.vx, ball.vy]);
     json.raw(b"},\"paddles\":[");
     let mut first = true;
     for &seat in seats.entities() {
@@ -147,14 +141,9 @@ fn write_pong(
         else {
             continue;
         };
-        json.raw(if first {
-            b"{\"seat\":\""
-        } else {
-            b",{\"seat\":\""
-        });
+        json.seat_object(first, slot.seat);
         first = false;
-        json.raw(slot.seat.as_str().as_bytes());
-        json.raw(b"\",\"x\":");
+        json.raw(b",\"x\":");
         json.f32(paddle.x);
         json.raw(b",\"y\":");
         json.f32(paddle.y);
@@ -182,23 +171,12 @@ fn write_breakout(json: &mut Json<'_>, world: &World, seats: &Seats) {
         ) else {
             continue;
         };
-        json.raw(if first {
-            b"{\"seat\":\""
-        } else {
-            b",{\"seat\":\""
-        });
+        json.seat_object(first, slot.seat);
         first = false;
-        json.raw(slot.seat.as_str().as_bytes());
-        json.raw(b"\",\"paddle\":{\"x\":");
+        json.raw(b",\"paddle\":{\"x\":");
         json.f32(paddle.x);
-        json.raw(b"},\"ball\":{\"x\":");
-        json.f32(ball.x);
-        json.raw(b",\"y\":");
-        json.f32(ball.y);
-        json.raw(b",\"vx\":");
-        json.f32(ball.vx);
-        json.raw(b",\"vy\":");
-        json.f32(ball.vy);
+        json.raw(b"},\"ball\":{");
+        json.motion([ball.x, ball.y, ball.vx, ball.vy]);
         json.raw(if ball.resting {
             b",\"resting\":true},\"bricks\":["
         } else {
@@ -237,6 +215,29 @@ impl Json<'_> {
     fn u64(&mut self, value: u64) {
         self.out
             .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    /// `{"seat":"<seat>"`, after a comma unless it is the first of its list.
+    fn seat_object(&mut self, first: bool, seat: Seat) {
+        self.raw(if first {
+            b"{\"seat\":\""
+        } else {
+            b",{\"seat\":\""
+        });
+        self.raw(seat.as_str().as_bytes());
+        self.raw(b"\"");
+    }
+
+    /// A ball's `"x":..,"y":..,"vx":..,"vy":..`.
+    fn motion(&mut self, [x, y, vx, vy]: [f32; 4]) {
+        self.raw(b"\"x\":");
+        self.f32(x);
+        self.raw(b",\"y\":");
+        self.f32(y);
+        self.raw(b",\"vx\":");
+        self.f32(vx);
+        self.raw(b",\"vy\":");
+        self.f32(vy);
     }
 
     /// As serde_json writes an `f32`: the shortest form that reads back the same, `null` when
