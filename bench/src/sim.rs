@@ -52,7 +52,10 @@ pub struct SimArgs {
     /// Only the bridge measurement.
     #[arg(long)]
     bridge_only: bool,
-    /// Encoding of the bridge's subscribers: json or msgpack.
+    /// Ticks timed per size in the bridge measurement (after the warm-up).
+    #[arg(long, default_value_t = BRIDGE_TICKS)]
+    bridge_ticks: usize,
+    /// Encoding of the bridge's subscribers: json, msgpack or compact.
     #[arg(long, default_value = "json")]
     codec: String,
     /// Also print each row as one line of JSON (prefixed `json: `).
@@ -238,17 +241,22 @@ struct Player {
 }
 
 fn run_bridge(args: &SimArgs) {
-    let codec = Codec::parse(&args.codec).expect("--codec is json or msgpack");
+    let compact = args.codec == "compact";
+    let codec = if compact {
+        Codec::Msgpack
+    } else {
+        Codec::parse(&args.codec).expect("--codec is json, msgpack or compact")
+    };
     println!(
         "# arcade-bench sim: pong 1v1 at {TICK_RATE} Hz, 2 {} subscribers and 2 inputs per match per tick",
-        codec.as_str()
+        args.codec
     );
     println!(
         "{:>8} {:>9} {:>9} {:>9} {:>15}",
         "matches", "p50 ms", "p99 ms", "max ms", "p50 ns/match"
     );
     for &matches in &args.bridge {
-        let mut durations = measure(matches, BRIDGE_TICKS, codec);
+        let mut durations = measure(matches, args.bridge_ticks, codec, compact);
         durations.sort_by(f64::total_cmp);
         let at = |q: f64| durations[((durations.len() - 1) as f64 * q).round() as usize];
         let (p50, p99, max) = (at(0.5), at(0.99), at(1.0));
@@ -258,14 +266,15 @@ fn run_bridge(args: &SimArgs) {
 }
 
 /// Tick durations in milliseconds.
-fn measure(matches: usize, ticks: usize, codec: Codec) -> Vec<f64> {
+/// With `compact`, the subscribers ask for compact `state`s (`?codec=compact`).
+fn measure(matches: usize, ticks: usize, codec: Codec, compact: bool) -> Vec<f64> {
     let (commands, inbox) = crossbeam_channel::unbounded();
     let mut sim = Simulation::new(SimConfig {
         tick_rate: TICK_RATE,
         reconnect_grace_ticks: 600,
     });
     bridge::install(&mut sim, inbox, BridgeConfig { snapshot_every: 1 });
-    let players = fill(&mut sim, &commands, matches, codec);
+    let players = fill(&mut sim, &commands, matches, codec, compact);
     let mut batch = Batch::default();
     let mut durations = Vec::with_capacity(ticks);
     for tick in 0..WARM_UP_TICKS + ticks {
@@ -290,9 +299,12 @@ fn measure(matches: usize, ticks: usize, codec: Codec) -> Vec<f64> {
                 })
                 .unwrap();
         }
-        let started = Instant::now();
-        sim.step();
-        let took = started.elapsed();
+        let took = if tick >= WARM_UP_TICKS {
+            bridge_tick(&mut sim)
+        } else {
+            sim.step();
+            Default::default()
+        };
         if tick >= WARM_UP_TICKS {
             durations.push(took.as_secs_f64() * 1e3);
         }
@@ -305,13 +317,32 @@ fn measure(matches: usize, ticks: usize, codec: Codec) -> Vec<f64> {
     durations
 }
 
+/// One timed tick of the bridge measurement, alone in its function so that a profiler can
+/// count it apart from the warm-up and the inputs sent around it:
+/// `valgrind --tool=callgrind --toggle-collect='arcade_bench::sim::bridge_tick' ...`
+/// gives the instructions of the timed ticks only.
+#[inline(never)]
+fn bridge_tick(sim: &mut Simulation) -> std::time::Duration {
+    let started = Instant::now();
+    sim.step();
+    started.elapsed()
+}
+
 /// Creates `matches` matches through the bridge, two players each.
 fn fill(
     sim: &mut Simulation,
     commands: &crossbeam_channel::Sender<Command>,
     matches: usize,
     codec: Codec,
+    compact: bool,
 ) -> Vec<Player> {
+    let new_outbox = || {
+        Arc::new(if compact {
+            Outbox::new_compact()
+        } else {
+            Outbox::new(codec)
+        })
+    };
     let options = MatchOptions {
         score_limit: Some(21),
         ..Default::default()
@@ -319,7 +350,7 @@ fn fill(
     let mut creators = Vec::with_capacity(matches);
     for n in 0..matches as u64 {
         let id = PlayerId(2 * n + 1);
-        let outbox = Arc::new(Outbox::new(codec));
+        let outbox = new_outbox();
         let create = MatchCreate {
             game: Game::Pong,
             mode: Mode::OneVsOne,
@@ -333,7 +364,7 @@ fn fill(
     for (n, (id, outbox)) in creators.into_iter().enumerate() {
         let match_id = acked_match_id(&outbox, codec);
         let joiner = PlayerId(2 * n as u64 + 2);
-        let joiner_outbox = Arc::new(Outbox::new(codec));
+        let joiner_outbox = new_outbox();
         let join = MatchJoin {
             match_id: Some(match_id),
             join_code: None,

@@ -12,12 +12,10 @@
 //! Other crates may read these (with `World::query`); they change them only through the
 //! operations of [`crate::sim`], which keep the counters and phases consistent.
 
-use std::collections::HashMap;
-
 use bevy_ecs::prelude::*;
 
 use crate::model::{
-    BotLevel, EndReason, Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat,
+    BotLevel, EndReason, Game, IdMap, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat,
 };
 use crate::rng::SplitMix64;
 use crate::tick::InputFrame;
@@ -388,8 +386,9 @@ pub struct Bot {
 /// MatchId → match entity, for the operations that come with an id from the network.
 #[derive(Resource, Default, Debug)]
 pub struct MatchIndex {
-    /// Every match in the World, finished ones until they are despawned.
-    by_id: HashMap<MatchId, Entity>,
+    /// Every match in the World, finished ones until they are despawned (ids are the
+    /// server's: a cheap hasher, looked up once per input).
+    by_id: IdMap<MatchId, Entity>,
 }
 
 impl MatchIndex {

@@ -4,7 +4,9 @@
 //! These are plain values (no ECS types) so that `net` and `data` can speak about matches
 //! without touching the World. Their serde forms are the wire forms of PROTOCOL.md.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -12,6 +14,52 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Ids are random 53-bit integers, so that a JavaScript client could hold them as numbers;
 /// on the wire they are strings with a kind prefix (`m_…`, `p_…`).
 pub const ID_BITS_MASK: u64 = (1 << 53) - 1;
+
+/// A hasher for the server's own ids (matches, players, connections, entities): one multiply
+/// per integer instead of SipHash's rounds. Only for maps whose keys no client chooses (a
+/// client may look up any id, but inserts only ever use ids the server made).
+#[derive(Clone, Copy, Default)]
+pub struct IdHasher(u64);
+
+/// The multiplier of the Fibonacci hash (2^64 / φ, odd).
+const ID_HASH_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // hashbrown picks the bucket from the low bits and a tag from the top 7: the rotation
+        // gives both the well-mixed high bits of the product.
+        self.0.rotate_left(26)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(byte.into());
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(n.into());
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n.into());
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(ID_HASH_MULTIPLIER);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// Builds [`IdHasher`]s.
+pub type IdHash = BuildHasherDefault<IdHasher>;
+/// A map keyed by the server's own ids ([`IdHasher`]).
+pub type IdMap<K, V> = HashMap<K, V, IdHash>;
+/// A set of the server's own ids ([`IdHasher`]).
+pub type IdSet<K> = HashSet<K, IdHash>;
 
 macro_rules! prefixed_id {
     ($name:ident, $prefix:literal, $what:literal) => {
@@ -411,7 +459,32 @@ pub struct MatchRecord {
 
 #[cfg(test)]
 mod tests {
+    use std::hash::BuildHasher;
+
     use super::*;
+
+    #[test]
+    fn id_maps_find_every_id_and_spread_sequential_ones() {
+        let mut map: IdMap<PlayerId, u64> = IdMap::default();
+        let random = (0..10_000u64).map(|n| n.wrapping_mul(0x2545_f491_4f6c_dd1d) & ID_BITS_MASK);
+        for (n, id) in (1..=10_000u64).chain(random).enumerate() {
+            map.insert(PlayerId(id), n as u64);
+        }
+        assert_eq!(map.len(), 20_000);
+        for (n, id) in (1..=10_000u64).enumerate() {
+            assert_eq!(map.get(&PlayerId(id)), Some(&(n as u64)));
+        }
+        // Sequential ids land in many buckets and take many tags (the top 7 bits).
+        let hash = IdHash::default();
+        let buckets: HashSet<u64> = (1..=1024u64)
+            .map(|id| hash.hash_one(PlayerId(id)) & 1023)
+            .collect();
+        let tags: HashSet<u64> = (1..=1024u64)
+            .map(|id| hash.hash_one(PlayerId(id)) >> 57)
+            .collect();
+        assert!(buckets.len() > 600, "{} buckets", buckets.len());
+        assert_eq!(tags.len(), 128);
+    }
 
     #[test]
     fn ids_round_trip_through_their_wire_form() {

@@ -1,6 +1,7 @@
 //! Read-only views of a match: the `state` snapshot (PROTOCOL.md), the live-list summary, and
 //! a hash of the whole state for determinism checks. Views borrow from the World and
-//! serialize straight into the caller's buffer.
+//! serialize straight into the caller's buffer; [`StateJson`] (in `view/json.rs`)
+//! writes the `state` snapshot as JSON by hand, the same bytes as serde_json, for the tick.
 
 use bevy_ecs::prelude::*;
 use serde::Serialize;
@@ -12,6 +13,9 @@ use crate::components::{
     Serve, TeamScore, TimeLimit,
 };
 use crate::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat};
+
+mod json;
+pub use json::{StateJson, StateJsonError};
 
 /// A live match as `GET /api/matches/live` and `match.list` show it.
 #[derive(Clone, Debug, Serialize)]
@@ -136,6 +140,10 @@ impl WireId {
 
     fn of_player(id: PlayerId) -> WireId {
         WireId::new(b"p_", id.0)
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 
     fn as_str(&self) -> &str {

@@ -295,14 +295,14 @@ fn resync(world: &mut World, conn: ConnId, reply: ReplyTo, id: MatchId) {
 }
 
 fn apply_input(world: &mut World, player: PlayerId, reply: ReplyTo, input: Input) {
-    let metrics = world.get_resource::<MetricsHandle>().map(|m| m.0.clone());
-    let reject = |reason: &str| {
-        if let Some(metrics) = &metrics {
-            metrics.inputs_rejected.with_label_values(&[reason]).inc();
+    // The metrics are looked up only for a rejected input (no `Arc` clone per input).
+    let reject = |world: &World, reason: &str| {
+        if let Some(metrics) = world.get_resource::<MetricsHandle>() {
+            metrics.0.inputs_rejected.with_label_values(&[reason]).inc();
         }
     };
     let Some(game) = sim::find_match(world, input.match_id) else {
-        reject("not_found");
+        reject(world, "not_found");
         return reply.error(ErrorCode::NotFound, format!("no match {}", input.match_id));
     };
     let frame = InputFrame {
@@ -313,14 +313,14 @@ fn apply_input(world: &mut World, player: PlayerId, reply: ReplyTo, input: Input
     match sim::submit_input(world, game, player, frame) {
         Ok(()) => {}
         Err(InputError::NotAPlayer) => {
-            reject("forbidden");
+            reject(world, "forbidden");
             reply.error(
                 ErrorCode::Forbidden,
                 format!("not a player of {}", input.match_id),
             );
         }
         Err(InputError::BadAxis) => {
-            reject("bad_request");
+            reject(world, "bad_request");
             reply.error(ErrorCode::BadRequest, "axis must be a number in [-1, 1]");
         }
     }

@@ -13,8 +13,9 @@ use arcade_systems::compact::MatchStream;
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, Seat};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::tick::SimConfig;
-use arcade_systems::view::{self};
-use bytes::Bytes;
+use arcade_systems::view::{self, StateJson};
+use axum::extract::ws::Utf8Bytes;
+use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -25,7 +26,8 @@ use crate::bridge::wake::WakeUps;
 use crate::link::SeatedPlayer;
 use crate::link::audience::{Audience, Lobby, MatchIdOf};
 use crate::outbox::ConnId;
-use crate::wire::codec::Frame;
+use crate::wire::arena::FrameArena;
+use crate::wire::codec::{Codec, Frame};
 use crate::wire::protocol::Envelope;
 
 #[derive(Serialize)]
@@ -336,35 +338,69 @@ struct CompactFrames<'s> {
 }
 
 impl CompactFrames<'_> {
-    fn delta(&mut self) -> Option<Frame> {
+    fn delta(&mut self, arena: &mut FrameArena) -> Option<Frame> {
         let stream = &mut *self.stream;
         self.delta
-            .get_or_insert_with(|| {
-                stream
-                    .delta()
-                    .map(|bytes| Frame::Binary(Bytes::copy_from_slice(bytes)))
-            })
+            .get_or_insert_with(|| stream.delta().map(|bytes| Frame::Binary(arena.copy(bytes))))
             .clone()
     }
 
-    fn keyframe(&mut self) -> Frame {
+    fn keyframe(&mut self, arena: &mut FrameArena) -> Frame {
         let stream = &mut *self.stream;
         self.keyframe
-            .get_or_insert_with(|| Frame::Binary(Bytes::copy_from_slice(stream.keyframe())))
+            .get_or_insert_with(|| Frame::Binary(arena.copy(stream.keyframe())))
             .clone()
     }
 
     /// The frame for a member: the delta when its chain holds, else the keyframe.
-    fn for_member(&mut self, chain_holds: bool) -> Frame {
-        match chain_holds.then(|| self.delta()).flatten() {
+    fn for_member(&mut self, chain_holds: bool, arena: &mut FrameArena) -> Frame {
+        match chain_holds.then(|| self.delta(arena)).flatten() {
             Some(delta) => delta,
-            None => self.keyframe(),
+            None => self.keyframe(arena),
+        }
+    }
+}
+
+/// How a JSON `state` frame starts: the envelope around the match's `data` object.
+const STATE_JSON_HEAD: &[u8] = b"{\"type\":\"state\",\"data\":";
+
+/// What the tick's `state` frames are written with, kept across ticks (in the `Lobby`).
+#[derive(Default)]
+pub struct StateFrames {
+    /// Where every `state` frame ends up (JSON, MessagePack and compact).
+    arena: FrameArena,
+    /// The JSON writer (and its table of float texts).
+    json: StateJson,
+    /// A JSON state is written here, then copied into the arena in one go.
+    buf: Vec<u8>,
+}
+
+impl StateFrames {
+    /// A match's `state` frame in `codec`: the same bytes as `codec.encode(&StateMessage ..)`
+    /// (JSON is written by hand, see `view::StateJson`).
+    fn encode(&mut self, codec: Codec, world: &World, game: Entity) -> Frame {
+        match codec {
+            Codec::Json => {
+                self.buf.clear();
+                self.buf.extend_from_slice(STATE_JSON_HEAD);
+                self.json
+                    .write(world, game, &mut self.buf)
+                    .expect("a live match has a state");
+                self.buf.push(b'}');
+                let bytes = self.arena.copy(&self.buf);
+                Frame::Text(Utf8Bytes::try_from(bytes).expect("a state is ASCII"))
+            }
+            Codec::Msgpack => Frame::Binary(self.arena.frame(|buf: &mut BytesMut| {
+                let message = StateMessage { world, game };
+                rmp_serde::encode::write_named(&mut (&mut *buf).writer(), &message)
+                    .expect("a live match has a state");
+            })),
         }
     }
 }
 
 fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
-    let mut buf = std::mem::take(&mut world.resource_mut::<Lobby>().buf);
+    let mut frames = std::mem::take(&mut world.resource_mut::<Lobby>().frames);
     let mut wake_ups = std::mem::take(&mut *world.get_resource_or_init::<WakeUps>());
     let mut streams = std::mem::take(&mut world.get_resource_or_init::<CompactStreams>().0);
     let tick_rate = world.resource::<SimConfig>().tick_rate;
@@ -376,7 +412,6 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
             continue;
         }
         let mut encoded: [Option<Frame>; 2] = [None, None];
-        let message = StateMessage { world, game };
         let mut compact = audience
             .members
             .iter()
@@ -395,30 +430,94 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
             });
         for member in &audience.members {
             let outbox = &member.outbox;
-            let replaced = if let Some(frames) = compact.as_mut().filter(|_| outbox.is_compact()) {
-                if !frames.ready {
-                    continue;
-                }
-                let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
-                let chain_holds = !broken && !member.keyframes_only;
-                outbox.stage_chained(id.0, |stale| frames.for_member(chain_holds && !stale))
-            } else {
-                let codec = outbox.codec();
-                let frame =
-                    encoded[codec.index()].get_or_insert_with(|| codec.encode(&message, &mut buf));
-                outbox.stage_state(id.0, frame.clone())
-            };
+            let replaced =
+                if let Some(compact_frames) = compact.as_mut().filter(|_| outbox.is_compact()) {
+                    if !compact_frames.ready {
+                        continue;
+                    }
+                    let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
+                    let chain_holds = !broken && !member.keyframes_only;
+                    outbox.stage_chained(id.0, |stale| {
+                        compact_frames.for_member(chain_holds && !stale, &mut frames.arena)
+                    })
+                } else {
+                    let codec = outbox.codec();
+                    let frame = encoded[codec.index()]
+                        .get_or_insert_with(|| frames.encode(codec, world, game));
+                    outbox.stage_state(id.0, frame.clone())
+                };
             if replaced {
                 dropped += 1;
             }
-            wake_ups.staged.push(outbox.clone());
+            wake_ups.stage(outbox);
         }
     }
     wake_ups.flush();
     *world.resource_mut::<WakeUps>() = wake_ups;
     world.resource_mut::<CompactStreams>().0 = streams;
-    world.resource_mut::<Lobby>().buf = buf;
+    world.resource_mut::<Lobby>().frames = frames;
     if let Some(metrics) = world.get_resource::<MetricsHandle>() {
         metrics.0.ws_dropped_frames.inc_by(dropped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arcade_systems::model::{BotLevel, MatchOptions, PlayerRef};
+    use arcade_systems::sim::{self, MatchSpec, SimConfig, Simulation};
+
+    use super::*;
+
+    /// Pong and Breakout matches of bots and players, stepped into play: the frames written in
+    /// the arena are the bytes the codec gives for the same message, in both codecs, every tick.
+    #[test]
+    fn state_frames_from_the_arena_are_the_codecs_bytes() {
+        let mut sim = Simulation::new(SimConfig {
+            tick_rate: 60,
+            reconnect_grace_ticks: 600,
+        });
+        let mut games = Vec::new();
+        for (n, mode) in [Mode::OneVsOne, Mode::TwoVsTwo, Mode::Versus]
+            .into_iter()
+            .enumerate()
+        {
+            let game = if mode.fits(Game::Pong) {
+                Game::Pong
+            } else {
+                Game::Breakout
+            };
+            let options = MatchOptions::default().resolve(game, mode).unwrap();
+            let spec = MatchSpec {
+                id: MatchId(0x1234_5678 + n as u64),
+                game,
+                mode,
+                options,
+                seed: n as u64,
+                started_at_ms: 0,
+            };
+            let entity = sim::create_match(&mut sim.world, spec);
+            let player = PlayerRef {
+                id: PlayerId(n as u64 + 1),
+                name: "p".into(),
+            };
+            sim::join_match(&mut sim.world, entity, player).unwrap();
+            sim::fill_with_bots(&mut sim.world, entity, BotLevel::Hard).unwrap();
+            games.push(entity);
+        }
+        let mut frames = StateFrames::default();
+        let mut buf = Vec::new();
+        for _ in 0..600 {
+            sim.step();
+            for &game in &games {
+                let message = StateMessage {
+                    world: &sim.world,
+                    game,
+                };
+                for codec in Codec::ALL {
+                    let frame = frames.encode(codec, &sim.world, game);
+                    assert_eq!(frame, codec.encode(&message, &mut buf));
+                }
+            }
+        }
     }
 }

@@ -27,7 +27,7 @@ use crate::ws::session::FrameCounts;
 /// Without senders, outboxes wake their writer tasks directly.
 #[derive(Resource, Default)]
 pub struct WakeUps {
-    pub(super) staged: Vec<Arc<Outbox>>,
+    staged: Vec<Arc<Outbox>>,
     senders: Vec<Sender>,
 }
 
@@ -84,20 +84,22 @@ impl WakeUps {
         )
     }
 
-    pub(super) fn flush(&mut self) {
-        if self.staged.is_empty() {
-            return;
-        }
-        if self.senders.is_empty() {
-            self.staged.drain(..).for_each(|outbox| outbox.wake());
-            return;
-        }
+    /// Notes an outbox the tick filled: straight into its sender's share (the same sender for
+    /// an outbox every tick: its address is stable while it lives), or, without senders, to be
+    /// woken at [`WakeUps::flush`].
+    pub(super) fn stage(&mut self, outbox: &Arc<Outbox>) {
         let count = self.senders.len();
-        for outbox in self.staged.drain(..) {
-            // The same sender for an outbox every tick (its address is stable while it lives).
-            let index = (Arc::as_ptr(&outbox) as usize >> 7) % count;
-            self.senders[index].share.push(outbox);
+        if count == 0 {
+            self.staged.push(outbox.clone());
+        } else {
+            let index = (Arc::as_ptr(outbox) as usize >> 7) % count;
+            self.senders[index].share.push(outbox.clone());
         }
+    }
+
+    /// Hands each sender its share of this tick (or wakes the writers, without senders).
+    pub(super) fn flush(&mut self) {
+        self.staged.drain(..).for_each(|outbox| outbox.wake());
         for sender in &mut self.senders {
             if sender.share.is_empty() {
                 continue;

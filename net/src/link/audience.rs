@@ -9,6 +9,7 @@ use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{MatchId, PlayerId, Seat};
 
+use crate::bridge::send::StateFrames;
 use crate::outbox::{ConnId, Outbox};
 
 /// Who receives a match's frames.
@@ -57,8 +58,8 @@ pub struct Lobby {
     pub(crate) watching: HashMap<ConnId, Vec<Entity>>,
     /// Server ticks run so far (paces snapshots).
     pub(crate) ticks: u64,
-    /// Reused by every state encoding.
-    pub(crate) buf: Vec<u8>,
+    /// What every `state` frame is written with (JSON, MessagePack and compact).
+    pub(crate) frames: StateFrames,
 }
 
 /// The id of a match entity, kept by the bridge for lookups in its own indexes.

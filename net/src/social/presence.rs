@@ -7,7 +7,7 @@ use arcade_data::persist::PersistStore;
 use arcade_data::social::ChatLine;
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
-use arcade_systems::model::{Game, MatchId, Mode, Phase, PlayerId, PlayerRef};
+use arcade_systems::model::{Game, IdSet, MatchId, Mode, Phase, PlayerId, PlayerRef};
 use arcade_systems::{sim, view};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -74,7 +74,9 @@ pub struct PresenceBook {
     /// Open connections and the name of every connected player.
     connected: HashMap<PlayerId, (u32, String)>,
     /// Players with a seat in a live match and a connection in its audience (last scan).
-    in_match: HashSet<PlayerId>,
+    in_match: IdSet<PlayerId>,
+    /// The set the next scan fills (the one before last, emptied: no allocation per scan).
+    scan: IdSet<PlayerId>,
     /// The status last published for each player not offline.
     published: HashMap<PlayerId, (Status, String)>,
     /// Players whose status may have changed since the last publication.
@@ -223,7 +225,8 @@ pub fn track_presence(world: &mut World) {
         return;
     };
     if ticks.is_multiple_of(PRESENCE_SCAN_EVERY_TICKS) {
-        let mut playing = HashSet::new();
+        let mut playing = std::mem::take(&mut world.resource_mut::<PresenceBook>().scan);
+        playing.clear();
         let mut audiences = world.query::<(Entity, &Audience)>();
         for (game, audience) in audiences.iter(world) {
             if view::match_phase(world, game).is_none_or(|phase| phase == Phase::Finished) {
@@ -238,13 +241,10 @@ pub fn track_presence(world: &mut World) {
             );
         }
         let mut book = world.resource_mut::<PresenceBook>();
-        let changed: Vec<PlayerId> = book
-            .in_match
-            .symmetric_difference(&playing)
-            .copied()
-            .collect();
-        book.dirty.extend(changed);
-        book.in_match = playing;
+        let book = &mut *book;
+        book.dirty
+            .extend(book.in_match.symmetric_difference(&playing).copied());
+        book.scan = std::mem::replace(&mut book.in_match, playing);
     }
     let mut book = world.resource_mut::<PresenceBook>();
     if book.dirty.is_empty() {
