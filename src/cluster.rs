@@ -50,7 +50,10 @@ pub async fn run_heartbeat(state: AppState, cluster: Arc<Cluster>) {
 pub async fn take_back_leftovers(cluster: &Arc<Cluster>) {
     match cluster.take_leftovers().await {
         Ok(leftovers) if !leftovers.is_empty() => {
-            tracing::warn!(matches = leftovers.len(), "taking back this instance's live matches");
+            tracing::warn!(
+                matches = leftovers.len(),
+                "taking back this instance's live matches"
+            );
             cluster.restore_adopted(leftovers).await;
         }
         Ok(_) => {}
@@ -68,13 +71,18 @@ const HAND_OVER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 pub fn hand_over_on_stop(cluster: Arc<OnceLock<Arc<Cluster>>>) -> crate::tick::SaveLiveMatches {
     let runtime = tokio::runtime::Handle::current();
     Box::new(move |checkpoints| {
-        let cluster = cluster.get().ok_or("the instance had not joined its cluster")?;
+        let cluster = cluster
+            .get()
+            .ok_or("the instance had not joined its cluster")?;
         let encoded: Vec<_> = checkpoints
             .iter()
             .map(|checkpoint| (checkpoint.id, bridge::checkpoint::encode(checkpoint)))
             .collect();
         runtime
-            .block_on(tokio::time::timeout(HAND_OVER_WAIT, cluster.hand_over(&encoded)))
+            .block_on(tokio::time::timeout(
+                HAND_OVER_WAIT,
+                cluster.hand_over(&encoded),
+            ))
             .map_err(|_| format!("Redis did not take the checkpoints within {HAND_OVER_WAIT:?}"))?
             .map_err(|error| error.to_string())
     })

@@ -151,8 +151,7 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
     // In a cluster, SIGTERM hands the live matches over to a survivor through Redis (the
     // cluster is joined below, after the tick thread starts); on one process,
     // `--keep-live-matches` keeps them in the database for the next start.
-    let cluster_cell: Arc<std::sync::OnceLock<Arc<arcade_net::cluster::Cluster>>> =
-        Arc::default();
+    let cluster_cell: Arc<std::sync::OnceLock<Arc<arcade_net::cluster::Cluster>>> = Arc::default();
     let keep_live = if config.redis.is_some() {
         Some(cluster::hand_over_on_stop(cluster_cell.clone()))
     } else if config.keep_live_matches {

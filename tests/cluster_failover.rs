@@ -17,9 +17,8 @@ const GRACE: &[&str] = &["--reconnect-grace", "30s"];
 
 /// Plays both sides (dodging) until the first point; returns the score after it.
 async fn play_first_point(ada: Client, bob: Client, match_id: &str) -> (Client, Client, Value) {
-    let is_point = |message: &Value| {
-        message["type"] == "match.event" && message["data"]["kind"] == "point"
-    };
+    let is_point =
+        |message: &Value| message["type"] == "match.event" && message["data"]["kind"] == "point";
     let ((ada_point, _, ada), (_, _, bob)) = tokio::join!(
         common::dodge_until(ada, match_id.to_owned(), "left", is_point),
         common::dodge_until(bob, match_id.to_owned(), "right", is_point),

@@ -202,7 +202,9 @@ impl AppState {
                 return Some("this instance is shutting down: connect again to play");
             }
             if !cluster.is_up() {
-                return Some("Redis does not answer: no new match until this instance's cluster is back");
+                return Some(
+                    "Redis does not answer: no new match until this instance's cluster is back",
+                );
             }
         }
         if self.store.breaker_open() {
@@ -219,7 +221,9 @@ impl AppState {
         game: Option<arcade_systems::model::Game>,
     ) -> Result<Vec<serde_json::Value>, Unavailable> {
         let (reply, answer) = tokio::sync::oneshot::channel::<Vec<crate::link::LiveMatch>>();
-        let here = self.ask_tick(Command::ListLive { game, reply }, answer).await?;
+        let here = self
+            .ask_tick(Command::ListLive { game, reply }, answer)
+            .await?;
         let mut listed: Vec<serde_json::Value> = here
             .iter()
             .filter_map(|live| serde_json::to_value(live).ok())

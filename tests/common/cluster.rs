@@ -78,7 +78,12 @@ impl ClusterSpec {
 }
 
 /// GETs `path` on `server` until `done` holds (or fails after [`WAIT`]).
-pub async fn poll(server: &Server, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn poll(
+    server: &Server,
+    path: &str,
+    token: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + WAIT;
     loop {
         let response = http()
@@ -100,5 +105,10 @@ pub async fn poll(server: &Server, path: &str, token: &str, done: impl Fn(&Value
 /// `redis_db`, with `extra` flags; `None` without the services.
 pub fn start_cluster(instances: &[&str], redis_db: u32, extra: &[&str]) -> Option<Vec<Server>> {
     let spec = ClusterSpec::new(redis_db, extra)?;
-    Some(instances.iter().map(|instance| spec.start(instance)).collect())
+    Some(
+        instances
+            .iter()
+            .map(|instance| spec.start(instance))
+            .collect(),
+    )
 }

@@ -33,7 +33,10 @@ pub async fn dodge_and_record(
     match_id: String,
     seat: &str,
 ) -> (Value, Vec<Value>, Client) {
-    dodge_until(client, match_id, seat, |message| message["type"] == "match.end").await
+    dodge_until(client, match_id, seat, |message| {
+        message["type"] == "match.end"
+    })
+    .await
 }
 
 /// Plays like [`dodge_until_end`] until a message for which `stop` holds (returned, with

@@ -83,6 +83,9 @@ fn take_checkpoints(
         let Some(checkpoint) = checkpoint::capture(world, game) else {
             continue;
         };
-        sender.note(CheckpointNote::Saved(id, super::checkpoint::encode(&checkpoint)));
+        sender.note(CheckpointNote::Saved(
+            id,
+            super::checkpoint::encode(&checkpoint),
+        ));
     }
 }

@@ -448,6 +448,8 @@ fn a_failed_save_leaves_the_matches_live_to_be_aborted() {
     bridge.step(2);
     let got = take(&left);
     assert_eq!(got.of_type("match.end")[0]["data"]["reason"], "aborted");
+}
+
 #[test]
 fn the_seats_a_cluster_keeps_in_redis_are_the_live_matches_seats() {
     let mut bridge = Bridge::new();

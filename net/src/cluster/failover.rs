@@ -231,7 +231,8 @@ impl Cluster {
             pipe.hset(&held, id.to_string(), bytes).ignore();
         }
         if !checkpoints.is_empty() {
-            pipe.sadd(holders_key(self.database), &self.instance).ignore();
+            pipe.sadd(holders_key(self.database), &self.instance)
+                .ignore();
         }
         pipe.del(heartbeat_key(&self.instance))
             .ignore()
