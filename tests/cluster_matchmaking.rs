@@ -78,13 +78,32 @@ async fn total(servers: &[Server], sample: &str) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_players_queued_on_two_instances_play_one_match_to_its_end() {
-    let Some(servers) = cluster(2, 10) else {
+async fn behind_nginx_two_queued_players_play_to_the_end_and_a_third_instance_watches() {
+    let Some(binary) = common::nginx::nginx_binary() else {
+        return;
+    };
+    let Some(servers) = cluster(3, 10) else {
         return;
     };
     let (a, b) = (&servers[0], &servers[1]);
-    let mut ada = Client::connect(a, "").await;
-    let mut bob = Client::connect(b, "").await;
+    let upstreams: Vec<&str> = servers.iter().map(|server| server.addr.as_str()).collect();
+    let nginx = common::nginx::start_nginx(&binary, &upstreams);
+    let url = format!("ws://{}/ws", nginx.addr);
+    // Through nginx (least_conn): one socket on each instance.
+    let mut ada = Client::connect_url(&url).await;
+    let mut bob = Client::connect_url(&url).await;
+    let mut cy = Client::connect_url(&url).await;
+    for server in &servers {
+        let details: Value = http()
+            .get(server.url("/health/details"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(details["connections"]["total"], 1, "{}", nginx.log());
+    }
     queue(&mut ada, "1v1").await;
     queue(&mut bob, "1v1").await;
     let (ada_start, bob_start) = (started(&mut ada).await, started(&mut bob).await);
@@ -97,6 +116,18 @@ async fn two_players_queued_on_two_instances_play_one_match_to_its_end() {
     assert_eq!(seats, HashSet::from(["left", "right"]));
     let seat_of = |start: &Value| start["data"]["seat"].as_str().unwrap().to_owned();
     let (ada_seat, bob_seat) = (seat_of(&ada_start), seat_of(&bob_start));
+    // The third watches from its own instance.
+    let watching = cy
+        .request(
+            "match.join",
+            json!({"matchId": match_id, "as": "spectator"}),
+        )
+        .await;
+    assert_eq!(watching["type"], "ack", "{watching}");
+    let watched = tokio::spawn(async move {
+        let end = cy.recv_type("match.end").await;
+        (end, cy)
+    });
 
     // Whoever owns it, the other's inputs and states cross: played to its end.
     let (ada_end, bob_end) = tokio::join!(
@@ -105,6 +136,8 @@ async fn two_players_queued_on_two_instances_play_one_match_to_its_end() {
     );
     assert_eq!(ada_end.0["data"]["reason"], "score_limit", "{}", ada_end.0);
     assert_eq!(bob_end.0["data"]["reason"], "score_limit", "{}", bob_end.0);
+    let (cy_end, _) = watched.await.unwrap();
+    assert_eq!(cy_end["data"]["reason"], "score_limit", "{cy_end}");
     let record = common::fetch_record(b, &match_id).await;
     assert_eq!(record["players"].as_array().unwrap().len(), 2, "{record}");
     let listed: Value = http()
