@@ -30,10 +30,12 @@ pub async fn run_heartbeat(state: AppState, cluster: Arc<Cluster>) {
             .unwrap_or_default();
         cluster.beat(&live).await;
         if cluster.is_up() && !cluster.is_draining() {
-            match cluster.adopt_orphans().await {
-                Ok(adopted) if !adopted.is_empty() => cluster.restore_adopted(adopted).await,
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "looking for orphaned matches failed"),
+            // Bounded: a Redis that goes away mid-call must not stop the heartbeat.
+            match tokio::time::timeout(HEARTBEAT_EVERY, cluster.adopt_orphans()).await {
+                Ok(Ok(adopted)) if !adopted.is_empty() => cluster.restore_adopted(adopted).await,
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "looking for orphaned matches failed"),
+                Err(_) => tracing::warn!("looking for orphaned matches timed out"),
             }
         }
         state.metrics.cluster.record(
@@ -48,7 +50,10 @@ pub async fn run_heartbeat(state: AppState, cluster: Arc<Cluster>) {
 /// Takes back the matches this instance's previous run (same `--instance-id`) left in Redis
 /// and no survivor adopted (a restart within the heartbeat's TTL).
 pub async fn take_back_leftovers(cluster: &Arc<Cluster>) {
-    match cluster.take_leftovers().await {
+    match tokio::time::timeout(HEARTBEAT_EVERY * 2, cluster.take_leftovers())
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))
+    {
         Ok(leftovers) if !leftovers.is_empty() => {
             tracing::warn!(
                 matches = leftovers.len(),

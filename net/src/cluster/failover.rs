@@ -330,8 +330,13 @@ impl Cluster {
         };
         for match_ in &restored {
             tracing::info!(match_id = %match_.match_id, "adopted match restored, waiting for its players");
-            if let Err(error) = self.claim_seats(match_.match_id, &match_.players).await {
-                tracing::warn!(%error, "the seats of an adopted match were not claimed");
+            let claimed = tokio::time::timeout(
+                super::HEARTBEAT_EVERY,
+                self.claim_seats(match_.match_id, &match_.players),
+            )
+            .await;
+            if !matches!(claimed, Ok(Ok(()))) {
+                tracing::warn!("the seats of an adopted match were not claimed");
             }
             self.tell(Said::Adopted {
                 match_id: match_.match_id,
