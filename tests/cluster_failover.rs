@@ -74,21 +74,7 @@ async fn recorded_once(server: &common::Server, match_id: &str, before: &Value) 
         left >= before[0].as_u64().unwrap() && right >= before[1].as_u64().unwrap(),
         "the points before the failover count: {record} (before {before})"
     );
-    let listed: Value = http()
-        .get(server.url("/api/matches?limit=50"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let copies = listed["matches"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["id"] == match_id)
-        .count();
-    assert_eq!(copies, 1, "{listed}");
+    assert_eq!(common::times_listed(server, match_id).await, 1, "one record");
     let replay = http()
         .get(server.url(&format!("/api/matches/{match_id}/replay")))
         .send()

@@ -178,6 +178,15 @@ pub async fn play_pong_to_end(server: &Server) -> String {
     match_id
 }
 
+/// How many times the first page of `GET /api/matches` lists `match_id` (a finished
+/// match: exactly once).
+pub async fn times_listed(server: &Server, match_id: &str) -> usize {
+    let listed = get_json(server, "/api/matches?limit=50").await;
+    listed["matches"].as_array().map_or(0, |all| {
+        all.iter().filter(|m| m["id"] == match_id).count()
+    })
+}
+
 /// `GET path`: asserts 200 and returns the JSON body.
 pub async fn get_json(server: &Server, path: &str) -> Value {
     let response = http().get(server.url(path)).send().await.expect("request");
