@@ -74,7 +74,11 @@ async fn recorded_once(server: &common::Server, match_id: &str, before: &Value) 
         left >= before[0].as_u64().unwrap() && right >= before[1].as_u64().unwrap(),
         "the points before the failover count: {record} (before {before})"
     );
-    assert_eq!(common::times_listed(server, match_id).await, 1, "one record");
+    assert_eq!(
+        common::times_listed(server, match_id).await,
+        1,
+        "one record"
+    );
     let replay = http()
         .get(server.url(&format!("/api/matches/{match_id}/replay")))
         .send()

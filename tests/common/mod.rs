@@ -182,9 +182,9 @@ pub async fn play_pong_to_end(server: &Server) -> String {
 /// match: exactly once).
 pub async fn times_listed(server: &Server, match_id: &str) -> usize {
     let listed = get_json(server, "/api/matches?limit=50").await;
-    listed["matches"].as_array().map_or(0, |all| {
-        all.iter().filter(|m| m["id"] == match_id).count()
-    })
+    listed["matches"]
+        .as_array()
+        .map_or(0, |all| all.iter().filter(|m| m["id"] == match_id).count())
 }
 
 /// `GET path`: asserts 200 and returns the JSON body.
