@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{ClusterSpec, poll};
+use common::cluster::ClusterSpec;
 use common::{Client, WAIT, fetch_record, http};
 use serde_json::{Value, json};
 
@@ -87,30 +87,12 @@ async fn recorded_once(server: &common::Server, match_id: &str, before: &Value) 
     assert_eq!(replay.status(), 200, "the adopted match has its replay");
 }
 
-/// ada (on the owner) and bob (on another instance) in a pong 1v1 to 3 held by `owner`.
+/// ada (on the owner) and bob (on another instance) in a pong 1v1 to 3 held by `owner`; bob
+/// joins at once (his instance waits for the owner's live list to name the new match).
 async fn start_match(owner: &common::Server, other: &common::Server) -> (Client, Client, String) {
     let mut ada = Client::connect(owner, "").await;
     let mut bob = Client::connect(other, "").await;
-    let created = ada
-        .request(
-            "match.create",
-            json!({"game": "pong", "mode": "1v1", "options": {"scoreLimit": 3}}),
-        )
-        .await;
-    assert_eq!(created["type"], "ack", "{created}");
-    let match_id = created["data"]["matchId"].as_str().unwrap().to_owned();
-    poll(other, "/api/matches/live", &ada.token(), |body| {
-        body["matches"]
-            .as_array()
-            .is_some_and(|all| all.iter().any(|m| m["id"] == match_id.as_str()))
-    })
-    .await;
-    let joined = bob
-        .request("match.join", json!({"matchId": match_id}))
-        .await;
-    assert_eq!(joined["type"], "ack", "{joined}");
-    ada.recv_type("match.start").await;
-    bob.recv_type("match.start").await;
+    let match_id = common::start_pong(&mut ada, &mut bob, 3).await;
     (ada, bob, match_id)
 }
 

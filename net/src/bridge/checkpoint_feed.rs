@@ -65,16 +65,12 @@ fn take_checkpoints(
         feed.tick
     };
     due.clear();
-    let scored = std::mem::take(&mut world.resource_mut::<CheckpointFeed>().scored);
+    let feed = world.resource::<CheckpointFeed>();
     for (game, id) in live.iter(world) {
-        if scored.contains(&game) || (id.0.0 + tick) % CHECKPOINT_EVERY_TICKS == 0 {
+        if feed.scored.contains(&game) || (id.0.0 + tick) % CHECKPOINT_EVERY_TICKS == 0 {
             due.push((game, id.0));
         }
     }
-    let mut feed = world.resource_mut::<CheckpointFeed>();
-    feed.scored = scored;
-    feed.scored.clear();
-    let sender = feed.sender.clone();
     for &(game, id) in due.iter() {
         // Tournament matches are not failed over: their runner replays them (PROTOCOL.md).
         if crate::tournament::tick::is_tournament_match(world, id) {
@@ -83,9 +79,10 @@ fn take_checkpoints(
         let Some(checkpoint) = checkpoint::capture(world, game) else {
             continue;
         };
-        sender.note(CheckpointNote::Saved(
+        feed.sender.note(CheckpointNote::Saved(
             id,
             super::checkpoint::encode(&checkpoint),
         ));
     }
+    world.resource_mut::<CheckpointFeed>().scored.clear();
 }
