@@ -180,3 +180,54 @@ async fn a_draining_owner_hands_its_matches_over() {
     finish(ada, bob, &match_id).await;
     recorded_once(&b, &match_id, &before).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_checkpoint_of_a_dead_instance_is_dropped_and_logged() {
+    let Some(spec) = ClusterSpec::new(5, &[]) else {
+        return;
+    };
+    // A holder with no heartbeat (dead) whose hash holds bytes that are no checkpoint.
+    for args in [
+        &[
+            "HSET",
+            "arcade:5:held:ghost",
+            "m_0000000000000001",
+            "not a checkpoint",
+        ][..],
+        &["SADD", "arcade:5:holders", "ghost"][..],
+    ] {
+        let done = std::process::Command::new("redis-cli")
+            .args(["-u", &spec.redis])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        assert!(done.status.success(), "{done:?}");
+    }
+    let a = spec.start("a");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !a
+        .log_text()
+        .contains("an adopted checkpoint could not be read")
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", a.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Nothing else happened: the instance serves, and the bytes are gone from Redis (the
+    // ghost's hash and the adopter's), so nobody adopts them again.
+    let health = http().get(a.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let exists = |key: &str| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-u", &spec.redis, "EXISTS", key])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    };
+    while exists("arcade:5:held:ghost") || exists("arcade:5:held:a") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bad checkpoint stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

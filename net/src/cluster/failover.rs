@@ -89,24 +89,23 @@ pub fn holders_key(database: i64) -> String {
     format!("arcade:{database}:holders")
 }
 
-/// Moves a dead holder's checkpoints into the adopter's hash and returns them; `false` (nil)
+/// Moves a dead holder's checkpoints into the adopter's hash and returns them (match id,
+/// checkpoint, flat, as `HGETALL` gives them); `false` (nil)
 /// while the holder's heartbeat key exists. KEYS: the holder's heartbeat, its hash, the
 /// adopter's hash, the holders set. ARGV: the holder, the adopter, "force" to skip the
 /// heartbeat check (an instance taking back its own leftovers at start).
 pub const ADOPT: &str = r#"
 if ARGV[3] ~= 'force' and redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local all = redis.call('HGETALL', KEYS[2])
-local values = {}
-for i = 1, #all, 2 do
-  if KEYS[2] ~= KEYS[3] then redis.call('HSET', KEYS[3], all[i], all[i + 1]) end
-  values[#values + 1] = all[i + 1]
+if KEYS[2] ~= KEYS[3] then
+  for i = 1, #all, 2 do redis.call('HSET', KEYS[3], all[i], all[i + 1]) end
 end
 if KEYS[2] ~= KEYS[3] then
   redis.call('DEL', KEYS[2])
   redis.call('SREM', KEYS[4], ARGV[1])
 end
 if #all > 0 then redis.call('SADD', KEYS[4], ARGV[2]) end
-return values
+return all
 "#;
 
 /// Writes the tick thread's checkpoint notes to this instance's hash until the queue
@@ -176,7 +175,7 @@ impl Cluster {
 
     /// Adopts the checkpoints of every holder whose heartbeat is gone (each dead holder's
     /// hash goes to exactly one adopter); returns them, to be restored on the tick thread.
-    pub async fn adopt_orphans(&self) -> redis::RedisResult<Vec<Vec<u8>>> {
+    pub async fn adopt_orphans(&self) -> redis::RedisResult<Vec<Held>> {
         let mut redis = self.redis.clone();
         let holders: Vec<String> = redis::cmd("SMEMBERS")
             .arg(holders_key(self.database))
@@ -199,11 +198,11 @@ impl Cluster {
 
     /// The checkpoints an earlier run of this instance (same `--instance-id`) left in its
     /// hash, taken back at start.
-    pub async fn take_leftovers(&self) -> redis::RedisResult<Vec<Vec<u8>>> {
+    pub async fn take_leftovers(&self) -> redis::RedisResult<Vec<Held>> {
         self.run_adopt(&self.instance, true).await
     }
 
-    async fn run_adopt(&self, holder: &str, force: bool) -> redis::RedisResult<Vec<Vec<u8>>> {
+    async fn run_adopt(&self, holder: &str, force: bool) -> redis::RedisResult<Vec<Held>> {
         let mut redis = self.redis.clone();
         let moved: Option<Vec<Vec<u8>>> = redis::Script::new(ADOPT)
             .key(heartbeat_key(holder))
@@ -215,7 +214,15 @@ impl Cluster {
             .arg(if force { "force" } else { "check" })
             .invoke_async(&mut redis)
             .await?;
-        Ok(moved.unwrap_or_default())
+        let mut fields = moved.unwrap_or_default().into_iter();
+        let mut held = Vec::new();
+        while let (Some(field), Some(checkpoint)) = (fields.next(), fields.next()) {
+            held.push(Held {
+                field: String::from_utf8_lossy(&field).into_owned(),
+                checkpoint,
+            });
+        }
+        Ok(held)
     }
 
     /// A draining instance's last words: its final checkpoints replace its hash, then its
@@ -244,6 +251,13 @@ impl Cluster {
         *handed_over = handed.is_ok();
         handed
     }
+}
+
+/// One entry of an instance's checkpoint hash: the match id it is kept under, and the
+/// checkpoint.
+pub struct Held {
+    field: String,
+    checkpoint: Vec<u8>,
 }
 
 /// A match restored here from a checkpoint, and its human players.
@@ -275,17 +289,20 @@ impl Cluster {
     /// run) on the tick thread: each match goes on here, paused with its players dropped;
     /// the players connected here are seated back at once; their seats are claimed in Redis,
     /// and the other instances are told, so that they seat back the connections they hold.
-    pub async fn restore_adopted(self: &Arc<Self>, blobs: Vec<Vec<u8>>) {
-        let checkpoints: Vec<MatchCheckpoint> = blobs
-            .iter()
-            .filter_map(|bytes| match crate::bridge::checkpoint::decode(bytes) {
+    pub async fn restore_adopted(self: &Arc<Self>, adopted: Vec<Held>) {
+        let mut lost = Vec::new();
+        let checkpoints: Vec<MatchCheckpoint> = adopted
+            .into_iter()
+            .filter_map(|held| match crate::bridge::checkpoint::decode(&held.checkpoint) {
                 Ok(checkpoint) => Some(checkpoint),
                 Err(error) => {
                     tracing::warn!(%error, "an adopted checkpoint could not be read: its match is lost");
+                    lost.push(held.field);
                     None
                 }
             })
             .collect();
+        self.forget_checkpoints(lost).await;
         if checkpoints.is_empty() {
             return;
         }
@@ -303,31 +320,36 @@ impl Cluster {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Command::Run(Box::new(move |world: &mut World| {
             let mut restored = Vec::with_capacity(checkpoints.len());
+            let mut lost = Vec::new();
             for checkpoint in &checkpoints {
                 match crate::bridge::checkpoint::restore_match(world, checkpoint) {
                     Ok(_) => restored.push(Restored {
                         match_id: checkpoint.id,
                         players: humans(checkpoint).into_iter().map(|p| p.id).collect(),
                     }),
-                    Err(error) => tracing::warn!(
-                        %error,
-                        match_id = %checkpoint.id,
-                        "an adopted match could not be restored"
-                    ),
+                    Err(error) => {
+                        tracing::warn!(
+                            %error,
+                            match_id = %checkpoint.id,
+                            "an adopted match could not be restored"
+                        );
+                        lost.push(checkpoint.id.to_string());
+                    }
                 }
             }
             for (conn, player, outbox) in here {
                 crate::bridge::receive::reattach(world, conn, player, outbox);
             }
-            let _ = reply.send(restored);
+            let _ = reply.send((restored, lost));
         }));
         if self.commands.send(job).is_err() {
             return;
         }
-        let Ok(Ok(restored)) = tokio::time::timeout(RESTORE_WAIT, answer).await else {
+        let Ok(Ok((restored, lost))) = tokio::time::timeout(RESTORE_WAIT, answer).await else {
             tracing::warn!("the tick thread did not confirm the adopted matches");
             return;
         };
+        self.forget_checkpoints(lost).await;
         for match_ in &restored {
             tracing::info!(match_id = %match_.match_id, "adopted match restored, waiting for its players");
             let claimed = tokio::time::timeout(
@@ -361,6 +383,25 @@ impl Cluster {
                 self.forget_route(conn, match_id);
                 self.reseat(conn, player_ref.clone(), outbox);
             }
+        }
+    }
+
+    /// Removes checkpoints that cannot be restored from this instance's hash, so that they
+    /// are not adopted again and again.
+    async fn forget_checkpoints(&self, fields: Vec<String>) {
+        if fields.is_empty() {
+            return;
+        }
+        let mut redis = self.redis.clone();
+        let mut hdel = redis::cmd("HDEL");
+        hdel.arg(held_key(self.database, &self.instance))
+            .arg(&fields);
+        let removed = hdel.query_async::<()>(&mut redis);
+        if !matches!(
+            tokio::time::timeout(super::HEARTBEAT_EVERY, removed).await,
+            Ok(Ok(()))
+        ) {
+            tracing::warn!("unrestorable checkpoints were not removed from Redis");
         }
     }
 
