@@ -25,6 +25,13 @@ mod tick;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+/// mimalloc, not glibc's malloc: memory allocated on a tokio worker (a command, a frame) and
+/// freed on the tick thread goes back without the allocating thread's arena lock, which glibc
+/// takes and a preempted worker can hold for milliseconds (`strace -k` showed the tick thread
+/// waiting up to 32 ms there under load; BENCHMARKS.md "The tick's waits").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use arcade_data::{Database, Store};
 use arcade_net::auth::Tokens;

@@ -20,6 +20,10 @@ mod sim;
 
 use clap::{Parser, Subcommand};
 
+/// The server's allocator (src/main.rs), so that `sim --bridge` times the tick as it runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "arcade-bench", about = "Benchmarks of the arcade server")]
 struct Cli {

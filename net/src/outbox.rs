@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use arcade_systems::model::MatchId;
 use axum::extract::ws::Message;
@@ -92,6 +92,17 @@ pub struct Parked {
     pub unflushed: bool,
     /// Where the frames and bytes written are counted.
     pub metrics: Arc<Metrics>,
+}
+
+/// What staging a `state` from the tick thread did ([`Outbox::try_stage_chained`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Staged {
+    /// Queued (or not needed: the connection is closing).
+    Queued,
+    /// Queued in place of an unsent older `state` of the match, which is dropped.
+    Replaced,
+    /// Not queued: another thread held the queue's lock; the tick thread does not wait.
+    Busy,
 }
 
 /// What the writer takes out in one go.
@@ -194,26 +205,56 @@ impl Outbox {
     /// (then that frame is dropped and `make` must return a keyframe, since a delta would build
     /// on the dropped one). Returns true when a frame was dropped.
     pub fn stage_chained(&self, match_id: MatchId, make: impl FnOnce(bool) -> Frame) -> bool {
-        let mut lanes = self.lanes.lock().expect("outbox lock");
-        if lanes.close.is_some() {
-            return false;
+        let lanes = self.lanes.lock().expect("outbox lock");
+        self.stage_locked(lanes, match_id, make) == Staged::Replaced
+    }
+
+    /// [`Outbox::stage_chained`] for the tick thread, which never waits on a lock: when another
+    /// thread holds this queue's lock at that moment (a writer or a sender moving frames, which
+    /// the scheduler may have preempted mid-move for milliseconds), nothing is queued and
+    /// [`Staged::Busy`] is returned. A skipped `state` is a dropped one: the next tick's is
+    /// newer; a compact member's chain breaks there, so its next `state` must be a keyframe.
+    pub fn try_stage_chained(&self, match_id: MatchId, make: impl FnOnce(bool) -> Frame) -> Staged {
+        match self.lanes.try_lock() {
+            Ok(lanes) => self.stage_locked(lanes, match_id, make),
+            Err(TryLockError::WouldBlock) => {
+                self.dropped_states.fetch_add(1, Ordering::Relaxed);
+                Staged::Busy
+            }
+            Err(TryLockError::Poisoned(_)) => panic!("outbox lock poisoned"),
         }
-        let replaced = match lanes.states.iter_mut().find(|(id, _)| *id == match_id) {
+    }
+
+    /// [`Outbox::try_stage_chained`] for a frame that needs no chain.
+    pub fn try_stage_state(&self, match_id: MatchId, frame: Frame) -> Staged {
+        self.try_stage_chained(match_id, move |_| frame)
+    }
+
+    fn stage_locked(
+        &self,
+        mut lanes: MutexGuard<'_, Lanes>,
+        match_id: MatchId,
+        make: impl FnOnce(bool) -> Frame,
+    ) -> Staged {
+        if lanes.close.is_some() {
+            return Staged::Queued;
+        }
+        let staged = match lanes.states.iter_mut().find(|(id, _)| *id == match_id) {
             Some(slot) => {
                 slot.1 = make(true);
-                true
+                Staged::Replaced
             }
             None => {
                 let frame = make(false);
                 lanes.states.push((match_id, frame));
-                false
+                Staged::Queued
             }
         };
         drop(lanes);
-        if replaced {
+        if staged == Staged::Replaced {
             self.dropped_states.fetch_add(1, Ordering::Relaxed);
         }
-        replaced
+        staged
     }
 
     /// Wakes the writer to send what is staged.
@@ -312,6 +353,12 @@ impl Outbox {
     pub fn dropped_states(&self) -> u64 {
         self.dropped_states.load(Ordering::Relaxed)
     }
+
+    /// Tests: holds the queue's lock, as a writer or sender moving frames does, until dropped.
+    #[cfg(test)]
+    pub(crate) fn hold_lock(&self) -> impl Drop + '_ {
+        self.lanes.lock().expect("outbox lock")
+    }
 }
 
 #[cfg(test)]
@@ -321,6 +368,30 @@ mod tests {
 
     fn text(s: &'static str) -> Frame {
         Frame::Text(Utf8Bytes::from_static(s))
+    }
+
+    #[test]
+    fn the_tick_thread_skips_a_queue_another_thread_holds_and_counts_the_state_dropped() {
+        let outbox = Arc::new(Outbox::new(Codec::Json));
+        let held = outbox.hold_lock();
+        let other = outbox.clone();
+        let staged = std::thread::spawn(move || other.try_stage_state(MatchId(1), text("s1")))
+            .join()
+            .unwrap();
+        assert_eq!(staged, Staged::Busy);
+        drop(held);
+        assert_eq!(outbox.dropped_states(), 1);
+        assert_eq!(
+            outbox.try_stage_state(MatchId(1), text("s2")),
+            Staged::Queued
+        );
+        assert_eq!(
+            outbox.try_stage_state(MatchId(1), text("s3")),
+            Staged::Replaced
+        );
+        let mut batch = Batch::default();
+        outbox.take(&mut batch);
+        assert_eq!(batch.states, [(MatchId(1), text("s3"))]);
     }
 
     #[test]

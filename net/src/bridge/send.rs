@@ -25,7 +25,7 @@ use crate::bridge::receive::seated_players;
 use crate::bridge::wake::WakeUps;
 use crate::link::SeatedPlayer;
 use crate::link::audience::{Audience, Lobby, MatchIdOf};
-use crate::outbox::ConnId;
+use crate::outbox::{ConnId, Staged};
 use crate::wire::arena::FrameArena;
 use crate::wire::codec::{Codec, Frame};
 use crate::wire::protocol::Envelope;
@@ -430,26 +430,35 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
             });
         for member in &audience.members {
             let outbox = &member.outbox;
-            let replaced =
+            let staged =
                 if let Some(compact_frames) = compact.as_mut().filter(|_| outbox.is_compact()) {
                     if !compact_frames.ready {
                         continue;
                     }
                     let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
                     let chain_holds = !broken && !member.keyframes_only;
-                    outbox.stage_chained(id.0, |stale| {
+                    let staged = outbox.try_stage_chained(id.0, |stale| {
                         compact_frames.for_member(chain_holds && !stale, &mut frames.arena)
-                    })
+                    });
+                    if staged == Staged::Busy {
+                        member.needs_keyframe.store(true, Ordering::Relaxed);
+                    }
+                    staged
                 } else {
                     let codec = outbox.codec();
                     let frame = encoded[codec.index()]
                         .get_or_insert_with(|| frames.encode(codec, world, game));
-                    outbox.stage_state(id.0, frame.clone())
+                    outbox.try_stage_state(id.0, frame.clone())
                 };
-            if replaced {
-                dropped += 1;
+            match staged {
+                Staged::Queued => wake_ups.stage(outbox),
+                Staged::Replaced => {
+                    dropped += 1;
+                    wake_ups.stage(outbox);
+                }
+                // Nothing was queued, so there is nothing to write.
+                Staged::Busy => dropped += 1,
             }
-            wake_ups.stage(outbox);
         }
     }
     wake_ups.flush();

@@ -358,6 +358,49 @@ fn a_compact_member_gets_a_keyframe_then_deltas_and_a_keyframe_after_a_dropped_s
     assert_eq!(compact["acks"], json["data"]["acks"]);
 }
 
+#[test]
+fn a_state_skipped_because_a_writer_held_the_outbox_is_followed_by_a_keyframe() {
+    use arcade_systems::compact::{DELTA_TAG, Decoder, KEYFRAME_TAG};
+    let mut bridge = Bridge::new();
+    let (_left, _right, match_id) = started(&mut bridge);
+    let watcher = Conn {
+        outbox: Arc::new(Outbox::new_compact()),
+        ..bridge.connect(3, Codec::Msgpack)
+    };
+    bridge
+        .commands
+        .send(Command::Connected {
+            conn: watcher.id,
+            player: watcher.player.clone(),
+            outbox: watcher.outbox.clone(),
+        })
+        .unwrap();
+    bridge.join(&watcher, match_id, JoinAs::Spectator);
+    let mut decoder = Decoder::new();
+    let mut control = Vec::new();
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        bridge.step(1);
+        let frames = take_compact(&watcher, &mut control);
+        kinds.push(frames[0][0]);
+        decoder.decode(&frames[0]).unwrap();
+    }
+    assert_eq!(kinds, [KEYFRAME_TAG, DELTA_TAG]);
+    // A writer holds the outbox's lock during a tick: the tick does not wait, stages nothing
+    // for it, and the member's next state is a keyframe (its chain broke at the skipped one).
+    let held = watcher.outbox.hold_lock();
+    bridge.step(1);
+    drop(held);
+    assert!(take_compact(&watcher, &mut control).is_empty());
+    assert_eq!(watcher.outbox.dropped_states(), 1);
+    bridge.step(1);
+    let frames = take_compact(&watcher, &mut control);
+    assert_eq!(frames[0][0], KEYFRAME_TAG);
+    decoder.decode(&frames[0]).unwrap();
+    bridge.step(1);
+    assert_eq!(take_compact(&watcher, &mut control)[0][0], DELTA_TAG);
+}
+
 /// How many `match.event`s of `kind` a connection got.
 fn events_of(got: &Received, kind: &str) -> usize {
     got.of_type("match.event")
