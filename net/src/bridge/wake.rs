@@ -157,7 +157,7 @@ mod tests {
         let mut reader = Reader::of_server(1 << 20);
         let mut messages = Vec::new();
         while messages.len() < count {
-            while let Some(message) = reader.next().unwrap() {
+            while let Some(message) = reader.read_message().unwrap() {
                 match message {
                     Message::Binary(bytes) => messages.push((bytes[0], bytes.len())),
                     other => panic!("unexpected {other:?}"),

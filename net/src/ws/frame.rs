@@ -85,7 +85,7 @@ pub enum Message<'a> {
     Close(Option<u16>),
 }
 
-/// Where the message [`Reader::next`] found lies.
+/// Where the message [`Reader::read_message`] found lies.
 enum Found {
     /// In the read buffer: opcode and payload range.
     InPlace(u8, std::ops::Range<usize>),
@@ -171,7 +171,7 @@ fn unmask(payload: &mut [u8], key: [u8; 4]) {
 }
 
 /// A connection's incoming frames: bytes read go into [`Reader::buffer`], messages come out
-/// of [`Reader::next`].
+/// of [`Reader::read_message`].
 pub struct Reader {
     /// Bytes read and not yet consumed; a message read in one frame is handed out from here.
     buf: BytesMut,
@@ -232,7 +232,7 @@ impl Reader {
 
     /// The next complete message in what was read, or None until more is read. After an
     /// error the connection must be closed (with [`Violation::close_reason`]).
-    pub fn next(&mut self) -> Result<Option<Message<'_>>, Violation> {
+    pub fn read_message(&mut self) -> Result<Option<Message<'_>>, Violation> {
         self.release();
         let found = loop {
             let Some(head) = parse_head(&self.buf, self.masked)? else {
@@ -515,7 +515,7 @@ mod tests {
     fn read_all(reader: &mut Reader, bytes: &[u8]) -> Result<Vec<Owned>, Violation> {
         reader.buffer(bytes.len()).extend_from_slice(bytes);
         let mut messages = Vec::new();
-        while let Some(message) = reader.next()? {
+        while let Some(message) = reader.read_message()? {
             messages.push(Owned::from(message));
         }
         Ok(messages)
@@ -807,7 +807,7 @@ mod tests {
             for cut in cuts {
                 reader.buffer(1).extend_from_slice(&bytes[from..cut]);
                 from = cut;
-                while let Some(message) = reader.next().unwrap() {
+                while let Some(message) = reader.read_message().unwrap() {
                     read.push(Owned::from(message));
                 }
             }

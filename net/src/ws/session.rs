@@ -285,7 +285,7 @@ impl Session {
         tokio::pin!(silence);
         loop {
             loop {
-                let message = match reader.next() {
+                let message = match reader.read_message() {
                     Ok(Some(message)) => message,
                     Ok(None) => break,
                     Err(violation) => {
