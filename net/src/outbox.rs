@@ -9,22 +9,27 @@
 //! backlog. The lock is held only to move frames in or out, never across IO, so pushing from
 //! the tick thread cannot wait on a socket.
 //!
-//! The connection's send half waits here too ([`Parked`]) between writes, so that whoever
-//! writes next takes it: a sender walking the connections after a tick (`bridge::wake`), which
-//! tries each socket once without waiting, or the connection's writer task, which waits (at
-//! most [`SEND_STALL_LIMIT`](crate::ws::session::SEND_STALL_LIMIT)) for a slow one.
+//! The connection's send half (the socket's write half) waits here too ([`Parked`]) between
+//! writes, so that whoever writes next takes it: a sender walking the connections after a tick
+//! (`bridge::wake`), which tries each socket once without waiting, or the connection's writer
+//! task, which waits (at most [`SEND_STALL_LIMIT`](crate::ws::session::SEND_STALL_LIMIT)) for
+//! a slow one. Both write with [`Parked::write_now`]: one vectored write of the frames, never
+//! a copy of their bytes.
 
 use std::collections::VecDeque;
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use arcade_systems::model::MatchId;
-use axum::extract::ws::Message;
-use futures_util::Sink;
+use bytes::Bytes;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 use crate::wire::codec::{Codec, Frame};
+use crate::ws::frame::{Out, Unsent};
+use crate::ws::session::FrameCounts;
 
 /// A connection's id, given by the hub, unique for the life of the process.
 pub type ConnId = u64;
@@ -64,6 +69,11 @@ pub const CLOSE_TOO_LARGE: CloseReason = CloseReason {
     code: 1009,
     reason: "message too large",
 };
+/// A frame that breaks RFC 6455 (unmasked, a reserved bit or opcode, bad fragmentation).
+pub const CLOSE_PROTOCOL: CloseReason = CloseReason {
+    code: 1002,
+    reason: "protocol error",
+};
 
 #[derive(Default)]
 struct Lanes {
@@ -72,24 +82,21 @@ struct Lanes {
     states: Vec<(MatchId, Frame)>,
     /// A heartbeat ping is wanted.
     ping: bool,
+    /// The payload of the client's latest ping, to be answered (RFC 6455: the latest is
+    /// enough).
+    pong: Option<Bytes>,
     close: Option<CloseReason>,
     /// The send half, while no one is writing to it.
     parked: Option<Parked>,
 }
 
-/// The send half of a connection's WebSocket, boxed so that the outbox need not name the
-/// transport (the tests hand the writer a socket that never drains).
-pub type WsSink = Box<dyn Sink<Message, Error = axum::Error> + Send + Unpin>;
-
 /// A connection's send half with what goes with it, parked in its outbox between writes.
 pub struct Parked {
-    /// The socket's send half.
-    pub sink: WsSink,
-    /// Frames a sender took out of the queue but the socket would not take yet: the writer
-    /// task sends them first, so the order holds.
-    pub unsent: VecDeque<Frame>,
-    /// Whether frames were handed to the sink since its last complete flush.
-    pub unflushed: bool,
+    /// The socket's write half.
+    pub socket: OwnedWriteHalf,
+    /// Frames taken out of the queue that the socket has not taken yet (the first maybe in
+    /// part): whoever writes next writes them first, so the order holds.
+    pub unsent: Unsent,
     /// Where the frames and bytes written are counted.
     pub metrics: Arc<Metrics>,
 }
@@ -105,18 +112,73 @@ pub enum Staged {
     Busy,
 }
 
+impl Parked {
+    /// A connection's write half, nothing unsent.
+    pub fn new(socket: OwnedWriteHalf, metrics: Arc<Metrics>) -> Parked {
+        Parked {
+            socket,
+            unsent: Unsent::default(),
+            metrics,
+        }
+    }
+
+    /// Moves the frames of `batch` (not its close) behind the unsent ones, in the order they
+    /// go out: the heartbeat's ping and a pong, control frames, then `state`s; counts them.
+    pub fn enqueue(&mut self, batch: &mut Batch, compact: bool) {
+        if std::mem::take(&mut batch.ping) {
+            self.unsent.push(Out::Frame(Frame::Ping));
+        }
+        if let Some(pong) = batch.pong.take() {
+            self.unsent.push(Out::Pong(pong));
+        }
+        let mut counts = FrameCounts::default();
+        let frames = batch
+            .control
+            .drain(..)
+            .chain(batch.states.drain(..).map(|(_, frame)| frame));
+        for frame in frames {
+            counts.add(&frame);
+            self.unsent.push(Out::Frame(frame));
+        }
+        counts.report(&self.metrics, compact);
+    }
+
+    /// Writes what is unsent, as far as the socket takes it without waiting: true when all of
+    /// it is written.
+    pub fn write_now(&mut self) -> io::Result<bool> {
+        let socket = &self.socket;
+        self.unsent
+            .write_with(|slices| socket.try_write_vectored(slices))
+    }
+
+    /// Writes everything unsent, waiting for the socket as long as it takes (the caller
+    /// bounds that).
+    pub async fn write_all(&mut self) -> io::Result<()> {
+        while !self.write_now()? {
+            self.socket.writable().await?;
+        }
+        Ok(())
+    }
+}
+
 /// What the writer takes out in one go.
 #[derive(Default)]
 pub struct Batch {
     pub control: VecDeque<Frame>,
     pub states: Vec<(MatchId, Frame)>,
     pub ping: bool,
+    /// A pong to send (the payload of the client's ping).
+    pub pong: Option<Bytes>,
     pub close: Option<CloseReason>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.control.is_empty() && self.states.is_empty() && !self.ping && self.close.is_none()
+        self.control.is_empty()
+            && self.states.is_empty()
+            && !self.ping
+            && self.pong.is_none()
+            && self.close.is_none()
     }
 }
 
@@ -287,6 +349,18 @@ impl Outbox {
         self.wake_writer.notify_one();
     }
 
+    /// Asks the writer to answer a client's ping (a control frame: never dropped, but a newer
+    /// ping's pong replaces an unsent older one, as RFC 6455 allows).
+    pub fn pong(&self, payload: &[u8]) {
+        let mut lanes = self.lanes.lock().expect("outbox lock");
+        if lanes.close.is_some() {
+            return;
+        }
+        lanes.pong = Some(Bytes::copy_from_slice(payload));
+        drop(lanes);
+        self.wake_writer.notify_one();
+    }
+
     /// Whether the connection is being closed.
     pub fn is_closing(&self) -> bool {
         self.lanes.lock().expect("outbox lock").close.is_some()
@@ -298,17 +372,19 @@ impl Outbox {
         std::mem::swap(&mut lanes.control, &mut batch.control);
         std::mem::swap(&mut lanes.states, &mut batch.states);
         batch.ping = std::mem::take(&mut lanes.ping);
+        batch.pong = lanes.pong.take();
         batch.close = lanes.close;
     }
 
     /// Parks the send half after a write (or before the first), and wakes the writer task when
-    /// it has something to do: frames queued meanwhile, a flush or frames left over
-    /// (`wake_writer`, from a sender whose socket would not take everything).
+    /// it has something to do: frames queued meanwhile, or frames left over (`wake_writer`,
+    /// from a sender whose socket would not take everything).
     pub fn park(&self, parked: Parked, wake_writer: bool) {
         let mut lanes = self.lanes.lock().expect("outbox lock");
         let queued = !lanes.control.is_empty()
             || !lanes.states.is_empty()
             || lanes.ping
+            || lanes.pong.is_some()
             || lanes.close.is_some();
         lanes.parked = Some(parked);
         drop(lanes);
@@ -332,7 +408,7 @@ impl Outbox {
             && lanes
                 .parked
                 .as_ref()
-                .is_some_and(|parked| parked.unsent.is_empty() && !parked.unflushed);
+                .is_some_and(|parked| parked.unsent.is_empty());
         if !ours {
             drop(lanes);
             self.wake_writer.notify_one();
@@ -341,6 +417,7 @@ impl Outbox {
         std::mem::swap(&mut lanes.control, &mut batch.control);
         std::mem::swap(&mut lanes.states, &mut batch.states);
         batch.ping = std::mem::take(&mut lanes.ping);
+        batch.pong = lanes.pong.take();
         batch.close = None;
         lanes.parked.take()
     }

@@ -3,24 +3,19 @@
 //! tokio).
 //!
 //! A sender walks its share of the outboxes after a tick and writes each one's frames to its
-//! socket itself, polling once and never waiting: a connection costs a lock, the frames'
-//! framing and one `write`, not a task wake-up. A socket that does not take everything at once
-//! (or a send half its writer task holds) is handed to the connection's writer task, which
-//! waits for it (at most `SEND_STALL_LIMIT`, then 1008), so a slow client never delays the
-//! others.
+//! socket itself, with one vectored write that never waits (`Parked::write_now`): a connection
+//! costs a lock, its frame heads and one `writev`, not a task wake-up. A socket that does not
+//! take everything at once (or a send half its writer task holds) is handed to the
+//! connection's writer task, which waits for it (at most `SEND_STALL_LIMIT`, then 1008), so a
+//! slow client never delays the others.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
-use futures_util::Sink;
 
-use crate::outbox::{Batch, Outbox, Parked};
-use crate::wire::codec::Frame;
-use crate::ws::session::FrameCounts;
+use crate::outbox::{Batch, Outbox};
 
 /// Where the tick thread hands the outboxes it filled, to be written by the sender tasks on
 /// the tokio runtime (one per runtime worker; an outbox goes to the same one every tick).
@@ -120,163 +115,121 @@ async fn send_task(
 ) {
     let mut batch = Batch::default();
     while let Some(mut outboxes) = to_send.recv().await {
-        // Unconstrained: a socket polled past the task's cooperative budget would answer
-        // "not ready" and be handed to its writer for nothing.
-        tokio::task::coop::unconstrained(std::future::poll_fn(|cx| {
-            for outbox in outboxes.drain(..) {
-                send_now(&outbox, &mut batch, cx);
-            }
-            Poll::Ready(())
-        }))
-        .await;
+        for outbox in outboxes.drain(..) {
+            send_now(&outbox, &mut batch);
+        }
         let _ = give_back.try_send(outboxes);
     }
 }
 
-/// Writes what `outbox` holds to its socket if that can be done at once; what cannot is left
-/// to the connection's writer task (woken), in order.
-fn send_now(outbox: &Outbox, batch: &mut Batch, cx: &mut Context<'_>) {
+/// Writes what `outbox` holds to its socket as far as that can be done at once; what cannot is
+/// left to the connection's writer task (woken), in order. A socket error is left to the
+/// writer too: it meets it again and ends the connection.
+fn send_now(outbox: &Outbox, batch: &mut Batch) {
     let Some(mut parked) = outbox.claim(batch) else {
         return;
     };
-    if std::mem::take(&mut batch.ping) {
-        batch.control.push_front(Frame::Ping);
-    }
-    let Parked {
-        sink,
-        unsent,
-        unflushed,
-        metrics,
-    } = &mut parked;
-    let mut sink = Pin::new(sink);
-    let mut counts = FrameCounts::default();
-    let mut blocked = false;
-    let frames = batch
-        .control
-        .drain(..)
-        .chain(batch.states.drain(..).map(|(_, frame)| frame));
-    for frame in frames {
-        if blocked {
-            unsent.push_back(frame);
-            continue;
-        }
-        match sink.as_mut().poll_ready(cx) {
-            Poll::Ready(Ok(())) => {
-                counts.add(&frame);
-                *unflushed = true;
-                if sink.as_mut().start_send(frame.into_message()).is_err() {
-                    // The writer meets the error again and ends the connection.
-                    blocked = true;
-                }
-            }
-            Poll::Pending | Poll::Ready(Err(_)) => {
-                blocked = true;
-                unsent.push_back(frame);
-            }
-        }
-    }
-    if !blocked && *unflushed {
-        match sink.as_mut().poll_flush(cx) {
-            Poll::Ready(Ok(())) => *unflushed = false,
-            Poll::Pending | Poll::Ready(Err(_)) => blocked = true,
-        }
-    }
-    counts.report(metrics, outbox.is_compact());
-    outbox.park(parked, blocked);
+    parked.enqueue(batch, outbox.is_compact());
+    let done = parked.write_now().unwrap_or(false);
+    outbox.park(parked, !done);
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
-    use std::sync::Mutex;
-
     use arcade_systems::model::MatchId;
-    use axum::extract::ws::{Message, Utf8Bytes};
-    use futures_util::task::noop_waker_ref;
+    use bytes::Bytes;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpStream;
 
     use super::*;
     use crate::metrics::Metrics;
-    use crate::outbox::CLOSE_POLICY;
-    use crate::wire::codec::Codec;
+    use crate::outbox::{CLOSE_POLICY, Parked};
+    use crate::wire::codec::{Codec, Frame};
+    use crate::ws::frame::{Message, Out, Reader};
+    use crate::ws::testing::loopback;
 
-    /// A socket that takes `room` messages, then is not ready.
-    struct Narrow {
-        taken: Arc<Mutex<Vec<Message>>>,
-        room: usize,
+    fn binary(byte: u8, len: usize) -> Frame {
+        Frame::Binary(Bytes::from(vec![byte; len]))
     }
 
-    impl Sink<Message> for Narrow {
-        type Error = axum::Error;
-        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            if self.room > 0 {
-                Poll::Ready(Ok(()))
-            } else {
-                Poll::Pending
+    /// Reads frames from `peer` until `count` messages came: their first byte and length.
+    async fn read_messages(peer: &mut TcpStream, count: usize) -> Vec<(u8, usize)> {
+        let mut reader = Reader::of_server(1 << 20);
+        let mut messages = Vec::new();
+        while messages.len() < count {
+            while let Some(message) = reader.read_message().unwrap() {
+                match message {
+                    Message::Binary(bytes) => messages.push((bytes[0], bytes.len())),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            if messages.len() < count {
+                let read = peer.read_buf(reader.buffer(64 * 1024)).await.unwrap();
+                assert!(read > 0, "the socket closed early");
             }
         }
-        fn start_send(mut self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
-            self.room -= 1;
-            self.taken.lock().unwrap().push(message);
-            Ok(())
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            Poll::Ready(Ok(()))
-        }
+        messages
     }
 
-    fn text(s: &'static str) -> Frame {
-        Frame::Text(Utf8Bytes::from_static(s))
-    }
-
-    fn parked(room: usize) -> (Parked, Arc<Mutex<Vec<Message>>>) {
-        let taken = Arc::new(Mutex::new(Vec::new()));
-        let sink = Narrow {
-            taken: taken.clone(),
-            room,
-        };
-        let parked = Parked {
-            sink: Box::new(sink),
-            unsent: VecDeque::new(),
-            unflushed: false,
-            metrics: Arc::new(Metrics::new()),
-        };
-        (parked, taken)
-    }
-
-    #[test]
-    fn a_sender_writes_what_the_socket_takes_and_leaves_the_rest_to_the_writer_in_order() {
-        let mut cx = Context::from_waker(noop_waker_ref());
+    #[tokio::test]
+    async fn a_sender_writes_what_the_socket_takes_and_leaves_the_rest_to_the_writer_in_order() {
+        let (socket, mut peer) = loopback().await;
         let mut batch = Batch::default();
-        let outbox = Outbox::new(Codec::Json);
-        let (sink, taken) = parked(2);
-        outbox.park(sink, false);
-        outbox.push(text("reply"));
-        outbox.stage_state(MatchId(1), text("s1"));
-        outbox.stage_state(MatchId(2), text("s2"));
-        send_now(&outbox, &mut batch, &mut cx);
-        let sent: Vec<Message> = taken.lock().unwrap().drain(..).collect();
-        assert_eq!(sent, [text("reply"), text("s1")].map(Frame::into_message));
+        let outbox = Outbox::new(Codec::Msgpack);
+        let (_, write_half) = socket.into_split();
+        outbox.park(Parked::new(write_half, Arc::new(Metrics::new())), false);
+        // Far more than the small buffers hold.
+        const FRAME: usize = 1024;
+        const FRAMES: u8 = 250;
+        for byte in 0..FRAMES {
+            outbox.push(binary(byte, FRAME));
+        }
+        outbox.stage_state(MatchId(1), binary(250, FRAME));
+        send_now(&outbox, &mut batch);
+        let held = outbox.unpark().expect("parked");
+        let left = held.unsent.frames().count();
+        assert!(
+            left > 0 && left < 251,
+            "a partial write: {left} frames left"
+        );
+        outbox.park(held, false);
 
         // What the socket did not take waits with the send half, first in line; a sender
         // leaves that connection to its writer until it is sent.
-        outbox.stage_state(MatchId(2), text("s2 newer"));
-        send_now(&outbox, &mut batch, &mut cx);
-        assert!(taken.lock().unwrap().is_empty());
+        outbox.stage_state(MatchId(2), binary(251, FRAME));
+        send_now(&outbox, &mut batch);
         let held = outbox.unpark().expect("parked");
-        assert_eq!(held.unsent, [text("s2")]);
+        assert_eq!(held.unsent.frames().count(), left, "not touched");
+        assert!(matches!(
+            held.unsent.frames().last(),
+            Some(Out::Frame(Frame::Binary(bytes))) if bytes[0] == 250
+        ));
         outbox.park(held, false);
         assert!(outbox.claim(&mut batch).is_none());
+
+        // The writer finishes it, then sends the newer state: everything arrives once, in
+        // order.
+        let mut held = outbox.unpark().expect("parked");
+        let (read, written) =
+            tokio::join!(read_messages(&mut peer, usize::from(FRAMES) + 2), async {
+                held.write_all().await.unwrap();
+                outbox.take(&mut batch);
+                held.enqueue(&mut batch, false);
+                held.write_all().await.unwrap();
+            });
+        let () = written;
+        let expected: Vec<(u8, usize)> =
+            (0..FRAMES).chain([250, 251]).map(|b| (b, FRAME)).collect();
+        assert_eq!(read, expected);
     }
 
-    #[test]
-    fn a_closing_connection_is_left_to_its_writer() {
+    #[tokio::test]
+    async fn a_closing_connection_is_left_to_its_writer() {
+        let (socket, _peer) = loopback().await;
         let mut batch = Batch::default();
         let outbox = Outbox::new(Codec::Json);
-        let (sink, _) = parked(8);
-        outbox.park(sink, false);
+        let (_, write_half) = socket.into_split();
+        outbox.park(Parked::new(write_half, Arc::new(Metrics::new())), false);
         assert!(outbox.claim(&mut batch).is_some_and(|parked| {
             outbox.park(parked, false);
             true

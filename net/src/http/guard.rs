@@ -132,6 +132,12 @@ impl GuardedIo {
         }
     }
 
+    /// The socket and its slot under the cap, once the connection is a WebSocket (after its
+    /// upgrade, `crate::ws` reads and writes the socket itself; the slot stays held).
+    pub fn into_parts(self) -> (TcpStream, Option<OwnedSemaphorePermit>) {
+        (self.inner, self._slot)
+    }
+
     /// Follows the header in `bytes`: disarms the deadline at its end.
     fn scan(&mut self, bytes: &[u8]) {
         for &byte in bytes {

@@ -23,7 +23,7 @@ use crate::wire::codec::Codec;
 use crate::ws::session::ConnectParams;
 use axum::Json;
 use axum::Router;
-use axum::extract::{MatchedPath, Query, Request, State, WebSocketUpgrade};
+use axum::extract::{MatchedPath, Query, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -170,20 +170,22 @@ struct WsQuery {
     codec: Option<String>,
 }
 
-/// `GET /ws`: reads the query, takes one of the address's connection slots (429 when it
-/// holds `--ws-per-address` already), then hands the upgrade to the WebSocket transport. The
-/// upgrade rate (`--ws-upgrades`) is checked before, with the other rate limits.
+/// `GET /ws`: reads the query, checks the WebSocket handshake (400 when it is not one), takes
+/// one of the address's connection slots (429 when it holds `--ws-per-address` already), then
+/// hands the upgrade to the WebSocket transport. The upgrade rate (`--ws-upgrades`) is checked
+/// before, with the other rate limits.
 async fn websocket(
     State(state): State<AppState>,
     Query(query): Query<WsQuery>,
-    headers: axum::http::HeaderMap,
-    extensions: axum::http::Extensions,
-    upgrade: WebSocketUpgrade,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let accept = crate::ws::accept_key(request.headers())?;
     let address = accounts::client_address(
         state.config.ops.trust_forwarded_for,
-        &headers,
-        extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>(),
+        request.headers(),
+        request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>(),
     )
     .unwrap_or(crate::limits::UNKNOWN_ADDRESS);
     let Some(slot) = state.limits.open_connection(address) else {
@@ -212,5 +214,5 @@ async fn websocket(
         address,
         compact,
     };
-    Ok(crate::ws::upgrade(upgrade, state, params, slot))
+    Ok(crate::ws::upgrade(request, accept, state, params, slot))
 }

@@ -3,18 +3,20 @@
 //! One WebSocket connection: its identity, its reader (frames in → replies, chat, commands for
 //! the tick thread) and its writer task (the [`Outbox`] → the socket). The writer is the only
 //! code that awaits the socket's send side; everyone else pushes to the outbox and moves on.
+//! The connection owns its TCP socket: the reader parses frames in place
+//! ([`crate::ws::frame::Reader`]), the writer writes them with vectored writes
+//! ([`Parked::write_all`]).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arcade_systems::model::PlayerRef;
 use arcade_systems::sim;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
-use futures_util::stream::SplitStream;
-use futures_util::{Sink, SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::timeout;
 use tracing::{Instrument, debug, info_span};
 
@@ -23,16 +25,14 @@ use crate::clock::now_ms;
 use crate::hub::{ConnEntry, ConnId};
 use crate::limits::{CHAT_PER_ADDRESS_PER_SECOND, CHAT_PER_PLAYER_PER_SECOND, ChatRefusal};
 use crate::metrics::{Direction, Metrics};
-use crate::outbox::{
-    Batch, CLOSE_INVALID_UTF8, CLOSE_TOO_LARGE, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason,
-    Outbox, Parked,
-};
+use crate::outbox::{Batch, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox, Parked};
 use crate::state::AppState;
 use crate::wire::codec::{self, Codec, Frame, Inbound};
 use crate::wire::protocol::{
     self, AuthRequest, ChatSend, ErrorCode, Hello, MatchCreate, MatchJoin, MatchLeave, MatchList,
     PROTOCOL_VERSION, PlayerInfo,
 };
+use crate::ws::frame::{self, Message, Out, Reader};
 use crate::ws::limits::SlidingWindow;
 use crate::{matchmaking, social};
 
@@ -56,6 +56,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How long a stalled connection gets to take its close frame.
 const STALLED_CLOSE_WAIT: Duration = Duration::from_millis(100);
 
+/// Free room in the read buffer before each read (the buffer is reused: what was parsed is
+/// reclaimed, so this rarely allocates).
+const READ_SPARE_BYTES: usize = 1024;
+
 /// What the upgrade request asked for, and where it came from.
 #[derive(Clone)]
 pub struct ConnectParams {
@@ -69,24 +73,36 @@ pub struct ConnectParams {
     pub compact: bool,
 }
 
-/// Runs a connection to its end.
-pub async fn run(socket: WebSocket, state: AppState, params: ConnectParams) {
+/// Runs a connection to its end, on its upgraded socket (`read`: bytes read past the
+/// handshake).
+pub async fn run(socket: TcpStream, read: Bytes, state: AppState, params: ConnectParams) {
     let conn = state.hub.next_conn_id();
     // `player` is filled in once the connection knows who it is.
     let span = info_span!("ws", conn, player = tracing::field::Empty);
-    run_connection(socket, state, params, conn)
+    run_connection(socket, read, state, params, conn)
         .instrument(span)
         .await
 }
 
-async fn run_connection(socket: WebSocket, state: AppState, params: ConnectParams, conn: ConnId) {
+async fn run_connection(
+    socket: TcpStream,
+    read: Bytes,
+    state: AppState,
+    params: ConnectParams,
+    conn: ConnId,
+) {
     let outbox = Arc::new(if params.compact {
         Outbox::new_compact()
     } else {
         Outbox::new(params.codec.unwrap_or(Codec::Json))
     });
-    let (sink, stream) = socket.split();
-    let mut writer = tokio::spawn(write_frames(sink, outbox.clone(), state.metrics.clone()));
+    let (read_half, write_half) = socket.into_split();
+    let reader = Reader::new(super::WS_READ_BUFFER_BYTES, MAX_MESSAGE_BYTES, &read);
+    let mut writer = tokio::spawn(write_frames(
+        write_half,
+        outbox.clone(),
+        state.metrics.clone(),
+    ));
     state.metrics.ws_connections.inc();
 
     let Some(player) = identify(&state, params.token.as_deref(), &outbox).await else {
@@ -138,7 +154,7 @@ async fn run_connection(socket: WebSocket, state: AppState, params: ConnectParam
     session.tell_tick_thread_connected();
 
     tokio::select! {
-        _ = session.read_frames(stream) => {}
+        _ = session.read_frames(read_half, reader) => {}
         _ = &mut writer => {}
     }
     if !writer.is_finished() {
@@ -254,19 +270,57 @@ impl Session {
     /// connection is being closed. Silence for `heartbeat.idle` brings a ping; silence for
     /// `heartbeat.timeout` after it ends the connection (handled as a drop).
     ///
-    /// One timer serves the whole connection: a frame only notes when it was heard, and the
+    /// One timer serves the whole connection: a read only notes when it was heard, and the
     /// timer, when it fires, is moved to the deadline that note gives (instead of a timer
     /// registered and cancelled for every frame read).
-    async fn read_frames(&mut self, mut stream: SplitStream<WebSocket>) {
+    ///
+    /// Frames are parsed in place in `reader`'s buffer; a message is decoded from its slice. A
+    /// frame that breaks RFC 6455 closes the connection with its code (1002, 1007, 1009); a
+    /// ping is answered with a pong, a close with a close.
+    async fn read_frames(&mut self, mut socket: OwnedReadHalf, mut reader: Reader) {
         let heartbeat = self.state.config.heartbeat;
         let mut pinged = false;
         let mut heard = tokio::time::Instant::now();
         let silence = tokio::time::sleep_until(heard + heartbeat.idle);
         tokio::pin!(silence);
         loop {
-            let next = tokio::select! {
+            loop {
+                let message = match reader.read_message() {
+                    Ok(Some(message)) => message,
+                    Ok(None) => break,
+                    Err(violation) => {
+                        debug!(?violation, "closing: a frame breaks RFC 6455");
+                        return self.outbox.close(violation.close_reason());
+                    }
+                };
+                let (codec, payload) = match message {
+                    Message::Text(text) => (Codec::Json, text),
+                    Message::Binary(bytes) => (Codec::Msgpack, bytes),
+                    Message::Ping(payload) => {
+                        self.outbox.pong(payload);
+                        continue;
+                    }
+                    Message::Pong => continue,
+                    Message::Close(code) => return self.outbox.close(frame::close_reply(code)),
+                };
+                let metrics = &self.state.metrics;
+                let compact = self.outbox.is_compact();
+                metrics.count_frames(Direction::In, codec, compact, 1, payload.len() as u64);
+                if !self.codec_fixed {
+                    self.codec_fixed = true;
+                    self.outbox.set_codec(codec);
+                }
+                match codec::decode(codec, payload) {
+                    Ok(inbound) => self.handle(codec, inbound, payload).await,
+                    Err(error) => self.bad_request(codec, None, error.0),
+                }
+                if self.outbox.is_closing() {
+                    return;
+                }
+            }
+            let read = tokio::select! {
                 biased;
-                next = stream.next() => next,
+                read = socket.read_buf(reader.buffer(READ_SPARE_BYTES)) => read,
                 () = &mut silence => {
                     let wait = if pinged { heartbeat.timeout } else { heartbeat.idle };
                     let due = heard + wait;
@@ -285,34 +339,13 @@ impl Session {
                     continue;
                 }
             };
-            let Some(message) = next else { return };
-            heard = tokio::time::Instant::now();
-            pinged = false;
-            let (codec, payload) = match message {
-                Ok(Message::Text(text)) => (Codec::Json, Bytes::from(text)),
-                Ok(Message::Binary(bytes)) => (Codec::Msgpack, bytes),
-                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-                Ok(Message::Close(_)) => return,
-                Err(error) => {
-                    if let Some(reason) = close_for(error) {
-                        self.outbox.close(reason);
-                    }
-                    return;
+            match read {
+                // The client went away (or the socket failed): handled as a drop.
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    heard = tokio::time::Instant::now();
+                    pinged = false;
                 }
-            };
-            let metrics = &self.state.metrics;
-            let compact = self.outbox.is_compact();
-            metrics.count_frames(Direction::In, codec, compact, 1, payload.len() as u64);
-            if !self.codec_fixed {
-                self.codec_fixed = true;
-                self.outbox.set_codec(codec);
-            }
-            match codec::decode(codec, &payload) {
-                Ok(inbound) => self.handle(codec, inbound, &payload).await,
-                Err(error) => self.bad_request(codec, None, error.0),
-            }
-            if self.outbox.is_closing() {
-                return;
             }
         }
     }
@@ -661,36 +694,17 @@ impl Session {
     }
 }
 
-/// How to close after a read error: 1009 for a frame too large, 1007 for a text frame that
-/// is not UTF-8; None when the socket is gone anyway.
-fn close_for(error: axum::Error) -> Option<CloseReason> {
-    match error.into_inner().downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => Some(CLOSE_TOO_LARGE),
-        Some(tungstenite::Error::Utf8(_)) => Some(CLOSE_INVALID_UTF8),
-        _ => None,
-    }
-}
-
 /// Writes what the outbox holds to the socket until the connection closes, counting frames
 /// and bytes out. A socket that accepts nothing for [`SEND_STALL_LIMIT`] is closed with 1008.
-/// Generic over the sink so tests can hand it one that never drains.
 ///
 /// The send half is parked in the outbox between writes: after a tick a sender
 /// (`bridge::wake`) writes the `state`s itself when the socket takes them at once, and wakes
-/// this task only for what it could not finish; replies, events and chat wake this task.
-pub async fn write_frames<S>(sink: S, outbox: Arc<Outbox>, metrics: Arc<Metrics>)
-where
-    S: Sink<Message, Error = axum::Error> + Send + Unpin + 'static,
-{
+/// this task only for what it could not finish; replies, events, pongs and chat wake this task.
+/// This task waits for the socket (`writable`) only when it is full.
+pub async fn write_frames(socket: OwnedWriteHalf, outbox: Arc<Outbox>, metrics: Arc<Metrics>) {
     let mut batch = Batch::default();
     let compact = outbox.is_compact();
-    let parked = Parked {
-        sink: Box::new(sink),
-        unsent: VecDeque::new(),
-        unflushed: false,
-        metrics,
-    };
-    outbox.park(parked, false);
+    outbox.park(Parked::new(socket, metrics), false);
     loop {
         outbox.wait().await;
         // None: a sender is writing; it parks the send half again and wakes this task if
@@ -700,47 +714,19 @@ where
         };
         loop {
             outbox.take(&mut batch);
-            if std::mem::take(&mut batch.ping) {
-                batch.control.push_front(Frame::Ping);
-            }
-            if parked.unsent.is_empty()
-                && batch.control.is_empty()
-                && batch.states.is_empty()
-                && !parked.unflushed
-                && batch.close.is_none()
-            {
+            parked.enqueue(&mut batch, compact);
+            if parked.unsent.is_empty() && batch.close.is_none() {
                 break;
             }
-            let Parked {
-                sink,
-                unsent,
-                metrics,
-                unflushed,
-            } = &mut parked;
-            let frames = unsent
-                .drain(..)
-                .chain(batch.control.drain(..))
-                .chain(batch.states.drain(..).map(|(_, frame)| frame));
-            let mut counts = FrameCounts::default();
             // One deadline for the whole batch (it is one tick's worth, or a few replies).
-            let written = timeout(SEND_STALL_LIMIT, async {
-                for frame in frames {
-                    counts.add(&frame);
-                    sink.feed(frame.into_message()).await?;
-                }
-                sink.flush().await
-            })
-            .await;
-            counts.report(metrics, compact);
-            *unflushed = false;
-            match written {
+            match timeout(SEND_STALL_LIMIT, parked.write_all()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
-                Err(_) => return close_stalled(parked.sink).await,
+                Err(_) => return close_stalled(parked).await,
             }
             if let Some(reason) = batch.close.take() {
-                let frame = close_frame(reason);
-                let _ = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+                parked.unsent.push(Out::Close(reason));
+                let _ = timeout(CLOSE_GRACE, parked.write_all()).await;
                 return;
             }
         }
@@ -768,49 +754,27 @@ impl FrameCounts {
     }
 }
 
-/// Tries, briefly, to tell a stalled client why it is dropped; then the socket is dropped.
-async fn close_stalled<S: Sink<Message> + Unpin>(mut sink: S) {
-    let frame = close_frame(CLOSE_TOO_SLOW);
-    let _ = timeout(STALLED_CLOSE_WAIT, sink.send(Message::Close(Some(frame)))).await;
-}
-
-fn close_frame(reason: CloseReason) -> CloseFrame {
-    CloseFrame {
-        code: reason.code,
-        reason: Utf8Bytes::from_static(reason.reason),
-    }
+/// Tries, briefly, to tell a stalled client why it is dropped (after the frame it is in the
+/// middle of, if any); then the socket is dropped.
+async fn close_stalled(mut parked: Parked) {
+    parked.unsent.keep_begun();
+    parked.unsent.push(Out::Close(CLOSE_TOO_SLOW));
+    let _ = timeout(STALLED_CLOSE_WAIT, parked.write_all()).await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    /// A socket whose send side never takes anything.
-    struct StuckSink;
-
-    impl Sink<Message> for StuckSink {
-        type Error = axum::Error;
-        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            Poll::Pending
-        }
-        fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), Self::Error> {
-            Ok(())
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            Poll::Pending
-        }
-        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            Poll::Pending
-        }
-    }
+    use crate::ws::testing::loopback;
 
     #[tokio::test(start_paused = true)]
     async fn a_socket_that_takes_nothing_for_five_seconds_is_given_up() {
+        let (socket, _peer) = loopback().await;
         let outbox = Arc::new(Outbox::new(Codec::Json));
-        outbox.push(Codec::Json.encode_once(&serde_json::json!({"type": "ack"})));
-        let writer = tokio::spawn(write_frames(StuckSink, outbox, Arc::new(Metrics::new())));
+        // More than the socket and its unread peer hold.
+        outbox.push(Frame::Binary(Bytes::from(vec![0; 8 << 20])));
+        let (_, write_half) = socket.into_split();
+        let writer = tokio::spawn(write_frames(write_half, outbox, Arc::new(Metrics::new())));
         tokio::time::sleep(SEND_STALL_LIMIT - Duration::from_millis(100)).await;
         assert!(!writer.is_finished(), "still trying before the limit");
         tokio::time::sleep(Duration::from_millis(100) + STALLED_CLOSE_WAIT * 2).await;
