@@ -10,10 +10,11 @@ use arcade_data::persist::CommitGates;
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::compact::MatchStream;
+use arcade_systems::components::MatchPhase;
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, Seat};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::tick::SimConfig;
-use arcade_systems::view::{self, StateJson};
+use arcade_systems::view::{self, JsonOut, StateJson};
 use axum::extract::ws::Utf8Bytes;
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
@@ -130,7 +131,13 @@ fn announce<T: Serialize>(audience: &Audience, message: &T) {
 
 /// Announces this tick's match events and sends every match's state (runs last in a tick).
 /// The matches that have an audience, with their ids: cached across ticks.
-type AudienceQuery = QueryState<(Entity, &'static Audience, &'static MatchIdOf)>;
+/// With each match's phase in the same query (no `World::get` per match).
+type AudienceQuery = QueryState<(
+    Entity,
+    &'static Audience,
+    &'static MatchIdOf,
+    Option<&'static MatchPhase>,
+)>;
 
 pub fn send_updates(world: &mut World, mut audiences: Local<AudienceQuery>) {
     world.resource_scope(|world, events: Mut<MatchEvents>| {
@@ -371,8 +378,16 @@ pub struct StateFrames {
     arena: FrameArena,
     /// The JSON writer (and its table of float texts).
     json: StateJson,
-    /// A JSON state is written here, then copied into the arena in one go.
-    buf: Vec<u8>,
+}
+
+/// The arena's buffer as the JSON writer's output: a JSON `state` is written in place.
+struct ArenaOut<'a>(&'a mut BytesMut);
+
+impl JsonOut for ArenaOut<'_> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
 }
 
 impl StateFrames {
@@ -381,13 +396,14 @@ impl StateFrames {
     fn encode(&mut self, codec: Codec, world: &World, game: Entity) -> Frame {
         match codec {
             Codec::Json => {
-                self.buf.clear();
-                self.buf.extend_from_slice(STATE_JSON_HEAD);
-                self.json
-                    .write(world, game, &mut self.buf)
-                    .expect("a live match has a state");
-                self.buf.push(b'}');
-                let bytes = self.arena.copy(&self.buf);
+                let json = &mut self.json;
+                let bytes = self.arena.frame(|buf: &mut BytesMut| {
+                    let mut out = ArenaOut(buf);
+                    out.put(STATE_JSON_HEAD);
+                    json.write(world, game, &mut out)
+                        .expect("a live match has a state");
+                    out.put(b"}");
+                });
                 Frame::Text(Utf8Bytes::try_from(bytes).expect("a state is ASCII"))
             }
             Codec::Msgpack => Frame::Binary(self.arena.frame(|buf: &mut BytesMut| {
@@ -405,10 +421,8 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
     let mut streams = std::mem::take(&mut world.get_resource_or_init::<CompactStreams>().0);
     let tick_rate = world.resource::<SimConfig>().tick_rate;
     let mut dropped = 0u64;
-    for (game, audience, id) in audiences.iter(world) {
-        if audience.members.is_empty()
-            || view::match_phase(world, game).is_none_or(|phase| phase == Phase::Finished)
-        {
+    for (game, audience, id, phase) in audiences.iter(world) {
+        if audience.members.is_empty() || phase.is_none_or(|phase| phase.phase == Phase::Finished) {
             continue;
         }
         let mut encoded: [Option<Frame>; 2] = [None, None];

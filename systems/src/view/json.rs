@@ -52,6 +52,20 @@ const EMPTY_SLOT: FloatText = FloatText {
     text: [0; FLOAT_TEXT],
 };
 
+/// Where a state's JSON goes: a `Vec<u8>` here and in tests, the frame arena's buffer in the
+/// bridge (written in place, no copy afterwards).
+pub trait JsonOut {
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl JsonOut for Vec<u8> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
 /// Writes `state` data objects as JSON (one per bridge; tick thread): the same bytes as
 /// `serialize_state` with a `serde_json::Serializer`.
 pub struct StateJson {
@@ -70,11 +84,11 @@ impl Default for StateJson {
 impl StateJson {
     /// Appends the `data` object of `game`'s `state` message to `out`. Fails (having written
     /// part of it) when `game` is not a match, or is a Pong match without a ball.
-    pub fn write(
+    pub fn write<O: JsonOut>(
         &mut self,
         world: &World,
         game: Entity,
-        out: &mut Vec<u8>,
+        out: &mut O,
     ) -> Result<(), StateJsonError> {
         let mut json = Json {
             out,
@@ -84,10 +98,10 @@ impl StateJson {
     }
 }
 
-fn write_state_json(
+fn write_state_json<O: JsonOut>(
     world: &World,
     game: Entity,
-    json: &mut Json<'_>,
+    json: &mut Json<'_, O>,
 ) -> Result<(), StateJsonError> {
     let Some((info, clock, phase, seats)) = match_head(world, game) else {
         return Err(StateJsonError::NotAMatch);
@@ -121,8 +135,8 @@ fn write_state_json(
 }
 
 /// `,"pong":{"ball":{..},"paddles":[..],"score":[..]}`.
-fn write_pong(
-    json: &mut Json<'_>,
+fn write_pong<O: JsonOut>(
+    json: &mut Json<'_, O>,
     world: &World,
     game: Entity,
     seats: &Seats,
@@ -158,7 +172,7 @@ fn write_pong(
 }
 
 /// `,"breakout":{"fields":[{..},..]}`, one field per seat that has all its parts.
-fn write_breakout(json: &mut Json<'_>, world: &World, seats: &Seats) {
+fn write_breakout<O: JsonOut>(json: &mut Json<'_, O>, world: &World, seats: &Seats) {
     json.raw(b",\"breakout\":{\"fields\":[");
     let mut first = true;
     for &seat in seats.entities() {
@@ -200,21 +214,20 @@ fn write_breakout(json: &mut Json<'_>, world: &World, seats: &Seats) {
 }
 
 /// The writer, with serde_json's own number formatting.
-struct Json<'a> {
-    out: &'a mut Vec<u8>,
+struct Json<'a, O> {
+    out: &'a mut O,
     floats: &'a mut [FloatText; FLOAT_SLOTS],
 }
 
-impl Json<'_> {
+impl<O: JsonOut> Json<'_, O> {
     #[inline]
     fn raw(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
+        self.out.put(bytes);
     }
 
     #[inline]
     fn u64(&mut self, value: u64) {
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.out.put(itoa::Buffer::new().format(value).as_bytes());
     }
 
     /// `{"seat":"<seat>"`, after a comma unless it is the first of its list.
@@ -249,18 +262,20 @@ impl Json<'_> {
         let bits = value.to_bits();
         let slot = &mut self.floats[(bits.wrapping_mul(0x9e37_79b1) >> 23) as usize % FLOAT_SLOTS];
         if slot.bits != bits {
-            let start = self.out.len();
-            // Writing to a Vec cannot fail.
-            let _ = CompactFormatter.write_f32(&mut *self.out, value);
-            let text = &self.out[start..];
-            if text.len() <= FLOAT_TEXT {
+            // Formatted on the stack (twice the room any `f32` needs, so this cannot fail).
+            let mut buffer = [0u8; 2 * FLOAT_TEXT];
+            let mut rest = &mut buffer[..];
+            let _ = CompactFormatter.write_f32(&mut rest, value);
+            let len = 2 * FLOAT_TEXT - rest.len();
+            let text = &buffer[..len];
+            if len <= FLOAT_TEXT {
                 slot.bits = bits;
-                slot.len = text.len() as u8;
-                slot.text[..text.len()].copy_from_slice(text);
+                slot.len = len as u8;
+                slot.text[..len].copy_from_slice(text);
             }
-            return;
+            return self.out.put(text);
         }
-        self.out.extend_from_slice(&slot.text[..slot.len as usize]);
+        self.out.put(&slot.text[..slot.len as usize]);
     }
 }
 
