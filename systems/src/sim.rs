@@ -666,91 +666,22 @@ pub(crate) fn accept_input(
     if !(input.axis.is_finite() && (-1.0..=1.0).contains(&input.axis)) {
         return Err(InputError::BadAxis);
     }
-    let held = world
+    let mut held = world
         .get_mut::<PlayerInput>(seat_entity)
         .ok_or(InputError::NotAPlayer)?;
-    Ok(
-        hold_if_newest(held, input, recording).map(|changes| Accepted {
-            seat: index,
-            changes,
-        }),
-    )
-}
-
-/// The seat's half of [`accept_input`]: holds `input` if it is the newest, and says whether
-/// (when `recording`, else `false`) it changes what the next step applies; `None` when older.
-#[inline]
-fn hold_if_newest(mut held: Mut<PlayerInput>, input: InputFrame, recording: bool) -> Option<bool> {
     let newest = held
         .pending
         .map_or(held.applied_seq, |p| p.seq.max(held.applied_seq));
-    if input.seq <= newest {
-        return None;
+    let accepted = input.seq > newest;
+    if !accepted {
+        return Ok(None);
     }
     let changes = recording && changes_input(&held, input);
     hold_pending(&mut held, input);
-    Some(changes)
-}
-
-/// [`submit_input`] with its look-ups kept across inputs (the bridge keeps one for its tick):
-/// the same checks, the same answer and the same replay, but a seat's components are fetched
-/// through cached queries instead of resolving each component's id on every call.
-pub struct InputPath {
-    /// A match's seats.
-    seats: QueryState<&'static Seats>,
-    /// Who sits in a seat.
-    slots: QueryState<&'static SeatSlot>,
-    /// A seat's held input.
-    inputs: QueryState<&'static mut PlayerInput>,
-}
-
-impl FromWorld for InputPath {
-    fn from_world(world: &mut World) -> InputPath {
-        InputPath {
-            seats: world.query(),
-            slots: world.query(),
-            inputs: world.query(),
-        }
-    }
-}
-
-impl InputPath {
-    /// [`submit_input`]: queues a player's input for the next tick, recording it in the
-    /// match's replay when it changes what the step applies.
-    pub fn submit(
-        &mut self,
-        world: &mut World,
-        game: Entity,
-        player: PlayerId,
-        input: InputFrame,
-    ) -> Result<(), InputError> {
-        let seats = *self
-            .seats
-            .get(world, game)
-            .map_err(|_| InputError::NotAPlayer)?;
-        let (index, seat_entity) = seats
-            .entities()
-            .iter()
-            .copied()
-            .enumerate()
-            .find(|&(_, seat)| {
-                self.slots
-                    .get(world, seat)
-                    .is_ok_and(|slot| slot.player_id() == Some(player))
-            })
-            .ok_or(InputError::NotAPlayer)?;
-        if !(input.axis.is_finite() && (-1.0..=1.0).contains(&input.axis)) {
-            return Err(InputError::BadAxis);
-        }
-        let held = self
-            .inputs
-            .get_mut(world, seat_entity)
-            .map_err(|_| InputError::NotAPlayer)?;
-        if hold_if_newest(held, input, true) == Some(true) {
-            replay::note_input(world, game, index, input);
-        }
-        Ok(())
-    }
+    Ok(Some(Accepted {
+        seat: index,
+        changes,
+    }))
 }
 
 /// Whether holding `input` as the seat's pending input changes the axis or the launch the
@@ -1122,82 +1053,6 @@ mod tests {
         submit_input(&mut sim.world, game, PlayerId(1), input(2, -1.0)).unwrap();
         sim.step();
         assert_eq!(sim.world.get::<PlayerInput>(left).unwrap().axis, 1.0);
-    }
-
-    /// `InputPath::submit` is `submit_input`: two Worlds fed the same inputs (good, stale,
-    /// launches, a bad axis, a stranger, a spectator's entity, a match that ended) through one
-    /// each give the same answers, states and replay logs, tick after tick.
-    #[test]
-    fn the_input_path_is_submit_input() {
-        let mut by_fn = simulation(60);
-        let mut by_path = simulation(60);
-        let mut path = InputPath::from_world(&mut by_path.world);
-        let games: Vec<(Entity, Entity)> = (0..3)
-            .map(|n| {
-                let a = seated_pong(&mut by_fn.world, n, 3);
-                let b = seated_pong(&mut by_path.world, n, 3);
-                (a, b)
-            })
-            .collect();
-        let mut log = SplitMix64::new(7);
-        let mut seq = [0u64; 8];
-        for tick in 0..2_000 {
-            for (n, &(a, b)) in games.iter().enumerate() {
-                for _ in 0..(log.next_u64() % 4) {
-                    // Players 1 and 2 sit in every match (seated_pong), 9 in none.
-                    let who = [1, 2, 9][(log.next_u64() % 3) as usize];
-                    let slot = (n * 2 + (who as usize % 2)) % seq.len();
-                    if log.next_u64() % 3 != 0 {
-                        seq[slot] += 1;
-                    }
-                    let axis = match log.next_u64() % 10 {
-                        0 => 1.5,
-                        1 => f32::NAN,
-                        _ => log.range_f32(-1.0, 1.0),
-                    };
-                    let frame = InputFrame {
-                        seq: seq[slot],
-                        axis,
-                        launch: log.next_u64().is_multiple_of(5),
-                    };
-                    let player = PlayerId(who);
-                    assert_eq!(
-                        submit_input(&mut by_fn.world, a, player, frame),
-                        path.submit(&mut by_path.world, b, player, frame),
-                        "tick {tick}"
-                    );
-                }
-            }
-            by_fn.step();
-            by_path.step();
-            for &(a, b) in &games {
-                let alive = (
-                    by_fn.world.get_entity(a).is_ok(),
-                    by_path.world.get_entity(b).is_ok(),
-                );
-                assert_eq!(alive.0, alive.1);
-                if alive.0 {
-                    assert_eq!(state_hash(&by_fn.world, a), state_hash(&by_path.world, b));
-                    assert_eq!(
-                        by_fn.world.get::<replay::ReplayLog>(a),
-                        by_path.world.get::<replay::ReplayLog>(b),
-                        "tick {tick}"
-                    );
-                }
-            }
-        }
-        // A match's ball, and an entity that is gone, are not matches a player sits in.
-        let world = &mut by_path.world;
-        let game = seated_pong(world, 99, 3);
-        let ball = world.get::<PongCourt>(game).expect("a pong match").ball;
-        let gone = world.spawn_empty().id();
-        world.despawn(gone);
-        for entity in [ball, gone] {
-            assert_eq!(
-                path.submit(world, entity, PlayerId(1), input(u64::MAX, 0.0)),
-                Err(InputError::NotAPlayer)
-            );
-        }
     }
 
     #[test]

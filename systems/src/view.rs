@@ -15,7 +15,7 @@ use crate::components::{
 use crate::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat};
 
 mod json;
-pub use json::{JsonOut, StateJson, StateJsonError};
+pub use json::{StateJson, StateJsonError};
 
 /// A live match as `GET /api/matches/live` and `match.list` show it.
 #[derive(Clone, Debug, Serialize)]

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, ID_BITS_MASK, MatchId, Phase, PlayerId, PlayerRef, Seat};
-use arcade_systems::sim::{self, InputError, InputFrame, InputPath, JoinError};
+use arcade_systems::sim::{self, InputError, InputFrame, JoinError};
 use arcade_systems::view::{self, MatchSummary};
 use serde::Serialize;
 
@@ -19,9 +19,8 @@ use crate::link::reply::ReplyTo;
 use crate::outbox::{ConnId, Outbox};
 use crate::wire::protocol::{ErrorCode, Input, JoinAs, MatchCreate, MatchJoin};
 
-/// Drains the command channel into the World (runs first in every tick). `inputs` keeps the
-/// look-ups of the input path (the hot command: one per player per tick) across ticks.
-pub fn receive_commands(world: &mut World, mut inputs: Local<InputPath>) {
+/// Drains the command channel into the World (runs first in every tick).
+pub fn receive_commands(world: &mut World) {
     let inbox = world.resource::<Inbox>().0.clone();
     for command in inbox.try_iter() {
         match command {
@@ -69,7 +68,7 @@ pub fn receive_commands(world: &mut World, mut inputs: Local<InputPath>) {
                 player,
                 reply,
                 input,
-            } => apply_input(world, &mut inputs, player, reply, input),
+            } => apply_input(world, player, reply, input),
             Command::ListLive { game, reply } => {
                 let _ = reply.send(live_matches(world, game));
             }
@@ -295,13 +294,7 @@ fn resync(world: &mut World, conn: ConnId, reply: ReplyTo, id: MatchId) {
     reply.ack(LeaveReply { match_id: id });
 }
 
-fn apply_input(
-    world: &mut World,
-    inputs: &mut InputPath,
-    player: PlayerId,
-    reply: ReplyTo,
-    input: Input,
-) {
+fn apply_input(world: &mut World, player: PlayerId, reply: ReplyTo, input: Input) {
     // The metrics are looked up only for a rejected input (no `Arc` clone per input).
     let reject = |world: &World, reason: &str| {
         if let Some(metrics) = world.get_resource::<MetricsHandle>() {
@@ -317,7 +310,7 @@ fn apply_input(
         axis: input.axis,
         launch: input.launch,
     };
-    match inputs.submit(world, game, player, frame) {
+    match sim::submit_input(world, game, player, frame) {
         Ok(()) => {}
         Err(InputError::NotAPlayer) => {
             reject(world, "forbidden");

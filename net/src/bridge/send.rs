@@ -14,7 +14,7 @@ use arcade_systems::components::MatchPhase;
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, Seat};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::tick::SimConfig;
-use arcade_systems::view::{self, JsonOut, StateJson};
+use arcade_systems::view::{self, StateJson};
 use axum::extract::ws::Utf8Bytes;
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
@@ -378,16 +378,9 @@ pub struct StateFrames {
     arena: FrameArena,
     /// The JSON writer (and its table of float texts).
     json: StateJson,
-}
-
-/// The arena's buffer as the JSON writer's output: a JSON `state` is written in place.
-struct ArenaOut<'a>(&'a mut BytesMut);
-
-impl JsonOut for ArenaOut<'_> {
-    #[inline]
-    fn put(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
-    }
+    /// A JSON state is written here, then copied into the arena in one go (writing it in
+    /// place, through `BytesMut::extend_from_slice`, costs more: see BENCHMARKS.md).
+    buf: Vec<u8>,
 }
 
 impl StateFrames {
@@ -396,14 +389,13 @@ impl StateFrames {
     fn encode(&mut self, codec: Codec, world: &World, game: Entity) -> Frame {
         match codec {
             Codec::Json => {
-                let json = &mut self.json;
-                let bytes = self.arena.frame(|buf: &mut BytesMut| {
-                    let mut out = ArenaOut(buf);
-                    out.put(STATE_JSON_HEAD);
-                    json.write(world, game, &mut out)
-                        .expect("a live match has a state");
-                    out.put(b"}");
-                });
+                self.buf.clear();
+                self.buf.extend_from_slice(STATE_JSON_HEAD);
+                self.json
+                    .write(world, game, &mut self.buf)
+                    .expect("a live match has a state");
+                self.buf.push(b'}');
+                let bytes = self.arena.copy(&self.buf);
                 Frame::Text(Utf8Bytes::try_from(bytes).expect("a state is ASCII"))
             }
             Codec::Msgpack => Frame::Binary(self.arena.frame(|buf: &mut BytesMut| {

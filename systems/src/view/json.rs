@@ -15,10 +15,10 @@ use bevy_ecs::prelude::*;
 use serde_json::ser::{CompactFormatter, Formatter};
 use thiserror::Error;
 
-use super::{WireId, match_head};
+use super::WireId;
 use crate::components::{
-    Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, Paddle, PlayerInput, PongCourt,
-    SeatSlot, Seats, TeamScore,
+    Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, MAX_SEATS, MatchClock, MatchInfo,
+    MatchPhase, Paddle, PlayerInput, PongCourt, SeatSlot, Seats, TeamScore,
 };
 use crate::model::{Game, Seat};
 
@@ -52,20 +52,6 @@ const EMPTY_SLOT: FloatText = FloatText {
     text: [0; FLOAT_TEXT],
 };
 
-/// Where a state's JSON goes: a `Vec<u8>` here and in tests, the frame arena's buffer in the
-/// bridge (written in place, no copy afterwards).
-pub trait JsonOut {
-    /// Appends `bytes`.
-    fn put(&mut self, bytes: &[u8]);
-}
-
-impl JsonOut for Vec<u8> {
-    #[inline]
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
 /// Writes `state` data objects as JSON (one per bridge; tick thread): the same bytes as
 /// `serialize_state` with a `serde_json::Serializer`.
 pub struct StateJson {
@@ -84,11 +70,11 @@ impl Default for StateJson {
 impl StateJson {
     /// Appends the `data` object of `game`'s `state` message to `out`. Fails (having written
     /// part of it) when `game` is not a match, or is a Pong match without a ball.
-    pub fn write<O: JsonOut>(
+    pub fn write(
         &mut self,
         world: &World,
         game: Entity,
-        out: &mut O,
+        out: &mut Vec<u8>,
     ) -> Result<(), StateJsonError> {
         let mut json = Json {
             out,
@@ -98,14 +84,32 @@ impl StateJson {
     }
 }
 
-fn write_state_json<O: JsonOut>(
+fn write_state_json(
     world: &World,
     game: Entity,
-    json: &mut Json<'_, O>,
+    json: &mut Json<'_>,
 ) -> Result<(), StateJsonError> {
-    let Some((info, clock, phase, seats)) = match_head(world, game) else {
+    // The match entity and each seat's are located once; their components are read from there.
+    let match_ref = world.get_entity(game).ok();
+    let head = match_ref.and_then(|entity| {
+        Some((
+            entity.get::<MatchInfo>()?,
+            entity.get::<MatchClock>()?,
+            entity.get::<MatchPhase>()?,
+            entity.get::<Seats>()?,
+        ))
+    });
+    let (Some(entity), Some((info, clock, phase, seats))) = (match_ref, head) else {
         return Err(StateJsonError::NotAMatch);
     };
+    let mut seat_refs: [Option<(EntityRef<'_>, &SeatSlot)>; MAX_SEATS] = [None; MAX_SEATS];
+    for (held, &seat) in seat_refs.iter_mut().zip(seats.entities()) {
+        *held = world
+            .get_entity(seat)
+            .ok()
+            .and_then(|seat| Some((seat, seat.get::<SeatSlot>()?)));
+    }
+    let seat_refs = &seat_refs[..seats.entities().len()];
     json.raw(b"{\"matchId\":\"");
     json.raw(WireId::of_match(info.id).as_bytes());
     json.raw(b"\",\"tick\":");
@@ -114,11 +118,11 @@ fn write_state_json<O: JsonOut>(
     json.raw(phase.phase.as_str().as_bytes());
     json.raw(b"\",\"acks\":{");
     let mut first = true;
-    for &seat in seats.entities() {
-        let Some(player) = world.get::<SeatSlot>(seat).and_then(SeatSlot::player_id) else {
+    for &(seat, slot) in seat_refs.iter().flatten() {
+        let Some(player) = slot.player_id() else {
             continue;
         };
-        let seq = world.get::<PlayerInput>(seat).map_or(0, |i| i.applied_seq);
+        let seq = seat.get::<PlayerInput>().map_or(0, |i| i.applied_seq);
         json.raw(if first { b"\"" } else { b",\"" });
         first = false;
         json.raw(WireId::of_player(player).as_bytes());
@@ -127,32 +131,31 @@ fn write_state_json<O: JsonOut>(
     }
     json.raw(b"}");
     match info.game {
-        Game::Pong => write_pong(json, world, game, seats)?,
-        Game::Breakout => write_breakout(json, world, seats),
+        Game::Pong => write_pong(json, world, entity, seat_refs)?,
+        Game::Breakout => write_breakout(json, seat_refs),
     }
     json.raw(b"}");
     Ok(())
 }
 
 /// `,"pong":{"ball":{..},"paddles":[..],"score":[..]}`.
-fn write_pong<O: JsonOut>(
-    json: &mut Json<'_, O>,
+fn write_pong(
+    json: &mut Json<'_>,
     world: &World,
-    game: Entity,
-    seats: &Seats,
+    game: EntityRef<'_>,
+    seats: &[Option<(EntityRef<'_>, &SeatSlot)>],
 ) -> Result<(), StateJsonError> {
-    let ball: &Ball = world
-        .get::<PongCourt>(game)
+    let ball: &Ball = game
+        .get::<PongCourt>()
         .and_then(|court| world.get::<Ball>(court.ball))
         .ok_or(StateJsonError::NoBall)?;
-    let score = world.get::<TeamScore>(game).map_or([0, 0], |s| s.0);
+    let score = game.get::<TeamScore>().map_or([0, 0], |s| s.0);
     json.raw(b",\"pong\":{\"ball\":{");
     json.motion([ball.x, ball.y, ball.vx, ball.vy]);
     json.raw(b"},\"paddles\":[");
     let mut first = true;
-    for &seat in seats.entities() {
-        let (Some(slot), Some(paddle)) = (world.get::<SeatSlot>(seat), world.get::<Paddle>(seat))
-        else {
+    for &(seat, slot) in seats.iter().flatten() {
+        let Some(paddle) = seat.get::<Paddle>() else {
             continue;
         };
         json.seat_object(first, slot.seat);
@@ -172,16 +175,15 @@ fn write_pong<O: JsonOut>(
 }
 
 /// `,"breakout":{"fields":[{..},..]}`, one field per seat that has all its parts.
-fn write_breakout<O: JsonOut>(json: &mut Json<'_, O>, world: &World, seats: &Seats) {
+fn write_breakout(json: &mut Json<'_>, seats: &[Option<(EntityRef<'_>, &SeatSlot)>]) {
     json.raw(b",\"breakout\":{\"fields\":[");
     let mut first = true;
-    for &seat in seats.entities() {
-        let (Some(slot), Some(paddle), Some(ball), Some(wall), Some(progress)) = (
-            world.get::<SeatSlot>(seat),
-            world.get::<FieldPaddle>(seat),
-            world.get::<FieldBall>(seat),
-            world.get::<BrickWall>(seat),
-            world.get::<FieldProgress>(seat),
+    for &(seat, slot) in seats.iter().flatten() {
+        let (Some(paddle), Some(ball), Some(wall), Some(progress)) = (
+            seat.get::<FieldPaddle>(),
+            seat.get::<FieldBall>(),
+            seat.get::<BrickWall>(),
+            seat.get::<FieldProgress>(),
         ) else {
             continue;
         };
@@ -214,20 +216,21 @@ fn write_breakout<O: JsonOut>(json: &mut Json<'_, O>, world: &World, seats: &Sea
 }
 
 /// The writer, with serde_json's own number formatting.
-struct Json<'a, O> {
-    out: &'a mut O,
+struct Json<'a> {
+    out: &'a mut Vec<u8>,
     floats: &'a mut [FloatText; FLOAT_SLOTS],
 }
 
-impl<O: JsonOut> Json<'_, O> {
+impl Json<'_> {
     #[inline]
     fn raw(&mut self, bytes: &[u8]) {
-        self.out.put(bytes);
+        self.out.extend_from_slice(bytes);
     }
 
     #[inline]
     fn u64(&mut self, value: u64) {
-        self.out.put(itoa::Buffer::new().format(value).as_bytes());
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
 
     /// `{"seat":"<seat>"`, after a comma unless it is the first of its list.
@@ -262,20 +265,18 @@ impl<O: JsonOut> Json<'_, O> {
         let bits = value.to_bits();
         let slot = &mut self.floats[(bits.wrapping_mul(0x9e37_79b1) >> 23) as usize % FLOAT_SLOTS];
         if slot.bits != bits {
-            // Formatted on the stack (twice the room any `f32` needs, so this cannot fail).
-            let mut buffer = [0u8; 2 * FLOAT_TEXT];
-            let mut rest = &mut buffer[..];
-            let _ = CompactFormatter.write_f32(&mut rest, value);
-            let len = 2 * FLOAT_TEXT - rest.len();
-            let text = &buffer[..len];
-            if len <= FLOAT_TEXT {
+            let start = self.out.len();
+            // Writing to a Vec cannot fail.
+            let _ = CompactFormatter.write_f32(&mut *self.out, value);
+            let text = &self.out[start..];
+            if text.len() <= FLOAT_TEXT {
                 slot.bits = bits;
-                slot.len = len as u8;
-                slot.text[..len].copy_from_slice(text);
+                slot.len = text.len() as u8;
+                slot.text[..text.len()].copy_from_slice(text);
             }
-            return self.out.put(text);
+            return;
         }
-        self.out.put(&slot.text[..slot.len as usize]);
+        self.out.extend_from_slice(&slot.text[..slot.len as usize]);
     }
 }
 
