@@ -159,7 +159,8 @@ fn hex8(value: u32) -> [u8; 8] {
     let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
     // Nibble k (from the least significant) is now in byte k.
     let x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
-    // 0x01 in every byte whose nibble is 10 or more: those become `a`..`f` (39 past `9` + 1).
+    // 0x01 in every byte whose nibble is 10 or more: those get 0x27 more (`a` is 0x27 past
+    // `0` + 10).
     let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
     (x + 0x3030_3030_3030_3030 + letters * 0x27).to_be_bytes()
 }
