@@ -125,12 +125,10 @@ struct WireId([u8; 18]);
 
 impl WireId {
     fn new(prefix: &[u8; 2], value: u64) -> WireId {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut text = [0; 18];
         text[..2].copy_from_slice(prefix);
-        for (i, digit) in text[2..].iter_mut().enumerate() {
-            *digit = HEX[((value >> (60 - 4 * i)) & 0xf) as usize];
-        }
+        text[2..10].copy_from_slice(&hex8((value >> 32) as u32));
+        text[10..].copy_from_slice(&hex8(value as u32));
         WireId(text)
     }
 
@@ -150,6 +148,21 @@ impl WireId {
         // Only ASCII letters, digits and `_` are ever written.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
+}
+
+/// The 8 lowercase hex digits of `value`, most significant first, computed in one register
+/// (each nibble spread into its own byte, then turned into its digit), not digit by digit.
+#[inline]
+fn hex8(value: u32) -> [u8; 8] {
+    let x = u64::from(value);
+    let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    // Nibble k (from the least significant) is now in byte k.
+    let x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    // 0x01 in every byte whose nibble is 10 or more: those get 0x27 more (`a` is 0x27 past
+    // `0` + 10).
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    (x + 0x3030_3030_3030_3030 + letters * 0x27).to_be_bytes()
 }
 
 impl Serialize for WireId {
@@ -581,6 +594,25 @@ mod tests {
                 "score": [3, 2]
             }
         })
+    }
+
+    /// Wire ids are `m_`/`p_` and the id's 16 lowercase hex digits, whatever the id.
+    #[test]
+    fn wire_ids_are_sixteen_hex_digits() {
+        let mut value = 0x0123_4567_89ab_cdef_u64;
+        for n in 0..10_000u64 {
+            for id in [value, n, u64::MAX - n, n << 60, 0xa0a0_a0a0_0909_0909] {
+                let text = WireId::of_match(MatchId(id));
+                assert_eq!(text.as_str(), format!("m_{id:016x}"));
+                assert_eq!(
+                    WireId::of_player(PlayerId(id)).as_str(),
+                    format!("p_{id:016x}")
+                );
+            }
+            value = value
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(n);
+        }
     }
 
     #[test]

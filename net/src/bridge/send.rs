@@ -10,6 +10,7 @@ use arcade_data::persist::CommitGates;
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::compact::MatchStream;
+use arcade_systems::components::MatchPhase;
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, Seat};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::tick::SimConfig;
@@ -130,7 +131,13 @@ fn announce<T: Serialize>(audience: &Audience, message: &T) {
 
 /// Announces this tick's match events and sends every match's state (runs last in a tick).
 /// The matches that have an audience, with their ids: cached across ticks.
-type AudienceQuery = QueryState<(Entity, &'static Audience, &'static MatchIdOf)>;
+/// With each match's phase in the same query (no `World::get` per match).
+type AudienceQuery = QueryState<(
+    Entity,
+    &'static Audience,
+    &'static MatchIdOf,
+    Option<&'static MatchPhase>,
+)>;
 
 pub fn send_updates(world: &mut World, mut audiences: Local<AudienceQuery>) {
     world.resource_scope(|world, events: Mut<MatchEvents>| {
@@ -371,7 +378,8 @@ pub struct StateFrames {
     arena: FrameArena,
     /// The JSON writer (and its table of float texts).
     json: StateJson,
-    /// A JSON state is written here, then copied into the arena in one go.
+    /// A JSON state is written here, then copied into the arena in one go (writing it in
+    /// place, through `BytesMut::extend_from_slice`, costs more: see BENCHMARKS.md).
     buf: Vec<u8>,
 }
 
@@ -405,10 +413,8 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
     let mut streams = std::mem::take(&mut world.get_resource_or_init::<CompactStreams>().0);
     let tick_rate = world.resource::<SimConfig>().tick_rate;
     let mut dropped = 0u64;
-    for (game, audience, id) in audiences.iter(world) {
-        if audience.members.is_empty()
-            || view::match_phase(world, game).is_none_or(|phase| phase == Phase::Finished)
-        {
+    for (game, audience, id, phase) in audiences.iter(world) {
+        if audience.members.is_empty() || phase.is_none_or(|phase| phase.phase == Phase::Finished) {
             continue;
         }
         let mut encoded: [Option<Frame>; 2] = [None, None];

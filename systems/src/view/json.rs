@@ -15,10 +15,10 @@ use bevy_ecs::prelude::*;
 use serde_json::ser::{CompactFormatter, Formatter};
 use thiserror::Error;
 
-use super::{WireId, match_head};
+use super::WireId;
 use crate::components::{
-    Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, Paddle, PlayerInput, PongCourt,
-    SeatSlot, Seats, TeamScore,
+    Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, MAX_SEATS, MatchClock, MatchInfo,
+    MatchPhase, Paddle, PlayerInput, PongCourt, SeatSlot, Seats, TeamScore,
 };
 use crate::model::{Game, Seat};
 
@@ -89,9 +89,27 @@ fn write_state_json(
     game: Entity,
     json: &mut Json<'_>,
 ) -> Result<(), StateJsonError> {
-    let Some((info, clock, phase, seats)) = match_head(world, game) else {
+    // The match entity and each seat's are located once; their components are read from there.
+    let match_ref = world.get_entity(game).ok();
+    let head = match_ref.and_then(|entity| {
+        Some((
+            entity.get::<MatchInfo>()?,
+            entity.get::<MatchClock>()?,
+            entity.get::<MatchPhase>()?,
+            entity.get::<Seats>()?,
+        ))
+    });
+    let (Some(entity), Some((info, clock, phase, seats))) = (match_ref, head) else {
         return Err(StateJsonError::NotAMatch);
     };
+    let mut seat_refs: [Option<(EntityRef<'_>, &SeatSlot)>; MAX_SEATS] = [None; MAX_SEATS];
+    for (held, &seat) in seat_refs.iter_mut().zip(seats.entities()) {
+        *held = world
+            .get_entity(seat)
+            .ok()
+            .and_then(|seat| Some((seat, seat.get::<SeatSlot>()?)));
+    }
+    let seat_refs = &seat_refs[..seats.entities().len()];
     json.raw(b"{\"matchId\":\"");
     json.raw(WireId::of_match(info.id).as_bytes());
     json.raw(b"\",\"tick\":");
@@ -100,11 +118,11 @@ fn write_state_json(
     json.raw(phase.phase.as_str().as_bytes());
     json.raw(b"\",\"acks\":{");
     let mut first = true;
-    for &seat in seats.entities() {
-        let Some(player) = world.get::<SeatSlot>(seat).and_then(SeatSlot::player_id) else {
+    for &(seat, slot) in seat_refs.iter().flatten() {
+        let Some(player) = slot.player_id() else {
             continue;
         };
-        let seq = world.get::<PlayerInput>(seat).map_or(0, |i| i.applied_seq);
+        let seq = seat.get::<PlayerInput>().map_or(0, |i| i.applied_seq);
         json.raw(if first { b"\"" } else { b",\"" });
         first = false;
         json.raw(WireId::of_player(player).as_bytes());
@@ -113,8 +131,8 @@ fn write_state_json(
     }
     json.raw(b"}");
     match info.game {
-        Game::Pong => write_pong(json, world, game, seats)?,
-        Game::Breakout => write_breakout(json, world, seats),
+        Game::Pong => write_pong(json, world, entity, seat_refs)?,
+        Game::Breakout => write_breakout(json, seat_refs),
     }
     json.raw(b"}");
     Ok(())
@@ -124,21 +142,20 @@ fn write_state_json(
 fn write_pong(
     json: &mut Json<'_>,
     world: &World,
-    game: Entity,
-    seats: &Seats,
+    game: EntityRef<'_>,
+    seats: &[Option<(EntityRef<'_>, &SeatSlot)>],
 ) -> Result<(), StateJsonError> {
-    let ball: &Ball = world
-        .get::<PongCourt>(game)
+    let ball: &Ball = game
+        .get::<PongCourt>()
         .and_then(|court| world.get::<Ball>(court.ball))
         .ok_or(StateJsonError::NoBall)?;
-    let score = world.get::<TeamScore>(game).map_or([0, 0], |s| s.0);
+    let score = game.get::<TeamScore>().map_or([0, 0], |s| s.0);
     json.raw(b",\"pong\":{\"ball\":{");
     json.motion([ball.x, ball.y, ball.vx, ball.vy]);
     json.raw(b"},\"paddles\":[");
     let mut first = true;
-    for &seat in seats.entities() {
-        let (Some(slot), Some(paddle)) = (world.get::<SeatSlot>(seat), world.get::<Paddle>(seat))
-        else {
+    for &(seat, slot) in seats.iter().flatten() {
+        let Some(paddle) = seat.get::<Paddle>() else {
             continue;
         };
         json.seat_object(first, slot.seat);
@@ -158,16 +175,15 @@ fn write_pong(
 }
 
 /// `,"breakout":{"fields":[{..},..]}`, one field per seat that has all its parts.
-fn write_breakout(json: &mut Json<'_>, world: &World, seats: &Seats) {
+fn write_breakout(json: &mut Json<'_>, seats: &[Option<(EntityRef<'_>, &SeatSlot)>]) {
     json.raw(b",\"breakout\":{\"fields\":[");
     let mut first = true;
-    for &seat in seats.entities() {
-        let (Some(slot), Some(paddle), Some(ball), Some(wall), Some(progress)) = (
-            world.get::<SeatSlot>(seat),
-            world.get::<FieldPaddle>(seat),
-            world.get::<FieldBall>(seat),
-            world.get::<BrickWall>(seat),
-            world.get::<FieldProgress>(seat),
+    for &(seat, slot) in seats.iter().flatten() {
+        let (Some(paddle), Some(ball), Some(wall), Some(progress)) = (
+            seat.get::<FieldPaddle>(),
+            seat.get::<FieldBall>(),
+            seat.get::<BrickWall>(),
+            seat.get::<FieldProgress>(),
         ) else {
             continue;
         };
