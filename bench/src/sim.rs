@@ -421,7 +421,7 @@ fn acked_match_id(outbox: &Outbox, codec: Codec) -> MatchId {
         .pop_front()
         .expect("the create was acknowledged");
     let value: serde_json::Value = match (&frame, codec) {
-        (Frame::Text(text), _) => serde_json::from_str(text).unwrap(),
+        (Frame::Text(text), _) => serde_json::from_slice(text.as_bytes()).unwrap(),
         (Frame::Binary(bytes), _) => rmp_serde::from_slice(bytes).unwrap(),
         (Frame::Ping, _) => unreachable!("no pings here"),
     };

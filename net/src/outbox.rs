@@ -441,10 +441,9 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::extract::ws::Utf8Bytes;
 
     fn text(s: &'static str) -> Frame {
-        Frame::Text(Utf8Bytes::from_static(s))
+        Frame::Text(s.into())
     }
 
     #[test]

@@ -15,7 +15,6 @@ use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, 
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::tick::SimConfig;
 use arcade_systems::view::{self, StateJson};
-use axum::extract::ws::Utf8Bytes;
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -28,7 +27,7 @@ use crate::link::SeatedPlayer;
 use crate::link::audience::{Audience, Lobby, MatchIdOf};
 use crate::outbox::{ConnId, Staged};
 use crate::wire::arena::FrameArena;
-use crate::wire::codec::{Codec, Frame};
+use crate::wire::codec::{Codec, Frame, TextBytes};
 use crate::wire::protocol::Envelope;
 
 #[derive(Serialize)]
@@ -396,7 +395,7 @@ impl StateFrames {
                     .expect("a live match has a state");
                 self.buf.push(b'}');
                 let bytes = self.arena.copy(&self.buf);
-                Frame::Text(Utf8Bytes::try_from(bytes).expect("a state is ASCII"))
+                Frame::Text(TextBytes::written(bytes))
             }
             Codec::Msgpack => Frame::Binary(self.arena.frame(|buf: &mut BytesMut| {
                 let message = StateMessage { world, game };

@@ -40,7 +40,7 @@ impl Received {
 
 fn parse(frame: &Frame) -> Value {
     match frame {
-        Frame::Text(text) => serde_json::from_str(text).unwrap(),
+        Frame::Text(text) => serde_json::from_slice(text.as_bytes()).unwrap(),
         Frame::Binary(bytes) => rmp_serde::from_slice(bytes).unwrap(),
         Frame::Ping => Value::Null,
     }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::outbox::{Batch, ConnId, Outbox};
-use crate::wire::codec::{Codec, Frame, RequestId};
+use crate::wire::codec::{Codec, Frame, RequestId, TextBytes};
 use crate::wire::protocol::{Input, MatchJoin};
 
 /// An instance's own channel: requests forwarded to the matches it owns, and frames for its
@@ -99,7 +99,7 @@ pub enum WireFrame {
 impl WireFrame {
     fn of(frame: &Frame) -> Option<WireFrame> {
         match frame {
-            Frame::Text(text) => Some(WireFrame::Text(Bytes::from(text.clone()))),
+            Frame::Text(text) => Some(WireFrame::Text(text.bytes().clone())),
             Frame::Binary(bytes) => Some(WireFrame::Binary(bytes.clone())),
             Frame::Ping => None,
         }
@@ -108,7 +108,7 @@ impl WireFrame {
     /// The frame to push into the client's outbox; `None` for text that is not UTF-8.
     pub fn into_frame(self) -> Option<Frame> {
         match self {
-            WireFrame::Text(bytes) => bytes.try_into().ok().map(Frame::Text),
+            WireFrame::Text(bytes) => TextBytes::from_utf8(bytes).map(Frame::Text),
             WireFrame::Binary(bytes) => Some(Frame::Binary(bytes)),
         }
     }

@@ -7,7 +7,6 @@
 
 use std::borrow::Cow;
 
-use axum::extract::ws::{Message, Utf8Bytes};
 use bytes::Bytes;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
@@ -49,8 +48,7 @@ impl Codec {
         match self {
             Codec::Json => {
                 serde_json::to_writer(&mut *buf, value).expect("outbound messages serialize");
-                let text = std::str::from_utf8(buf).expect("serde_json writes UTF-8");
-                Frame::Text(Utf8Bytes::from(text))
+                Frame::Text(TextBytes::written(Bytes::copy_from_slice(buf)))
             }
             Codec::Msgpack => {
                 rmp_serde::encode::write_named(buf, value).expect("outbound messages serialize");
@@ -65,11 +63,69 @@ impl Codec {
     }
 }
 
+/// The payload of a text frame: UTF-8, shared. Encoders' output (serde_json,
+/// `view::StateJson`) is taken as it is ([`TextBytes::written`]); bytes from elsewhere (the
+/// cluster's relay) are checked ([`TextBytes::from_utf8`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextBytes(Bytes);
+
+impl TextBytes {
+    /// Bytes an encoder wrote, which are UTF-8 by construction (checked in debug builds).
+    pub fn written(bytes: Bytes) -> TextBytes {
+        debug_assert!(
+            std::str::from_utf8(&bytes).is_ok(),
+            "an encoder wrote UTF-8"
+        );
+        TextBytes(bytes)
+    }
+
+    /// Bytes from outside: `None` unless they are UTF-8.
+    pub fn from_utf8(bytes: Bytes) -> Option<TextBytes> {
+        std::str::from_utf8(&bytes)
+            .is_ok()
+            .then_some(TextBytes(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The text (checked again: for tests and logs, not the hot path).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("text frames are UTF-8")
+    }
+
+    /// The shared bytes.
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&'static str> for TextBytes {
+    fn from(text: &'static str) -> TextBytes {
+        TextBytes(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl From<String> for TextBytes {
+    fn from(text: String) -> TextBytes {
+        TextBytes(Bytes::from(text))
+    }
+}
+
 /// One outbound WebSocket frame. Cloning shares the bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Frame {
     /// An envelope in JSON.
-    Text(Utf8Bytes),
+    Text(TextBytes),
     /// An envelope in MessagePack.
     Binary(Bytes),
     /// A heartbeat ping (no envelope).
@@ -96,14 +152,6 @@ impl Frame {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    pub fn into_message(self) -> Message {
-        match self {
-            Frame::Text(text) => Message::Text(text),
-            Frame::Binary(bytes) => Message::Binary(bytes),
-            Frame::Ping => Message::Ping(Bytes::new()),
-        }
     }
 }
 
