@@ -10,12 +10,10 @@
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    Ball, Bot, FieldBall, FieldPaddle, InMatch, MatchPhase, MatchRng, Paddle, PlayerInput, Serve,
-    Side,
+    Ball, Bot, FieldBall, FieldPaddle, InMatch, MatchPhase, MatchRng, Paddle, PlayerInput,
+    PongCourt, SeatSlot, Seats, Serve, Side,
 };
 use crate::model::{BotLevel, Phase};
-use crate::pong::PongSeatItem;
-use crate::rng::SplitMix64;
 use crate::tick::SimConfig;
 use crate::{breakout, pong};
 
@@ -104,48 +102,61 @@ pub(crate) fn fold_between(start: f32, velocity: f32, time: f32, low: f32, high:
     low + if m > span { 2.0 * span - m } else { m }
 }
 
+/// What a Pong bot reads of its own seat.
+type PongBotSeat<'a> = (
+    &'a InMatch,
+    &'a mut Bot,
+    &'a Paddle,
+    &'a SeatSlot,
+    &'a mut PlayerInput,
+);
+
 /// GAMES.md pong `vs_bot`: each bot paddle looks at the ball every `reaction_ticks` and
 /// steers its centre (420/s at most, as a player's) toward where the ball will cross its face
 /// (easy: where the ball is now), off by noise from the match PRNG; a hard bot takes the ball
 /// off-centre so that it leaves steeply, away from the opponent's back paddle. With the ball
-/// going away it drifts back to the middle. Runs for one `playing` match, its bot seats in
-/// seat order, from [`pong::play_pong`] before the rules move anything.
+/// going away it drifts back to the middle.
 pub(crate) fn drive_pong_bots(
-    members: &mut [PongSeatItem],
-    ball: &Ball,
-    serve: &Serve,
-    rng: &mut SplitMix64,
-    step: f32,
+    config: Res<SimConfig>,
+    mut matches: Query<(&MatchPhase, &PongCourt, &Seats, &mut MatchRng)>,
+    balls: Query<(&Ball, &Serve)>,
+    others: Query<(&Paddle, &SeatSlot)>,
+    mut bots: Query<PongBotSeat>,
 ) {
-    for index in 0..members.len() {
-        if members[index].bot.is_none() {
-            continue;
-        }
-        let side = members[index].slot.side;
-        // The opponent's back paddle (its first seat): the one a hard bot aims away from.
-        let opponent_y = members
-            .iter()
-            .find(|other| other.slot.side != side)
-            .map_or(pong::PADDLE_START_Y, |other| other.paddle.y);
-        let member = &mut members[index];
-        let paddle = *member.paddle;
-        let Some(bot) = member.bot.as_deref_mut() else {
+    let step = pong::PADDLE_SPEED * config.tick_seconds();
+    for (in_match, mut bot, paddle, slot, mut input) in &mut bots {
+        let Ok((phase, court, seats, mut rng)) = matches.get_mut(in_match.0) else {
             continue;
         };
+        if phase.phase != Phase::Playing {
+            continue;
+        }
         let profile = BotProfile::of(bot.level);
         if bot.wait > 0 {
             bot.wait -= 1;
         } else {
             bot.wait = profile.reaction_ticks.saturating_sub(1);
-            let noise = rng.range_f32(-profile.noise, profile.noise);
-            let aim = rng.range_f32(AIM_OFFSET_MIN, AIM_OFFSET_MAX);
-            bot.target = plan_pong(ball, serve, &paddle, side, &profile, opponent_y, aim)
+            let Ok((ball, serve)) = balls.get(court.ball) else {
+                continue;
+            };
+            // The opponent's back paddle: the one a hard bot aims away from.
+            let opponent_y = seats
+                .entities()
+                .iter()
+                .filter_map(|seat| others.get(*seat).ok())
+                .filter(|(_, other)| other.side != slot.side)
+                .map(|(paddle, _)| paddle.y)
+                .next()
+                .unwrap_or(pong::PADDLE_START_Y);
+            let noise = rng.0.range_f32(-profile.noise, profile.noise);
+            let aim = rng.0.range_f32(AIM_OFFSET_MIN, AIM_OFFSET_MAX);
+            bot.target = plan_pong(ball, serve, paddle, slot.side, &profile, opponent_y, aim)
                 .map_or(pong::PADDLE_START_Y, |y| y + noise)
                 .clamp(pong::PADDLE_Y_MIN, pong::PADDLE_Y_MAX);
         }
         let axis = steer(paddle.y, bot.target, step, profile.max_axis);
-        if member.input.axis != axis {
-            member.input.axis = axis;
+        if input.axis != axis {
+            input.axis = axis;
         }
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! A tick runs [`SimSystems::Receive`] (the network layer's systems), then the rules in
 //! [`SimSystems::Game`] in this fixed order: `apply_inputs`, `advance_match_clock`,
-//! `forfeit_absent_players`, `run_countdown`; the Breakout bots (`drive_breakout_bots`, which
-//! write their seats' held input as a player's frame would); Pong (`play_pong`: per playing
-//! match its bots, then `serve_ball`, `move_paddles`, `move_ball`, `score_points`); Breakout
+//! `forfeit_absent_players`, `run_countdown`; the bots (`drive_pong_bots`,
+//! `drive_breakout_bots`, which write their seats' held input as a player's frame would);
+//! Pong (`serve_ball`, `move_paddles`, `move_ball`, `score_points`); Breakout
 //! (`move_field_paddles`, `launch_balls`, `move_field_balls`, `lose_balls`, `advance_levels`,
 //! `end_on_time_limit`, `end_breakout_matches`); then `finish_matches` and `seal_replays`
 //! (the replay into the record); then
@@ -132,8 +132,14 @@ impl Simulation {
                     lifecycle::run_countdown,
                 )
                     .chain(),
-                bots::drive_breakout_bots,
-                pong::play_pong,
+                (bots::drive_pong_bots, bots::drive_breakout_bots).chain(),
+                (
+                    pong::serve_ball,
+                    pong::move_paddles,
+                    pong::move_ball,
+                    pong::score_points,
+                )
+                    .chain(),
                 (
                     breakout::move_field_paddles,
                     breakout::launch_balls,
@@ -1382,9 +1388,10 @@ mod tests {
         }
         let mut bots_only = Schedule::default();
         bots_only.set_executor(SingleThreadedExecutor::new());
-        // The Pong bots run inside `pong::play_pong` (with the other Pong rules): only the
-        // Breakout bots are a system of their own to time.
-        bots_only.add_systems(crate::bots::drive_breakout_bots);
+        bots_only.add_systems((
+            crate::bots::drive_pong_bots,
+            crate::bots::drive_breakout_bots,
+        ));
         let bot_count = sim
             .world
             .query::<&crate::components::Bot>()
@@ -1414,7 +1421,7 @@ mod tests {
     #[test]
     #[ignore = "timing; run in release"]
     fn bot_filled_matches_tick() {
-        for mode in [Mode::Solo, Mode::Versus] {
+        for mode in [Mode::VsBot, Mode::Solo, Mode::Versus] {
             let (per_match, per_bot) = time_bot_matches(mode, 10_000, 600);
             println!(
                 "{mode:?}: {per_match:.1} ns per match-tick (bots included), {per_bot:.1} ns per bot-tick"
