@@ -13,7 +13,6 @@ use crate::components::{
     Ball, Bot, FieldBall, FieldPaddle, InMatch, MatchPhase, MatchRng, Paddle, PlayerInput,
     PongCourt, SeatSlot, Seats, Serve, Side,
 };
-use crate::lookup::EntityTable;
 use crate::model::{BotLevel, Phase};
 use crate::tick::SimConfig;
 use crate::{breakout, pong};
@@ -119,22 +118,17 @@ type PongBotSeat<'a> = (
 /// going away it drifts back to the middle.
 pub(crate) fn drive_pong_bots(
     config: Res<SimConfig>,
-    mut playing: Local<EntityTable<()>>,
-    mut matches: Query<(Entity, &MatchPhase, &PongCourt, &Seats, &mut MatchRng)>,
+    mut matches: Query<(&MatchPhase, &PongCourt, &Seats, &mut MatchRng)>,
     balls: Query<(&Ball, &Serve)>,
     others: Query<(&Paddle, &SeatSlot)>,
     mut bots: Query<PongBotSeat>,
 ) {
     let step = pong::PADDLE_SPEED * config.tick_seconds();
-    // Which matches play, read per bot every tick; the rest of the match only at a look.
-    playing.start();
-    for (entity, phase, ..) in &matches {
-        if phase.phase == Phase::Playing {
-            playing.insert(entity, ());
-        }
-    }
     for (in_match, mut bot, paddle, slot, mut input) in &mut bots {
-        if !playing.contains(in_match.0) {
+        let Ok((phase, court, seats, mut rng)) = matches.get_mut(in_match.0) else {
+            continue;
+        };
+        if phase.phase != Phase::Playing {
             continue;
         }
         let profile = BotProfile::of(bot.level);
@@ -142,9 +136,6 @@ pub(crate) fn drive_pong_bots(
             bot.wait -= 1;
         } else {
             bot.wait = profile.reaction_ticks.saturating_sub(1);
-            let Ok((_, _, court, seats, mut rng)) = matches.get_mut(in_match.0) else {
-                continue;
-            };
             let Ok((ball, serve)) = balls.get(court.ball) else {
                 continue;
             };
@@ -236,20 +227,15 @@ type BreakoutBotField<'a> = (
 /// match PRNG; with the ball rising it follows the ball.
 pub(crate) fn drive_breakout_bots(
     config: Res<SimConfig>,
-    mut playing: Local<EntityTable<()>>,
-    mut matches: Query<(Entity, &MatchPhase, &mut MatchRng), Without<PongCourt>>,
+    mut matches: Query<(&MatchPhase, &mut MatchRng)>,
     mut bots: Query<BreakoutBotField>,
 ) {
     let step = breakout::PADDLE_SPEED * config.tick_seconds();
-    // Which matches play, read per bot every tick; the PRNG only at a look.
-    playing.start();
-    for (entity, phase, _) in &matches {
-        if phase.phase == Phase::Playing {
-            playing.insert(entity, ());
-        }
-    }
     for (in_match, mut bot, paddle, ball, mut input) in &mut bots {
-        if !playing.contains(in_match.0) {
+        let Ok((phase, mut rng)) = matches.get_mut(in_match.0) else {
+            continue;
+        };
+        if phase.phase != Phase::Playing {
             continue;
         }
         let profile = BotProfile::of(bot.level);
@@ -257,9 +243,6 @@ pub(crate) fn drive_breakout_bots(
             bot.wait -= 1;
         } else {
             bot.wait = profile.reaction_ticks.saturating_sub(1);
-            let Ok((_, _, mut rng)) = matches.get_mut(in_match.0) else {
-                continue;
-            };
             let noise = rng.0.range_f32(-profile.noise, profile.noise);
             let aim = rng.0.range_f32(-BREAKOUT_AIM_OFFSET, BREAKOUT_AIM_OFFSET);
             if ball.resting {

@@ -17,8 +17,6 @@
 //! - [`rng`]: the per-match seeded PRNG.
 //! - [`replay`]: the replay log recorded per match, sealed into its record, and played back
 //!   ([`replay::play`]) for verification and frames.
-//! - `lookup` (private): per-system scratch tables that join members to their match by an
-//!   array read instead of a `Query::get`.
 //! - `lifecycle` (private): the systems every game shares: inputs, clock, countdown, grace,
 //!   end and record.
 //! - `pong` (private): the Pong rules, one system per rule.
@@ -43,7 +41,6 @@ pub mod tournament;
 pub mod view;
 
 mod lifecycle;
-mod lookup;
 mod pong;
 #[cfg(test)]
 mod testkit;

@@ -15,9 +15,8 @@ use bevy_ecs::prelude::*;
 
 use crate::components::{
     Ball, EndCause, InMatch, MAX_SEATS, MatchClock, MatchEnding, MatchInfo, MatchPhase, MatchRng,
-    Outcome, Paddle, PlayerInput, PongCourt, SeatSlot, Seats, Serve, Side, TeamScore,
+    Outcome, Paddle, PlayerInput, SeatSlot, Seats, Serve, Side, TeamScore,
 };
-use crate::lookup::EntityTable;
 use crate::model::{EndReason, Mode, Phase, Seat};
 use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
 use crate::tick::{MatchEvent, MatchEvents, SimConfig};
@@ -145,22 +144,15 @@ pub(crate) fn serve_ball(
 /// GAMES.md pong "paddle speed": 420/s along the held `axis`, the centre clamped to [40, 560].
 pub(crate) fn move_paddles(
     config: Res<SimConfig>,
-    mut playing_matches: Local<EntityTable<()>>,
-    matches: Query<(Entity, &MatchPhase), With<PongCourt>>,
+    matches: Query<&MatchPhase>,
     mut paddles: Query<(&InMatch, &PlayerInput, &mut Paddle)>,
 ) {
     let step = PADDLE_SPEED * config.tick_seconds();
-    playing_matches.start();
-    for (entity, phase) in &matches {
-        if playing(phase) {
-            playing_matches.insert(entity, ());
-        }
-    }
     for (in_match, input, mut paddle) in &mut paddles {
         if input.axis == 0.0 {
             continue;
         }
-        if !playing_matches.contains(in_match.0) {
+        if !matches.get(in_match.0).is_ok_and(playing) {
             continue;
         }
         let y = (paddle.y + input.axis * step).clamp(PADDLE_Y_MIN, PADDLE_Y_MAX);
@@ -187,63 +179,40 @@ struct PaddleBody {
 /// wall bounce cannot carry the ball through a paddle within one tick.
 pub(crate) fn move_ball(
     config: Res<SimConfig>,
-    mut tables: Local<CourtTables>,
-    matches: Query<(Entity, &MatchPhase, &Seats), With<PongCourt>>,
-    paddles: Query<(Entity, &Paddle, &SeatSlot)>,
+    matches: Query<(&MatchPhase, &Seats)>,
+    paddles: Query<(&Paddle, &SeatSlot)>,
     mut balls: Query<(&InMatch, &mut Ball, &Serve)>,
 ) {
     let dt = config.tick_seconds();
-    let CourtTables {
-        playing_seats,
-        bodies,
-    } = &mut *tables;
-    playing_seats.start();
-    for (entity, phase, seats) in &matches {
-        if playing(phase) {
-            playing_seats.insert(entity, *seats);
-        }
-    }
-    bodies.start();
-    for (entity, paddle, slot) in &paddles {
-        bodies.insert(
-            entity,
-            PaddleBody {
-                rect: Aabb::from_centre(
-                    Vec2::new(paddle.x, paddle.y),
-                    PADDLE_WIDTH / 2.0,
-                    PADDLE_HEIGHT / 2.0,
-                ),
-                centre_y: paddle.y,
-                forward: match slot.side {
-                    Side::Left => 1.0,
-                    Side::Right => -1.0,
-                },
-            },
-        );
-    }
     for (in_match, mut ball, serve) in &mut balls {
         if serve.pending {
             continue;
         }
-        let Some(seats) = playing_seats.get(in_match.0) else {
+        let Ok((phase, seats)) = matches.get(in_match.0) else {
             continue;
         };
-        let mut paddles = [None; MAX_SEATS];
-        for (body, seat) in paddles.iter_mut().zip(seats.entities()) {
-            *body = bodies.get(*seat).copied();
+        if !playing(phase) {
+            continue;
         }
-        fly(&mut ball, dt, &paddles);
+        let mut bodies = [None; MAX_SEATS];
+        for (body, seat) in bodies.iter_mut().zip(seats.entities()) {
+            if let Ok((paddle, slot)) = paddles.get(*seat) {
+                *body = Some(PaddleBody {
+                    rect: Aabb::from_centre(
+                        Vec2::new(paddle.x, paddle.y),
+                        PADDLE_WIDTH / 2.0,
+                        PADDLE_HEIGHT / 2.0,
+                    ),
+                    centre_y: paddle.y,
+                    forward: match slot.side {
+                        Side::Left => 1.0,
+                        Side::Right => -1.0,
+                    },
+                });
+            }
+        }
+        fly(&mut ball, dt, &bodies);
     }
-}
-
-/// `move_ball`'s joins for one run: the seats of every playing Pong match, and every paddle
-/// as the sweep sees it (where it stands after this tick's move).
-#[derive(Default)]
-pub(crate) struct CourtTables {
-    /// Playing match → its seats.
-    playing_seats: EntityTable<Seats>,
-    /// Seat → its paddle's body.
-    bodies: EntityTable<PaddleBody>,
 }
 
 /// Moves the ball through one tick of `dt` seconds, bouncing off paddles and walls.
