@@ -347,6 +347,26 @@ mod tests {
     }
 
     #[test]
+    fn segments_near_the_rejection_margin_still_get_the_exact_test() {
+        // Ending exactly on the grown face (x = 42): inside the margin, a hit at t = 1.
+        let touch = sweep_circle_aabb(Vec2::new(60.0, 300.0), Vec2::new(-18.0, 0.0), 7.0, PADDLE)
+            .expect("hit");
+        assert_eq!(touch.t, 1.0);
+        // Half a unit short: inside the margin too, and the exact test misses.
+        let short = sweep_circle_aabb(Vec2::new(60.0, 300.0), Vec2::new(-17.5, 0.0), 7.0, PADDLE);
+        assert_eq!(short, None);
+        // Far away in every direction: rejected, as the exact test would.
+        for (start, motion) in [
+            (Vec2::new(400.0, 300.0), Vec2::new(-6.0, 2.0)),
+            (Vec2::new(30.0, 100.0), Vec2::new(0.0, 6.0)),
+            (Vec2::new(30.0, 500.0), Vec2::new(0.0, -6.0)),
+            (Vec2::new(0.0, 300.0), Vec2::new(-6.0, 0.0)),
+        ] {
+            assert_eq!(sweep_circle_aabb(start, motion, 7.0, PADDLE), None);
+        }
+    }
+
+    #[test]
     fn a_start_in_a_corner_square_can_still_hit_the_corner() {
         // Inside the grown rectangle's corner square but outside the rounded corner.
         let start = Vec2::new(41.0, 254.0);
