@@ -32,7 +32,7 @@ use bevy_ecs::prelude::*;
 use crate::components::{
     BRICK_COLUMNS, BRICK_ROWS, BrickWall, EndCause, FieldBall, FieldPaddle, FieldProgress,
     FieldRng, InMatch, MatchClock, MatchEnding, MatchInfo, MatchPhase, Outcome, PlayerInput,
-    SeatSlot, Seats, Side, TimeLimit,
+    PongCourt, SeatSlot, Seats, Side, TimeLimit,
 };
 use crate::model::{EndReason, Game, Mode, Phase};
 use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
@@ -570,7 +570,7 @@ pub(crate) fn end_on_time_limit(
 /// when either field clears level 3 (`cleared`) or both are out of lives (`lives`), and the
 /// higher score wins, equal scores draw.
 pub(crate) fn end_breakout_matches(
-    mut matches: Query<(&MatchInfo, &mut MatchPhase, &mut MatchEnding, &Seats)>,
+    mut matches: Query<(&MatchInfo, &mut MatchPhase, &mut MatchEnding, &Seats), Without<PongCourt>>,
     fields: Query<&FieldProgress>,
 ) {
     for (info, mut phase, mut ending, seats) in &mut matches {

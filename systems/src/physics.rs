@@ -113,6 +113,10 @@ pub fn time_to_plane(position: f32, motion: f32, bound: f32) -> f32 {
     ((bound - position) / motion).max(0.0)
 }
 
+/// How far (field units) a swept segment's bounding box must stay from the grown rectangle
+/// for [`sweep_circle_aabb`] to reject it before the exact test.
+const SWEEP_REJECT_MARGIN: f32 = 1.0;
+
 /// The first touch of a circle of `radius` whose centre moves from `start` by `motion`
 /// against `rect`, if it happens within this motion. A circle that already overlaps the
 /// rectangle at `start`, or that only grazes it while moving away, does not hit: a ball
@@ -120,6 +124,19 @@ pub fn time_to_plane(position: f32, motion: f32, bound: f32) -> f32 {
 pub fn sweep_circle_aabb(start: Vec2, motion: Vec2, radius: f32, rect: Aabb) -> Option<Hit> {
     let grown_min = Vec2::new(rect.min.x - radius, rect.min.y - radius);
     let grown_max = Vec2::new(rect.max.x + radius, rect.max.y + radius);
+
+    // Most sweeps pass far from the rectangle (a ball in mid-field against a paddle, a brick
+    // outside the ball's path): rejected on the segment's bounding box, without the slab
+    // test's divisions. The margin is far above their rounding, so the rejection only
+    // returns None where the slab test below would.
+    let end = start + motion;
+    if start.x.max(end.x) < grown_min.x - SWEEP_REJECT_MARGIN
+        || start.x.min(end.x) > grown_max.x + SWEEP_REJECT_MARGIN
+        || start.y.max(end.y) < grown_min.y - SWEEP_REJECT_MARGIN
+        || start.y.min(end.y) > grown_max.y + SWEEP_REJECT_MARGIN
+    {
+        return None;
+    }
 
     // Slab test against the rectangle grown by the radius (square corners).
     let mut t_enter = f32::NEG_INFINITY;
@@ -327,6 +344,26 @@ mod tests {
             sweep_circle_aabb(Vec2::new(60.0, 300.0), Vec2::ZERO, 7.0, PADDLE),
             None
         );
+    }
+
+    #[test]
+    fn segments_near_the_rejection_margin_still_get_the_exact_test() {
+        // Ending exactly on the grown face (x = 42): inside the margin, a hit at t = 1.
+        let touch = sweep_circle_aabb(Vec2::new(60.0, 300.0), Vec2::new(-18.0, 0.0), 7.0, PADDLE)
+            .expect("hit");
+        assert_eq!(touch.t, 1.0);
+        // Half a unit short: inside the margin too, and the exact test misses.
+        let short = sweep_circle_aabb(Vec2::new(60.0, 300.0), Vec2::new(-17.5, 0.0), 7.0, PADDLE);
+        assert_eq!(short, None);
+        // Far away in every direction: rejected, as the exact test would.
+        for (start, motion) in [
+            (Vec2::new(400.0, 300.0), Vec2::new(-6.0, 2.0)),
+            (Vec2::new(30.0, 100.0), Vec2::new(0.0, 6.0)),
+            (Vec2::new(30.0, 500.0), Vec2::new(0.0, -6.0)),
+            (Vec2::new(0.0, 300.0), Vec2::new(-6.0, 0.0)),
+        ] {
+            assert_eq!(sweep_circle_aabb(start, motion, 7.0, PADDLE), None);
+        }
     }
 
     #[test]
