@@ -531,11 +531,21 @@ fn bounce_off_paddle(velocity: Vec2, hit: &Hit, paddle_y: f32, forward: f32) -> 
     Vec2::new(direction * speed * angle.cos(), speed * angle.sin())
 }
 
-/// `physics::sweep_circle_aabb`: slab test against the rectangle grown by the radius, then
-/// the rounded corners.
+/// `physics::sweep_circle_aabb`: the same early rejection of a sweep whose bounding box stays
+/// clear of the grown rectangle (so the ratio compares the same work), the slab test against
+/// the rectangle grown by the radius, then the rounded corners.
 fn sweep_circle_aabb(start: Vec2, motion: Vec2, radius: f32, rect: Aabb) -> Option<Hit> {
+    const REJECT_MARGIN: f32 = 1.0;
     let grown_min = Vec2::new(rect.min.x - radius, rect.min.y - radius);
     let grown_max = Vec2::new(rect.max.x + radius, rect.max.y + radius);
+    let end = start + motion;
+    if start.x.max(end.x) < grown_min.x - REJECT_MARGIN
+        || start.x.min(end.x) > grown_max.x + REJECT_MARGIN
+        || start.y.max(end.y) < grown_min.y - REJECT_MARGIN
+        || start.y.min(end.y) > grown_max.y + REJECT_MARGIN
+    {
+        return None;
+    }
     let mut t_enter = f32::NEG_INFINITY;
     let mut t_exit = f32::INFINITY;
     let mut normal = Vec2::ZERO;
