@@ -154,6 +154,13 @@ pub struct Config {
     #[arg(long, env = "ARCADE_KEEP_LIVE_MATCHES")]
     pub keep_live_matches: bool,
 
+    /// Run the tick thread under the real-time policy SCHED_FIFO (priority 1), so that the
+    /// workers it wakes and the other processes of the machine never preempt a tick midway.
+    /// Needs CAP_SYS_NICE (else a warning, and the raised nice value as without the flag).
+    /// For a host that runs arcade alone: a FIFO thread that never slept would keep its core.
+    #[arg(long, env = "ARCADE_TICK_REALTIME")]
+    pub tick_realtime: bool,
+
     /// A tool to run instead of the server.
     #[command(subcommand)]
     pub command: Option<Command>,

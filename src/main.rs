@@ -179,6 +179,7 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         stop: stop.clone(),
         paused,
         keep_live,
+        realtime: config.tick_realtime,
     }
     .spawn()
     .context("starting the tick thread")?;

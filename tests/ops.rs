@@ -616,3 +616,60 @@ fn parse_env(text: &str) -> Vec<(String, String)> {
         .map(|(key, value)| (key.to_owned(), value.trim_matches('"').to_owned()))
         .collect()
 }
+
+/// The scheduling policy of a process's thread named `name` (field 41 of its `stat`).
+fn thread_policy(pid: u32, name: &str) -> Option<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    tasks.filter_map(Result::ok).find_map(|task| {
+        let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+        if comm.trim() != name {
+            return None;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+        // After the `(comm)` field, fields are space-separated; policy is field 41.
+        let after = &stat[stat.rfind(')')? + 2..];
+        after.split(' ').nth(41 - 3)?.parse().ok()
+    })
+}
+
+/// Whether this process may use SCHED_FIFO (CAP_SYS_NICE): tried on a scratch thread.
+fn fifo_permitted() -> bool {
+    std::thread::spawn(|| {
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: a valid sched_param; pid 0 is this scratch thread, which ends right after.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
+    })
+    .join()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tick_realtime_runs_the_tick_thread_under_sched_fifo_and_the_server_plays() {
+    let server = Server::start(&["--tick-realtime"]);
+    let policy = thread_policy(server.pid(), "tick").expect("a thread named tick");
+    if fifo_permitted() {
+        assert_eq!(policy, libc::SCHED_FIFO as u32, "{}", server.log_text());
+        assert!(
+            server
+                .log_text()
+                .contains("tick thread runs under SCHED_FIFO")
+        );
+    } else {
+        assert_eq!(policy, libc::SCHED_OTHER as u32);
+        assert!(server.log_text().contains("SCHED_FIFO refused"));
+    }
+    // Without the flag the tick thread stays a normal one.
+    let plain = Server::start(&[]);
+    assert_eq!(
+        thread_policy(plain.pid(), "tick"),
+        Some(libc::SCHED_OTHER as u32)
+    );
+    // And the realtime server ticks a match for its players.
+    let mut left = Client::connect(&server, "").await;
+    let mut right = Client::connect(&server, "").await;
+    let match_id = start_pong(&mut left, &mut right, 1).await;
+    let first = left.recv_type("state").await;
+    let later = left.recv_type("state").await;
+    assert_eq!(later["data"]["matchId"], match_id.as_str());
+    assert!(later["data"]["tick"].as_u64() > first["data"]["tick"].as_u64());
+}
