@@ -30,15 +30,17 @@ def main(path):
                   f" | {fmt(r['floor']['cpuMsPerPlayerSecond'], 3)}"
                   f" | **{fmt(r.get('cpuRatioToFloor'))}**"
                   f" | {fmt(r['server']['tickP99MsLast1024'])} | {r['loadAverage']} |")
-    peers = [r for r in runs if str(r.get("label", "")).startswith("peers-")]
+    peers = [r for r in runs if str(r.get("run", "")).startswith("peers-")]
     if peers:
         print("\n| Node generator, P | peer | mode | upd/s p1 | bytes/update | server CPU %"
-              " | server ms/player-s |")
-        print("|---:|---|---|---:|---:|---:|---:|")
+              " | server ms/player-s | server µs/update | generator ELU |")
+        print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
         for r in peers:
             per = (r["serverCpuPct"] * 10 / r["connected"]) if r.get("serverCpuPct") and r.get("connected") else None
+            per_update = per / r["updRateP50"] * 1000 if per and r.get("updRateP50") else None
             print(f"| {r.get('players')} | {r.get('peer')} | {r.get('mode')} | {fmt(r.get('updRateP1'), 1)}"
-                  f" | {fmt(r.get('bytesPerUpdate'), 1)} | {fmt(r.get('serverCpuPct'), 1)} | {fmt(per, 3)} |")
+                  f" | {fmt(r.get('bytesPerUpdate'), 1)} | {fmt(r.get('serverCpuPct'), 1)} | {fmt(per, 3)}"
+                  f" | {fmt(per_update, 1)} | {fmt(r.get('loadgenEluMax'))} |")
     bridges = [r for r in runs if str(r.get("label", "")).startswith("bridge-")]
     if bridges:
         print("\n| sim --bridge, 10,000 matches | p50 ms | p99 ms | max ms |")
