@@ -295,11 +295,8 @@ fn take_compact(conn: &Conn, control: &mut Vec<Value>) -> Vec<bytes::Bytes> {
     frames.collect()
 }
 
-#[test]
-fn a_compact_member_gets_a_keyframe_then_deltas_and_a_keyframe_after_a_dropped_state() {
-    use arcade_systems::compact::{DELTA_TAG, Decoded, Decoder, KEYFRAME_TAG};
-    let mut bridge = Bridge::new();
-    let (left, right, match_id) = started(&mut bridge);
+/// A compact connection (player 3) watching `match_id`.
+fn compact_spectator(bridge: &Bridge, match_id: MatchId) -> Conn {
     let watcher = Conn {
         outbox: Arc::new(Outbox::new_compact()),
         ..bridge.connect(3, Codec::Msgpack)
@@ -313,6 +310,15 @@ fn a_compact_member_gets_a_keyframe_then_deltas_and_a_keyframe_after_a_dropped_s
         })
         .unwrap();
     bridge.join(&watcher, match_id, JoinAs::Spectator);
+    watcher
+}
+
+#[test]
+fn a_compact_member_gets_a_keyframe_then_deltas_and_a_keyframe_after_a_dropped_state() {
+    use arcade_systems::compact::{DELTA_TAG, Decoded, Decoder, KEYFRAME_TAG};
+    let mut bridge = Bridge::new();
+    let (left, right, match_id) = started(&mut bridge);
+    let watcher = compact_spectator(&bridge, match_id);
     let mut decoder = Decoder::new();
     let mut kinds = Vec::new();
     let mut control = Vec::new();
@@ -363,19 +369,7 @@ fn a_state_skipped_because_a_writer_held_the_outbox_is_followed_by_a_keyframe() 
     use arcade_systems::compact::{DELTA_TAG, Decoder, KEYFRAME_TAG};
     let mut bridge = Bridge::new();
     let (_left, _right, match_id) = started(&mut bridge);
-    let watcher = Conn {
-        outbox: Arc::new(Outbox::new_compact()),
-        ..bridge.connect(3, Codec::Msgpack)
-    };
-    bridge
-        .commands
-        .send(Command::Connected {
-            conn: watcher.id,
-            player: watcher.player.clone(),
-            outbox: watcher.outbox.clone(),
-        })
-        .unwrap();
-    bridge.join(&watcher, match_id, JoinAs::Spectator);
+    let watcher = compact_spectator(&bridge, match_id);
     let mut decoder = Decoder::new();
     let mut control = Vec::new();
     let mut kinds = Vec::new();
