@@ -647,16 +647,21 @@ fn fifo_permitted() -> bool {
 async fn tick_realtime_runs_the_tick_thread_under_sched_fifo_and_the_server_plays() {
     let server = Server::start(&["--tick-realtime"]);
     let policy = thread_policy(server.pid(), "tick").expect("a thread named tick");
-    if fifo_permitted() {
-        assert_eq!(policy, libc::SCHED_FIFO as u32, "{}", server.log_text());
-        assert!(
-            server
-                .log_text()
-                .contains("tick thread runs under SCHED_FIFO")
-        );
+    let (expected, line) = if fifo_permitted() {
+        (libc::SCHED_FIFO, "tick thread runs under SCHED_FIFO")
     } else {
-        assert_eq!(policy, libc::SCHED_OTHER as u32);
-        assert!(server.log_text().contains("SCHED_FIFO refused"));
+        (libc::SCHED_OTHER, "SCHED_FIFO refused")
+    };
+    assert_eq!(policy, expected as u32, "{}", server.log_text());
+    // The log line is read from the server's stderr by another thread: wait for it.
+    let deadline = Instant::now() + common::WAIT;
+    while !server.log_text().contains(line) {
+        assert!(
+            Instant::now() < deadline,
+            "no {line:?} in {}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Without the flag the tick thread stays a normal one.
     let plain = Server::start(&[]);
