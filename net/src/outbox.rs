@@ -248,33 +248,24 @@ impl Outbox {
     }
 
     /// Queues the newest state of a match, replacing (and counting) an unsent older one, and
-    /// wakes the writer. Returns true when an older frame was dropped.
+    /// wakes the writer (tokio's side: it may wait for the lock). Returns true when an older
+    /// frame was dropped.
     pub fn push_state(&self, match_id: MatchId, frame: Frame) -> bool {
-        let replaced = self.stage_state(match_id, frame);
-        self.wake_writer.notify_one();
-        replaced
-    }
-
-    /// [`Outbox::push_state`] without waking the writer: the caller calls [`Outbox::wake`]
-    /// later (the tick thread hands its wake-ups to one task on the runtime, so that it does not
-    /// wake thousands of tasks from outside it).
-    pub fn stage_state(&self, match_id: MatchId, frame: Frame) -> bool {
-        self.stage_chained(match_id, move |_| frame)
-    }
-
-    /// [`Outbox::stage_state`] for a compact connection, whose `state`s form a chain: `make`
-    /// is called under the lock with whether an unsent `state` of the match is still queued
-    /// (then that frame is dropped and `make` must return a keyframe, since a delta would build
-    /// on the dropped one). Returns true when a frame was dropped.
-    pub fn stage_chained(&self, match_id: MatchId, make: impl FnOnce(bool) -> Frame) -> bool {
         let lanes = self.lanes.lock().expect("outbox lock");
-        self.stage_locked(lanes, match_id, make) == Staged::Replaced
+        let staged = self.stage_locked(lanes, match_id, move |_| frame);
+        self.wake_writer.notify_one();
+        staged == Staged::Replaced
     }
 
-    /// [`Outbox::stage_chained`] for the tick thread, which never waits on a lock: when another
-    /// thread holds this queue's lock at that moment (a writer or a sender moving frames, which
-    /// the scheduler may have preempted mid-move for milliseconds), nothing is queued and
-    /// [`Staged::Busy`] is returned. A skipped `state` is a dropped one: the next tick's is
+    /// Queues the newest state of a match for the tick thread, without waking the writer (the
+    /// caller hands its wake-ups to the sender tasks, `bridge::wake`). A compact connection's
+    /// `state`s form a chain: `make` is called under the lock with whether an unsent `state` of
+    /// the match is still queued (then that frame is dropped and `make` must return a keyframe,
+    /// since a delta would build on the dropped one).
+    ///
+    /// The tick thread never waits on a lock: when another thread holds this queue's lock at
+    /// that moment (a writer or a sender moving frames, which the scheduler may have preempted
+    /// mid-move for milliseconds), nothing is queued and [`Staged::Busy`] is returned. A skipped `state` is a dropped one: the next tick's is
     /// newer; a compact member's chain breaks there, so its next `state` must be a keyframe.
     pub fn try_stage_chained(&self, match_id: MatchId, make: impl FnOnce(bool) -> Frame) -> Staged {
         match self.lanes.try_lock() {
@@ -497,12 +488,15 @@ mod tests {
         assert_eq!(outbox.codec(), Codec::Msgpack);
         assert!(outbox.is_compact());
         let frame = |stale: bool| text(if stale { "key" } else { "delta" });
-        assert!(!outbox.stage_chained(MatchId(1), frame));
-        assert!(outbox.stage_chained(MatchId(1), frame));
+        assert_eq!(outbox.try_stage_chained(MatchId(1), frame), Staged::Queued);
+        assert_eq!(
+            outbox.try_stage_chained(MatchId(1), frame),
+            Staged::Replaced
+        );
         let mut batch = Batch::default();
         outbox.take(&mut batch);
         assert_eq!(batch.states, [(MatchId(1), text("key"))]);
-        assert!(!outbox.stage_chained(MatchId(1), frame));
+        assert_eq!(outbox.try_stage_chained(MatchId(1), frame), Staged::Queued);
         assert_eq!(outbox.dropped_states(), 1);
     }
 

@@ -184,7 +184,7 @@ mod tests {
         for byte in 0..FRAMES {
             outbox.push(binary(byte, FRAME));
         }
-        outbox.stage_state(MatchId(1), binary(250, FRAME));
+        outbox.try_stage_state(MatchId(1), binary(250, FRAME));
         send_now(&outbox, &mut batch);
         let held = outbox.unpark().expect("parked");
         let left = held.unsent.frames().count();
@@ -196,7 +196,7 @@ mod tests {
 
         // What the socket did not take waits with the send half, first in line; a sender
         // leaves that connection to its writer until it is sent.
-        outbox.stage_state(MatchId(2), binary(251, FRAME));
+        outbox.try_stage_state(MatchId(2), binary(251, FRAME));
         send_now(&outbox, &mut batch);
         let held = outbox.unpark().expect("parked");
         assert_eq!(held.unsent.frames().count(), left, "not touched");
