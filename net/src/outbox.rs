@@ -189,6 +189,9 @@ pub struct Outbox {
     wake_writer: Notify,
     /// Stale `state` frames replaced before they were written (for the metric).
     dropped_states: AtomicU64,
+    /// Whether a close was asked for (`Lanes::close` is set): read without the lock, since the
+    /// reader asks after every frame and the tick thread's `try_lock` would skip a state for it.
+    closing: AtomicBool,
     /// The connection's codec for what the server pushes: false JSON, true MessagePack.
     msgpack: AtomicBool,
     /// The connection asked for compact `state` frames (`?codec=compact`): everything else is
@@ -240,6 +243,7 @@ impl Outbox {
             lanes.control.clear();
             lanes.states.clear();
             lanes.close = Some(CLOSE_TOO_SLOW);
+            self.closing.store(true, Ordering::Release);
         } else {
             lanes.control.push_back(frame);
         }
@@ -330,6 +334,7 @@ impl Outbox {
     pub fn close(&self, reason: CloseReason) {
         let mut lanes = self.lanes.lock().expect("outbox lock");
         lanes.close.get_or_insert(reason);
+        self.closing.store(true, Ordering::Release);
         drop(lanes);
         self.wake_writer.notify_one();
     }
@@ -354,7 +359,7 @@ impl Outbox {
 
     /// Whether the connection is being closed.
     pub fn is_closing(&self) -> bool {
-        self.lanes.lock().expect("outbox lock").close.is_some()
+        self.closing.load(Ordering::Acquire)
     }
 
     /// Moves everything queued into `batch` (whose buffers are reused).
