@@ -161,6 +161,12 @@ pub struct Config {
     #[arg(long, env = "ARCADE_TICK_REALTIME")]
     pub tick_realtime: bool,
 
+    /// Worker threads of the network runtime (HTTP and WebSocket). 0: one per core less one,
+    /// the tick thread's (at least one): a worker more than the cores left to it costs CPU in
+    /// wake-ups and work stealing without serving more (BENCHMARKS.md "Network CPU").
+    #[arg(long, env = "ARCADE_NET_WORKERS", default_value_t = 0)]
+    pub net_workers: usize,
+
     /// A tool to run instead of the server.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -290,6 +296,16 @@ impl Config {
         }
     }
 
+    /// The network runtime's worker threads: `--net-workers`, or one per core less the tick
+    /// thread's core, at least one.
+    pub fn net_workers(&self) -> usize {
+        if self.net_workers > 0 {
+            return self.net_workers;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        cores.saturating_sub(1).max(1)
+    }
+
     /// `--instance-id`, or the host name and the port this instance listens on.
     pub fn instance_id(&self, port: u16) -> String {
         self.instance_id
@@ -356,6 +372,10 @@ mod tests {
             arcade_net::http::guard::DEFAULT_HEADER_READ_TIMEOUT
         );
         assert_eq!(config.max_connections, DEFAULT_MAX_CONNECTIONS);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(config.net_workers(), (cores - 1).max(1));
+        let config = Config::try_parse_from(["arcade", "--net-workers", "3"]).unwrap();
+        assert_eq!(config.net_workers(), 3);
     }
 
     #[test]

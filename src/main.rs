@@ -75,6 +75,7 @@ fn main() -> anyhow::Result<()> {
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.net_workers())
         .enable_all()
         .thread_name("net")
         .build()
