@@ -357,7 +357,12 @@ impl Outbox {
         self.wake_writer.notify_one();
     }
 
-    /// Whether the connection is being closed.
+    /// For the writer task as it ends: the connection is over, its reader stops.
+    pub fn mark_closing(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    /// Whether the connection is being closed (or its writer has ended).
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
     }

@@ -153,10 +153,10 @@ async fn run_connection(
     session.say_hello(role);
     session.tell_tick_thread_connected();
 
-    tokio::select! {
-        _ = session.read_frames(read_half, reader) => {}
-        _ = &mut writer => {}
-    }
+    // The reader ends the connection, or the writer does: as it ends it marks the outbox
+    // closing and shuts the socket's read side, which stops the reader (the writer's handle is
+    // not polled beside the reader: that was a poll of another task's state for every frame read).
+    session.read_frames(read_half, reader).await;
     if !writer.is_finished() {
         outbox.close(CloseReason {
             code: 1000,
@@ -284,6 +284,10 @@ impl Session {
         let silence = tokio::time::sleep_until(heard + heartbeat.idle);
         tokio::pin!(silence);
         loop {
+            // The writer ended (or a close was asked for): nothing more is read.
+            if self.outbox.is_closing() {
+                return;
+            }
             loop {
                 let message = match reader.read_message() {
                     Ok(Some(message)) => message,
@@ -701,7 +705,23 @@ impl Session {
 /// (`bridge::wake`) writes the `state`s itself when the socket takes them at once, and wakes
 /// this task only for what it could not finish; replies, events, pongs and chat wake this task.
 /// This task waits for the socket (`writable`) only when it is full.
+///
+/// The connection ends with this task: as it ends it marks the outbox closing and shuts the
+/// socket's read side, so the reader, waiting for bytes or not, stops (it reads 0, or sees the
+/// mark after the frame it is handling).
 pub async fn write_frames(socket: OwnedWriteHalf, outbox: Arc<Outbox>, metrics: Arc<Metrics>) {
+    let parked = write_until_done(socket, &outbox, metrics).await;
+    outbox.mark_closing();
+    let _ = socket2::SockRef::from(parked.socket.as_ref()).shutdown(std::net::Shutdown::Read);
+}
+
+/// [`write_frames`] until the connection is closed, the socket fails, or it stalls; returns the
+/// send half.
+async fn write_until_done(
+    socket: OwnedWriteHalf,
+    outbox: &Outbox,
+    metrics: Arc<Metrics>,
+) -> Parked {
     let mut batch = Batch::default();
     let compact = outbox.is_compact();
     outbox.park(Parked::new(socket, metrics), false);
@@ -721,13 +741,16 @@ pub async fn write_frames(socket: OwnedWriteHalf, outbox: Arc<Outbox>, metrics: 
             // One deadline for the whole batch (it is one tick's worth, or a few replies).
             match timeout(SEND_STALL_LIMIT, parked.write_all()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) => return,
-                Err(_) => return close_stalled(parked).await,
+                Ok(Err(_)) => return parked,
+                Err(_) => {
+                    close_stalled(&mut parked).await;
+                    return parked;
+                }
             }
             if let Some(reason) = batch.close.take() {
                 parked.unsent.push(Out::Close(reason));
                 let _ = timeout(CLOSE_GRACE, parked.write_all()).await;
-                return;
+                return parked;
             }
         }
         outbox.park(parked, false);
@@ -756,7 +779,7 @@ impl FrameCounts {
 
 /// Tries, briefly, to tell a stalled client why it is dropped (after the frame it is in the
 /// middle of, if any); then the socket is dropped.
-async fn close_stalled(mut parked: Parked) {
+async fn close_stalled(parked: &mut Parked) {
     parked.unsent.keep_begun();
     parked.unsent.push(Out::Close(CLOSE_TOO_SLOW));
     let _ = timeout(STALLED_CLOSE_WAIT, parked.write_all()).await;
@@ -773,11 +796,39 @@ mod tests {
         let outbox = Arc::new(Outbox::new(Codec::Json));
         // More than the socket and its unread peer hold.
         outbox.push(Frame::Binary(Bytes::from(vec![0; 8 << 20])));
-        let (_, write_half) = socket.into_split();
-        let writer = tokio::spawn(write_frames(write_half, outbox, Arc::new(Metrics::new())));
+        let (mut read_half, write_half) = socket.into_split();
+        let writer = tokio::spawn(write_frames(
+            write_half,
+            outbox.clone(),
+            Arc::new(Metrics::new()),
+        ));
         tokio::time::sleep(SEND_STALL_LIMIT - Duration::from_millis(100)).await;
         assert!(!writer.is_finished(), "still trying before the limit");
+        assert!(!outbox.is_closing());
         tokio::time::sleep(Duration::from_millis(100) + STALLED_CLOSE_WAIT * 2).await;
         assert!(writer.is_finished(), "given up after the limit");
+        // The reader stops with the writer: the outbox says so, and a read waiting on the
+        // socket (whose peer is still open) ends with 0 bytes.
+        assert!(outbox.is_closing());
+        let mut buffer = [0; 16];
+        assert_eq!(read_half.read(&mut buffer).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_sent_the_close_stops_a_reader_waiting_on_the_socket() {
+        let (socket, _peer) = loopback().await;
+        let outbox = Arc::new(Outbox::new(Codec::Json));
+        let (mut read_half, write_half) = socket.into_split();
+        let writer = tokio::spawn(write_frames(
+            write_half,
+            outbox.clone(),
+            Arc::new(Metrics::new()),
+        ));
+        let mut buffer = [0; 16];
+        let reading = read_half.read(&mut buffer);
+        outbox.close(CLOSE_TOO_MANY_ERRORS);
+        let read = timeout(Duration::from_secs(5), reading).await;
+        assert_eq!(read.expect("the read ended").unwrap(), 0);
+        writer.await.unwrap();
     }
 }
