@@ -14,10 +14,8 @@ use arcade_systems::components::MatchPhase;
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, Seat};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::tick::SimConfig;
-use arcade_systems::view::{self, StateJson};
-use bytes::{BufMut, BytesMut};
+use arcade_systems::view::{self, StateJson, StateReader};
 use serde::Serialize;
-use serde::ser::SerializeMap;
 
 use crate::bridge::BridgeConfig;
 use crate::bridge::match_metrics::MetricsHandle;
@@ -297,38 +295,6 @@ pub(crate) fn forget_match(world: &mut World, game: Entity, id: MatchId, audienc
     }
 }
 
-/// The `state` message of one match, serialized straight from the World.
-struct StateMessage<'w> {
-    world: &'w World,
-    game: Entity,
-}
-
-struct StateData<'w> {
-    world: &'w World,
-    game: Entity,
-}
-
-impl Serialize for StateMessage<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("type", "state")?;
-        map.serialize_entry(
-            "data",
-            &StateData {
-                world: self.world,
-                game: self.game,
-            },
-        )?;
-        map.end()
-    }
-}
-
-impl Serialize for StateData<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        view::serialize_state(self.world, self.game, serializer)
-    }
-}
-
 /// Each match's compact stream (its previous and current snapshot and this tick's frames),
 /// kept while it has compact members. Tick thread only.
 #[derive(Resource, Default)]
@@ -370,44 +336,63 @@ impl CompactFrames<'_> {
 /// How a JSON `state` frame starts: the envelope around the match's `data` object.
 const STATE_JSON_HEAD: &[u8] = b"{\"type\":\"state\",\"data\":";
 
+/// How a MessagePack `state` frame starts: a map of 2, `"type": "state"`, then the key
+/// `"data"` of the match's `data` map.
+const STATE_MSGPACK_HEAD: &[u8] = b"\x82\xa4type\xa5state\xa4data";
+
 /// What the tick's `state` frames are written with, kept across ticks (in the `Lobby`).
 #[derive(Default)]
 pub struct StateFrames {
     /// Where every `state` frame ends up (JSON, MessagePack and compact).
     arena: FrameArena,
+    /// What a state reads of the World (its queries), made by [`StateFrames::prepare`].
+    reader: Option<StateReader>,
     /// The JSON writer (and its table of float texts).
     json: StateJson,
-    /// A JSON state is written here, then copied into the arena in one go (writing it in
-    /// place, through `BytesMut::extend_from_slice`, costs more: see BENCHMARKS.md).
+    /// A state is written here, then copied into the arena in one go (writing it in place,
+    /// through `BytesMut::extend_from_slice`, costs more: see BENCHMARKS.md).
     buf: Vec<u8>,
 }
 
 impl StateFrames {
+    /// Readies the reader for this tick's states: made once for `world` (its queries need the
+    /// World to register what they read), then brought up to date with its archetypes.
+    fn prepare(&mut self, world: &mut World) {
+        self.reader
+            .get_or_insert_with(|| StateReader::new(world))
+            .update(world);
+    }
+
     /// A match's `state` frame in `codec`: the same bytes as `codec.encode(&StateMessage ..)`
-    /// (JSON is written by hand, see `view::StateJson`).
+    /// (both written by hand from one read of the match, see `view::StateReader`). After
+    /// [`StateFrames::prepare`].
     fn encode(&mut self, codec: Codec, world: &World, game: Entity) -> Frame {
+        let state = self
+            .reader
+            .as_ref()
+            .expect("prepared")
+            .read(world, game)
+            .expect("a live match has a state");
+        self.buf.clear();
         match codec {
             Codec::Json => {
-                self.buf.clear();
                 self.buf.extend_from_slice(STATE_JSON_HEAD);
-                self.json
-                    .write(world, game, &mut self.buf)
-                    .expect("a live match has a state");
+                self.json.write(&state, &mut self.buf);
                 self.buf.push(b'}');
-                let bytes = self.arena.copy(&self.buf);
-                Frame::Text(TextBytes::written(bytes))
+                Frame::Text(TextBytes::written(self.arena.copy(&self.buf)))
             }
-            Codec::Msgpack => Frame::Binary(self.arena.frame(|buf: &mut BytesMut| {
-                let message = StateMessage { world, game };
-                rmp_serde::encode::write_named(&mut (&mut *buf).writer(), &message)
-                    .expect("a live match has a state");
-            })),
+            Codec::Msgpack => {
+                self.buf.extend_from_slice(STATE_MSGPACK_HEAD);
+                view::write_state_msgpack(&state, &mut self.buf);
+                Frame::Binary(self.arena.copy(&self.buf))
+            }
         }
     }
 }
 
 fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
     let mut frames = std::mem::take(&mut world.resource_mut::<Lobby>().frames);
+    frames.prepare(world);
     let mut wake_ups = std::mem::take(&mut *world.get_resource_or_init::<WakeUps>());
     let mut streams = std::mem::take(&mut world.get_resource_or_init::<CompactStreams>().0);
     let tick_rate = world.resource::<SimConfig>().tick_rate;
@@ -480,7 +465,42 @@ mod tests {
     use arcade_systems::model::{BotLevel, MatchOptions, PlayerRef};
     use arcade_systems::sim::{self, MatchSpec, SimConfig, Simulation};
 
+    use serde::ser::SerializeMap;
+
     use super::*;
+
+    /// The `state` message of one match, serialized straight from the World through serde:
+    /// what the hand-written frames must equal.
+    struct StateMessage<'w> {
+        world: &'w World,
+        game: Entity,
+    }
+
+    struct StateData<'w> {
+        world: &'w World,
+        game: Entity,
+    }
+
+    impl Serialize for StateMessage<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(2))?;
+            map.serialize_entry("type", "state")?;
+            map.serialize_entry(
+                "data",
+                &StateData {
+                    world: self.world,
+                    game: self.game,
+                },
+            )?;
+            map.end()
+        }
+    }
+
+    impl Serialize for StateData<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            view::serialize_state(self.world, self.game, serializer)
+        }
+    }
 
     /// Pong and Breakout matches of bots and players, stepped into play: the frames written in
     /// the arena are the bytes the codec gives for the same message, in both codecs, every tick.
@@ -522,6 +542,8 @@ mod tests {
         let mut buf = Vec::new();
         for _ in 0..600 {
             sim.step();
+            // As `send_states` does before each tick's states.
+            frames.prepare(&mut sim.world);
             for &game in &games {
                 let message = StateMessage {
                     world: &sim.world,
