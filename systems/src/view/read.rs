@@ -1,5 +1,6 @@
 //! What a `state` message reads of the World (tick thread, the bridge's `send_updates`, for
-//! the hand-written writers of `view/json.rs` and `view/msgpack.rs`): each entity of a match
+//! the hand-written writers of `view/json.rs` and `view/msgpack.rs` and for the compact
+//! snapshot, `compact::MatchStream`): each entity of a match
 //! (the match, its seats, its ball) located once through cached queries, and all of its
 //! components read from there. `World::get` locates the entity and maps the component's type
 //! to its id again for every component read; a query does both once per entity.
@@ -11,7 +12,7 @@ use crate::components::{
     Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, MAX_SEATS, MatchClock, MatchInfo,
     MatchPhase, Paddle, PlayerInput, PongCourt, SeatSlot, Seats, TeamScore,
 };
-use crate::model::{Game, MatchId, Phase, PlayerId, Seat};
+use crate::model::{Game, MatchId, Mode, Phase, PlayerId, Seat};
 
 /// Why a state could not be read.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -51,14 +52,15 @@ pub struct StateReader {
 /// returned by value for every match and every tick).
 pub struct StateView<'w> {
     world: &'w World,
-    pub(super) id: MatchId,
-    pub(super) tick: u64,
-    pub(super) phase: Phase,
-    pub(super) game: Game,
+    pub(crate) id: MatchId,
+    pub(crate) tick: u64,
+    pub(crate) phase: Phase,
+    pub(crate) game: Game,
+    pub(crate) mode: Mode,
     /// Pong's ball (`None` in Breakout).
-    pub(super) ball: Option<&'w Ball>,
+    pub(crate) ball: Option<&'w Ball>,
     /// Pong's score, `[0, 0]` without one.
-    pub(super) score: [u32; 2],
+    pub(crate) score: [u32; 2],
     /// The seats in seat order (`None` for a seat entity without a [`SeatSlot`]).
     seats: [Option<SeatView<'w>>; MAX_SEATS],
     len: usize,
@@ -66,15 +68,15 @@ pub struct StateView<'w> {
 
 /// A seat as read.
 #[derive(Clone, Copy)]
-pub(super) struct SeatView<'w> {
+pub(crate) struct SeatView<'w> {
     entity: Entity,
-    pub(super) slot: &'w SeatSlot,
-    pub(super) input: Option<&'w PlayerInput>,
-    pub(super) paddle: Option<&'w Paddle>,
+    pub(crate) slot: &'w SeatSlot,
+    pub(crate) input: Option<&'w PlayerInput>,
+    pub(crate) paddle: Option<&'w Paddle>,
 }
 
 /// A Breakout field: its seat and parts.
-pub(super) type FieldView<'w> = (
+pub(crate) type FieldView<'w> = (
     Seat,
     &'w FieldPaddle,
     &'w FieldBall,
@@ -121,6 +123,7 @@ impl StateReader {
             tick: clock.tick,
             phase: phase.phase,
             game: info.game,
+            mode: info.mode,
             ball,
             score: score.map_or([0, 0], |score| score.0),
             seats: [None; MAX_SEATS],
@@ -143,13 +146,30 @@ impl StateReader {
 }
 
 impl<'w> StateView<'w> {
+    /// Every seat entity of the match, in seat order (`None` for one without a [`SeatSlot`]).
+    pub(crate) fn seat_list(&self) -> &[Option<SeatView<'w>>] {
+        &self.seats[..self.len]
+    }
+
     /// The seats, in seat order.
-    pub(super) fn seats(&self) -> impl Iterator<Item = &SeatView<'w>> + '_ {
-        self.seats[..self.len].iter().flatten()
+    pub(crate) fn seats(&self) -> impl Iterator<Item = &SeatView<'w>> + '_ {
+        self.seat_list().iter().flatten()
+    }
+
+    /// A seat's Breakout field, when it has all its parts.
+    pub(crate) fn field(&self, seat: &SeatView<'w>) -> Option<FieldView<'w>> {
+        let entity = self.world.get_entity(seat.entity).ok()?;
+        Some((
+            seat.slot.seat,
+            entity.get::<FieldPaddle>()?,
+            entity.get::<FieldBall>()?,
+            entity.get::<BrickWall>()?,
+            entity.get::<FieldProgress>()?,
+        ))
     }
 
     /// `acks`: every seated player and the last input seq applied (0 before the first).
-    pub(super) fn acks(&self) -> impl Iterator<Item = (PlayerId, u64)> + '_ {
+    pub(crate) fn acks(&self) -> impl Iterator<Item = (PlayerId, u64)> + '_ {
         self.seats().filter_map(|seat| {
             let player = seat.slot.player_id()?;
             Some((player, seat.input.map_or(0, |input| input.applied_seq)))
@@ -157,23 +177,14 @@ impl<'w> StateView<'w> {
     }
 
     /// Pong's paddles, in seat order.
-    pub(super) fn paddles(&self) -> impl Iterator<Item = (Seat, &'w Paddle)> + '_ {
+    pub(crate) fn paddles(&self) -> impl Iterator<Item = (Seat, &'w Paddle)> + '_ {
         self.seats()
             .filter_map(|seat| Some((seat.slot.seat, seat.paddle?)))
     }
 
     /// Breakout's fields, in seat order: each seat that has all its parts.
-    pub(super) fn fields(&self) -> impl Iterator<Item = FieldView<'w>> + '_ {
-        self.seats().filter_map(|seat| {
-            let entity = self.world.get_entity(seat.entity).ok()?;
-            Some((
-                seat.slot.seat,
-                entity.get::<FieldPaddle>()?,
-                entity.get::<FieldBall>()?,
-                entity.get::<BrickWall>()?,
-                entity.get::<FieldProgress>()?,
-            ))
-        })
+    pub(crate) fn fields(&self) -> impl Iterator<Item = FieldView<'w>> + '_ {
+        self.seats().filter_map(|seat| self.field(seat))
     }
 }
 
