@@ -403,12 +403,7 @@ fn send(
         name: format!("bench-{}", id.0),
     };
     commands
-        .send(Command::Match {
-            conn: id.0,
-            player,
-            reply,
-            op,
-        })
+        .send(Command::request(id.0, player, reply, op))
         .unwrap();
 }
 

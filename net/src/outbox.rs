@@ -7,7 +7,10 @@
 //! Two lanes: `control` frames (replies, events, `match.end`, chat) are never dropped; `state`
 //! frames keep only the newest per match, so a slow reader gets fresh state instead of a
 //! backlog. The lock is held only to move frames in or out, never across IO, so pushing from
-//! the tick thread cannot wait on a socket.
+//! the tick thread cannot wait on a socket; and no one waits on the lock to push: a control
+//! frame pushed while another thread holds it (a writer the scheduler preempted mid-move, for
+//! milliseconds) waits in a lock-free spill, moved into the lane, in order, by whoever takes
+//! the lock next ([`Outbox::push`]); the tick thread stages `state`s with `try_lock`.
 //!
 //! The connection's send half (the socket's write half) waits here too ([`Parked`]) between
 //! writes, so that whoever writes next takes it: a sender walking the connections after a tick
@@ -23,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use arcade_systems::model::MatchId;
 use bytes::Bytes;
+use crossbeam_queue::SegQueue;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
@@ -99,6 +103,13 @@ pub struct Parked {
     pub unsent: Unsent,
     /// Where the frames and bytes written are counted.
     pub metrics: Arc<Metrics>,
+}
+
+/// A control frame pushed while the lock was held elsewhere ([`Outbox::push`]).
+enum Spilled {
+    Frame(Frame),
+    /// [`Outbox::push_final`]'s: the match's unsent `state` goes when it is moved in.
+    Final(MatchId, Frame),
 }
 
 /// What staging a `state` from the tick thread did ([`Outbox::try_stage_chained`]).
@@ -186,6 +197,10 @@ impl Batch {
 #[derive(Default)]
 pub struct Outbox {
     lanes: Mutex<Lanes>,
+    /// Control frames pushed while another thread held `lanes`' lock, oldest first: moved
+    /// into `control` by the next one to take the lock ([`Outbox::lock`], or a push that gets
+    /// it), before anything else is done under it, so a pusher's frames keep their order.
+    spill: SegQueue<Spilled>,
     wake_writer: Notify,
     /// Stale `state` frames replaced before they were written (for the metric).
     dropped_states: AtomicU64,
@@ -234,8 +249,22 @@ impl Outbox {
 
     /// Queues a frame that must arrive. When the queue is hopelessly long the connection is
     /// closed instead (1008).
+    ///
+    /// Never waits, from any thread: when another thread holds the queue's lock, the frame is
+    /// spilled (lock-free) and moved in by the next holder, ahead of anything pushed later.
     pub fn push(&self, frame: Frame) {
-        let mut lanes = self.lanes.lock().expect("outbox lock");
+        match self.lanes.try_lock() {
+            Ok(mut lanes) => {
+                self.unspill(&mut lanes);
+                self.push_control(&mut lanes, frame);
+            }
+            Err(TryLockError::WouldBlock) => self.spill.push(Spilled::Frame(frame)),
+            Err(TryLockError::Poisoned(_)) => panic!("outbox lock poisoned"),
+        }
+        self.wake_writer.notify_one();
+    }
+
+    fn push_control(&self, lanes: &mut Lanes, frame: Frame) {
         if lanes.close.is_some() {
             return;
         }
@@ -247,15 +276,34 @@ impl Outbox {
         } else {
             lanes.control.push_back(frame);
         }
-        drop(lanes);
-        self.wake_writer.notify_one();
+    }
+
+    /// Moves the spilled control frames into the lane, in the order they were pushed.
+    fn unspill(&self, lanes: &mut Lanes) {
+        while let Some(spilled) = self.spill.pop() {
+            match spilled {
+                Spilled::Frame(frame) => self.push_control(lanes, frame),
+                Spilled::Final(match_id, frame) => {
+                    lanes.states.retain(|(id, _)| *id != match_id);
+                    self.push_control(lanes, frame);
+                }
+            }
+        }
+    }
+
+    /// The queue's lock, for the threads that may wait on it (tokio's), with the spilled
+    /// frames moved in.
+    fn lock(&self) -> MutexGuard<'_, Lanes> {
+        let mut lanes = self.lanes.lock().expect("outbox lock");
+        self.unspill(&mut lanes);
+        lanes
     }
 
     /// Queues the newest state of a match, replacing (and counting) an unsent older one, and
     /// wakes the writer (tokio's side: it may wait for the lock). Returns true when an older
     /// frame was dropped.
     pub fn push_state(&self, match_id: MatchId, frame: Frame) -> bool {
-        let lanes = self.lanes.lock().expect("outbox lock");
+        let lanes = self.lock();
         let staged = self.stage_locked(lanes, match_id, move |_| frame);
         self.wake_writer.notify_one();
         staged == Staged::Replaced
@@ -320,19 +368,23 @@ impl Outbox {
     }
 
     /// Queues the last frame of a match (`match.end`), dropping its unsent state: nothing of
-    /// the match may follow its end.
+    /// the match may follow its end. Never waits, as [`Outbox::push`].
     pub fn push_final(&self, match_id: MatchId, frame: Frame) {
-        self.lanes
-            .lock()
-            .expect("outbox lock")
-            .states
-            .retain(|(id, _)| *id != match_id);
-        self.push(frame);
+        match self.lanes.try_lock() {
+            Ok(mut lanes) => {
+                self.unspill(&mut lanes);
+                lanes.states.retain(|(id, _)| *id != match_id);
+                self.push_control(&mut lanes, frame);
+            }
+            Err(TryLockError::WouldBlock) => self.spill.push(Spilled::Final(match_id, frame)),
+            Err(TryLockError::Poisoned(_)) => panic!("outbox lock poisoned"),
+        }
+        self.wake_writer.notify_one();
     }
 
     /// Asks the writer to close the connection after what is queued.
     pub fn close(&self, reason: CloseReason) {
-        let mut lanes = self.lanes.lock().expect("outbox lock");
+        let mut lanes = self.lock();
         lanes.close.get_or_insert(reason);
         self.closing.store(true, Ordering::Release);
         drop(lanes);
@@ -341,14 +393,14 @@ impl Outbox {
 
     /// Asks the writer to send a WebSocket ping (the heartbeat).
     pub fn ping(&self) {
-        self.lanes.lock().expect("outbox lock").ping = true;
+        self.lock().ping = true;
         self.wake_writer.notify_one();
     }
 
     /// Asks the writer to answer a client's ping (a control frame: never dropped, but a newer
     /// ping's pong replaces an unsent older one, as RFC 6455 allows).
     pub fn pong(&self, payload: &[u8]) {
-        let mut lanes = self.lanes.lock().expect("outbox lock");
+        let mut lanes = self.lock();
         if lanes.close.is_some() {
             return;
         }
@@ -369,7 +421,7 @@ impl Outbox {
 
     /// Moves everything queued into `batch` (whose buffers are reused).
     pub fn take(&self, batch: &mut Batch) {
-        let mut lanes = self.lanes.lock().expect("outbox lock");
+        let mut lanes = self.lock();
         std::mem::swap(&mut lanes.control, &mut batch.control);
         std::mem::swap(&mut lanes.states, &mut batch.states);
         batch.ping = std::mem::take(&mut lanes.ping);
@@ -381,7 +433,7 @@ impl Outbox {
     /// it has something to do: frames queued meanwhile, or frames left over (`wake_writer`,
     /// from a sender whose socket would not take everything).
     pub fn park(&self, parked: Parked, wake_writer: bool) {
-        let mut lanes = self.lanes.lock().expect("outbox lock");
+        let mut lanes = self.lock();
         let queued = !lanes.control.is_empty()
             || !lanes.states.is_empty()
             || lanes.ping
@@ -404,7 +456,7 @@ impl Outbox {
     /// `None` when that is the writer task's to do (the send half is busy, holds unsent frames,
     /// or the connection is closing): the writer is woken instead.
     pub fn claim(&self, batch: &mut Batch) -> Option<Parked> {
-        let mut lanes = self.lanes.lock().expect("outbox lock");
+        let mut lanes = self.lock();
         let ours = lanes.close.is_none()
             && lanes
                 .parked
@@ -469,6 +521,84 @@ mod tests {
         let mut batch = Batch::default();
         outbox.take(&mut batch);
         assert_eq!(batch.states, [(MatchId(1), text("s3"))]);
+    }
+
+    /// While another thread holds the lock, pushes (from the tick thread or tokio's) return at
+    /// once; nothing is dropped, a pusher's frames keep their order (those pushed after the
+    /// lock is free go behind the spilled ones), and a spilled `match.end` still drops the
+    /// match's unsent `state`.
+    #[test]
+    fn a_push_never_waits_for_the_lock_and_keeps_its_order() {
+        let outbox = Arc::new(Outbox::new(Codec::Json));
+        assert_eq!(
+            outbox.try_stage_state(MatchId(1), text("s1")),
+            Staged::Queued
+        );
+        assert_eq!(
+            outbox.try_stage_state(MatchId(2), text("other")),
+            Staged::Queued
+        );
+        let held = outbox.hold_lock();
+        let pusher = outbox.clone();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            pusher.push(text("a"));
+            pusher.push(text("b"));
+            pusher.push_final(MatchId(1), text("end"));
+            done.send(()).unwrap();
+        });
+        // The pushes returned with the lock still held.
+        finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the pushes did not wait");
+        drop(held);
+        outbox.push(text("c"));
+        let mut batch = Batch::default();
+        outbox.take(&mut batch);
+        assert_eq!(
+            batch.control,
+            [text("a"), text("b"), text("end"), text("c")]
+        );
+        assert_eq!(batch.states, [(MatchId(2), text("other"))]);
+        let mut next = Batch::default();
+        outbox.take(&mut next);
+        assert!(next.is_empty());
+    }
+
+    /// Frames spilled behind a held lock count toward the backlog that closes a connection,
+    /// and a close asked for after them lets them out first.
+    #[test]
+    fn spilled_frames_count_toward_the_backlog_and_go_before_a_close() {
+        let outbox = Outbox::new(Codec::Json);
+        let held = outbox.hold_lock();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                outbox.push(text("x"));
+                outbox.close(CLOSE_GOING_AWAY);
+            });
+            // The close waits for the lock (tokio's side may); the push before it did not.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(held);
+        });
+        let mut batch = Batch::default();
+        outbox.take(&mut batch);
+        assert_eq!(batch.control, [text("x")]);
+        assert_eq!(batch.close, Some(CLOSE_GOING_AWAY));
+
+        let outbox = Outbox::new(Codec::Json);
+        let held = outbox.hold_lock();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for _ in 0..=MAX_CONTROL_FRAMES {
+                    outbox.push(text("x"));
+                }
+            });
+        });
+        drop(held);
+        let mut batch = Batch::default();
+        outbox.take(&mut batch);
+        assert_eq!(batch.close, Some(CLOSE_TOO_SLOW));
+        assert!(batch.control.is_empty());
     }
 
     #[test]

@@ -10,15 +10,12 @@
 //! the previous position moved by the previous velocity), so a ball in flight and a still
 //! paddle cost nothing.
 
-use bevy_ecs::prelude::*;
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 
-use crate::components::{
-    BRICK_ROWS, Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, MAX_SEATS, Paddle,
-    PlayerInput, PongCourt, SeatSlot, Seats, TeamScore,
-};
+use crate::components::{BRICK_ROWS, MAX_SEATS};
 use crate::model::{Game, MatchId, Mode, Phase, PlayerId, Seat};
+use crate::view::StateView;
 
 /// Positions and velocities are sent as integers in 1/`SCALE` of a unit (of a unit per
 /// second): 0.125 units, an eighth of a pixel on a field drawn 800 pixels wide.
@@ -222,68 +219,53 @@ fn phase_number(phase: Phase) -> i64 {
 }
 
 impl Snapshot {
-    /// Overwrites `self` with the state of `game` now (the components `view::serialize_state`
-    /// reads). Allocates nothing.
-    pub fn extract(
-        &mut self,
-        world: &World,
-        game: Entity,
-        tick_rate: u32,
-    ) -> Result<(), CompactError> {
-        let (info, clock, phase, seats) =
-            crate::view::match_head(world, game).ok_or(CompactError::NotAMatch)?;
-        let layout = Layout::of(info.game, info.mode).ok_or(CompactError::NotAMatch)?;
-        if seats.entities().len() != layout.seats().len() {
+    /// Overwrites `self` with a match's state as read now (the components
+    /// `view::serialize_state` reads, read once per entity by `view::StateReader`). Allocates
+    /// nothing.
+    pub fn extract(&mut self, state: &StateView<'_>, tick_rate: u32) -> Result<(), CompactError> {
+        let layout = Layout::of(state.game, state.mode).ok_or(CompactError::NotAMatch)?;
+        let seats = state.seat_list();
+        if seats.len() != layout.seats().len() {
             return Err(CompactError::SeatOrder);
         }
         self.layout = layout;
-        self.match_id = info.id;
-        self.tick = clock.tick;
+        self.match_id = state.id;
+        self.tick = state.tick;
         self.tick_rate = tick_rate;
         self.players = [None; MAX_SEATS];
         self.values = [0; MAX_VALUES];
-        self.values[0] = phase_number(phase.phase);
-        for (s, (seat, expected)) in seats.entities().iter().zip(layout.seats()).enumerate() {
-            let slot = world
-                .get::<SeatSlot>(*seat)
-                .ok_or(CompactError::NotAMatch)?;
-            if slot.seat != *expected {
+        self.values[0] = phase_number(state.phase);
+        for (s, (seat, expected)) in seats.iter().zip(layout.seats()).enumerate() {
+            let seat = seat.as_ref().ok_or(CompactError::NotAMatch)?;
+            if seat.slot.seat != *expected {
                 return Err(CompactError::SeatOrder);
             }
-            self.players[s] = slot.player_id();
+            self.players[s] = seat.slot.player_id();
             // An ack is the seq as two's complement (wrapping arithmetic keeps every u64).
-            self.values[layout.ack(s)] = world
-                .get::<PlayerInput>(*seat)
-                .map_or(0, |input| input.applied_seq as i64);
+            self.values[layout.ack(s)] = seat.input.map_or(0, |input| input.applied_seq as i64);
         }
         match layout.game() {
-            Game::Pong => self.extract_pong(world, game, seats),
-            Game::Breakout => self.extract_breakout(world, seats),
+            Game::Pong => self.extract_pong(state),
+            Game::Breakout => self.extract_breakout(state),
         }
     }
 
-    fn extract_pong(
-        &mut self,
-        world: &World,
-        game: Entity,
-        seats: &Seats,
-    ) -> Result<(), CompactError> {
-        let ball = world
-            .get::<PongCourt>(game)
-            .and_then(|court| world.get::<Ball>(court.ball))
-            .ok_or(CompactError::NotAMatch)?;
-        let score = world.get::<TeamScore>(game).map_or([0, 0], |s| s.0);
+    fn extract_pong(&mut self, state: &StateView<'_>) -> Result<(), CompactError> {
+        let ball = state.ball.ok_or(CompactError::NotAMatch)?;
         let v = &mut self.values;
-        v[1] = score[0].into();
-        v[2] = score[1].into();
+        v[1] = state.score[0].into();
+        v[2] = state.score[1].into();
         v[PONG_BALL..PONG_BALL + 4].copy_from_slice(&[
             quantize(ball.x),
             quantize(ball.y),
             quantize(ball.vx),
             quantize(ball.vy),
         ]);
-        for (s, seat) in seats.entities().iter().enumerate() {
-            let paddle = world.get::<Paddle>(*seat).ok_or(CompactError::NotAMatch)?;
+        for (s, seat) in state.seat_list().iter().enumerate() {
+            let paddle = seat
+                .as_ref()
+                .and_then(|seat| seat.paddle)
+                .ok_or(CompactError::NotAMatch)?;
             let at = PONG_MATCH_VALUES + PONG_SEAT_VALUES * s;
             v[at] = quantize(paddle.x);
             v[at + 1] = quantize(paddle.y);
@@ -291,14 +273,11 @@ impl Snapshot {
         Ok(())
     }
 
-    fn extract_breakout(&mut self, world: &World, seats: &Seats) -> Result<(), CompactError> {
-        for (s, seat) in seats.entities().iter().enumerate() {
-            let (Some(paddle), Some(ball), Some(wall), Some(progress)) = (
-                world.get::<FieldPaddle>(*seat),
-                world.get::<FieldBall>(*seat),
-                world.get::<BrickWall>(*seat),
-                world.get::<FieldProgress>(*seat),
-            ) else {
+    fn extract_breakout(&mut self, state: &StateView<'_>) -> Result<(), CompactError> {
+        for (s, seat) in state.seat_list().iter().enumerate() {
+            let Some((_, paddle, ball, wall, progress)) =
+                seat.as_ref().and_then(|seat| state.field(seat))
+            else {
                 return Err(CompactError::NotAMatch);
             };
             let at = 1 + BREAKOUT_FIELD_VALUES * s;
@@ -468,11 +447,20 @@ impl MatchStream {
         }
     }
 
-    /// Takes the state of `game` as this tick's snapshot (the previous one becomes the base of
-    /// the delta). On error the stream forgets both, so that the next frame is a keyframe.
-    pub fn update(&mut self, world: &World, game: Entity) -> Result<(), CompactError> {
+    /// The match could not be read this tick: the stream forgets both snapshots, so that the
+    /// next frame is a keyframe (as after a failed [`MatchStream::update`]).
+    pub fn reset(&mut self) {
         self.rotate();
-        let result = self.current.extract(world, game, self.tick_rate);
+        self.has_current = false;
+        self.has_previous = false;
+    }
+
+    /// Takes a match's state as read this tick as its snapshot (the previous one becomes the
+    /// base of the delta). On error the stream forgets both, so that the next frame is a
+    /// keyframe.
+    pub fn update(&mut self, state: &StateView<'_>) -> Result<(), CompactError> {
+        self.rotate();
+        let result = self.current.extract(state, self.tick_rate);
         self.has_current = result.is_ok();
         if result.is_err() {
             self.has_previous = false;

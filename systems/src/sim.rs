@@ -663,25 +663,88 @@ pub(crate) fn accept_input(
 ) -> Result<Option<Accepted>, InputError> {
     let seats = world.get::<Seats>(game).ok_or(InputError::NotAPlayer)?;
     let (index, seat_entity) = find_seat(world, seats, player).ok_or(InputError::NotAPlayer)?;
-    if !(input.axis.is_finite() && (-1.0..=1.0).contains(&input.axis)) {
-        return Err(InputError::BadAxis);
-    }
-    let mut held = world
+    check_axis(input)?;
+    let held = world
         .get_mut::<PlayerInput>(seat_entity)
         .ok_or(InputError::NotAPlayer)?;
+    Ok(accept_at(held, index, input, recording))
+}
+
+fn check_axis(input: InputFrame) -> Result<(), InputError> {
+    if input.axis.is_finite() && (-1.0..=1.0).contains(&input.axis) {
+        Ok(())
+    } else {
+        Err(InputError::BadAxis)
+    }
+}
+
+/// The part of [`accept_input`] after the seat is found and the axis checked: `input` made
+/// the seat's pending input if it is the newest.
+#[inline]
+fn accept_at(
+    mut held: Mut<'_, PlayerInput>,
+    index: usize,
+    input: InputFrame,
+    recording: bool,
+) -> Option<Accepted> {
     let newest = held
         .pending
         .map_or(held.applied_seq, |p| p.seq.max(held.applied_seq));
     let accepted = input.seq > newest;
     if !accepted {
-        return Ok(None);
+        return None;
     }
     let changes = recording && changes_input(&held, input);
     hold_pending(&mut held, input);
-    Ok(Some(Accepted {
+    Some(Accepted {
         seat: index,
         changes,
-    }))
+    })
+}
+
+/// Where a player's inputs to one match go: the match and the seat, found once by
+/// [`input_route`] and kept by the caller (the network layer keeps one per player), so that
+/// each input is [`submit_routed_input`] with one check instead of a search of the seats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputRoute {
+    game: Entity,
+    seat: Entity,
+    index: usize,
+}
+
+/// The route of `player`'s inputs to `game`, when the player holds a seat there.
+pub fn input_route(world: &World, game: Entity, player: PlayerId) -> Option<InputRoute> {
+    let seats = world.get::<Seats>(game)?;
+    let (index, seat) = find_seat(world, seats, player)?;
+    Some(InputRoute { game, seat, index })
+}
+
+/// [`submit_input`] through a route: `None` when the route no longer holds (the seat is gone
+/// with its match, or is not `player`'s any more), and the caller finds it again. A seat
+/// entity lives and dies with its match (a checkpoint's restore spawns new ones), so a seat
+/// that still exists and still holds `player` is the seat [`submit_input`] would find.
+pub fn submit_routed_input(
+    world: &mut World,
+    route: InputRoute,
+    player: PlayerId,
+    input: InputFrame,
+) -> Option<Result<(), InputError>> {
+    let mut seat = world.get_entity_mut(route.seat).ok()?;
+    if seat.get::<SeatSlot>()?.player_id() != Some(player) {
+        return None;
+    }
+    if let Err(error) = check_axis(input) {
+        return Some(Err(error));
+    }
+    let held = seat.get_mut::<PlayerInput>()?;
+    if let Some(Accepted {
+        seat,
+        changes: true,
+    }) = accept_at(held, route.index, input, true)
+    {
+        replay::note_input(world, route.game, seat, input);
+    }
+    Some(Ok(()))
 }
 
 /// Whether holding `input` as the seat's pending input changes the axis or the launch the
@@ -770,6 +833,63 @@ mod tests {
 
     fn members(world: &mut World) -> usize {
         world.query::<&InMatch>().iter(world).count()
+    }
+
+    /// A routed input does what `submit_input` does, the replay included, while the route
+    /// holds; the route stops holding when the seat is freed, or goes with its match.
+    #[test]
+    fn a_routed_input_is_a_submitted_one_until_the_seat_or_match_is_gone() {
+        let mut routed = simulation(60);
+        let mut searched = simulation(60);
+        let game = seated_pong(&mut routed.world, 3, 11);
+        let same = seated_pong(&mut searched.world, 3, 11);
+        let route = input_route(&routed.world, game, PlayerId(2)).unwrap();
+        assert_eq!(input_route(&routed.world, game, PlayerId(9)), None);
+        for seq in 1..300 {
+            let frame = input(seq / 2, if seq % 40 < 20 { 1.0 } else { -0.5 });
+            let by_route = submit_routed_input(&mut routed.world, route, PlayerId(2), frame);
+            assert_eq!(
+                by_route,
+                Some(submit_input(&mut searched.world, same, PlayerId(2), frame))
+            );
+            routed.step();
+            searched.step();
+            assert_eq!(
+                state_hash(&routed.world, game),
+                state_hash(&searched.world, same)
+            );
+        }
+        assert_eq!(
+            submit_routed_input(&mut routed.world, route, PlayerId(2), input(1_000, 2.0)),
+            Some(Err(InputError::BadAxis))
+        );
+        // Another player's inputs do not go through this route.
+        assert_eq!(
+            submit_routed_input(&mut routed.world, route, PlayerId(1), input(1_000, 0.0)),
+            None
+        );
+
+        // A seat freed (a leave while waiting): the route no longer holds.
+        let waiting = create_match(&mut routed.world, spec(77, Mode::TwoVsTwo, 11, 77));
+        join_match(&mut routed.world, waiting, player(5)).unwrap();
+        join_match(&mut routed.world, waiting, player(6)).unwrap();
+        let route = input_route(&routed.world, waiting, PlayerId(6)).unwrap();
+        leave_match(&mut routed.world, waiting, PlayerId(6));
+        assert_eq!(
+            submit_routed_input(&mut routed.world, route, PlayerId(6), input(1, 0.0)),
+            None
+        );
+
+        // A match gone (ended, despawned a step later): its seats with it.
+        let route = input_route(&routed.world, game, PlayerId(1)).unwrap();
+        abort_match(&mut routed.world, game);
+        routed.step();
+        routed.step();
+        assert!(routed.world.get_entity(game).is_err());
+        assert_eq!(
+            submit_routed_input(&mut routed.world, route, PlayerId(1), input(5_000, 0.0)),
+            None
+        );
     }
 
     #[test]

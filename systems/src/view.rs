@@ -1,7 +1,9 @@
 //! Read-only views of a match: the `state` snapshot (PROTOCOL.md), the live-list summary, and
 //! a hash of the whole state for determinism checks. Views borrow from the World and
-//! serialize straight into the caller's buffer; [`StateJson`] (in `view/json.rs`)
-//! writes the `state` snapshot as JSON by hand, the same bytes as serde_json, for the tick.
+//! serialize straight into the caller's buffer. For the tick, [`StateReader`] (in
+//! `view/read.rs`) reads a match's state once per entity, and [`StateJson`] (`view/json.rs`)
+//! and [`write_state_msgpack`] (`view/msgpack.rs`) write it by hand, the same bytes as
+//! serde_json and rmp_serde give through [`serialize_state`].
 
 use bevy_ecs::prelude::*;
 use serde::Serialize;
@@ -15,7 +17,11 @@ use crate::components::{
 use crate::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef, Seat};
 
 mod json;
-pub use json::{StateJson, StateJsonError};
+mod msgpack;
+mod read;
+pub use json::StateJson;
+pub use msgpack::write_state_msgpack;
+pub use read::{StateError, StateReader, StateView};
 
 /// A live match as `GET /api/matches/live` and `match.list` show it.
 #[derive(Clone, Debug, Serialize)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use arcade_systems::bevy_ecs::prelude::*;
-use arcade_systems::model::{Game, ID_BITS_MASK, MatchId, Phase, PlayerId, PlayerRef, Seat};
+use arcade_systems::model::{Game, ID_BITS_MASK, IdMap, MatchId, Phase, PlayerId, PlayerRef, Seat};
 use arcade_systems::sim::{self, InputError, InputFrame, JoinError};
 use arcade_systems::view::{self, MatchSummary};
 use serde::Serialize;
@@ -14,13 +14,23 @@ use crate::bridge::match_metrics::MetricsHandle;
 use crate::bridge::send::send_match_start;
 use crate::clock::now_ms;
 use crate::link::audience::{Audience, Lobby, MatchIdOf, add_member, playing_in, remove_member};
-use crate::link::command::{Command, Inbox, LiveMatch, MatchOp, SeatedPlayer};
+use crate::link::command::{Command, Inbox, LiveMatch, MatchOp, MatchRequest, SeatedPlayer};
 use crate::link::reply::ReplyTo;
 use crate::outbox::{ConnId, Outbox};
 use crate::wire::protocol::{ErrorCode, Input, JoinAs, MatchCreate, MatchJoin};
 
+/// Where each player's inputs went last: the match's id and the seat
+/// ([`sim::InputRoute`]), so that the next input to the same match skips the search of the
+/// match and its seats. A route is checked at each use (`sim::submit_routed_input`: the seat
+/// still exists and is still the player's), so a leave, an end, a seat taken again or a
+/// checkpoint restored (new entities) needs no bookkeeping here: the input that finds its
+/// route stale takes the long way and routes again. Kept by [`receive_commands`] (a `Local`,
+/// no resource look-up per input); a player's route is dropped with any of its connections.
+#[derive(Default)]
+pub struct InputRoutes(IdMap<PlayerId, (MatchId, sim::InputRoute)>);
+
 /// Drains the command channel into the World (runs first in every tick).
-pub fn receive_commands(world: &mut World) {
+pub fn receive_commands(world: &mut World, mut routes: Local<InputRoutes>) {
     let inbox = world.resource::<Inbox>().0.clone();
     for command in inbox.try_iter() {
         match command {
@@ -33,46 +43,54 @@ pub fn receive_commands(world: &mut World) {
                 reattach(world, conn, player, outbox);
             }
             Command::Disconnected { conn, player } => {
+                routes.0.remove(&player);
                 crate::matchmaking::forget_connection(world, conn);
                 crate::social::disconnected(world, player);
                 detach(world, conn, player);
             }
-            Command::Match {
-                conn,
-                player,
-                reply,
-                op,
-            } => match op {
-                // A queued player neither creates nor takes a seat (`crate::matchmaking`).
-                MatchOp::Create(_)
-                | MatchOp::Join(MatchJoin {
-                    join_as: JoinAs::Player,
-                    ..
-                }) if crate::matchmaking::is_queued(world, player.id) => {
-                    reply.error(ErrorCode::Conflict, "waiting in a queue: queue.leave first");
-                }
-                MatchOp::QueueJoin(request) => {
-                    crate::matchmaking::join_queue(world, conn, player, reply, request);
-                }
-                MatchOp::QueueLeave => crate::matchmaking::leave_queue(world, player.id, reply),
-                MatchOp::Create(create) => create_match(world, conn, player, reply, create),
-                MatchOp::Join(join) => join_match(world, conn, player, reply, join),
-                MatchOp::Leave(id) => leave_match(world, conn, player.id, reply, id),
-                MatchOp::Resync(id) => resync(world, conn, reply, id),
-                MatchOp::List(game) => {
-                    let matches = live_matches(world, game);
-                    reply.ack(ListReply { matches });
-                }
-            },
+            Command::Match(request) => {
+                let MatchRequest {
+                    conn,
+                    player,
+                    reply,
+                    op,
+                } = *request;
+                match_request(world, conn, player, reply, op);
+            }
             Command::Input {
                 player,
                 reply,
                 input,
-            } => apply_input(world, player, reply, input),
+            } => apply_input(world, &mut routes, player, reply, input),
             Command::ListLive { game, reply } => {
                 let _ = reply.send(live_matches(world, game));
             }
             Command::Run(job) => job(world),
+        }
+    }
+}
+
+fn match_request(world: &mut World, conn: ConnId, player: PlayerRef, reply: ReplyTo, op: MatchOp) {
+    match op {
+        // A queued player neither creates nor takes a seat (`crate::matchmaking`).
+        MatchOp::Create(_)
+        | MatchOp::Join(MatchJoin {
+            join_as: JoinAs::Player,
+            ..
+        }) if crate::matchmaking::is_queued(world, player.id) => {
+            reply.error(ErrorCode::Conflict, "waiting in a queue: queue.leave first");
+        }
+        MatchOp::QueueJoin(request) => {
+            crate::matchmaking::join_queue(world, conn, player, reply, request);
+        }
+        MatchOp::QueueLeave => crate::matchmaking::leave_queue(world, player.id, reply),
+        MatchOp::Create(create) => create_match(world, conn, player, reply, create),
+        MatchOp::Join(join) => join_match(world, conn, player, reply, join),
+        MatchOp::Leave(id) => leave_match(world, conn, player.id, reply, id),
+        MatchOp::Resync(id) => resync(world, conn, reply, id),
+        MatchOp::List(game) => {
+            let matches = live_matches(world, game);
+            reply.ack(ListReply { matches });
         }
     }
 }
@@ -294,23 +312,48 @@ fn resync(world: &mut World, conn: ConnId, reply: ReplyTo, id: MatchId) {
     reply.ack(LeaveReply { match_id: id });
 }
 
-fn apply_input(world: &mut World, player: PlayerId, reply: ReplyTo, input: Input) {
+fn apply_input(
+    world: &mut World,
+    routes: &mut InputRoutes,
+    player: PlayerId,
+    reply: ReplyTo,
+    input: Input,
+) {
     // The metrics are looked up only for a rejected input (no `Arc` clone per input).
     let reject = |world: &World, reason: &str| {
         if let Some(metrics) = world.get_resource::<MetricsHandle>() {
             metrics.0.inputs_rejected.with_label_values(&[reason]).inc();
         }
     };
-    let Some(game) = sim::find_match(world, input.match_id) else {
-        reject(world, "not_found");
-        return reply.error(ErrorCode::NotFound, format!("no match {}", input.match_id));
-    };
     let frame = InputFrame {
         seq: input.seq,
         axis: input.axis,
         launch: input.launch,
     };
-    match sim::submit_input(world, game, player, frame) {
+    let routed = match routes.0.get(&player) {
+        Some(&(id, route)) if id == input.match_id => {
+            sim::submit_routed_input(world, route, player, frame)
+        }
+        _ => None,
+    };
+    let submitted = match routed {
+        Some(submitted) => submitted,
+        None => {
+            let Some(game) = sim::find_match(world, input.match_id) else {
+                reject(world, "not_found");
+                return reply.error(ErrorCode::NotFound, format!("no match {}", input.match_id));
+            };
+            match sim::input_route(world, game, player) {
+                Some(route) => {
+                    routes.0.insert(player, (input.match_id, route));
+                    sim::submit_routed_input(world, route, player, frame)
+                        .unwrap_or(Err(InputError::NotAPlayer))
+                }
+                None => Err(InputError::NotAPlayer),
+            }
+        }
+    };
+    match submitted {
         Ok(()) => {}
         Err(InputError::NotAPlayer) => {
             reject(world, "forbidden");

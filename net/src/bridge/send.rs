@@ -14,10 +14,8 @@ use arcade_systems::components::MatchPhase;
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, Seat};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::tick::SimConfig;
-use arcade_systems::view::{self, StateJson};
-use bytes::{BufMut, BytesMut};
+use arcade_systems::view::{self, StateJson, StateReader, StateView};
 use serde::Serialize;
-use serde::ser::SerializeMap;
 
 use crate::bridge::BridgeConfig;
 use crate::bridge::match_metrics::MetricsHandle;
@@ -297,38 +295,6 @@ pub(crate) fn forget_match(world: &mut World, game: Entity, id: MatchId, audienc
     }
 }
 
-/// The `state` message of one match, serialized straight from the World.
-struct StateMessage<'w> {
-    world: &'w World,
-    game: Entity,
-}
-
-struct StateData<'w> {
-    world: &'w World,
-    game: Entity,
-}
-
-impl Serialize for StateMessage<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("type", "state")?;
-        map.serialize_entry(
-            "data",
-            &StateData {
-                world: self.world,
-                game: self.game,
-            },
-        )?;
-        map.end()
-    }
-}
-
-impl Serialize for StateData<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        view::serialize_state(self.world, self.game, serializer)
-    }
-}
-
 /// Each match's compact stream (its previous and current snapshot and this tick's frames),
 /// kept while it has compact members. Tick thread only.
 #[derive(Resource, Default)]
@@ -370,44 +336,66 @@ impl CompactFrames<'_> {
 /// How a JSON `state` frame starts: the envelope around the match's `data` object.
 const STATE_JSON_HEAD: &[u8] = b"{\"type\":\"state\",\"data\":";
 
-/// What the tick's `state` frames are written with, kept across ticks (in the `Lobby`).
+/// How a MessagePack `state` frame starts: a map of 2, `"type": "state"`, then the key
+/// `"data"` of the match's `data` map.
+const STATE_MSGPACK_HEAD: &[u8] = b"\x82\xa4type\xa5state\xa4data";
+
+/// What the tick's `state` frames are read and written with, kept across ticks (in the
+/// `Lobby`). A match is read once a tick (`view::StateReader`) for every codec its members use.
 #[derive(Default)]
 pub struct StateFrames {
+    /// What a state reads of the World (its queries), made by [`StateFrames::prepare`].
+    reader: Option<StateReader>,
+    writers: StateWriters,
+}
+
+#[derive(Default)]
+struct StateWriters {
     /// Where every `state` frame ends up (JSON, MessagePack and compact).
     arena: FrameArena,
     /// The JSON writer (and its table of float texts).
     json: StateJson,
-    /// A JSON state is written here, then copied into the arena in one go (writing it in
-    /// place, through `BytesMut::extend_from_slice`, costs more: see BENCHMARKS.md).
+    /// A state is written here, then copied into the arena in one go (writing it in place,
+    /// through `BytesMut::extend_from_slice`, costs more: see BENCHMARKS.md).
     buf: Vec<u8>,
 }
 
 impl StateFrames {
+    /// Readies the reader for this tick's states: made once for `world` (its queries need the
+    /// World to register what they read), then brought up to date with its archetypes.
+    fn prepare(&mut self, world: &mut World) -> &StateReader {
+        let reader = self.reader.get_or_insert_with(|| StateReader::new(world));
+        reader.update(world);
+        reader
+    }
+}
+
+impl StateWriters {
     /// A match's `state` frame in `codec`: the same bytes as `codec.encode(&StateMessage ..)`
-    /// (JSON is written by hand, see `view::StateJson`).
-    fn encode(&mut self, codec: Codec, world: &World, game: Entity) -> Frame {
+    /// (both written by hand, see `view::StateJson` and `view::write_state_msgpack`).
+    fn encode(&mut self, codec: Codec, state: &StateView<'_>) -> Frame {
+        self.buf.clear();
         match codec {
             Codec::Json => {
-                self.buf.clear();
                 self.buf.extend_from_slice(STATE_JSON_HEAD);
-                self.json
-                    .write(world, game, &mut self.buf)
-                    .expect("a live match has a state");
+                self.json.write(state, &mut self.buf);
                 self.buf.push(b'}');
-                let bytes = self.arena.copy(&self.buf);
-                Frame::Text(TextBytes::written(bytes))
+                Frame::Text(TextBytes::written(self.arena.copy(&self.buf)))
             }
-            Codec::Msgpack => Frame::Binary(self.arena.frame(|buf: &mut BytesMut| {
-                let message = StateMessage { world, game };
-                rmp_serde::encode::write_named(&mut (&mut *buf).writer(), &message)
-                    .expect("a live match has a state");
-            })),
+            Codec::Msgpack => {
+                self.buf.extend_from_slice(STATE_MSGPACK_HEAD);
+                view::write_state_msgpack(state, &mut self.buf);
+                Frame::Binary(self.arena.copy(&self.buf))
+            }
         }
     }
 }
 
 fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
     let mut frames = std::mem::take(&mut world.resource_mut::<Lobby>().frames);
+    frames.prepare(world);
+    let StateFrames { reader, writers } = &mut frames;
+    let reader = reader.as_ref().expect("prepared");
     let mut wake_ups = std::mem::take(&mut *world.get_resource_or_init::<WakeUps>());
     let mut streams = std::mem::take(&mut world.get_resource_or_init::<CompactStreams>().0);
     let tick_rate = world.resource::<SimConfig>().tick_rate;
@@ -416,6 +404,7 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
         if audience.members.is_empty() || phase.is_none_or(|phase| phase.phase == Phase::Finished) {
             continue;
         }
+        let state = reader.read(world, game);
         let mut encoded: [Option<Frame>; 2] = [None, None];
         let mut compact = audience
             .members
@@ -425,7 +414,13 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
                 let stream = streams
                     .entry(game)
                     .or_insert_with(|| MatchStream::new(tick_rate));
-                let ready = stream.update(world, game).is_ok();
+                let ready = match &state {
+                    Ok(state) => stream.update(state).is_ok(),
+                    Err(_) => {
+                        stream.reset();
+                        false
+                    }
+                };
                 CompactFrames {
                     stream,
                     ready,
@@ -443,7 +438,7 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
                     let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
                     let chain_holds = !broken && !member.keyframes_only;
                     let staged = outbox.try_stage_chained(id.0, |stale| {
-                        compact_frames.for_member(chain_holds && !stale, &mut frames.arena)
+                        compact_frames.for_member(chain_holds && !stale, &mut writers.arena)
                     });
                     if staged == Staged::Busy {
                         member.needs_keyframe.store(true, Ordering::Relaxed);
@@ -451,8 +446,10 @@ fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
                     staged
                 } else {
                     let codec = outbox.codec();
-                    let frame = encoded[codec.index()]
-                        .get_or_insert_with(|| frames.encode(codec, world, game));
+                    let frame = encoded[codec.index()].get_or_insert_with(|| {
+                        let state = state.as_ref().expect("a live match has a state");
+                        writers.encode(codec, state)
+                    });
                     outbox.try_stage_state(id.0, frame.clone())
                 };
             match staged {
@@ -480,7 +477,42 @@ mod tests {
     use arcade_systems::model::{BotLevel, MatchOptions, PlayerRef};
     use arcade_systems::sim::{self, MatchSpec, SimConfig, Simulation};
 
+    use serde::ser::SerializeMap;
+
     use super::*;
+
+    /// The `state` message of one match, serialized straight from the World through serde:
+    /// what the hand-written frames must equal.
+    struct StateMessage<'w> {
+        world: &'w World,
+        game: Entity,
+    }
+
+    struct StateData<'w> {
+        world: &'w World,
+        game: Entity,
+    }
+
+    impl Serialize for StateMessage<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(2))?;
+            map.serialize_entry("type", "state")?;
+            map.serialize_entry(
+                "data",
+                &StateData {
+                    world: self.world,
+                    game: self.game,
+                },
+            )?;
+            map.end()
+        }
+    }
+
+    impl Serialize for StateData<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            view::serialize_state(self.world, self.game, serializer)
+        }
+    }
 
     /// Pong and Breakout matches of bots and players, stepped into play: the frames written in
     /// the arena are the bytes the codec gives for the same message, in both codecs, every tick.
@@ -522,13 +554,18 @@ mod tests {
         let mut buf = Vec::new();
         for _ in 0..600 {
             sim.step();
+            // As `send_states` does before each tick's states.
+            frames.prepare(&mut sim.world);
+            let StateFrames { reader, writers } = &mut frames;
+            let reader = reader.as_ref().unwrap();
             for &game in &games {
                 let message = StateMessage {
                     world: &sim.world,
                     game,
                 };
+                let state = reader.read(&sim.world, game).unwrap();
                 for codec in Codec::ALL {
-                    let frame = frames.encode(codec, &sim.world, game);
+                    let frame = writers.encode(codec, &state);
                     assert_eq!(frame, codec.encode(&message, &mut buf));
                 }
             }

@@ -85,12 +85,7 @@ impl Bridge {
     }
 
     fn request(&self, conn: &Conn, op: MatchOp) {
-        let command = Command::Match {
-            conn: conn.id,
-            player: conn.player.clone(),
-            reply: Bridge::reply_to(conn),
-            op,
-        };
+        let command = Command::request(conn.id, conn.player.clone(), Bridge::reply_to(conn), op);
         self.commands.send(command).unwrap();
     }
 
@@ -200,6 +195,85 @@ fn create_join_input_and_leave_answer_through_the_outboxes() {
         let got = take(conn);
         assert!(got.control.is_empty() && got.states.is_empty());
     }
+}
+
+/// The last `acks` entry of player 2 in the states a connection holds.
+fn ack_of_right(got: &Received) -> Option<Value> {
+    let state = got.states.last()?;
+    Some(state["data"]["acks"]["p_0000000000000002"].clone())
+}
+
+/// A player's inputs reach its seat through the route the bridge keeps, and still do after
+/// what moves the seat or ends it: a reconnect, the match handed over and restored in the same
+/// World (new entities, the same id), its end (then `not_found`), and another match.
+#[test]
+fn inputs_find_their_seat_after_a_reconnect_a_restore_an_end_and_a_new_match() {
+    let mut bridge = Bridge::new();
+    let (left, right, match_id) = started(&mut bridge);
+    bridge.input(&right, match_id, 1);
+    bridge.step(1);
+    assert_eq!(ack_of_right(&take(&left)), Some(1.into()));
+    bridge.input(&right, match_id, 2);
+    bridge.step(1);
+    assert_eq!(ack_of_right(&take(&left)), Some(2.into()));
+
+    // A reconnect (the route goes with the connection).
+    bridge
+        .commands
+        .send(Command::Disconnected {
+            conn: right.id,
+            player: right.player.id,
+        })
+        .unwrap();
+    let right = bridge.connect(2, Codec::Msgpack);
+    bridge.input(&right, match_id, 3);
+    bridge.step(1);
+    assert_eq!(ack_of_right(&take(&left)), Some(3.into()));
+    assert!(take(&right).of_type("error").is_empty());
+
+    // Handed over and restored into the same World: new entities under the same id; the
+    // route kept from seq 3 names a seat that is gone.
+    let mut saved = Vec::new();
+    let handed = checkpoint::hand_over(&mut bridge.sim.world, |list| {
+        saved = list.iter().map(checkpoint::encode).collect();
+        Ok::<(), String>(())
+    });
+    assert_eq!(handed, 1);
+    bridge.step(1);
+    let restored = checkpoint::decode(&saved[0]).unwrap();
+    checkpoint::restore_match(&mut bridge.sim.world, &restored).unwrap();
+    for conn in [&left, &right] {
+        let connected = Command::Connected {
+            conn: conn.id,
+            player: conn.player.clone(),
+            outbox: conn.outbox.clone(),
+        };
+        bridge.commands.send(connected).unwrap();
+    }
+    bridge.input(&right, match_id, 4);
+    bridge.step(1);
+    assert!(take(&right).of_type("error").is_empty());
+    assert_eq!(ack_of_right(&take(&left)), Some(4.into()));
+
+    // The end: the leaver's inputs to the ended match are `not_found` once it is gone.
+    bridge.request(&right, MatchOp::Leave(match_id));
+    bridge.step(2);
+    take(&left);
+    take(&right);
+    bridge.input(&right, match_id, 5);
+    bridge.step(1);
+    let errors = take(&right).of_type("error").len();
+    assert_eq!(errors, 1);
+
+    // Another match: the route follows.
+    let other = bridge.create(&right);
+    bridge.join(&left, other, JoinAs::Player);
+    bridge.step(1);
+    take(&left);
+    bridge.input(&right, other, 1);
+    bridge.step(1);
+    assert_eq!(ack_of_right(&take(&left)), Some(1.into()));
+    assert!(take(&right).of_type("error").is_empty());
 }
 
 #[test]

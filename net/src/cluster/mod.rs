@@ -432,24 +432,9 @@ impl Cluster {
             request_id: forwarded.request_id,
         };
         let command = match forwarded.op {
-            ForwardedOp::Join(join) => Command::Match {
-                conn,
-                player,
-                reply,
-                op: MatchOp::Join(join),
-            },
-            ForwardedOp::Leave(id) => Command::Match {
-                conn,
-                player,
-                reply,
-                op: MatchOp::Leave(id),
-            },
-            ForwardedOp::Resync(id) => Command::Match {
-                conn,
-                player,
-                reply,
-                op: MatchOp::Resync(id),
-            },
+            ForwardedOp::Join(join) => Command::request(conn, player, reply, MatchOp::Join(join)),
+            ForwardedOp::Leave(id) => Command::request(conn, player, reply, MatchOp::Leave(id)),
+            ForwardedOp::Resync(id) => Command::request(conn, player, reply, MatchOp::Resync(id)),
             ForwardedOp::Input(input) => Command::Input {
                 player: player.id,
                 reply,
@@ -464,13 +449,7 @@ impl Cluster {
             // The virtual connection, made above, was re-attached to the player's seats.
             ForwardedOp::Gone | ForwardedOp::Attach => return,
         };
-        if matches!(
-            command,
-            Command::Match {
-                op: MatchOp::Join(_),
-                ..
-            }
-        ) {
+        if matches!(&command, Command::Match(request) if matches!(request.op, MatchOp::Join(_))) {
             // The joiner's seat key is written at once, not at the next beat.
             self.beat_soon();
         }

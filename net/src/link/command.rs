@@ -22,13 +22,10 @@ pub enum Command {
     },
     /// A connection closed: its player's seats start their reconnect grace.
     Disconnected { conn: ConnId, player: PlayerId },
-    /// A match request from a connection, answered through `reply`.
-    Match {
-        conn: ConnId,
-        player: PlayerRef,
-        reply: ReplyTo,
-        op: MatchOp,
-    },
+    /// A match request from a connection, answered through `reply`. Boxed: every command
+    /// moved through the channel is as large as the largest variant, and this one would be
+    /// nearly twice the input's.
+    Match(Box<MatchRequest>),
     /// A player's input (kept apart from `Match` so the hot path carries no name).
     Input {
         player: PlayerId,
@@ -43,6 +40,26 @@ pub enum Command {
     /// Work a feature runs on the tick thread with its own code (match chat, invitations and
     /// presence: `crate::social`), so this enum need not know its types.
     Run(TickJob),
+}
+
+/// A match request ([`Command::Match`]).
+pub struct MatchRequest {
+    pub conn: ConnId,
+    pub player: PlayerRef,
+    pub reply: ReplyTo,
+    pub op: MatchOp,
+}
+
+impl Command {
+    /// A [`Command::Match`].
+    pub fn request(conn: ConnId, player: PlayerRef, reply: ReplyTo, op: MatchOp) -> Command {
+        Command::Match(Box::new(MatchRequest {
+            conn,
+            player,
+            reply,
+            op,
+        }))
+    }
 }
 
 pub enum MatchOp {
@@ -93,3 +110,20 @@ pub struct SeatedPlayer {
 /// The inbound end of the command channel.
 #[derive(Resource)]
 pub struct Inbox(pub crossbeam_channel::Receiver<Command>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An input, the command sent most, is no larger than it needs to be: the player, where to
+    /// answer and the input itself.
+    #[test]
+    fn every_command_is_as_small_as_an_input() {
+        let input = size_of::<PlayerId>() + size_of::<ReplyTo>() + size_of::<Input>();
+        assert!(
+            size_of::<Command>() <= input + 8,
+            "{}",
+            size_of::<Command>()
+        );
+    }
+}

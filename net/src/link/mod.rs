@@ -13,5 +13,7 @@ pub mod reply;
 
 pub use audience::{Audience, Lobby, MatchIdOf, Member};
 pub(crate) use audience::{add_member, playing_in};
-pub use command::{Command, Inbox, LiveMatch, MatchOp, QueueRequest, SeatedPlayer, TickJob};
+pub use command::{
+    Command, Inbox, LiveMatch, MatchOp, MatchRequest, QueueRequest, SeatedPlayer, TickJob,
+};
 pub use reply::ReplyTo;

@@ -604,16 +604,13 @@ impl Session {
             },
             None => op,
         };
-        let command = Command::Match {
-            conn: self.conn,
-            player: self.player_ref(),
-            reply,
-            op,
-        };
-        if let Err(crossbeam_channel::SendError(Command::Match { reply, .. })) =
+        let command = Command::request(self.conn, self.player_ref(), reply, op);
+        if let Err(crossbeam_channel::SendError(Command::Match(request))) =
             self.state.commands.send(command)
         {
-            reply.error(ErrorCode::Internal, "the game loop is not running");
+            request
+                .reply
+                .error(ErrorCode::Internal, "the game loop is not running");
         }
     }
 

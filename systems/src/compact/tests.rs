@@ -5,13 +5,24 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use bevy_ecs::prelude::*;
+
 use super::*;
+use crate::components::{Ball, FieldBall, FieldPaddle, Paddle, PongCourt, SeatSlot, Seats};
 use crate::model::BotLevel;
 use crate::sim::{self, InputFrame, Simulation};
 use crate::testkit::{player, simulation, spec};
 use crate::view;
 
 const TICK_RATE: u32 = 60;
+
+/// `MatchStream::update` with the match read from the World as the bridge reads it (a reader
+/// made for the call).
+fn update(stream: &mut MatchStream, world: &mut World, game: Entity) {
+    let mut reader = view::StateReader::new(world);
+    reader.update(world);
+    stream.update(&reader.read(world, game).unwrap()).unwrap();
+}
 
 /// Who plays the seats of a sized run.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -126,7 +137,7 @@ fn a_decoded_state_is_the_json_state_to_the_nearest_eighth() {
                 if !is_live(&sim.world, game) {
                     break;
                 }
-                stream.update(&sim.world, game).unwrap();
+                update(&mut stream, &mut sim.world, game);
                 let frame = match stream.delta() {
                     Some(delta) if !tick.is_multiple_of(97) => delta.to_vec(),
                     _ => stream.keyframe().to_vec(),
@@ -160,7 +171,7 @@ fn frames_are_encoded_once_a_tick_into_buffers_that_never_grow() {
     let (delta_at, key_at) = (stream.delta.as_ptr(), stream.keyframe.as_ptr());
     for _ in 0..600 {
         sim.step();
-        stream.update(&sim.world, game).unwrap();
+        update(&mut stream, &mut sim.world, game);
         let first = stream.delta().map(<[u8]>::as_ptr);
         assert_eq!(first, stream.delta().map(<[u8]>::as_ptr));
         let key = stream.keyframe().as_ptr();
@@ -178,14 +189,14 @@ fn a_seat_changing_hands_needs_a_keyframe_for_all() {
     sim::join_match(&mut sim.world, game, player(1)).unwrap();
     let mut stream = MatchStream::new(TICK_RATE);
     sim.step();
-    stream.update(&sim.world, game).unwrap();
+    update(&mut stream, &mut sim.world, game);
     assert!(stream.delta().is_none(), "the first snapshot has no base");
     sim.step();
-    stream.update(&sim.world, game).unwrap();
+    update(&mut stream, &mut sim.world, game);
     assert!(stream.delta().is_some());
     sim::join_match(&mut sim.world, game, player(2)).unwrap();
     sim.step();
-    stream.update(&sim.world, game).unwrap();
+    update(&mut stream, &mut sim.world, game);
     assert!(stream.delta().is_none(), "player 2 sat down");
     let keyframe = read_keyframe(stream.keyframe()).unwrap();
     assert_eq!(
@@ -216,8 +227,8 @@ fn two_matches_on_one_connection_keep_their_own_chains() {
     let mut client = Decoder::new();
     for _ in 0..300 {
         sim.step();
-        a.update(&sim.world, pong).unwrap();
-        b.update(&sim.world, breakout).unwrap();
+        update(&mut a, &mut sim.world, pong);
+        update(&mut b, &mut sim.world, breakout);
         for stream in [&mut a, &mut b] {
             let frame = match stream.delta() {
                 Some(delta) => delta.to_vec(),
@@ -256,7 +267,7 @@ fn measure(layout: Layout, seated: Seated) -> (f64, usize, f64, f64) {
             if !is_live(&sim.world, *game) {
                 continue;
             }
-            stream.update(&sim.world, *game).unwrap();
+            update(stream, &mut sim.world, *game);
             if tick > COUNTDOWN {
                 deltas.push(stream.delta().unwrap().len());
                 keyframes.push(stream.keyframe().len());
@@ -324,7 +335,7 @@ fn writes_the_javascript_fixture() {
             if tick < 160 || !tick.is_multiple_of(step) || !is_live(&sim.world, game) {
                 continue;
             }
-            stream.update(&sim.world, game).unwrap();
+            update(&mut stream, &mut sim.world, game);
             let frame = match stream.delta() {
                 Some(delta) if !need_keyframe => delta.to_vec(),
                 _ => stream.keyframe().to_vec(),

@@ -7,29 +7,16 @@
 //! then written). Here every key and every piece of punctuation is a constant written in one
 //! go (nothing written needs escaping: ids are hex, seats and phases are ASCII names), numbers
 //! go through serde_json's own formatter (so floats are written exactly as before, non-finite
-//! ones as `null`), and each seat's components are looked up once. Most floats of a state
+//! ones as `null`), and the components come from one read of the match ([`StateView`], each
+//! entity located once). Most floats of a state
 //! repeat from tick to tick and match to match (paddles' x, the ball's speed, paddles at
 //! rest): [`StateJson`] keeps the text of the floats it wrote last in a small table.
 
-use bevy_ecs::prelude::*;
 use serde_json::ser::{CompactFormatter, Formatter};
-use thiserror::Error;
 
 use super::WireId;
-use crate::components::{
-    Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, MAX_SEATS, MatchClock, MatchInfo,
-    MatchPhase, Paddle, PlayerInput, PongCourt, SeatSlot, Seats, TeamScore,
-};
+use super::read::StateView;
 use crate::model::{Game, Seat};
-
-/// Why a state could not be written.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum StateJsonError {
-    #[error("not a match")]
-    NotAMatch,
-    #[error("pong match without a ball")]
-    NoBall,
-}
 
 /// Slots of the table of recently written floats (a power of two).
 const FLOAT_SLOTS: usize = 512;
@@ -68,61 +55,26 @@ impl Default for StateJson {
 }
 
 impl StateJson {
-    /// Appends the `data` object of `game`'s `state` message to `out`. Fails (having written
-    /// part of it) when `game` is not a match, or is a Pong match without a ball.
-    pub fn write(
-        &mut self,
-        world: &World,
-        game: Entity,
-        out: &mut Vec<u8>,
-    ) -> Result<(), StateJsonError> {
+    /// Appends the `data` object of a match's `state` message to `out`.
+    pub fn write(&mut self, state: &StateView<'_>, out: &mut Vec<u8>) {
         let mut json = Json {
             out,
             floats: &mut self.floats,
         };
-        write_state_json(world, game, &mut json)
+        write_state_json(state, &mut json);
     }
 }
 
-fn write_state_json(
-    world: &World,
-    game: Entity,
-    json: &mut Json<'_>,
-) -> Result<(), StateJsonError> {
-    // The match entity and each seat's are located once; their components are read from there.
-    let match_ref = world.get_entity(game).ok();
-    let head = match_ref.and_then(|entity| {
-        Some((
-            entity.get::<MatchInfo>()?,
-            entity.get::<MatchClock>()?,
-            entity.get::<MatchPhase>()?,
-            entity.get::<Seats>()?,
-        ))
-    });
-    let (Some(entity), Some((info, clock, phase, seats))) = (match_ref, head) else {
-        return Err(StateJsonError::NotAMatch);
-    };
-    let mut seat_refs: [Option<(EntityRef<'_>, &SeatSlot)>; MAX_SEATS] = [None; MAX_SEATS];
-    for (held, &seat) in seat_refs.iter_mut().zip(seats.entities()) {
-        *held = world
-            .get_entity(seat)
-            .ok()
-            .and_then(|seat| Some((seat, seat.get::<SeatSlot>()?)));
-    }
-    let seat_refs = &seat_refs[..seats.entities().len()];
+fn write_state_json(state: &StateView<'_>, json: &mut Json<'_>) {
     json.raw(b"{\"matchId\":\"");
-    json.raw(WireId::of_match(info.id).as_bytes());
+    json.raw(WireId::of_match(state.id).as_bytes());
     json.raw(b"\",\"tick\":");
-    json.u64(clock.tick);
+    json.u64(state.tick);
     json.raw(b",\"phase\":\"");
-    json.raw(phase.phase.as_str().as_bytes());
+    json.raw(state.phase.as_str().as_bytes());
     json.raw(b"\",\"acks\":{");
     let mut first = true;
-    for &(seat, slot) in seat_refs.iter().flatten() {
-        let Some(player) = slot.player_id() else {
-            continue;
-        };
-        let seq = seat.get::<PlayerInput>().map_or(0, |i| i.applied_seq);
+    for (player, seq) in state.acks() {
         json.raw(if first { b"\"" } else { b",\"" });
         first = false;
         json.raw(WireId::of_player(player).as_bytes());
@@ -130,64 +82,38 @@ fn write_state_json(
         json.u64(seq);
     }
     json.raw(b"}");
-    match info.game {
-        Game::Pong => write_pong(json, world, entity, seat_refs)?,
-        Game::Breakout => write_breakout(json, seat_refs),
+    match (state.game, state.ball) {
+        (Game::Pong, Some(ball)) => {
+            json.raw(b",\"pong\":{\"ball\":{");
+            json.motion([ball.x, ball.y, ball.vx, ball.vy]);
+            json.raw(b"},\"paddles\":[");
+            let mut first = true;
+            for (seat, paddle) in state.paddles() {
+                json.seat_object(first, seat);
+                first = false;
+                json.raw(b",\"x\":");
+                json.f32(paddle.x);
+                json.raw(b",\"y\":");
+                json.f32(paddle.y);
+                json.raw(b"}");
+            }
+            json.raw(b"],\"score\":[");
+            json.u64(state.score[0].into());
+            json.raw(b",");
+            json.u64(state.score[1].into());
+            json.raw(b"]}");
+        }
+        _ => write_breakout(json, state),
     }
     json.raw(b"}");
-    Ok(())
-}
-
-/// `,"pong":{"ball":{..},"paddles":[..],"score":[..]}`.
-fn write_pong(
-    json: &mut Json<'_>,
-    world: &World,
-    game: EntityRef<'_>,
-    seats: &[Option<(EntityRef<'_>, &SeatSlot)>],
-) -> Result<(), StateJsonError> {
-    let ball: &Ball = game
-        .get::<PongCourt>()
-        .and_then(|court| world.get::<Ball>(court.ball))
-        .ok_or(StateJsonError::NoBall)?;
-    let score = game.get::<TeamScore>().map_or([0, 0], |s| s.0);
-    json.raw(b",\"pong\":{\"ball\":{");
-    json.motion([ball.x, ball.y, ball.vx, ball.vy]);
-    json.raw(b"},\"paddles\":[");
-    let mut first = true;
-    for &(seat, slot) in seats.iter().flatten() {
-        let Some(paddle) = seat.get::<Paddle>() else {
-            continue;
-        };
-        json.seat_object(first, slot.seat);
-        first = false;
-        json.raw(b",\"x\":");
-        json.f32(paddle.x);
-        json.raw(b",\"y\":");
-        json.f32(paddle.y);
-        json.raw(b"}");
-    }
-    json.raw(b"],\"score\":[");
-    json.u64(score[0].into());
-    json.raw(b",");
-    json.u64(score[1].into());
-    json.raw(b"]}");
-    Ok(())
 }
 
 /// `,"breakout":{"fields":[{..},..]}`, one field per seat that has all its parts.
-fn write_breakout(json: &mut Json<'_>, seats: &[Option<(EntityRef<'_>, &SeatSlot)>]) {
+fn write_breakout(json: &mut Json<'_>, state: &StateView<'_>) {
     json.raw(b",\"breakout\":{\"fields\":[");
     let mut first = true;
-    for &(seat, slot) in seats.iter().flatten() {
-        let (Some(paddle), Some(ball), Some(wall), Some(progress)) = (
-            seat.get::<FieldPaddle>(),
-            seat.get::<FieldBall>(),
-            seat.get::<BrickWall>(),
-            seat.get::<FieldProgress>(),
-        ) else {
-            continue;
-        };
-        json.seat_object(first, slot.seat);
+    for (seat, paddle, ball, wall, progress) in state.fields() {
+        json.seat_object(first, seat);
         first = false;
         json.raw(b",\"paddle\":{\"x\":");
         json.f32(paddle.x);
@@ -282,12 +208,13 @@ impl Json<'_> {
 
 #[cfg(test)]
 mod tests {
+    use bevy_ecs::prelude::*;
+
     use super::*;
     use crate::components::{Ball, MatchClock};
-    use crate::model::{BotLevel, Mode, Phase};
-    use crate::sim;
-    use crate::testkit::{ball_of, player, seated_pong, set_phase, simulation, spec};
-    use crate::view::serialize_state;
+    use crate::model::Phase;
+    use crate::testkit::{ball_of, seated_pong, set_phase, simulation};
+    use crate::view::{StateReader, serialize_state};
 
     fn through_serde(world: &World, game: Entity) -> String {
         let mut buffer = Vec::new();
@@ -295,58 +222,16 @@ mod tests {
         String::from_utf8(buffer).unwrap()
     }
 
-    fn by_hand(writer: &mut StateJson, world: &World, game: Entity) -> String {
+    fn by_hand(
+        reader: &mut StateReader,
+        writer: &mut StateJson,
+        world: &World,
+        game: Entity,
+    ) -> String {
         let mut buffer = Vec::new();
-        writer.write(world, game, &mut buffer).unwrap();
+        reader.update(world);
+        writer.write(&reader.read(world, game).unwrap(), &mut buffer);
         String::from_utf8(buffer).unwrap()
-    }
-
-    /// Every mode, with players, bots and an empty seat, stepped through the countdown and
-    /// into play (points, bricks, served and resting balls): the hand-written JSON is serde's,
-    /// byte for byte, every tick.
-    #[test]
-    fn the_hand_written_state_is_serdes_byte_for_byte_every_tick() {
-        let mut sim = simulation(60);
-        let world = &mut sim.world;
-        let mut games = Vec::new();
-        for (n, mode) in [
-            Mode::OneVsOne,
-            Mode::TwoVsTwo,
-            Mode::VsBot,
-            Mode::Solo,
-            Mode::Versus,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let n = n as u64;
-            // All bots; one player and bots; one player and an empty seat (waiting).
-            let bots_only = sim::create_match(world, spec(10 * n + 1, mode, 3, n));
-            sim::fill_with_bots(world, bots_only, BotLevel::Hard).unwrap();
-            let mixed = sim::create_match(world, spec(10 * n + 2, mode, 3, n + 100));
-            sim::join_match(world, mixed, player(10 * n + 2)).unwrap();
-            sim::fill_with_bots(world, mixed, BotLevel::Easy).unwrap();
-            let waiting = sim::create_match(world, spec(10 * n + 3, mode, 3, n + 200));
-            if mode.player_seats().len() > 1 {
-                sim::join_match(world, waiting, player(10 * n + 3)).unwrap();
-            }
-            games.extend([bots_only, mixed, waiting]);
-        }
-        // One writer throughout, so floats come from its table as well as fresh.
-        let mut writer = StateJson::default();
-        for tick in 0..3_000 {
-            for &game in &games {
-                if sim.world.get_entity(game).is_err() {
-                    continue;
-                }
-                assert_eq!(
-                    by_hand(&mut writer, &sim.world, game),
-                    through_serde(&sim.world, game),
-                    "tick {tick}"
-                );
-            }
-            sim.step();
-        }
     }
 
     #[test]
@@ -355,6 +240,7 @@ mod tests {
         let game = seated_pong(&mut sim.world, 0xffff_ffff_ffff, 11);
         sim.world.get_mut::<MatchClock>(game).unwrap().tick = u64::MAX;
         let ball = ball_of(&sim.world, game);
+        let mut reader = StateReader::new(&mut sim.world);
         let mut writer = StateJson::default();
         // Twice: written fresh, then from the table.
         for (x, vx) in [
@@ -374,22 +260,14 @@ mod tests {
                 vy: -0.0,
             };
             assert_eq!(
-                by_hand(&mut writer, &sim.world, game),
+                by_hand(&mut reader, &mut writer, &sim.world, game),
                 through_serde(&sim.world, game)
             );
         }
         set_phase(&mut sim.world, game, Phase::Paused);
         assert_eq!(
-            by_hand(&mut writer, &sim.world, game),
+            by_hand(&mut reader, &mut writer, &sim.world, game),
             through_serde(&sim.world, game)
         );
-    }
-
-    #[test]
-    fn not_a_match_is_an_error() {
-        let mut sim = simulation(60);
-        let entity = sim.world.spawn_empty().id();
-        let result = StateJson::default().write(&sim.world, entity, &mut Vec::new());
-        assert_eq!(result, Err(StateJsonError::NotAMatch));
     }
 }

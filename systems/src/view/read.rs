@@ -1,0 +1,338 @@
+//! What a `state` message reads of the World (tick thread, the bridge's `send_updates`, for
+//! the hand-written writers of `view/json.rs` and `view/msgpack.rs` and for the compact
+//! snapshot, `compact::MatchStream`): each entity of a match
+//! (the match, its seats, its ball) located once through cached queries, and all of its
+//! components read from there. `World::get` locates the entity and maps the component's type
+//! to its id again for every component read; a query does both once per entity.
+
+use bevy_ecs::prelude::*;
+use thiserror::Error;
+
+use crate::components::{
+    Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, MAX_SEATS, MatchClock, MatchInfo,
+    MatchPhase, Paddle, PlayerInput, PongCourt, SeatSlot, Seats, TeamScore,
+};
+use crate::model::{Game, MatchId, Mode, Phase, PlayerId, Seat};
+
+/// Why a state could not be read.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum StateError {
+    #[error("not a match")]
+    NotAMatch,
+    #[error("pong match without a ball")]
+    NoBall,
+}
+
+/// What a state reads of a match entity, in one look-up.
+type MatchParts = (
+    &'static MatchInfo,
+    &'static MatchClock,
+    &'static MatchPhase,
+    &'static Seats,
+    Option<&'static PongCourt>,
+    Option<&'static TeamScore>,
+);
+
+/// What a state reads of a seat entity, in one look-up (a Breakout field's parts are read
+/// apart, off the Pong path).
+type SeatParts = (
+    &'static SeatSlot,
+    Option<&'static PlayerInput>,
+    Option<&'static Paddle>,
+);
+
+/// Reads matches' states from one World (and no other: its queries are that World's).
+pub struct StateReader {
+    matches: QueryState<MatchParts>,
+    seats: QueryState<SeatParts>,
+    balls: QueryState<&'static Ball>,
+}
+
+/// One match's state as read for one message, borrowed from the World (kept small: it is
+/// returned by value for every match and every tick).
+pub struct StateView<'w> {
+    world: &'w World,
+    pub(crate) id: MatchId,
+    pub(crate) tick: u64,
+    pub(crate) phase: Phase,
+    pub(crate) game: Game,
+    pub(crate) mode: Mode,
+    /// Pong's ball (`None` in Breakout).
+    pub(crate) ball: Option<&'w Ball>,
+    /// Pong's score, `[0, 0]` without one.
+    pub(crate) score: [u32; 2],
+    /// The seats in seat order (`None` for a seat entity without a [`SeatSlot`]).
+    seats: [Option<SeatView<'w>>; MAX_SEATS],
+    len: usize,
+}
+
+/// A seat as read.
+#[derive(Clone, Copy)]
+pub(crate) struct SeatView<'w> {
+    entity: Entity,
+    pub(crate) slot: &'w SeatSlot,
+    pub(crate) input: Option<&'w PlayerInput>,
+    pub(crate) paddle: Option<&'w Paddle>,
+}
+
+/// A Breakout field: its seat and parts.
+pub(crate) type FieldView<'w> = (
+    Seat,
+    &'w FieldPaddle,
+    &'w FieldBall,
+    &'w BrickWall,
+    &'w FieldProgress,
+);
+
+impl StateReader {
+    /// A reader of `world`'s matches.
+    pub fn new(world: &mut World) -> StateReader {
+        StateReader {
+            matches: QueryState::new(world),
+            seats: QueryState::new(world),
+            balls: QueryState::new(world),
+        }
+    }
+
+    /// Brings the queries up to date with `world`'s archetypes: once before the states of a
+    /// tick (cheap when no archetype was added: a generation compared).
+    pub fn update(&mut self, world: &World) {
+        self.matches.update_archetypes(world);
+        self.seats.update_archetypes(world);
+        self.balls.update_archetypes(world);
+    }
+
+    /// The state of `game`: what every writer of a `state` message reads. After
+    /// [`StateReader::update`] (an entity of an archetype added since reads as missing).
+    pub fn read<'w>(&self, world: &'w World, game: Entity) -> Result<StateView<'w>, StateError> {
+        let Ok((info, clock, phase, seats, court, score)) = self.matches.get_manual(world, game)
+        else {
+            return Err(StateError::NotAMatch);
+        };
+        let ball = match info.game {
+            Game::Pong => Some(
+                court
+                    .and_then(|court| self.balls.get_manual(world, court.ball).ok())
+                    .ok_or(StateError::NoBall)?,
+            ),
+            Game::Breakout => None,
+        };
+        let mut view = StateView {
+            world,
+            id: info.id,
+            tick: clock.tick,
+            phase: phase.phase,
+            game: info.game,
+            mode: info.mode,
+            ball,
+            score: score.map_or([0, 0], |score| score.0),
+            seats: [None; MAX_SEATS],
+            len: seats.entities().len(),
+        };
+        for (held, &seat) in view.seats.iter_mut().zip(seats.entities()) {
+            *held = self
+                .seats
+                .get_manual(world, seat)
+                .ok()
+                .map(|(slot, input, paddle)| SeatView {
+                    entity: seat,
+                    slot,
+                    input,
+                    paddle,
+                });
+        }
+        Ok(view)
+    }
+}
+
+impl<'w> StateView<'w> {
+    /// Every seat entity of the match, in seat order (`None` for one without a [`SeatSlot`]).
+    pub(crate) fn seat_list(&self) -> &[Option<SeatView<'w>>] {
+        &self.seats[..self.len]
+    }
+
+    /// The seats, in seat order.
+    pub(crate) fn seats(&self) -> impl Iterator<Item = &SeatView<'w>> + '_ {
+        self.seat_list().iter().flatten()
+    }
+
+    /// A seat's Breakout field, when it has all its parts.
+    pub(crate) fn field(&self, seat: &SeatView<'w>) -> Option<FieldView<'w>> {
+        let entity = self.world.get_entity(seat.entity).ok()?;
+        Some((
+            seat.slot.seat,
+            entity.get::<FieldPaddle>()?,
+            entity.get::<FieldBall>()?,
+            entity.get::<BrickWall>()?,
+            entity.get::<FieldProgress>()?,
+        ))
+    }
+
+    /// `acks`: every seated player and the last input seq applied (0 before the first).
+    pub(crate) fn acks(&self) -> impl Iterator<Item = (PlayerId, u64)> + '_ {
+        self.seats().filter_map(|seat| {
+            let player = seat.slot.player_id()?;
+            Some((player, seat.input.map_or(0, |input| input.applied_seq)))
+        })
+    }
+
+    /// Pong's paddles, in seat order.
+    pub(crate) fn paddles(&self) -> impl Iterator<Item = (Seat, &'w Paddle)> + '_ {
+        self.seats()
+            .filter_map(|seat| Some((seat.slot.seat, seat.paddle?)))
+    }
+
+    /// Breakout's fields, in seat order: each seat that has all its parts.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = FieldView<'w>> + '_ {
+        self.seats().filter_map(|seat| self.field(seat))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::{BotLevel, Mode};
+    use crate::sim;
+    use crate::testkit::{ball_of, player, seated_pong, seats, simulation, spec};
+    use crate::view::{StateJson, serialize_state, write_state_msgpack};
+
+    /// Both writers against serde's, on one World: the JSON and the MessagePack of a match.
+    struct Writers {
+        reader: StateReader,
+        json: StateJson,
+    }
+
+    impl Writers {
+        fn new(world: &mut World) -> Writers {
+            Writers {
+                reader: StateReader::new(world),
+                json: StateJson::default(),
+            }
+        }
+
+        /// The hand-written bytes and serde's, JSON then MessagePack.
+        fn both(&mut self, world: &World, game: Entity) -> [(Vec<u8>, Vec<u8>); 2] {
+            self.reader.update(world);
+            let state = self.reader.read(world, game).unwrap();
+            let (mut json, mut msgpack) = (Vec::new(), Vec::new());
+            self.json.write(&state, &mut json);
+            write_state_msgpack(&state, &mut msgpack);
+            let (mut serde_json_bytes, mut rmp_bytes) = (Vec::new(), Vec::new());
+            serialize_state(
+                world,
+                game,
+                &mut serde_json::Serializer::new(&mut serde_json_bytes),
+            )
+            .unwrap();
+            serialize_state(world, game, &mut rmp_serde::Serializer::new(&mut rmp_bytes)).unwrap();
+            [(json, serde_json_bytes), (msgpack, rmp_bytes)]
+        }
+    }
+
+    /// Every mode, with players, bots and an empty seat, stepped through the countdown and
+    /// into play (points, bricks, served and resting balls): the hand-written JSON and
+    /// MessagePack are serde's, byte for byte, every tick.
+    #[test]
+    fn the_hand_written_states_are_serdes_byte_for_byte_every_tick() {
+        let mut sim = simulation(60);
+        let world = &mut sim.world;
+        let mut games = Vec::new();
+        for (n, mode) in [
+            Mode::OneVsOne,
+            Mode::TwoVsTwo,
+            Mode::VsBot,
+            Mode::Solo,
+            Mode::Versus,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let n = n as u64;
+            // All bots; one player and bots; one player and an empty seat (waiting).
+            let bots_only = sim::create_match(world, spec(10 * n + 1, mode, 3, n));
+            sim::fill_with_bots(world, bots_only, BotLevel::Hard).unwrap();
+            let mixed = sim::create_match(world, spec(10 * n + 2, mode, 3, n + 100));
+            sim::join_match(world, mixed, player(10 * n + 2)).unwrap();
+            sim::fill_with_bots(world, mixed, BotLevel::Easy).unwrap();
+            let waiting = sim::create_match(world, spec(10 * n + 3, mode, 3, n + 200));
+            if mode.player_seats().len() > 1 {
+                sim::join_match(world, waiting, player(10 * n + 3)).unwrap();
+            }
+            games.extend([bots_only, mixed, waiting]);
+        }
+        // One writer throughout, so floats come from its table as well as fresh.
+        let mut writers = Writers::new(&mut sim.world);
+        for tick in 0..3_000 {
+            for &game in &games {
+                if sim.world.get_entity(game).is_err() {
+                    continue;
+                }
+                for (by_hand, by_serde) in writers.both(&sim.world, game) {
+                    assert_eq!(by_hand, by_serde, "tick {tick}");
+                }
+            }
+            sim.step();
+        }
+    }
+
+    proptest! {
+        /// Any numbers a Pong state may hold (every float bit pattern, integers at every
+        /// marker's and digit count's edges and between), written by one writer throughout
+        /// (its float table holding earlier cases' texts): the bytes are serde's.
+        #[test]
+        fn any_pong_state_is_written_as_serde_writes_it(
+            cases in proptest::collection::vec(
+                (
+                    proptest::array::uniform8(prop_oneof![
+                        any::<u32>(),
+                        (0u32..1000).prop_map(|n| (n as f32 * 0.25).to_bits()),
+                    ]),
+                    prop_oneof![0u64..300, any::<u64>()],
+                    proptest::array::uniform2(prop_oneof![0u64..70_000, any::<u64>()]),
+                    proptest::array::uniform2(any::<u32>()),
+                ),
+                1..8,
+            )
+        ) {
+            let mut sim = simulation(60);
+            let game = seated_pong(&mut sim.world, 5, 11);
+            let mut writers = Writers::new(&mut sim.world);
+            for (floats, tick, seqs, score) in cases {
+                let world = &mut sim.world;
+                let f = floats.map(f32::from_bits);
+                let ball = ball_of(world, game);
+                *world.get_mut::<Ball>(ball).unwrap() = Ball {
+                    x: f[0],
+                    y: f[1],
+                    vx: f[2],
+                    vy: f[3],
+                };
+                for (n, seat) in seats(world, game).into_iter().enumerate() {
+                    let mut paddle = world.get_mut::<Paddle>(seat).unwrap();
+                    paddle.x = f[4 + 2 * n];
+                    paddle.y = f[5 + 2 * n];
+                    world.get_mut::<PlayerInput>(seat).unwrap().applied_seq = seqs[n];
+                }
+                world.get_mut::<MatchClock>(game).unwrap().tick = tick;
+                world.get_mut::<TeamScore>(game).unwrap().0 = score;
+                for (by_hand, by_serde) in writers.both(&sim.world, game) {
+                    prop_assert_eq!(by_hand, by_serde);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn not_a_match_is_an_error() {
+        let mut sim = simulation(60);
+        let entity = sim.world.spawn_empty().id();
+        let mut reader = StateReader::new(&mut sim.world);
+        reader.update(&sim.world);
+        assert!(matches!(
+            reader.read(&sim.world, entity),
+            Err(StateError::NotAMatch)
+        ));
+    }
+}
