@@ -177,6 +177,13 @@ pub struct InMatch(pub Entity);
 #[relationship_target(relationship = InMatch, linked_spawn)]
 pub struct MatchMembers(Vec<Entity>);
 
+/// On the seats of a match that is `playing` (and on nothing else): kept by the
+/// `mark_seats_in_play` system from [`MatchPhase`], so that the rules that move a seat's
+/// paddle or play its bot skip the seats of matches not in play by their archetype, without
+/// looking up their match. Never set by hand: [`MatchPhase`] is the truth.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InPlay;
+
 /// Who plays a seat.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SeatKind {

@@ -7,8 +7,8 @@
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    EndCause, EndedMatches, FieldProgress, MatchClock, MatchEnding, MatchInfo, MatchPhase, Outcome,
-    PlayerInput, Presence, SeatSlot, Seats, Side, TeamScore,
+    EndCause, EndedMatches, FieldProgress, InPlay, MatchClock, MatchEnding, MatchInfo, MatchPhase,
+    Outcome, PlayerInput, Presence, SeatSlot, Seats, Side, TeamScore,
 };
 use crate::model::{EndReason, MatchRecord, Phase, PlayerResult, RecordPlayer};
 use crate::tick::{MatchEvent, MatchEvents, SimConfig};
@@ -106,6 +106,32 @@ pub(crate) fn run_countdown(
             events
                 .list
                 .push((entity, info.id, clock.tick, MatchEvent::Resumed));
+        }
+    }
+}
+
+/// Puts [`InPlay`] on the seats of every match whose phase became `playing`, and takes it off
+/// those of every match whose phase became anything else, since this system last ran: the
+/// operations between ticks, `forfeit_absent_players` and `run_countdown` change phases before
+/// it, the seat rules (bots, paddles) read the marker after it, in the same tick. Only matches
+/// whose [`MatchPhase`] changed are visited; a seat moves to or from the marked archetype only
+/// when its match starts or stops playing (in seat order, so that a match's bots keep acting
+/// in seat order).
+pub(crate) fn mark_seats_in_play(
+    mut commands: Commands,
+    matches: Query<(&MatchPhase, &Seats), Changed<MatchPhase>>,
+    seats: Query<Has<InPlay>>,
+) {
+    for (phase, list) in &matches {
+        let playing = phase.phase == Phase::Playing;
+        for seat in list.entities() {
+            if seats.get(*seat).is_ok_and(|marked| marked != playing) {
+                if playing {
+                    commands.entity(*seat).insert(InPlay);
+                } else {
+                    commands.entity(*seat).remove::<InPlay>();
+                }
+            }
         }
     }
 }

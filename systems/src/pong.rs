@@ -14,8 +14,8 @@ use std::f32::consts::PI;
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    Ball, EndCause, InMatch, MAX_SEATS, MatchClock, MatchEnding, MatchInfo, MatchPhase, MatchRng,
-    Outcome, Paddle, PlayerInput, SeatSlot, Seats, Serve, Side, TeamScore,
+    Ball, EndCause, InMatch, InPlay, MAX_SEATS, MatchClock, MatchEnding, MatchInfo, MatchPhase,
+    MatchRng, Outcome, Paddle, PlayerInput, SeatSlot, Seats, Serve, Side, TeamScore,
 };
 use crate::model::{EndReason, Mode, Phase, Seat};
 use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
@@ -141,18 +141,15 @@ pub(crate) fn serve_ball(
     }
 }
 
-/// GAMES.md pong "paddle speed": 420/s along the held `axis`, the centre clamped to [40, 560].
+/// GAMES.md pong "paddle speed": 420/s along the held `axis`, the centre clamped to [40, 560]
+/// (the seats of matches in play: [`InPlay`]).
 pub(crate) fn move_paddles(
     config: Res<SimConfig>,
-    matches: Query<&MatchPhase>,
-    mut paddles: Query<(&InMatch, &PlayerInput, &mut Paddle)>,
+    mut paddles: Query<(&PlayerInput, &mut Paddle), With<InPlay>>,
 ) {
     let step = PADDLE_SPEED * config.tick_seconds();
-    for (in_match, input, mut paddle) in &mut paddles {
+    for (input, mut paddle) in &mut paddles {
         if input.axis == 0.0 {
-            continue;
-        }
-        if !matches.get(in_match.0).is_ok_and(playing) {
             continue;
         }
         let y = (paddle.y + input.axis * step).clamp(PADDLE_Y_MIN, PADDLE_Y_MAX);

@@ -3,7 +3,8 @@
 //!
 //! A tick runs [`SimSystems::Receive`] (the network layer's systems), then the rules in
 //! [`SimSystems::Game`] in this fixed order: `apply_inputs`, `advance_match_clock`,
-//! `forfeit_absent_players`, `run_countdown`; the bots (`drive_pong_bots`,
+//! `forfeit_absent_players`, `run_countdown`, `mark_seats_in_play` (its commands applied
+//! right after it); the bots (`drive_pong_bots`,
 //! `drive_breakout_bots`, which write their seats' held input as a player's frame would);
 //! Pong (`serve_ball`, `move_paddles`, `move_ball`, `score_points`); Breakout
 //! (`move_field_paddles`, `launch_balls`, `move_field_balls`, `lose_balls`, `advance_levels`,
@@ -130,6 +131,7 @@ impl Simulation {
                     lifecycle::advance_match_clock,
                     lifecycle::forfeit_absent_players,
                     lifecycle::run_countdown,
+                    lifecycle::mark_seats_in_play,
                 )
                     .chain(),
                 (bots::drive_pong_bots, bots::drive_breakout_bots).chain(),
