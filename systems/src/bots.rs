@@ -10,8 +10,8 @@
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    Ball, Bot, FieldBall, FieldPaddle, InMatch, InPlay, MatchRng, Paddle, PlayerInput, PongCourt,
-    SeatSlot, Seats, Serve, Side,
+    Ball, Bot, FieldBall, FieldPaddle, InMatch, InPlay, MatchRng, Paddle, PlayerInput, SeatSlot,
+    Seats, Serve, Side,
 };
 use crate::model::BotLevel;
 use crate::tick::SimConfig;
@@ -118,8 +118,7 @@ type PongBotSeat<'a> = (
 /// going away it drifts back to the middle.
 pub(crate) fn drive_pong_bots(
     config: Res<SimConfig>,
-    mut matches: Query<(&PongCourt, &Seats, &mut MatchRng)>,
-    balls: Query<(&Ball, &Serve)>,
+    mut matches: Query<(&Seats, &mut MatchRng, &Ball, &Serve)>,
     others: Query<(&Paddle, &SeatSlot)>,
     mut bots: Query<PongBotSeat, With<InPlay>>,
 ) {
@@ -129,13 +128,10 @@ pub(crate) fn drive_pong_bots(
         if bot.wait > 0 {
             bot.wait -= 1;
         } else {
-            let Ok((court, seats, mut rng)) = matches.get_mut(in_match.0) else {
+            let Ok((seats, mut rng, ball, serve)) = matches.get_mut(in_match.0) else {
                 continue;
             };
             bot.wait = profile.reaction_ticks.saturating_sub(1);
-            let Ok((ball, serve)) = balls.get(court.ball) else {
-                continue;
-            };
             // The opponent's back paddle: the one a hard bot aims away from.
             let opponent_y = seats
                 .entities()

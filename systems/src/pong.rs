@@ -2,8 +2,9 @@
 //! system per rule, each run once per tick over every Pong match of the World.
 //!
 //! The paddles are the seat entities (a [`Paddle`] beside the [`SeatSlot`]), so a player's
-//! input and paddle sit together; the ball is one more member entity. Paddles and ball move
-//! only while the match is `playing`.
+//! input and paddle sit together; the ball ([`Ball`], [`Serve`]) is on the match entity, so
+//! that the ball's rules walk the matches. Paddles and ball move only while the match is
+//! `playing`.
 //!
 //! Every mode: 1v1, 2v2 (the front paddles collide on every face like the back ones; a ball
 //! passes above or below a front paddle that is not in its way), and vs_bot, whose bot seat's
@@ -14,8 +15,8 @@ use std::f32::consts::PI;
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    Ball, EndCause, InMatch, InPlay, MAX_SEATS, MatchClock, MatchEnding, MatchInfo, MatchPhase,
-    MatchRng, Outcome, Paddle, PlayerInput, SeatSlot, Seats, Serve, Side, TeamScore,
+    Ball, EndCause, InPlay, MAX_SEATS, MatchClock, MatchEnding, MatchInfo, MatchPhase, MatchRng,
+    Outcome, Paddle, PlayerInput, SeatSlot, Seats, Serve, Side, TeamScore,
 };
 use crate::model::{EndReason, Mode, Phase, Seat};
 use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
@@ -109,18 +110,9 @@ fn playing(phase: &MatchPhase) -> bool {
 /// GAMES.md pong "serve": 360/s at an angle uniform in [-30°, 30°] from horizontal, toward the
 /// side drawn from the seed for the first serve and toward the side that conceded after a
 /// point, once the ball has waited its ticks (60 at 60 Hz after a point, none for the first).
-pub(crate) fn serve_ball(
-    mut matches: Query<(&MatchPhase, &mut MatchRng)>,
-    mut balls: Query<(&InMatch, &mut Ball, &mut Serve)>,
-) {
-    for (in_match, mut ball, mut serve) in &mut balls {
-        if !serve.pending {
-            continue;
-        }
-        let Ok((phase, mut rng)) = matches.get_mut(in_match.0) else {
-            continue;
-        };
-        if !playing(phase) {
+pub(crate) fn serve_ball(mut matches: Query<(&MatchPhase, &mut MatchRng, &mut Ball, &mut Serve)>) {
+    for (phase, mut rng, mut ball, mut serve) in &mut matches {
+        if !serve.pending || !playing(phase) {
             continue;
         }
         if serve.wait > 0 {
@@ -176,19 +168,12 @@ struct PaddleBody {
 /// wall bounce cannot carry the ball through a paddle within one tick.
 pub(crate) fn move_ball(
     config: Res<SimConfig>,
-    matches: Query<(&MatchPhase, &Seats)>,
+    mut matches: Query<(&MatchPhase, &Seats, &mut Ball, &Serve)>,
     paddles: Query<(&Paddle, &SeatSlot)>,
-    mut balls: Query<(&InMatch, &mut Ball, &Serve)>,
 ) {
     let dt = config.tick_seconds();
-    for (in_match, mut ball, serve) in &mut balls {
-        if serve.pending {
-            continue;
-        }
-        let Ok((phase, seats)) = matches.get(in_match.0) else {
-            continue;
-        };
-        if !playing(phase) {
+    for (phase, seats, mut ball, serve) in &mut matches {
+        if serve.pending || !playing(phase) {
             continue;
         }
         let mut bodies = [None; MAX_SEATS];
@@ -297,33 +282,33 @@ pub(crate) fn bounce_off_paddle(velocity: Vec2, hit: &Hit, paddle_y: f32, forwar
     Vec2::new(direction * speed * angle.cos(), speed * angle.sin())
 }
 
+/// What `score_points` reads and writes of a Pong match.
+type ScoringMatch<'a> = (
+    Entity,
+    &'a MatchInfo,
+    &'a MatchClock,
+    &'a mut TeamScore,
+    &'a mut MatchPhase,
+    &'a mut MatchEnding,
+    &'a mut Ball,
+    &'a mut Serve,
+);
+
 /// GAMES.md pong "point" and "win": the ball's centre crossing x < 0 scores for the right,
 /// x > 800 for the left; the ball goes back to the centre to wait 60 ticks (1 s × tick rate)
 /// and then serve toward the side that conceded; the first side to `scoreLimit` wins.
 pub(crate) fn score_points(
     config: Res<SimConfig>,
     mut events: ResMut<MatchEvents>,
-    mut matches: Query<(
-        Entity,
-        &MatchInfo,
-        &MatchClock,
-        &mut TeamScore,
-        &mut MatchPhase,
-        &mut MatchEnding,
-    )>,
-    mut balls: Query<(&InMatch, &mut Ball, &mut Serve)>,
+    mut matches: Query<ScoringMatch>,
 ) {
-    for (in_match, mut ball, mut serve) in &mut balls {
+    for (entity, info, clock, mut score, mut phase, mut ending, mut ball, mut serve) in &mut matches
+    {
         let scorer = if ball.x < 0.0 {
             Side::Right
         } else if ball.x > FIELD_WIDTH {
             Side::Left
         } else {
-            continue;
-        };
-        let Ok((entity, info, clock, mut score, mut phase, mut ending)) =
-            matches.get_mut(in_match.0)
-        else {
             continue;
         };
         if !playing(&phase) {

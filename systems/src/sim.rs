@@ -166,7 +166,7 @@ impl Simulation {
 
     /// Runs one tick: drops the events the last tick's `Send` saw (events pushed by the
     /// operations since then stay for this tick's `Send`), despawns the matches that ended
-    /// last tick with their seats and ball, then runs Receive → Game → Send.
+    /// last tick with their seats, then runs Receive → Game → Send.
     pub fn step(&mut self) {
         let world = &mut self.world;
         let seen = world.resource::<PublishedEvents>().0;
@@ -215,7 +215,7 @@ pub(crate) fn seat_layout(mode: Mode) -> &'static [(Seat, SeatKind)] {
 /// Creates a match in `waiting` with no one seated; the caller then joins the creator (for
 /// vs_bot and solo, that join fills the last player seat and starts the countdown). Returns
 /// its entity. Pong seats get their paddles (vs_bot's bot seat its [`crate::components::Bot`] at
-/// `options.bot`), and the match its ball; Breakout seats get a whole field each (paddle,
+/// `options.bot`), and the match entity its ball; Breakout seats get a whole field each (paddle,
 /// resting ball, full wall, 3 lives, a launch PRNG seeded with the match seed), and a versus
 /// match its [`TimeLimit`].
 pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
@@ -282,12 +282,11 @@ pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
     let mut match_entity = world.entity_mut(entity);
     match_entity.insert(seats);
     if game == Game::Pong {
-        let ball = match_entity.world_scope(|world| {
-            world
-                .spawn((InMatch(entity), pong::starting_ball(first_serve)))
-                .id()
-        });
-        match_entity.insert((TeamScore::default(), PongCourt { ball }));
+        match_entity.insert((
+            TeamScore::default(),
+            PongCourt { ball: entity },
+            pong::starting_ball(first_serve),
+        ));
     }
     if game == Game::Breakout && mode == Mode::Versus {
         match_entity.insert(TimeLimit {
