@@ -90,9 +90,10 @@ pub(crate) fn advance_match_clock(mut matches: Query<(&mut MatchClock, &MatchPha
 /// first serve; GAMES.md "Matches": a paused match resumes after a fresh 3 s countdown.
 pub(crate) fn run_countdown(
     mut events: ResMut<MatchEvents>,
-    mut matches: Query<(Entity, &MatchInfo, &MatchClock, &mut MatchPhase)>,
+    mut phases: Query<(Entity, &mut MatchPhase)>,
+    matches: Query<(&MatchInfo, &MatchClock)>,
 ) {
-    for (entity, info, clock, mut phase) in &mut matches {
+    for (entity, mut phase) in &mut phases {
         if phase.phase != Phase::Countdown {
             continue;
         }
@@ -103,9 +104,11 @@ pub(crate) fn run_countdown(
         phase.phase = Phase::Playing;
         if phase.resuming {
             phase.resuming = false;
-            events
-                .list
-                .push((entity, info.id, clock.tick, MatchEvent::Resumed));
+            if let Ok((info, clock)) = matches.get(entity) {
+                events
+                    .list
+                    .push((entity, info.id, clock.tick, MatchEvent::Resumed));
+            }
         }
     }
 }
@@ -142,12 +145,19 @@ pub(crate) fn mark_seats_in_play(
 /// past the grace discards the match and anyone else loses the seat.
 pub(crate) fn forfeit_absent_players(
     config: Res<SimConfig>,
-    mut matches: Query<(&MatchClock, &mut MatchPhase, &mut MatchEnding, &mut Seats)>,
+    mut absences: Query<(Entity, &mut Seats)>,
+    mut matches: Query<(&MatchClock, &mut MatchPhase, &mut MatchEnding)>,
     mut slots: Query<&mut SeatSlot>,
 ) {
     let grace = config.reconnect_grace_ticks;
-    for (clock, mut phase, mut ending, mut seats) in &mut matches {
-        if seats.absent == 0 || phase.phase == Phase::Finished {
+    for (entity, mut seats) in &mut absences {
+        if seats.absent == 0 {
+            continue;
+        }
+        let Ok((clock, mut phase, mut ending)) = matches.get_mut(entity) else {
+            continue;
+        };
+        if phase.phase == Phase::Finished {
             continue;
         }
         let expired = seats.entities().iter().position(|seat| {
@@ -183,12 +193,10 @@ pub(crate) fn forfeit_absent_players(
     }
 }
 
-/// What `finish_matches` reads of a match.
+/// What `finish_matches` reads of a match that ends.
 type EndingMatch<'a> = (
-    Entity,
     &'a MatchInfo,
     &'a MatchClock,
-    &'a mut MatchEnding,
     &'a Seats,
     Option<&'a TeamScore>,
 );
@@ -202,11 +210,15 @@ pub(crate) fn finish_matches(
     config: Res<SimConfig>,
     mut events: ResMut<MatchEvents>,
     mut ended: ResMut<EndedMatches>,
-    mut matches: Query<EndingMatch>,
+    mut endings: Query<(Entity, &mut MatchEnding)>,
+    matches: Query<EndingMatch>,
     slots: Query<(&SeatSlot, Option<&FieldProgress>)>,
 ) {
-    for (entity, info, clock, mut ending, seats, score) in &mut matches {
+    for (entity, mut ending) in &mut endings {
         let MatchEnding::Pending(cause) = *ending else {
+            continue;
+        };
+        let Ok((info, clock, seats, score)) = matches.get(entity) else {
             continue;
         };
         *ending = MatchEnding::Done;

@@ -16,7 +16,7 @@ use bevy_ecs::prelude::*;
 
 use crate::components::{
     Ball, EndCause, InPlay, MAX_SEATS, MatchClock, MatchEnding, MatchInfo, MatchPhase, MatchRng,
-    Outcome, Paddle, PlayerInput, SeatSlot, Seats, Serve, Side, TeamScore,
+    Outcome, Paddle, PlayerInput, Seats, Serve, Side, TeamScore,
 };
 use crate::model::{EndReason, Mode, Phase, Seat};
 use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
@@ -110,9 +110,18 @@ fn playing(phase: &MatchPhase) -> bool {
 /// GAMES.md pong "serve": 360/s at an angle uniform in [-30°, 30°] from horizontal, toward the
 /// side drawn from the seed for the first serve and toward the side that conceded after a
 /// point, once the ball has waited its ticks (60 at 60 Hz after a point, none for the first).
-pub(crate) fn serve_ball(mut matches: Query<(&MatchPhase, &mut MatchRng, &mut Ball, &mut Serve)>) {
-    for (phase, mut rng, mut ball, mut serve) in &mut matches {
-        if !serve.pending || !playing(phase) {
+pub(crate) fn serve_ball(
+    mut serves: Query<(Entity, &mut Serve)>,
+    mut matches: Query<(&MatchPhase, &mut MatchRng, &mut Ball)>,
+) {
+    for (entity, mut serve) in &mut serves {
+        if !serve.pending {
+            continue;
+        }
+        let Ok((phase, mut rng, mut ball)) = matches.get_mut(entity) else {
+            continue;
+        };
+        if !playing(phase) {
             continue;
         }
         if serve.wait > 0 {
@@ -156,8 +165,8 @@ pub(crate) fn move_paddles(
 struct PaddleBody {
     rect: Aabb,
     centre_y: f32,
-    /// +1 for the left side's paddles, −1 for the right's: where "away" is off a top or
-    /// bottom face.
+    /// Toward the middle of the field: +1 for the left side's paddles (on the left half), −1
+    /// for the right's: where "away" is off a top or bottom face.
     forward: f32,
 }
 
@@ -169,16 +178,17 @@ struct PaddleBody {
 pub(crate) fn move_ball(
     config: Res<SimConfig>,
     mut matches: Query<(&MatchPhase, &Seats, &mut Ball, &Serve)>,
-    paddles: Query<(&Paddle, &SeatSlot)>,
+    paddles: Query<&Paddle>,
 ) {
     let dt = config.tick_seconds();
     for (phase, seats, mut ball, serve) in &mut matches {
         if serve.pending || !playing(phase) {
             continue;
         }
+        let seats = seats.entities();
         let mut bodies = [None; MAX_SEATS];
-        for (body, seat) in bodies.iter_mut().zip(seats.entities()) {
-            if let Ok((paddle, slot)) = paddles.get(*seat) {
+        for (body, seat) in bodies.iter_mut().zip(seats) {
+            if let Ok(paddle) = paddles.get(*seat) {
                 *body = Some(PaddleBody {
                     rect: Aabb::from_centre(
                         Vec2::new(paddle.x, paddle.y),
@@ -186,14 +196,15 @@ pub(crate) fn move_ball(
                         PADDLE_HEIGHT / 2.0,
                     ),
                     centre_y: paddle.y,
-                    forward: match slot.side {
-                        Side::Left => 1.0,
-                        Side::Right => -1.0,
+                    forward: if paddle.x < FIELD_WIDTH / 2.0 {
+                        1.0
+                    } else {
+                        -1.0
                     },
                 });
             }
         }
-        fly(&mut ball, dt, &bodies);
+        fly(&mut ball, dt, &bodies[..seats.len()]);
     }
 }
 
@@ -282,16 +293,13 @@ pub(crate) fn bounce_off_paddle(velocity: Vec2, hit: &Hit, paddle_y: f32, forwar
     Vec2::new(direction * speed * angle.cos(), speed * angle.sin())
 }
 
-/// What `score_points` reads and writes of a Pong match.
+/// What `score_points` reads and writes of a match that scored (its ball apart).
 type ScoringMatch<'a> = (
-    Entity,
     &'a MatchInfo,
     &'a MatchClock,
     &'a mut TeamScore,
     &'a mut MatchPhase,
     &'a mut MatchEnding,
-    &'a mut Ball,
-    &'a mut Serve,
 );
 
 /// GAMES.md pong "point" and "win": the ball's centre crossing x < 0 scores for the right,
@@ -300,15 +308,18 @@ type ScoringMatch<'a> = (
 pub(crate) fn score_points(
     config: Res<SimConfig>,
     mut events: ResMut<MatchEvents>,
+    mut balls: Query<(Entity, &mut Ball, &mut Serve)>,
     mut matches: Query<ScoringMatch>,
 ) {
-    for (entity, info, clock, mut score, mut phase, mut ending, mut ball, mut serve) in &mut matches
-    {
+    for (entity, mut ball, mut serve) in &mut balls {
         let scorer = if ball.x < 0.0 {
             Side::Right
         } else if ball.x > FIELD_WIDTH {
             Side::Left
         } else {
+            continue;
+        };
+        let Ok((info, clock, mut score, mut phase, mut ending)) = matches.get_mut(entity) else {
             continue;
         };
         if !playing(&phase) {
