@@ -229,6 +229,16 @@ impl Broken {
     }
 }
 
+/// What `move_field_balls` reads and writes of a field.
+type FlyingField<'a> = (
+    &'a InMatch,
+    &'a SeatSlot,
+    &'a FieldPaddle,
+    &'a mut FieldBall,
+    &'a mut BrickWall,
+    &'a mut FieldProgress,
+);
+
 /// GAMES.md breakout "brick hit", "brick value", "paddle hit" and "walls", swept over the
 /// tick (GAMES.md: no tunnelling): the ball travels `v / tickRate` against the left, right
 /// and top walls, its paddle and the live bricks under the box it covers, and bounces at each
@@ -239,17 +249,7 @@ pub(crate) fn move_field_balls(
     config: Res<SimConfig>,
     mut events: ResMut<MatchEvents>,
     matches: Query<(&MatchInfo, &MatchClock)>,
-    mut fields: Query<
-        (
-            &InMatch,
-            &SeatSlot,
-            &FieldPaddle,
-            &mut FieldBall,
-            &mut BrickWall,
-            &mut FieldProgress,
-        ),
-        With<InPlay>,
-    >,
+    mut fields: Query<FlyingField, With<InPlay>>,
 ) {
     let dt = config.tick_seconds();
     for (in_match, slot, paddle, mut ball, mut wall, mut progress) in &mut fields {
