@@ -356,6 +356,55 @@ mod tests {
         }
     }
 
+    /// How many seats of a match carry [`InPlay`].
+    fn marked(world: &World, game: Entity) -> usize {
+        seats(world, game)
+            .iter()
+            .filter(|seat| world.get::<InPlay>(**seat).is_some())
+            .count()
+    }
+
+    #[test]
+    fn seats_are_in_play_exactly_while_their_match_plays_from_its_first_playing_tick() {
+        let mut sim = simulation(60);
+        let game = seated_pong(&mut sim.world, 1, 11);
+        let left = seats(&sim.world, game)[0];
+        let input = InputFrame {
+            seq: 1,
+            axis: 1.0,
+            launch: false,
+        };
+        sim::submit_input(&mut sim.world, game, PlayerId(1), input).unwrap();
+        for _ in 0..179 {
+            sim.step();
+            assert_eq!(marked(&sim.world, game), 0);
+        }
+        let paddle_y = |world: &World| world.get::<crate::components::Paddle>(left).unwrap().y;
+        let before = paddle_y(&sim.world);
+        // The tick the countdown ends, the paddle already moves.
+        sim.step();
+        assert_eq!(phase(&sim.world, game), Phase::Playing);
+        assert_eq!(marked(&sim.world, game), 2);
+        assert!(paddle_y(&sim.world) > before);
+
+        sim::player_dropped(&mut sim.world, game, PlayerId(2));
+        sim.step();
+        assert_eq!(marked(&sim.world, game), 0);
+        let frozen = paddle_y(&sim.world);
+        sim.step();
+        assert_eq!(paddle_y(&sim.world), frozen);
+        sim::player_returned(&mut sim.world, game, PlayerId(2));
+        for _ in 0..180 {
+            sim.step();
+        }
+        assert_eq!(phase(&sim.world, game), Phase::Playing);
+        assert_eq!(marked(&sim.world, game), 2);
+
+        sim::leave_match(&mut sim.world, game, PlayerId(1));
+        sim.step();
+        assert_eq!(marked(&sim.world, game), 0);
+    }
+
     #[test]
     fn a_countdown_after_a_pause_ends_with_resumed() {
         let mut sim = simulation(60);
