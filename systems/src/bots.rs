@@ -104,6 +104,7 @@ pub(crate) fn fold_between(start: f32, velocity: f32, time: f32, low: f32, high:
 
 /// What a Pong bot reads of its own seat.
 type PongBotSeat<'a> = (
+    Entity,
     &'a InMatch,
     &'a mut Bot,
     &'a Paddle,
@@ -123,7 +124,7 @@ pub(crate) fn drive_pong_bots(
     mut bots: Query<PongBotSeat, With<InPlay>>,
 ) {
     let step = pong::PADDLE_SPEED * config.tick_seconds();
-    for (in_match, mut bot, paddle, slot, mut input) in &mut bots {
+    for (own_seat, in_match, mut bot, paddle, slot, mut input) in &mut bots {
         let profile = BotProfile::of(bot.level);
         if bot.wait > 0 {
             bot.wait -= 1;
@@ -136,6 +137,7 @@ pub(crate) fn drive_pong_bots(
             let opponent_y = seats
                 .entities()
                 .iter()
+                .filter(|seat| **seat != own_seat)
                 .filter_map(|seat| others.get(*seat).ok())
                 .filter(|(_, other)| other.side != slot.side)
                 .map(|(paddle, _)| paddle.y)
