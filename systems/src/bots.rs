@@ -10,10 +10,10 @@
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    Ball, Bot, FieldBall, FieldPaddle, InMatch, MatchPhase, MatchRng, Paddle, PlayerInput,
-    PongCourt, SeatSlot, Seats, Serve, Side,
+    Ball, Bot, FieldBall, FieldPaddle, InMatch, InPlay, MatchRng, Paddle, PlayerInput, SeatSlot,
+    Seats, Serve, Side,
 };
-use crate::model::{BotLevel, Phase};
+use crate::model::BotLevel;
 use crate::tick::SimConfig;
 use crate::{breakout, pong};
 
@@ -104,6 +104,7 @@ pub(crate) fn fold_between(start: f32, velocity: f32, time: f32, low: f32, high:
 
 /// What a Pong bot reads of its own seat.
 type PongBotSeat<'a> = (
+    Entity,
     &'a InMatch,
     &'a mut Bot,
     &'a Paddle,
@@ -118,31 +119,25 @@ type PongBotSeat<'a> = (
 /// going away it drifts back to the middle.
 pub(crate) fn drive_pong_bots(
     config: Res<SimConfig>,
-    mut matches: Query<(&MatchPhase, &PongCourt, &Seats, &mut MatchRng)>,
-    balls: Query<(&Ball, &Serve)>,
+    mut matches: Query<(&Seats, &mut MatchRng, &Ball, &Serve)>,
     others: Query<(&Paddle, &SeatSlot)>,
-    mut bots: Query<PongBotSeat>,
+    mut bots: Query<PongBotSeat, With<InPlay>>,
 ) {
     let step = pong::PADDLE_SPEED * config.tick_seconds();
-    for (in_match, mut bot, paddle, slot, mut input) in &mut bots {
-        let Ok((phase, court, seats, mut rng)) = matches.get_mut(in_match.0) else {
-            continue;
-        };
-        if phase.phase != Phase::Playing {
-            continue;
-        }
+    for (own_seat, in_match, mut bot, paddle, slot, mut input) in &mut bots {
         let profile = BotProfile::of(bot.level);
         if bot.wait > 0 {
             bot.wait -= 1;
         } else {
-            bot.wait = profile.reaction_ticks.saturating_sub(1);
-            let Ok((ball, serve)) = balls.get(court.ball) else {
+            let Ok((seats, mut rng, ball, serve)) = matches.get_mut(in_match.0) else {
                 continue;
             };
+            bot.wait = profile.reaction_ticks.saturating_sub(1);
             // The opponent's back paddle: the one a hard bot aims away from.
             let opponent_y = seats
                 .entities()
                 .iter()
+                .filter(|seat| **seat != own_seat)
                 .filter_map(|seat| others.get(*seat).ok())
                 .filter(|(_, other)| other.side != slot.side)
                 .map(|(paddle, _)| paddle.y)
@@ -227,21 +222,18 @@ type BreakoutBotField<'a> = (
 /// match PRNG; with the ball rising it follows the ball.
 pub(crate) fn drive_breakout_bots(
     config: Res<SimConfig>,
-    mut matches: Query<(&MatchPhase, &mut MatchRng)>,
-    mut bots: Query<BreakoutBotField>,
+    mut matches: Query<&mut MatchRng>,
+    mut bots: Query<BreakoutBotField, With<InPlay>>,
 ) {
     let step = breakout::PADDLE_SPEED * config.tick_seconds();
     for (in_match, mut bot, paddle, ball, mut input) in &mut bots {
-        let Ok((phase, mut rng)) = matches.get_mut(in_match.0) else {
-            continue;
-        };
-        if phase.phase != Phase::Playing {
-            continue;
-        }
         let profile = BotProfile::of(bot.level);
         if bot.wait > 0 {
             bot.wait -= 1;
         } else {
+            let Ok(mut rng) = matches.get_mut(in_match.0) else {
+                continue;
+            };
             bot.wait = profile.reaction_ticks.saturating_sub(1);
             let noise = rng.0.range_f32(-profile.noise, profile.noise);
             let aim = rng.0.range_f32(-BREAKOUT_AIM_OFFSET, BREAKOUT_AIM_OFFSET);

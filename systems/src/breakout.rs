@@ -31,8 +31,8 @@ use bevy_ecs::prelude::*;
 
 use crate::components::{
     BRICK_COLUMNS, BRICK_ROWS, BrickWall, EndCause, FieldBall, FieldPaddle, FieldProgress,
-    FieldRng, InMatch, MatchClock, MatchEnding, MatchInfo, MatchPhase, Outcome, PlayerInput,
-    PongCourt, SeatSlot, Seats, Side, TimeLimit,
+    FieldRng, InMatch, InPlay, MatchClock, MatchEnding, MatchInfo, MatchPhase, Outcome,
+    PlayerInput, PongCourt, SeatSlot, Seats, Side, TimeLimit,
 };
 use crate::model::{EndReason, Game, Mode, Phase};
 use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
@@ -154,22 +154,15 @@ fn paddle_rect(x: f32) -> Aabb {
     )
 }
 
-/// Whether the match of a field is `playing`.
-fn playing(matches: &Query<&MatchPhase>, game: Entity) -> bool {
-    matches
-        .get(game)
-        .is_ok_and(|phase| phase.phase == Phase::Playing)
-}
-
-/// GAMES.md breakout "paddle": 520/s along the held `axis`, the centre clamped to [50, 750].
+/// GAMES.md breakout "paddle": 520/s along the held `axis`, the centre clamped to [50, 750]
+/// (the fields of matches in play: [`InPlay`]).
 pub(crate) fn move_field_paddles(
     config: Res<SimConfig>,
-    matches: Query<&MatchPhase>,
-    mut paddles: Query<(&InMatch, &PlayerInput, &mut FieldPaddle)>,
+    mut paddles: Query<(&PlayerInput, &mut FieldPaddle), With<InPlay>>,
 ) {
     let step = PADDLE_SPEED * config.tick_seconds();
-    for (in_match, input, mut paddle) in &mut paddles {
-        if input.axis == 0.0 || !playing(&matches, in_match.0) {
+    for (input, mut paddle) in &mut paddles {
+        if input.axis == 0.0 {
             continue;
         }
         let x = (paddle.x + input.axis * step).clamp(PADDLE_X_MIN, PADDLE_X_MAX);
@@ -185,20 +178,18 @@ pub(crate) fn move_field_paddles(
 /// `launch` is consumed by the first playing tick after it applies, resting ball or not; a
 /// field out of lives launches nothing.
 pub(crate) fn launch_balls(
-    matches: Query<&MatchPhase>,
-    mut fields: Query<(
-        &InMatch,
-        &mut PlayerInput,
-        &FieldPaddle,
-        &mut FieldBall,
-        &FieldProgress,
-        &mut FieldRng,
-    )>,
+    mut fields: Query<
+        (
+            &mut PlayerInput,
+            &FieldPaddle,
+            &mut FieldBall,
+            &FieldProgress,
+            &mut FieldRng,
+        ),
+        With<InPlay>,
+    >,
 ) {
-    for (in_match, mut input, paddle, mut ball, progress, mut rng) in &mut fields {
-        if !playing(&matches, in_match.0) {
-            continue;
-        }
+    for (mut input, paddle, mut ball, progress, mut rng) in &mut fields {
         let launch = input.launch;
         if launch {
             input.launch = false;
@@ -238,6 +229,16 @@ impl Broken {
     }
 }
 
+/// What `move_field_balls` reads and writes of a field.
+type FlyingField<'a> = (
+    &'a InMatch,
+    &'a SeatSlot,
+    &'a FieldPaddle,
+    &'a mut FieldBall,
+    &'a mut BrickWall,
+    &'a mut FieldProgress,
+);
+
 /// GAMES.md breakout "brick hit", "brick value", "paddle hit" and "walls", swept over the
 /// tick (GAMES.md: no tunnelling): the ball travels `v / tickRate` against the left, right
 /// and top walls, its paddle and the live bricks under the box it covers, and bounces at each
@@ -247,28 +248,21 @@ impl Broken {
 pub(crate) fn move_field_balls(
     config: Res<SimConfig>,
     mut events: ResMut<MatchEvents>,
-    matches: Query<(&MatchInfo, &MatchClock, &MatchPhase)>,
-    mut fields: Query<(
-        &InMatch,
-        &SeatSlot,
-        &FieldPaddle,
-        &mut FieldBall,
-        &mut BrickWall,
-        &mut FieldProgress,
-    )>,
+    matches: Query<(&MatchInfo, &MatchClock)>,
+    mut fields: Query<FlyingField, With<InPlay>>,
 ) {
     let dt = config.tick_seconds();
     for (in_match, slot, paddle, mut ball, mut wall, mut progress) in &mut fields {
         if ball.resting {
             continue;
         }
-        let Ok((info, clock, phase)) = matches.get(in_match.0) else {
-            continue;
-        };
-        if phase.phase != Phase::Playing {
+        let broken = fly(&mut ball, dt, paddle.x, &mut wall);
+        if broken.count == 0 {
             continue;
         }
-        let broken = fly(&mut ball, dt, paddle.x, &mut wall);
+        let Ok((info, clock)) = matches.get(in_match.0) else {
+            continue;
+        };
         for (row, column) in broken.iter() {
             progress.score += ROW_VALUES[row];
             events.list.push((

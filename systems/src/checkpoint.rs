@@ -446,7 +446,7 @@ pub fn restore(world: &mut World, checkpoint: &MatchCheckpoint) -> Result<Entity
 }
 
 /// Takes a match out of the World without an end (no event, no record): its checkpoint was
-/// handed to whoever goes on with it. Its seats and ball go with it.
+/// handed to whoever goes on with it. Its seats go with it.
 pub fn release(world: &mut World, game: Entity) {
     if let Some(id) = world.get::<MatchInfo>(game).map(|info| info.id) {
         world

@@ -5,7 +5,7 @@
 //! [`MatchEnding`], [`MatchRng`], in Pong [`TeamScore`] and [`PongCourt`], in Breakout versus
 //! a [`TimeLimit`]). Every seat is an entity ([`SeatSlot`], [`PlayerInput`], in Pong a
 //! [`Paddle`], in Breakout the whole field: [`FieldPaddle`], [`FieldBall`], [`BrickWall`],
-//! [`FieldProgress`], [`FieldRng`]); a Pong match also has a ball entity ([`Ball`], [`Serve`]).
+//! [`FieldProgress`], [`FieldRng`]); a Pong match carries its ball itself ([`Ball`], [`Serve`]).
 //! A seat played by the server carries a [`Bot`]. Members name their match with [`InMatch`], a
 //! relationship whose target [`MatchMembers`] despawns them with the match.
 //!
@@ -124,10 +124,12 @@ impl Seats {
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TeamScore(pub [u32; 2]);
 
-/// Pong: the ball of the match.
+/// Pong: marks a Pong match, and names the entity with its [`Ball`] and [`Serve`].
 #[derive(Component, Clone, Copy, Debug)]
 pub struct PongCourt {
-    /// The entity with the [`Ball`] and its [`Serve`].
+    /// The entity with the [`Ball`] and its [`Serve`]: the match entity itself (a match has
+    /// one ball, so that the ball's rules walk the matches and read their phase and seats
+    /// without looking up another entity).
     pub ball: Entity,
 }
 
@@ -167,7 +169,7 @@ pub enum Outcome {
     NoResult,
 }
 
-/// A member of a match (a seat, a ball): names the match entity.
+/// A member of a match (a seat): names the match entity.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
 #[relationship(relationship_target = MatchMembers)]
 pub struct InMatch(pub Entity);
@@ -176,6 +178,13 @@ pub struct InMatch(pub Entity);
 #[derive(Component, Debug)]
 #[relationship_target(relationship = InMatch, linked_spawn)]
 pub struct MatchMembers(Vec<Entity>);
+
+/// On the seats of a match that is `playing` (and on nothing else): kept by the
+/// `mark_seats_in_play` system from [`MatchPhase`], so that the rules that move a seat's
+/// paddle or play its bot skip the seats of matches not in play by their archetype, without
+/// looking up their match. Never set by hand: [`MatchPhase`] is the truth.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InPlay;
 
 /// Who plays a seat.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

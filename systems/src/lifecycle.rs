@@ -7,8 +7,8 @@
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    EndCause, EndedMatches, FieldProgress, MatchClock, MatchEnding, MatchInfo, MatchPhase, Outcome,
-    PlayerInput, Presence, SeatSlot, Seats, Side, TeamScore,
+    EndCause, EndedMatches, FieldProgress, InPlay, MatchClock, MatchEnding, MatchInfo, MatchPhase,
+    Outcome, PlayerInput, Presence, SeatSlot, Seats, Side, TeamScore,
 };
 use crate::model::{EndReason, MatchRecord, Phase, PlayerResult, RecordPlayer};
 use crate::tick::{MatchEvent, MatchEvents, SimConfig};
@@ -90,9 +90,10 @@ pub(crate) fn advance_match_clock(mut matches: Query<(&mut MatchClock, &MatchPha
 /// first serve; GAMES.md "Matches": a paused match resumes after a fresh 3 s countdown.
 pub(crate) fn run_countdown(
     mut events: ResMut<MatchEvents>,
-    mut matches: Query<(Entity, &MatchInfo, &MatchClock, &mut MatchPhase)>,
+    mut phases: Query<(Entity, &mut MatchPhase)>,
+    matches: Query<(&MatchInfo, &MatchClock)>,
 ) {
-    for (entity, info, clock, mut phase) in &mut matches {
+    for (entity, mut phase) in &mut phases {
         if phase.phase != Phase::Countdown {
             continue;
         }
@@ -103,9 +104,37 @@ pub(crate) fn run_countdown(
         phase.phase = Phase::Playing;
         if phase.resuming {
             phase.resuming = false;
-            events
-                .list
-                .push((entity, info.id, clock.tick, MatchEvent::Resumed));
+            if let Ok((info, clock)) = matches.get(entity) {
+                events
+                    .list
+                    .push((entity, info.id, clock.tick, MatchEvent::Resumed));
+            }
+        }
+    }
+}
+
+/// Puts [`InPlay`] on the seats of every match whose phase became `playing`, and takes it off
+/// those of every match whose phase became anything else, since this system last ran: the
+/// operations between ticks, `forfeit_absent_players` and `run_countdown` change phases before
+/// it, the seat rules (bots, paddles) read the marker after it, in the same tick. Only matches
+/// whose [`MatchPhase`] changed are visited; a seat moves to or from the marked archetype only
+/// when its match starts or stops playing (in seat order, so that a match's bots keep acting
+/// in seat order).
+pub(crate) fn mark_seats_in_play(
+    mut commands: Commands,
+    matches: Query<(&MatchPhase, &Seats), Changed<MatchPhase>>,
+    seats: Query<Has<InPlay>>,
+) {
+    for (phase, list) in &matches {
+        let playing = phase.phase == Phase::Playing;
+        for seat in list.entities() {
+            if seats.get(*seat).is_ok_and(|marked| marked != playing) {
+                if playing {
+                    commands.entity(*seat).insert(InPlay);
+                } else {
+                    commands.entity(*seat).remove::<InPlay>();
+                }
+            }
         }
     }
 }
@@ -116,12 +145,19 @@ pub(crate) fn run_countdown(
 /// past the grace discards the match and anyone else loses the seat.
 pub(crate) fn forfeit_absent_players(
     config: Res<SimConfig>,
-    mut matches: Query<(&MatchClock, &mut MatchPhase, &mut MatchEnding, &mut Seats)>,
+    mut absences: Query<(Entity, &mut Seats)>,
+    mut matches: Query<(&MatchClock, &mut MatchPhase, &mut MatchEnding)>,
     mut slots: Query<&mut SeatSlot>,
 ) {
     let grace = config.reconnect_grace_ticks;
-    for (clock, mut phase, mut ending, mut seats) in &mut matches {
-        if seats.absent == 0 || phase.phase == Phase::Finished {
+    for (entity, mut seats) in &mut absences {
+        if seats.absent == 0 {
+            continue;
+        }
+        let Ok((clock, mut phase, mut ending)) = matches.get_mut(entity) else {
+            continue;
+        };
+        if phase.phase == Phase::Finished {
             continue;
         }
         let expired = seats.entities().iter().position(|seat| {
@@ -157,12 +193,10 @@ pub(crate) fn forfeit_absent_players(
     }
 }
 
-/// What `finish_matches` reads of a match.
+/// What `finish_matches` reads of a match that ends.
 type EndingMatch<'a> = (
-    Entity,
     &'a MatchInfo,
     &'a MatchClock,
-    &'a mut MatchEnding,
     &'a Seats,
     Option<&'a TeamScore>,
 );
@@ -176,11 +210,15 @@ pub(crate) fn finish_matches(
     config: Res<SimConfig>,
     mut events: ResMut<MatchEvents>,
     mut ended: ResMut<EndedMatches>,
-    mut matches: Query<EndingMatch>,
+    mut endings: Query<(Entity, &mut MatchEnding)>,
+    matches: Query<EndingMatch>,
     slots: Query<(&SeatSlot, Option<&FieldProgress>)>,
 ) {
-    for (entity, info, clock, mut ending, seats, score) in &mut matches {
+    for (entity, mut ending) in &mut endings {
         let MatchEnding::Pending(cause) = *ending else {
+            continue;
+        };
+        let Ok((info, clock, seats, score)) = matches.get(entity) else {
             continue;
         };
         *ending = MatchEnding::Done;
@@ -316,6 +354,55 @@ mod tests {
             // The first start is no resume.
             assert_eq!(events(world, game), [MatchEvent::Started]);
         }
+    }
+
+    /// How many seats of a match carry [`InPlay`].
+    fn marked(world: &World, game: Entity) -> usize {
+        seats(world, game)
+            .iter()
+            .filter(|seat| world.get::<InPlay>(**seat).is_some())
+            .count()
+    }
+
+    #[test]
+    fn seats_are_in_play_exactly_while_their_match_plays_from_its_first_playing_tick() {
+        let mut sim = simulation(60);
+        let game = seated_pong(&mut sim.world, 1, 11);
+        let left = seats(&sim.world, game)[0];
+        let input = InputFrame {
+            seq: 1,
+            axis: 1.0,
+            launch: false,
+        };
+        sim::submit_input(&mut sim.world, game, PlayerId(1), input).unwrap();
+        for _ in 0..179 {
+            sim.step();
+            assert_eq!(marked(&sim.world, game), 0);
+        }
+        let paddle_y = |world: &World| world.get::<crate::components::Paddle>(left).unwrap().y;
+        let before = paddle_y(&sim.world);
+        // The tick the countdown ends, the paddle already moves.
+        sim.step();
+        assert_eq!(phase(&sim.world, game), Phase::Playing);
+        assert_eq!(marked(&sim.world, game), 2);
+        assert!(paddle_y(&sim.world) > before);
+
+        sim::player_dropped(&mut sim.world, game, PlayerId(2));
+        sim.step();
+        assert_eq!(marked(&sim.world, game), 0);
+        let frozen = paddle_y(&sim.world);
+        sim.step();
+        assert_eq!(paddle_y(&sim.world), frozen);
+        sim::player_returned(&mut sim.world, game, PlayerId(2));
+        for _ in 0..180 {
+            sim.step();
+        }
+        assert_eq!(phase(&sim.world, game), Phase::Playing);
+        assert_eq!(marked(&sim.world, game), 2);
+
+        sim::leave_match(&mut sim.world, game, PlayerId(1));
+        sim.step();
+        assert_eq!(marked(&sim.world, game), 0);
     }
 
     #[test]

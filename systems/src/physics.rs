@@ -121,6 +121,7 @@ const SWEEP_REJECT_MARGIN: f32 = 1.0;
 /// against `rect`, if it happens within this motion. A circle that already overlaps the
 /// rectangle at `start`, or that only grazes it while moving away, does not hit: a ball
 /// leaves a surface it has just bounced off.
+#[inline]
 pub fn sweep_circle_aabb(start: Vec2, motion: Vec2, radius: f32, rect: Aabb) -> Option<Hit> {
     let grown_min = Vec2::new(rect.min.x - radius, rect.min.y - radius);
     let grown_max = Vec2::new(rect.max.x + radius, rect.max.y + radius);

@@ -2,8 +2,9 @@
 //! system per rule, each run once per tick over every Pong match of the World.
 //!
 //! The paddles are the seat entities (a [`Paddle`] beside the [`SeatSlot`]), so a player's
-//! input and paddle sit together; the ball is one more member entity. Paddles and ball move
-//! only while the match is `playing`.
+//! input and paddle sit together; the ball ([`Ball`], [`Serve`]) is on the match entity, so
+//! that the ball's rules walk the matches. Paddles and ball move only while the match is
+//! `playing`.
 //!
 //! Every mode: 1v1, 2v2 (the front paddles collide on every face like the back ones; a ball
 //! passes above or below a front paddle that is not in its way), and vs_bot, whose bot seat's
@@ -14,8 +15,8 @@ use std::f32::consts::PI;
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    Ball, EndCause, InMatch, MAX_SEATS, MatchClock, MatchEnding, MatchInfo, MatchPhase, MatchRng,
-    Outcome, Paddle, PlayerInput, SeatSlot, Seats, Serve, Side, TeamScore,
+    Ball, EndCause, InPlay, MAX_SEATS, MatchClock, MatchEnding, MatchInfo, MatchPhase, MatchRng,
+    Outcome, Paddle, PlayerInput, Seats, Serve, Side, TeamScore,
 };
 use crate::model::{EndReason, Mode, Phase, Seat};
 use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
@@ -110,14 +111,14 @@ fn playing(phase: &MatchPhase) -> bool {
 /// side drawn from the seed for the first serve and toward the side that conceded after a
 /// point, once the ball has waited its ticks (60 at 60 Hz after a point, none for the first).
 pub(crate) fn serve_ball(
-    mut matches: Query<(&MatchPhase, &mut MatchRng)>,
-    mut balls: Query<(&InMatch, &mut Ball, &mut Serve)>,
+    mut serves: Query<(Entity, &mut Serve)>,
+    mut matches: Query<(&MatchPhase, &mut MatchRng, &mut Ball)>,
 ) {
-    for (in_match, mut ball, mut serve) in &mut balls {
+    for (entity, mut serve) in &mut serves {
         if !serve.pending {
             continue;
         }
-        let Ok((phase, mut rng)) = matches.get_mut(in_match.0) else {
+        let Ok((phase, mut rng, mut ball)) = matches.get_mut(entity) else {
             continue;
         };
         if !playing(phase) {
@@ -141,18 +142,15 @@ pub(crate) fn serve_ball(
     }
 }
 
-/// GAMES.md pong "paddle speed": 420/s along the held `axis`, the centre clamped to [40, 560].
+/// GAMES.md pong "paddle speed": 420/s along the held `axis`, the centre clamped to [40, 560]
+/// (the seats of matches in play: [`InPlay`]).
 pub(crate) fn move_paddles(
     config: Res<SimConfig>,
-    matches: Query<&MatchPhase>,
-    mut paddles: Query<(&InMatch, &PlayerInput, &mut Paddle)>,
+    mut paddles: Query<(&PlayerInput, &mut Paddle), With<InPlay>>,
 ) {
     let step = PADDLE_SPEED * config.tick_seconds();
-    for (in_match, input, mut paddle) in &mut paddles {
+    for (input, mut paddle) in &mut paddles {
         if input.axis == 0.0 {
-            continue;
-        }
-        if !matches.get(in_match.0).is_ok_and(playing) {
             continue;
         }
         let y = (paddle.y + input.axis * step).clamp(PADDLE_Y_MIN, PADDLE_Y_MAX);
@@ -167,8 +165,8 @@ pub(crate) fn move_paddles(
 struct PaddleBody {
     rect: Aabb,
     centre_y: f32,
-    /// +1 for the left side's paddles, −1 for the right's: where "away" is off a top or
-    /// bottom face.
+    /// Toward the middle of the field: +1 for the left side's paddles (on the left half), −1
+    /// for the right's: where "away" is off a top or bottom face.
     forward: f32,
 }
 
@@ -179,24 +177,18 @@ struct PaddleBody {
 /// wall bounce cannot carry the ball through a paddle within one tick.
 pub(crate) fn move_ball(
     config: Res<SimConfig>,
-    matches: Query<(&MatchPhase, &Seats)>,
-    paddles: Query<(&Paddle, &SeatSlot)>,
-    mut balls: Query<(&InMatch, &mut Ball, &Serve)>,
+    mut matches: Query<(&MatchPhase, &Seats, &mut Ball, &Serve)>,
+    paddles: Query<&Paddle>,
 ) {
     let dt = config.tick_seconds();
-    for (in_match, mut ball, serve) in &mut balls {
-        if serve.pending {
+    for (phase, seats, mut ball, serve) in &mut matches {
+        if serve.pending || !playing(phase) {
             continue;
         }
-        let Ok((phase, seats)) = matches.get(in_match.0) else {
-            continue;
-        };
-        if !playing(phase) {
-            continue;
-        }
+        let seats = seats.entities();
         let mut bodies = [None; MAX_SEATS];
-        for (body, seat) in bodies.iter_mut().zip(seats.entities()) {
-            if let Ok((paddle, slot)) = paddles.get(*seat) {
+        for (body, seat) in bodies.iter_mut().zip(seats) {
+            if let Ok(paddle) = paddles.get(*seat) {
                 *body = Some(PaddleBody {
                     rect: Aabb::from_centre(
                         Vec2::new(paddle.x, paddle.y),
@@ -204,14 +196,15 @@ pub(crate) fn move_ball(
                         PADDLE_HEIGHT / 2.0,
                     ),
                     centre_y: paddle.y,
-                    forward: match slot.side {
-                        Side::Left => 1.0,
-                        Side::Right => -1.0,
+                    forward: if paddle.x < FIELD_WIDTH / 2.0 {
+                        1.0
+                    } else {
+                        -1.0
                     },
                 });
             }
         }
-        fly(&mut ball, dt, &bodies);
+        fly(&mut ball, dt, &bodies[..seats.len()]);
     }
 }
 
@@ -300,23 +293,25 @@ pub(crate) fn bounce_off_paddle(velocity: Vec2, hit: &Hit, paddle_y: f32, forwar
     Vec2::new(direction * speed * angle.cos(), speed * angle.sin())
 }
 
+/// What `score_points` reads and writes of a match that scored (its ball apart).
+type ScoringMatch<'a> = (
+    &'a MatchInfo,
+    &'a MatchClock,
+    &'a mut TeamScore,
+    &'a mut MatchPhase,
+    &'a mut MatchEnding,
+);
+
 /// GAMES.md pong "point" and "win": the ball's centre crossing x < 0 scores for the right,
 /// x > 800 for the left; the ball goes back to the centre to wait 60 ticks (1 s × tick rate)
 /// and then serve toward the side that conceded; the first side to `scoreLimit` wins.
 pub(crate) fn score_points(
     config: Res<SimConfig>,
     mut events: ResMut<MatchEvents>,
-    mut matches: Query<(
-        Entity,
-        &MatchInfo,
-        &MatchClock,
-        &mut TeamScore,
-        &mut MatchPhase,
-        &mut MatchEnding,
-    )>,
-    mut balls: Query<(&InMatch, &mut Ball, &mut Serve)>,
+    mut balls: Query<(Entity, &mut Ball, &mut Serve)>,
+    mut matches: Query<ScoringMatch>,
 ) {
-    for (in_match, mut ball, mut serve) in &mut balls {
+    for (entity, mut ball, mut serve) in &mut balls {
         let scorer = if ball.x < 0.0 {
             Side::Right
         } else if ball.x > FIELD_WIDTH {
@@ -324,9 +319,7 @@ pub(crate) fn score_points(
         } else {
             continue;
         };
-        let Ok((entity, info, clock, mut score, mut phase, mut ending)) =
-            matches.get_mut(in_match.0)
-        else {
+        let Ok((info, clock, mut score, mut phase, mut ending)) = matches.get_mut(entity) else {
             continue;
         };
         if !playing(&phase) {

@@ -3,7 +3,8 @@
 //!
 //! A tick runs [`SimSystems::Receive`] (the network layer's systems), then the rules in
 //! [`SimSystems::Game`] in this fixed order: `apply_inputs`, `advance_match_clock`,
-//! `forfeit_absent_players`, `run_countdown`; the bots (`drive_pong_bots`,
+//! `forfeit_absent_players`, `run_countdown`, `mark_seats_in_play` (its commands applied
+//! right after it); the bots (`drive_pong_bots`,
 //! `drive_breakout_bots`, which write their seats' held input as a player's frame would);
 //! Pong (`serve_ball`, `move_paddles`, `move_ball`, `score_points`); Breakout
 //! (`move_field_paddles`, `launch_balls`, `move_field_balls`, `lose_balls`, `advance_levels`,
@@ -130,6 +131,7 @@ impl Simulation {
                     lifecycle::advance_match_clock,
                     lifecycle::forfeit_absent_players,
                     lifecycle::run_countdown,
+                    lifecycle::mark_seats_in_play,
                 )
                     .chain(),
                 (bots::drive_pong_bots, bots::drive_breakout_bots).chain(),
@@ -164,7 +166,7 @@ impl Simulation {
 
     /// Runs one tick: drops the events the last tick's `Send` saw (events pushed by the
     /// operations since then stay for this tick's `Send`), despawns the matches that ended
-    /// last tick with their seats and ball, then runs Receive → Game → Send.
+    /// last tick with their seats, then runs Receive → Game → Send.
     pub fn step(&mut self) {
         let world = &mut self.world;
         let seen = world.resource::<PublishedEvents>().0;
@@ -213,7 +215,7 @@ pub(crate) fn seat_layout(mode: Mode) -> &'static [(Seat, SeatKind)] {
 /// Creates a match in `waiting` with no one seated; the caller then joins the creator (for
 /// vs_bot and solo, that join fills the last player seat and starts the countdown). Returns
 /// its entity. Pong seats get their paddles (vs_bot's bot seat its [`crate::components::Bot`] at
-/// `options.bot`), and the match its ball; Breakout seats get a whole field each (paddle,
+/// `options.bot`), and the match entity its ball; Breakout seats get a whole field each (paddle,
 /// resting ball, full wall, 3 lives, a launch PRNG seeded with the match seed), and a versus
 /// match its [`TimeLimit`].
 pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
@@ -280,12 +282,11 @@ pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
     let mut match_entity = world.entity_mut(entity);
     match_entity.insert(seats);
     if game == Game::Pong {
-        let ball = match_entity.world_scope(|world| {
-            world
-                .spawn((InMatch(entity), pong::starting_ball(first_serve)))
-                .id()
-        });
-        match_entity.insert((TeamScore::default(), PongCourt { ball }));
+        match_entity.insert((
+            TeamScore::default(),
+            PongCourt { ball: entity },
+            pong::starting_ball(first_serve),
+        ));
     }
     if game == Game::Breakout && mode == Mode::Versus {
         match_entity.insert(TimeLimit {

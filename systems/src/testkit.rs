@@ -2,6 +2,7 @@
 //! matches set up in a given phase, so that a test can run just one system on it.
 
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::RunSystemOnce;
 
 use crate::components::{Ball, MatchPhase, PongCourt, Seats, Serve};
 use crate::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, PlayerRef};
@@ -53,9 +54,13 @@ pub(crate) fn seated_pong(world: &mut World, seed: u64, score_limit: u32) -> Ent
     game
 }
 
-/// Forces a match's phase (for tests of one system).
+/// Forces a match's phase (for tests of one system), and marks its seats as a tick would
+/// ([`crate::lifecycle::mark_seats_in_play`]).
 pub(crate) fn set_phase(world: &mut World, game: Entity, phase: Phase) {
     world.get_mut::<MatchPhase>(game).expect("match").phase = phase;
+    world
+        .run_system_once(crate::lifecycle::mark_seats_in_play)
+        .expect("marks the seats");
 }
 
 /// A Pong 1v1 match already `playing`, the ball served with this position and velocity.
