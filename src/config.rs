@@ -161,9 +161,10 @@ pub struct Config {
     #[arg(long, env = "ARCADE_TICK_REALTIME")]
     pub tick_realtime: bool,
 
-    /// Worker threads of the network runtime (HTTP and WebSocket). 0: one per core less one,
-    /// the tick thread's (at least one): a worker more than the cores left to it costs CPU in
-    /// wake-ups and work stealing without serving more (BENCHMARKS.md "Network CPU").
+    /// Worker threads of the network runtime (HTTP and WebSocket). 0: one per core, so the
+    /// network can use every core under load. Fewer (e.g. 1 on 2 cores) costs ~10 % less CPU
+    /// per player in wake-ups and work stealing, but caps the network at that many cores
+    /// (BENCHMARKS.md "Network CPU" and "Side by side, one run (session 6)").
     #[arg(long, env = "ARCADE_NET_WORKERS", default_value_t = 0)]
     pub net_workers: usize,
 
@@ -296,14 +297,12 @@ impl Config {
         }
     }
 
-    /// The network runtime's worker threads: `--net-workers`, or one per core less the tick
-    /// thread's core, at least one.
+    /// The network runtime's worker threads: `--net-workers`, or one per core.
     pub fn net_workers(&self) -> usize {
         if self.net_workers > 0 {
             return self.net_workers;
         }
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        cores.saturating_sub(1).max(1)
+        std::thread::available_parallelism().map_or(1, usize::from)
     }
 
     /// `--instance-id`, or the host name and the port this instance listens on.
@@ -373,7 +372,7 @@ mod tests {
         );
         assert_eq!(config.max_connections, DEFAULT_MAX_CONNECTIONS);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        assert_eq!(config.net_workers(), (cores - 1).max(1));
+        assert_eq!(config.net_workers(), cores);
         let config = Config::try_parse_from(["arcade", "--net-workers", "3"]).unwrap();
         assert_eq!(config.net_workers(), 3);
     }
