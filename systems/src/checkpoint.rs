@@ -652,14 +652,6 @@ mod tests {
     use crate::tick::{MatchEvent, MatchEvents};
     use crate::view::state_hash;
 
-    const MODES: [Mode; 5] = [
-        Mode::OneVsOne,
-        Mode::TwoVsTwo,
-        Mode::VsBot,
-        Mode::Solo,
-        Mode::Versus,
-    ];
-
     /// The longest a test match may last (3 minutes at 60 Hz).
     const MAX_TICKS: u64 = 60 * 60 * 3;
 
@@ -811,7 +803,7 @@ mod tests {
 
     #[test]
     fn every_mode_restored_at_any_tick_goes_on_as_the_original() {
-        for (n, mode) in MODES.into_iter().enumerate() {
+        for (n, mode) in Mode::ALL.into_iter().enumerate() {
             for at in [0, 1, 150, 400] {
                 let seed = 10 + n as u64;
                 continue_both(mode, seed, at, Some(30));
@@ -821,7 +813,7 @@ mod tests {
 
     #[test]
     fn a_restored_match_nobody_returns_to_ends_by_the_grace_rules() {
-        for (n, mode) in MODES.into_iter().enumerate() {
+        for (n, mode) in Mode::ALL.into_iter().enumerate() {
             let record = continue_both(mode, 20 + n as u64, 200, None);
             // Every player away: no one is left to win, so the grace ends it aborted.
             assert_eq!(record.reason, EndReason::Aborted, "{mode:?} {record:?}");

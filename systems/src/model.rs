@@ -161,6 +161,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode, Pong's first.
+    pub const ALL: [Mode; 5] = [
+        Mode::OneVsOne,
+        Mode::TwoVsTwo,
+        Mode::VsBot,
+        Mode::Solo,
+        Mode::Versus,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::OneVsOne => "1v1",
@@ -528,13 +537,7 @@ mod tests {
         for seat in Mode::TwoVsTwo.player_seats() {
             assert_eq!(seat.as_str().parse::<Seat>(), Ok(*seat));
         }
-        for mode in [
-            Mode::OneVsOne,
-            Mode::TwoVsTwo,
-            Mode::VsBot,
-            Mode::Solo,
-            Mode::Versus,
-        ] {
+        for mode in Mode::ALL {
             assert_eq!(mode.as_str().parse::<Mode>(), Ok(mode));
         }
     }

@@ -893,13 +893,7 @@ mod tests {
 
     #[test]
     fn two_hundred_random_matches_with_bots_replay_identically() {
-        let modes = [
-            Mode::OneVsOne,
-            Mode::TwoVsTwo,
-            Mode::VsBot,
-            Mode::Solo,
-            Mode::Versus,
-        ];
+        let modes = Mode::ALL;
         let mut reasons = std::collections::HashSet::new();
         for seed in 0..200u64 {
             let mode = modes[(seed % modes.len() as u64) as usize];
@@ -1283,15 +1277,9 @@ mod tests {
         }
 
         // Bytes per minute of each mode, every player sending at 20 Hz.
-        for (mode, stream) in [
-            Mode::OneVsOne,
-            Mode::TwoVsTwo,
-            Mode::VsBot,
-            Mode::Solo,
-            Mode::Versus,
-        ]
-        .into_iter()
-        .flat_map(|mode| [(mode, Stream::Keyboard), (mode, Stream::Random)])
+        for (mode, stream) in Mode::ALL
+            .into_iter()
+            .flat_map(|mode| [(mode, Stream::Keyboard), (mode, Stream::Random)])
         {
             let mut axes = [0f32; 5];
             let mut sim = simulation(60);

@@ -1385,13 +1385,7 @@ mod tests {
 
     #[test]
     fn every_mode_replays_the_same_from_the_same_seed_and_input_log() {
-        for mode in [
-            Mode::OneVsOne,
-            Mode::TwoVsTwo,
-            Mode::VsBot,
-            Mode::Solo,
-            Mode::Versus,
-        ] {
+        for mode in Mode::ALL {
             let first = replay_mode(mode, 11, 3000);
             assert_eq!(first, replay_mode(mode, 11, 3000), "{mode:?}");
             assert_ne!(first.0, replay_mode(mode, 12, 3000).0, "{mode:?}");

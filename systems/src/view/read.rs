@@ -239,16 +239,7 @@ mod tests {
         let mut sim = simulation(60);
         let world = &mut sim.world;
         let mut games = Vec::new();
-        for (n, mode) in [
-            Mode::OneVsOne,
-            Mode::TwoVsTwo,
-            Mode::VsBot,
-            Mode::Solo,
-            Mode::Versus,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (n, mode) in Mode::ALL.into_iter().enumerate() {
             let n = n as u64;
             // All bots; one player and bots; one player and an empty seat (waiting).
             let bots_only = sim::create_match(world, spec(10 * n + 1, mode, 3, n));
