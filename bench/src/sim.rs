@@ -8,8 +8,9 @@
 //!   with the same N, seeds and bots, stepped tick for tick alternately with the ECS world,
 //!   so that the ECS overhead is a ratio measured side by side under the same noise.
 //! - `--bridge`: the server's tick with the bridge (receive + send systems: inputs through
-//!   the command channel, `state` encoded once per match and fanned out to 2 outboxes), the
-//!   figure quoted for the tick duration with 100 and 10,000 matches.
+//!   the command channel, `state` encoded once per match and handed, as in the server, to
+//!   sender tasks on a tokio runtime of a worker per core, which stage it in the 2 members'
+//!   outboxes), the figure quoted for the tick duration with 100 and 10,000 matches.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -274,6 +275,18 @@ fn measure(matches: usize, ticks: usize, codec: Codec, compact: bool) -> Vec<f64
         reconnect_grace_ticks: 600,
     });
     bridge::install(&mut sim, inbox, BridgeConfig { snapshot_every: 1 });
+    // As in the server: sender tasks on a runtime of a worker per core stage each match's
+    // `state` in its members' outboxes and release the inputs' replies (`bridge::wake`).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let (wake_ups, senders) = {
+        let _inside = runtime.enter();
+        bridge::WakeUps::with_waker_task()
+    };
+    runtime.spawn(senders);
+    sim.world.insert_resource(wake_ups);
     let players = fill(&mut sim, &commands, matches, codec, compact);
     let mut batch = Batch::default();
     let mut durations = Vec::with_capacity(ticks);

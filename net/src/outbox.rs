@@ -112,15 +112,15 @@ enum Spilled {
     Final(MatchId, Frame),
 }
 
-/// What staging a `state` from the tick thread did ([`Outbox::try_stage_chained`]).
+/// What staging a member's `state` did ([`Outbox::stage_state`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Staged {
-    /// Queued (or not needed: the connection is closing).
     Queued,
     /// Queued in place of an unsent older `state` of the match, which is dropped.
     Replaced,
-    /// Not queued: another thread held the queue's lock; the tick thread does not wait.
-    Busy,
+    /// Nothing queued: the member is gone, the connection is closing, or there was no frame
+    /// for it.
+    Skipped,
 }
 
 impl Parked {
@@ -303,57 +303,47 @@ impl Outbox {
     /// wakes the writer (tokio's side: it may wait for the lock). Returns true when an older
     /// frame was dropped.
     pub fn push_state(&self, match_id: MatchId, frame: Frame) -> bool {
-        let lanes = self.lock();
-        let staged = self.stage_locked(lanes, match_id, move |_| frame);
+        let staged = self.stage_state(match_id, None, move |_| Some(frame));
         self.wake_writer.notify_one();
         staged == Staged::Replaced
     }
 
-    /// Queues the newest state of a match for the tick thread, without waking the writer (the
-    /// caller hands its wake-ups to the sender tasks, `bridge::wake`). A compact connection's
-    /// `state`s form a chain: `make` is called under the lock with whether an unsent `state` of
-    /// the match is still queued (then that frame is dropped and `make` must return a keyframe,
-    /// since a delta would build on the dropped one).
+    /// Queues a member's newest `state` of a match, without waking the writer (the sender task
+    /// that calls it writes the socket itself, `bridge::wake`). It waits for the lock, so it is
+    /// not for the tick thread.
     ///
-    /// The tick thread never waits on a lock: when another thread holds this queue's lock at
-    /// that moment (a writer or a sender moving frames, which the scheduler may have preempted
-    /// mid-move for milliseconds), nothing is queued and [`Staged::Busy`] is returned. A skipped `state` is a dropped one: the next tick's is
-    /// newer; a compact member's chain breaks there, so its next `state` must be a keyframe.
-    pub fn try_stage_chained(&self, match_id: MatchId, make: impl FnOnce(bool) -> Frame) -> Staged {
-        match self.lanes.try_lock() {
-            Ok(lanes) => self.stage_locked(lanes, match_id, make),
-            Err(TryLockError::WouldBlock) => {
-                self.dropped_states.fetch_add(1, Ordering::Relaxed);
-                Staged::Busy
-            }
-            Err(TryLockError::Poisoned(_)) => panic!("outbox lock poisoned"),
-        }
-    }
-
-    /// [`Outbox::try_stage_chained`] for a frame that needs no chain.
-    pub fn try_stage_state(&self, match_id: MatchId, frame: Frame) -> Staged {
-        self.try_stage_chained(match_id, move |_| frame)
-    }
-
-    fn stage_locked(
+    /// `gone` is the member's flag (`link::Member::gone`), read under the lock: the tick thread
+    /// sets it before it pushes the leave's `ack` or the `match.end`, and a `match.end` drops
+    /// the match's unsent `state` (under the lock too, or by the lock's next holder when it was
+    /// spilled), so no `state` of a match follows its end. A compact connection's `state`s
+    /// form a chain: `make` is called under the lock with whether an unsent `state` of the
+    /// match is still queued (a delta would build on it) and gives the frame to queue in its
+    /// place, or `None` to leave the queue as it is.
+    pub fn stage_state(
         &self,
-        mut lanes: MutexGuard<'_, Lanes>,
         match_id: MatchId,
-        make: impl FnOnce(bool) -> Frame,
+        gone: Option<&AtomicBool>,
+        make: impl FnOnce(bool) -> Option<Frame>,
     ) -> Staged {
-        if lanes.close.is_some() {
-            return Staged::Queued;
+        let mut lanes = self.lock();
+        if lanes.close.is_some() || gone.is_some_and(|gone| gone.load(Ordering::Acquire)) {
+            return Staged::Skipped;
         }
         let staged = match lanes.states.iter_mut().find(|(id, _)| *id == match_id) {
-            Some(slot) => {
-                slot.1 = make(true);
-                Staged::Replaced
-            }
-            None => {
-                let frame = make(false);
-                lanes.states.push((match_id, frame));
-                Staged::Queued
-            }
+            Some(slot) => match make(true) {
+                Some(frame) => {
+                    slot.1 = frame;
+                    Staged::Replaced
+                }
+                None => Staged::Skipped,
+            },
+            None => match make(false) {
+                Some(frame) => {
+                    lanes.states.push((match_id, frame));
+                    Staged::Queued
+                }
+                None => Staged::Skipped,
+            },
         };
         drop(lanes);
         if staged == Staged::Replaced {
@@ -499,28 +489,35 @@ mod tests {
         Frame::Text(s.into())
     }
 
+    /// A member marked gone gets no `state` (read under the lock), and neither does a closing
+    /// connection; a `make` that gives nothing leaves the unsent `state` in place.
     #[test]
-    fn the_tick_thread_skips_a_queue_another_thread_holds_and_counts_the_state_dropped() {
-        let outbox = Arc::new(Outbox::new(Codec::Json));
-        let held = outbox.hold_lock();
-        let other = outbox.clone();
-        let staged = std::thread::spawn(move || other.try_stage_state(MatchId(1), text("s1")))
-            .join()
-            .unwrap();
-        assert_eq!(staged, Staged::Busy);
-        drop(held);
-        assert_eq!(outbox.dropped_states(), 1);
+    fn a_gone_member_or_a_closing_connection_gets_no_state() {
+        let outbox = Outbox::new(Codec::Json);
+        let gone = AtomicBool::new(false);
+        let state = |name: &'static str| move |_| Some(text(name));
         assert_eq!(
-            outbox.try_stage_state(MatchId(1), text("s2")),
+            outbox.stage_state(MatchId(1), Some(&gone), state("s1")),
             Staged::Queued
         );
         assert_eq!(
-            outbox.try_stage_state(MatchId(1), text("s3")),
-            Staged::Replaced
+            outbox.stage_state(MatchId(1), Some(&gone), |_| None),
+            Staged::Skipped
+        );
+        gone.store(true, Ordering::Relaxed);
+        assert_eq!(
+            outbox.stage_state(MatchId(1), Some(&gone), state("s2")),
+            Staged::Skipped
         );
         let mut batch = Batch::default();
         outbox.take(&mut batch);
-        assert_eq!(batch.states, [(MatchId(1), text("s3"))]);
+        assert_eq!(batch.states, [(MatchId(1), text("s1"))]);
+        outbox.close(CLOSE_GOING_AWAY);
+        assert_eq!(
+            outbox.stage_state(MatchId(1), None, state("s3")),
+            Staged::Skipped
+        );
+        assert_eq!(outbox.dropped_states(), 0);
     }
 
     /// While another thread holds the lock, pushes (from the tick thread or tokio's) return at
@@ -530,14 +527,8 @@ mod tests {
     #[test]
     fn a_push_never_waits_for_the_lock_and_keeps_its_order() {
         let outbox = Arc::new(Outbox::new(Codec::Json));
-        assert_eq!(
-            outbox.try_stage_state(MatchId(1), text("s1")),
-            Staged::Queued
-        );
-        assert_eq!(
-            outbox.try_stage_state(MatchId(2), text("other")),
-            Staged::Queued
-        );
+        assert!(!outbox.push_state(MatchId(1), text("s1")));
+        assert!(!outbox.push_state(MatchId(2), text("other")));
         let held = outbox.hold_lock();
         let pusher = outbox.clone();
         let (done, finished) = std::sync::mpsc::channel();
@@ -627,16 +618,16 @@ mod tests {
         let outbox = Outbox::new_compact();
         assert_eq!(outbox.codec(), Codec::Msgpack);
         assert!(outbox.is_compact());
-        let frame = |stale: bool| text(if stale { "key" } else { "delta" });
-        assert_eq!(outbox.try_stage_chained(MatchId(1), frame), Staged::Queued);
+        let frame = |stale: bool| Some(text(if stale { "key" } else { "delta" }));
+        assert_eq!(outbox.stage_state(MatchId(1), None, frame), Staged::Queued);
         assert_eq!(
-            outbox.try_stage_chained(MatchId(1), frame),
+            outbox.stage_state(MatchId(1), None, frame),
             Staged::Replaced
         );
         let mut batch = Batch::default();
         outbox.take(&mut batch);
         assert_eq!(batch.states, [(MatchId(1), text("key"))]);
-        assert_eq!(outbox.try_stage_chained(MatchId(1), frame), Staged::Queued);
+        assert_eq!(outbox.stage_state(MatchId(1), None, frame), Staged::Queued);
         assert_eq!(outbox.dropped_states(), 1);
     }
 

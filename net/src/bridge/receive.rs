@@ -12,8 +12,11 @@ use serde::Serialize;
 
 use crate::bridge::match_metrics::MetricsHandle;
 use crate::bridge::send::send_match_start;
+use crate::bridge::wake::WakeUps;
 use crate::clock::now_ms;
-use crate::link::audience::{Audience, Lobby, MatchIdOf, add_member, playing_in, remove_member};
+use crate::link::audience::{
+    Audience, Lobby, MatchIdOf, Members, add_member, playing_in, remove_member,
+};
 use crate::link::command::{Command, Inbox, LiveMatch, MatchOp, MatchRequest, SeatedPlayer};
 use crate::link::reply::ReplyTo;
 use crate::outbox::{ConnId, Outbox};
@@ -29,8 +32,14 @@ use crate::wire::protocol::{ErrorCode, Input, JoinAs, MatchCreate, MatchJoin};
 #[derive(Default)]
 pub struct InputRoutes(IdMap<PlayerId, (MatchId, sim::InputRoute)>);
 
-/// Drains the command channel into the World (runs first in every tick).
-pub fn receive_commands(world: &mut World, mut routes: Local<InputRoutes>) {
+/// Drains the command channel into the World (runs first in every tick). The outboxes of the
+/// accepted inputs' replies go to the senders to be dropped there (`released`, handed over at
+/// the end): dropping them here would fetch, for every input, a line another core wrote.
+pub fn receive_commands(
+    world: &mut World,
+    mut routes: Local<InputRoutes>,
+    mut released: Local<Vec<Arc<Outbox>>>,
+) {
     let inbox = world.resource::<Inbox>().0.clone();
     for command in inbox.try_iter() {
         match command {
@@ -61,11 +70,21 @@ pub fn receive_commands(world: &mut World, mut routes: Local<InputRoutes>) {
                 player,
                 reply,
                 input,
-            } => apply_input(world, &mut routes, player, reply, input),
+            } => {
+                if let Some(unused) = apply_input(world, &mut routes, player, reply, input) {
+                    released.push(unused.outbox);
+                }
+            }
             Command::ListLive { game, reply } => {
                 let _ = reply.send(live_matches(world, game));
             }
             Command::Run(job) => job(world),
+        }
+    }
+    if !released.is_empty() {
+        match world.get_resource_mut::<WakeUps>() {
+            Some(mut wake_ups) => wake_ups.release(&mut released),
+            None => released.clear(),
         }
     }
 }
@@ -276,10 +295,7 @@ fn leave_match(world: &mut World, conn: ConnId, player: PlayerId, reply: ReplyTo
         // Every connection of the player leaves with the seat.
         if let Some(mut audience) = world.get_mut::<Audience>(game) {
             let audience = &mut *audience;
-            let (gone, stay) = std::mem::take(&mut audience.members)
-                .into_iter()
-                .partition(|member| member.player == player);
-            audience.members = stay;
+            let gone = audience.remove_where(|member| member.player == player);
             if started {
                 audience.leavers.extend(member.into_iter().chain(gone));
             }
@@ -302,23 +318,24 @@ struct LeaveReply {
 /// `state.resync`: marks the connection's membership so that its next `state` of the match
 /// is a keyframe (a connection of any codec may ask; only compact ones see a difference).
 fn resync(world: &mut World, conn: ConnId, reply: ReplyTo, id: MatchId) {
-    let member = sim::find_match(world, id)
-        .and_then(|game| world.get::<Audience>(game))
-        .and_then(|audience| audience.members.iter().find(|m| m.conn == conn));
-    let Some(member) = member else {
+    let audience = sim::find_match(world, id).and_then(|game| world.get::<Audience>(game));
+    let member = audience.and_then(|audience| audience.members.iter().find(|m| m.conn == conn));
+    let (Some(audience), Some(member)) = (audience, member) else {
         return reply.error(ErrorCode::NotFound, format!("not in match {id}"));
     };
     member.needs_keyframe.store(true, Ordering::Relaxed);
+    audience.members.ask(Members::ASK_KEYFRAME);
     reply.ack(LeaveReply { match_id: id });
 }
 
+/// Applies an input; returns its reply target when no reply was needed (the input was taken).
 fn apply_input(
     world: &mut World,
     routes: &mut InputRoutes,
     player: PlayerId,
     reply: ReplyTo,
     input: Input,
-) {
+) -> Option<ReplyTo> {
     // The metrics are looked up only for a rejected input (no `Arc` clone per input).
     let reject = |world: &World, reason: &str| {
         if let Some(metrics) = world.get_resource::<MetricsHandle>() {
@@ -341,7 +358,8 @@ fn apply_input(
         None => {
             let Some(game) = sim::find_match(world, input.match_id) else {
                 reject(world, "not_found");
-                return reply.error(ErrorCode::NotFound, format!("no match {}", input.match_id));
+                reply.error(ErrorCode::NotFound, format!("no match {}", input.match_id));
+                return None;
             };
             match sim::input_route(world, game, player) {
                 Some(route) => {
@@ -354,7 +372,7 @@ fn apply_input(
         }
     };
     match submitted {
-        Ok(()) => {}
+        Ok(()) => return Some(reply),
         Err(InputError::NotAPlayer) => {
             reject(world, "forbidden");
             reply.error(
@@ -367,6 +385,7 @@ fn apply_input(
             reply.error(ErrorCode::BadRequest, "axis must be a number in [-1, 1]");
         }
     }
+    None
 }
 
 /// Seats a (re)connected player back into every live match where it holds a seat: the

@@ -4,7 +4,6 @@
 //! match's one delta, or its one keyframe when their chain is broken ([`CompactStreams`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 
 use arcade_data::persist::CommitGates;
 use arcade_systems::bevy_ecs;
@@ -20,10 +19,10 @@ use serde::Serialize;
 use crate::bridge::BridgeConfig;
 use crate::bridge::match_metrics::MetricsHandle;
 use crate::bridge::receive::seated_players;
-use crate::bridge::wake::WakeUps;
+use crate::bridge::wake::{Delivery, WakeUps};
 use crate::link::SeatedPlayer;
-use crate::link::audience::{Audience, Lobby, MatchIdOf};
-use crate::outbox::{ConnId, Staged};
+use crate::link::audience::{Audience, Encodings, Lobby, MatchIdOf, Members};
+use crate::outbox::ConnId;
 use crate::wire::arena::FrameArena;
 use crate::wire::codec::{Codec, Frame, TextBytes};
 use crate::wire::protocol::Envelope;
@@ -251,6 +250,9 @@ fn finish<T: Serialize>(world: &mut World, game: Entity, id: MatchId, message: &
     let Some(audience) = world.entity_mut(game).take::<Audience>() else {
         return;
     };
+    // Before the `match.end` is pushed: a sender holding this tick's member list stages no
+    // `state` after it.
+    audience.members.dismiss();
     let mut encoded: [Option<Frame>; 2] = [None, None];
     let mut held = Vec::new();
     for member in audience.members.iter().chain(&audience.leavers) {
@@ -277,6 +279,7 @@ fn finish<T: Serialize>(world: &mut World, game: Entity, id: MatchId, message: &
 /// Drops a match that is going (ended, or handed over with a checkpoint) from the bridge's
 /// indexes: its compact stream, its members' watch lists, its seats, its join code.
 pub(crate) fn forget_match(world: &mut World, game: Entity, id: MatchId, audience: &Audience) {
+    audience.members.dismiss();
     if let Some(mut streams) = world.get_resource_mut::<CompactStreams>() {
         streams.0.remove(&game);
     }
@@ -300,39 +303,6 @@ pub(crate) fn forget_match(world: &mut World, game: Entity, id: MatchId, audienc
 #[derive(Resource, Default)]
 pub struct CompactStreams(HashMap<Entity, MatchStream>);
 
-/// This tick's compact frames of one match, each made on first ask and shared.
-struct CompactFrames<'s> {
-    stream: &'s mut MatchStream,
-    /// Whether the stream took this tick's snapshot (else nothing compact goes out).
-    ready: bool,
-    delta: Option<Option<Frame>>,
-    keyframe: Option<Frame>,
-}
-
-impl CompactFrames<'_> {
-    fn delta(&mut self, arena: &mut FrameArena) -> Option<Frame> {
-        let stream = &mut *self.stream;
-        self.delta
-            .get_or_insert_with(|| stream.delta().map(|bytes| Frame::Binary(arena.copy(bytes))))
-            .clone()
-    }
-
-    fn keyframe(&mut self, arena: &mut FrameArena) -> Frame {
-        let stream = &mut *self.stream;
-        self.keyframe
-            .get_or_insert_with(|| Frame::Binary(arena.copy(stream.keyframe())))
-            .clone()
-    }
-
-    /// The frame for a member: the delta when its chain holds, else the keyframe.
-    fn for_member(&mut self, chain_holds: bool, arena: &mut FrameArena) -> Frame {
-        match chain_holds.then(|| self.delta(arena)).flatten() {
-            Some(delta) => delta,
-            None => self.keyframe(arena),
-        }
-    }
-}
-
 /// How a JSON `state` frame starts: the envelope around the match's `data` object.
 const STATE_JSON_HEAD: &[u8] = b"{\"type\":\"state\",\"data\":";
 
@@ -347,6 +317,8 @@ pub struct StateFrames {
     /// What a state reads of the World (its queries), made by [`StateFrames::prepare`].
     reader: Option<StateReader>,
     writers: StateWriters,
+    /// The matches whose member encodings a sender asked to be read again this tick.
+    recount: Vec<Entity>,
 }
 
 #[derive(Default)]
@@ -391,79 +363,81 @@ impl StateWriters {
     }
 }
 
+/// Hands every match's `state` of this tick to the senders (`bridge::wake`): read once, written
+/// once per encoding its members read (the compact delta, and the keyframe when a member
+/// needs one), with the member list as it is. No member's connection is read here.
 fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
     let mut frames = std::mem::take(&mut world.resource_mut::<Lobby>().frames);
     frames.prepare(world);
-    let StateFrames { reader, writers } = &mut frames;
+    let StateFrames {
+        reader,
+        writers,
+        recount,
+    } = &mut frames;
     let reader = reader.as_ref().expect("prepared");
     let mut wake_ups = std::mem::take(&mut *world.get_resource_or_init::<WakeUps>());
     let mut streams = std::mem::take(&mut world.get_resource_or_init::<CompactStreams>().0);
     let tick_rate = world.resource::<SimConfig>().tick_rate;
-    let mut dropped = 0u64;
     for (game, audience, id, phase) in audiences.iter(world) {
         if audience.members.is_empty() || phase.is_none_or(|phase| phase.phase == Phase::Finished) {
             continue;
         }
+        let asks = audience.members.take_asks();
+        let encodings = if asks & Members::ASK_RECOUNT != 0 {
+            recount.push(game);
+            Encodings::of(&audience.members)
+        } else {
+            audience.encodings
+        };
         let state = reader.read(world, game);
-        let mut encoded: [Option<Frame>; 2] = [None, None];
-        let mut compact = audience
-            .members
-            .iter()
-            .any(|member| member.outbox.is_compact())
-            .then(|| {
-                let stream = streams
-                    .entry(game)
-                    .or_insert_with(|| MatchStream::new(tick_rate));
-                let ready = match &state {
-                    Ok(state) => stream.update(state).is_ok(),
-                    Err(_) => {
-                        stream.reset();
-                        false
-                    }
-                };
-                CompactFrames {
-                    stream,
-                    ready,
-                    delta: None,
-                    keyframe: None,
-                }
-            });
-        for member in &audience.members {
-            let outbox = &member.outbox;
-            let staged =
-                if let Some(compact_frames) = compact.as_mut().filter(|_| outbox.is_compact()) {
-                    if !compact_frames.ready {
-                        continue;
-                    }
-                    let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
-                    let chain_holds = !broken && !member.keyframes_only;
-                    let staged = outbox.try_stage_chained(id.0, |stale| {
-                        compact_frames.for_member(chain_holds && !stale, &mut writers.arena)
-                    });
-                    if staged == Staged::Busy {
-                        member.needs_keyframe.store(true, Ordering::Relaxed);
-                    }
-                    staged
-                } else {
-                    let codec = outbox.codec();
-                    let frame = encoded[codec.index()].get_or_insert_with(|| {
-                        let state = state.as_ref().expect("a live match has a state");
-                        writers.encode(codec, state)
-                    });
-                    outbox.try_stage_state(id.0, frame.clone())
-                };
-            match staged {
-                Staged::Queued => wake_ups.stage(outbox),
-                Staged::Replaced => {
-                    dropped += 1;
-                    wake_ups.stage(outbox);
-                }
-                // Nothing was queued, so there is nothing to write.
-                Staged::Busy => dropped += 1,
+        let mut delivery = Delivery {
+            match_id: id.0,
+            members: audience.members.clone(),
+            plain: [None, None],
+            delta: None,
+            keyframe: None,
+        };
+        for (codec, wanted) in [
+            (Codec::Json, encodings.json),
+            (Codec::Msgpack, encodings.msgpack),
+        ] {
+            if wanted {
+                let state = state.as_ref().expect("a live match has a state");
+                delivery.plain[codec.index()] = Some(writers.encode(codec, state));
             }
+        }
+        if encodings.compact {
+            let stream = streams
+                .entry(game)
+                .or_insert_with(|| MatchStream::new(tick_rate));
+            let ready = match &state {
+                Ok(state) => stream.update(state).is_ok(),
+                Err(_) => {
+                    stream.reset();
+                    false
+                }
+            };
+            if ready {
+                let arena = &mut writers.arena;
+                delivery.delta = stream.delta().map(|bytes| Frame::Binary(arena.copy(bytes)));
+                let wanted = asks & Members::ASK_KEYFRAME != 0 || encodings.keyframes_only;
+                if wanted || delivery.delta.is_none() {
+                    delivery.keyframe = Some(Frame::Binary(arena.copy(stream.keyframe())));
+                }
+            } else {
+                // Asked again at the next snapshot the stream takes.
+                audience.members.ask(asks & Members::ASK_KEYFRAME);
+            }
+        }
+        wake_ups.deliver(delivery);
+    }
+    for game in recount.drain(..) {
+        if let Some(mut audience) = world.get_mut::<Audience>(game) {
+            audience.recount();
         }
     }
     wake_ups.flush();
+    let dropped = wake_ups.take_dropped();
     *world.resource_mut::<WakeUps>() = wake_ups;
     world.resource_mut::<CompactStreams>().0 = streams;
     world.resource_mut::<Lobby>().frames = frames;
@@ -556,7 +530,9 @@ mod tests {
             sim.step();
             // As `send_states` does before each tick's states.
             frames.prepare(&mut sim.world);
-            let StateFrames { reader, writers } = &mut frames;
+            let StateFrames {
+                reader, writers, ..
+            } = &mut frames;
             let reader = reader.as_ref().unwrap();
             for &game in &games {
                 let message = StateMessage {

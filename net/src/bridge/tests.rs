@@ -8,6 +8,7 @@ use arcade_systems::sim::{SimConfig, Simulation};
 use serde_json::Value;
 
 use super::*;
+use crate::bridge::WakeUps;
 use crate::link::playing_in;
 use crate::outbox::{Batch, Outbox};
 use crate::wire::codec::{Codec, Frame, RequestId};
@@ -410,15 +411,22 @@ fn a_compact_member_gets_a_keyframe_then_deltas_and_a_keyframe_after_a_dropped_s
         apply(take_compact(&watcher, &mut control), &mut kinds);
     }
     assert_eq!(kinds, [KEYFRAME_TAG, DELTA_TAG, DELTA_TAG, DELTA_TAG]);
-    // The writer takes nothing for three ticks: the unsent delta is dropped, and what waits is
-    // a keyframe (a delta would build on the dropped frame).
+    // The writer takes nothing for two ticks: the second tick's delta would build on the
+    // unsent first, so it is not staged (the first still chains and waits) and a keyframe is
+    // asked for.
+    bridge.step(2);
+    kinds.clear();
+    apply(take_compact(&watcher, &mut control), &mut kinds);
+    assert_eq!(kinds, [DELTA_TAG]);
+    // The keyframe comes at the next tick and replaces whatever is unsent by then: after three
+    // ticks without the writer, what waits is that keyframe.
     bridge.step(3);
     kinds.clear();
     apply(take_compact(&watcher, &mut control), &mut kinds);
     bridge.step(1);
     apply(take_compact(&watcher, &mut control), &mut kinds);
     assert_eq!(kinds, [KEYFRAME_TAG, DELTA_TAG]);
-    assert_eq!(watcher.outbox.dropped_states(), 2);
+    assert_eq!(watcher.outbox.dropped_states(), 1);
     // `state.resync`: ack, then a keyframe; a match it is not in: not_found.
     bridge.request(&watcher, MatchOp::Resync(match_id));
     bridge.request(&watcher, MatchOp::Resync(MatchId(7)));
@@ -438,35 +446,75 @@ fn a_compact_member_gets_a_keyframe_then_deltas_and_a_keyframe_after_a_dropped_s
     assert_eq!(compact["acks"], json["data"]["acks"]);
 }
 
+/// With sender tasks (as in the server), the tick thread never touches a member's outbox: a
+/// tick completes while another thread holds one, and only that member's `state` waits for
+/// the lock, staged by the sender once it is free.
 #[test]
-fn a_state_skipped_because_a_writer_held_the_outbox_is_followed_by_a_keyframe() {
-    use arcade_systems::compact::{DELTA_TAG, Decoder, KEYFRAME_TAG};
+fn a_tick_does_not_wait_for_a_members_outbox_held_by_another_thread() {
+    use arcade_systems::compact::{Decoder, KEYFRAME_TAG};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
     let mut bridge = Bridge::new();
-    let (_left, _right, match_id) = started(&mut bridge);
+    let (wake_ups, senders) = {
+        let _inside = runtime.enter();
+        WakeUps::with_waker_task()
+    };
+    runtime.spawn(senders);
+    bridge.sim.world.insert_resource(wake_ups);
+    let (left, _right, match_id) = started(&mut bridge);
     let watcher = compact_spectator(&bridge, match_id);
-    let mut decoder = Decoder::new();
-    let mut control = Vec::new();
-    let mut kinds = Vec::new();
-    for _ in 0..2 {
-        bridge.step(1);
-        let frames = take_compact(&watcher, &mut control);
-        kinds.push(frames[0][0]);
-        decoder.decode(&frames[0]).unwrap();
-    }
-    assert_eq!(kinds, [KEYFRAME_TAG, DELTA_TAG]);
-    // A writer holds the outbox's lock during a tick: the tick does not wait, stages nothing
-    // for it, and the member's next state is a keyframe (its chain broke at the skipped one).
-    let held = watcher.outbox.hold_lock();
+    let settle = |conn: &Conn| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut control = Vec::new();
+        loop {
+            let frames = take_compact(conn, &mut control);
+            if !frames.is_empty() || std::time::Instant::now() > deadline {
+                return frames;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    };
     bridge.step(1);
-    drop(held);
-    assert!(take_compact(&watcher, &mut control).is_empty());
-    assert_eq!(watcher.outbox.dropped_states(), 1);
-    bridge.step(1);
-    let frames = take_compact(&watcher, &mut control);
+    let frames = settle(&watcher);
     assert_eq!(frames[0][0], KEYFRAME_TAG);
-    decoder.decode(&frames[0]).unwrap();
-    bridge.step(1);
-    assert_eq!(take_compact(&watcher, &mut control)[0][0], DELTA_TAG);
+    Decoder::new().decode(&frames[0]).unwrap();
+    take(&left);
+
+    let outbox = watcher.outbox.clone();
+    let locked = std::sync::Barrier::new(2);
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let step_waited = std::thread::scope(|scope| {
+        let holder = scope.spawn(|| {
+            let released = released;
+            let held = outbox.hold_lock();
+            locked.wait();
+            // Released when the tick is done, or after 10 s if the tick waits for this lock.
+            let waited = released.recv_timeout(std::time::Duration::from_secs(10));
+            drop(held);
+            waited.is_err()
+        });
+        locked.wait();
+        bridge.step(1);
+        release.send(()).unwrap();
+        holder.join().unwrap()
+    });
+    assert!(!step_waited, "the tick waited for a member's outbox");
+    let frames = settle(&watcher);
+    assert_eq!(
+        frames.len(),
+        1,
+        "the held member's state, staged once the lock was free"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while take(&left).states.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other member got its state"
+        );
+        bridge.step(1);
+    }
 }
 
 /// How many `match.event`s of `kind` a connection got.

@@ -1,41 +1,85 @@
-//! [`WakeUps`]: the outboxes the tick thread filled, handed in one batch per sender to the
-//! sender tasks on the tokio runtime, which write them (filled on the tick thread, written on
-//! tokio).
+//! [`WakeUps`]: what a tick hands to the sender tasks on the tokio runtime (filled on the tick
+//! thread, carried out on tokio): each match's `state` frames with its member list
+//! ([`Delivery`]), and the outboxes of the tick's inputs, released there.
 //!
-//! A sender walks its share of the outboxes after a tick and writes each one's frames to its
-//! socket itself, with one vectored write that never waits (`Parked::write_now`): a connection
-//! costs a lock, its frame heads and one `writev`, not a task wake-up. A socket that does not
-//! take everything at once (or a send half its writer task holds) is handed to the
+//! The tick thread encodes a match's `state` once per encoding its members read and hands over
+//! one [`Delivery`] per match: it never reads a member's connection, so a tick costs the same
+//! for a match whatever its members' queues hold. A sender stages the frame in each member's
+//! outbox (the compact delta, or the keyframe for a member whose chain is broken) and writes
+//! it to the socket itself, with one vectored write that never waits (`Parked::write_now`): a
+//! connection costs a lock, its frame heads and one `writev`, not a task wake-up. A socket that
+//! does not take everything at once (or a send half its writer task holds) is handed to the
 //! connection's writer task, which waits for it (at most `SEND_STALL_LIMIT`, then 1008), so a
-//! slow client never delays the others.
+//! slow client never delays the others. Without senders (tests, one-process tools) the tick
+//! thread stages the deliveries itself and wakes the writers.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
+use arcade_systems::model::MatchId;
 
-use crate::outbox::{Batch, Outbox};
+use crate::link::audience::Members;
+use crate::outbox::{Batch, Outbox, Staged};
+use crate::wire::codec::Frame;
 
-/// Where the tick thread hands the outboxes it filled, to be written by the sender tasks on
-/// the tokio runtime (one per runtime worker; an outbox goes to the same one every tick).
-/// Without senders, outboxes wake their writer tasks directly.
+/// One match's `state` of this tick, for its members: made on the tick thread, staged in each
+/// member's outbox by a sender.
+pub(crate) struct Delivery {
+    pub match_id: MatchId,
+    pub members: Members,
+    /// The frame for JSON members and the one for MessagePack members (by `Codec::index`),
+    /// each when some member reads it.
+    pub plain: [Option<Frame>; 2],
+    /// The compact delta, for members whose chain holds; none when the match's compact stream
+    /// has no previous snapshot (or took none this tick).
+    pub delta: Option<Frame>,
+    /// The compact keyframe, made when a member needs one (or there is no delta).
+    pub keyframe: Option<Frame>,
+}
+
+/// Where the tick thread hands its deliveries, to be carried out by the sender tasks on the
+/// tokio runtime (one per runtime worker; a match goes to the same one every tick, so its
+/// `state`s reach a member in order). Without senders, the tick thread carries them out.
 #[derive(Resource, Default)]
 pub struct WakeUps {
-    staged: Vec<Arc<Outbox>>,
     senders: Vec<Sender>,
+    /// This tick's deliveries, without senders.
+    inline: Vec<Delivery>,
+    /// `state`s dropped (replaced unsent, or not staged for a compact member whose chain broke),
+    /// counted by the senders, taken by the tick thread for the metric.
+    dropped: Arc<AtomicU64>,
+    /// The sender that gets this tick's released outboxes (turns go round).
+    next_release: usize,
 }
 
-/// The channels to one sender task: batches out, emptied batches back for reuse.
+/// What one sender is handed for one tick.
+#[derive(Default)]
+struct Share {
+    deliveries: Vec<Delivery>,
+    /// The outboxes of the tick's inputs' replies (`ReplyTo`), dropped by the sender: an
+    /// `Arc` dropped on the tick thread would fetch a line another core wrote.
+    released: Vec<Arc<Outbox>>,
+}
+
+impl Share {
+    fn is_empty(&self) -> bool {
+        self.deliveries.is_empty() && self.released.is_empty()
+    }
+}
+
+/// The channels to one sender task: shares out, emptied shares back for reuse.
 struct Sender {
-    batches: tokio::sync::mpsc::UnboundedSender<Vec<Arc<Outbox>>>,
-    emptied: crossbeam_channel::Receiver<Vec<Arc<Outbox>>>,
+    shares: tokio::sync::mpsc::UnboundedSender<Share>,
+    emptied: crossbeam_channel::Receiver<Share>,
     /// This tick's share, being filled.
-    share: Vec<Arc<Outbox>>,
+    share: Share,
 }
 
-/// Batches a sender has emptied, kept for reuse.
-const RECYCLED_BATCHES: usize = 4;
+/// Shares a sender has emptied, kept for reuse.
+const RECYCLED_SHARES: usize = 4;
 
 /// The most sender tasks, whatever the runtime's size.
 const MAX_SENDERS: usize = 16;
@@ -48,17 +92,18 @@ impl WakeUps {
             .map(|runtime| runtime.metrics().num_workers())
             .unwrap_or(1)
             .clamp(1, MAX_SENDERS);
+        let dropped = Arc::new(AtomicU64::new(0));
         let mut senders = Vec::with_capacity(workers);
         let mut tasks = Vec::with_capacity(workers);
         for _ in 0..workers {
-            let (batches, to_send) = tokio::sync::mpsc::unbounded_channel();
-            let (give_back, emptied) = crossbeam_channel::bounded(RECYCLED_BATCHES);
+            let (shares, to_send) = tokio::sync::mpsc::unbounded_channel();
+            let (give_back, emptied) = crossbeam_channel::bounded(RECYCLED_SHARES);
             senders.push(Sender {
-                batches,
+                shares,
                 emptied,
-                share: Vec::new(),
+                share: Share::default(),
             });
-            tasks.push(send_task(to_send, give_back));
+            tasks.push(send_task(to_send, give_back, dropped.clone()));
         }
         let task = async move {
             let mut tasks = tasks.into_iter();
@@ -72,54 +117,134 @@ impl WakeUps {
         };
         (
             WakeUps {
-                staged: Vec::new(),
                 senders,
+                inline: Vec::new(),
+                dropped,
+                next_release: 0,
             },
             task,
         )
     }
 
-    /// Notes an outbox the tick filled: straight into its sender's share (the same sender for
-    /// an outbox every tick: its address is stable while it lives), or, without senders, to be
-    /// woken at [`WakeUps::flush`].
-    pub(super) fn stage(&mut self, outbox: &Arc<Outbox>) {
+    /// Hands over a match's `state` of this tick.
+    pub(super) fn deliver(&mut self, delivery: Delivery) {
         let count = self.senders.len();
         if count == 0 {
-            self.staged.push(outbox.clone());
+            self.inline.push(delivery);
         } else {
-            let index = (Arc::as_ptr(outbox) as usize >> 7) % count;
-            self.senders[index].share.push(outbox.clone());
+            let index = (delivery.match_id.0 % count as u64) as usize;
+            self.senders[index].share.deliveries.push(delivery);
         }
     }
 
-    /// Hands each sender its share of this tick (or wakes the writers, without senders).
+    /// Hands over the outboxes of the tick's input replies, to be dropped off the tick thread
+    /// (`outboxes` is left empty, its memory kept).
+    pub(super) fn release(&mut self, outboxes: &mut Vec<Arc<Outbox>>) {
+        let count = self.senders.len();
+        if count == 0 {
+            outboxes.clear();
+            return;
+        }
+        self.next_release = (self.next_release + 1) % count;
+        self.senders[self.next_release]
+            .share
+            .released
+            .append(outboxes);
+    }
+
+    /// Hands each sender its share of this tick (or, without senders, carries out the
+    /// deliveries here and wakes the writers).
     pub(super) fn flush(&mut self) {
-        self.staged.drain(..).for_each(|outbox| outbox.wake());
+        let mut dropped = 0;
+        for delivery in self.inline.drain(..) {
+            dropped += deliver(&delivery, |outbox| outbox.wake());
+        }
+        self.dropped.fetch_add(dropped, Ordering::Relaxed);
         for sender in &mut self.senders {
             if sender.share.is_empty() {
                 continue;
             }
             let next = sender.emptied.try_recv().unwrap_or_default();
             let share = std::mem::replace(&mut sender.share, next);
-            if let Err(unsent) = sender.batches.send(share) {
-                unsent.0.iter().for_each(|outbox| outbox.wake());
+            if let Err(unsent) = sender.shares.send(share) {
+                // The runtime is gone (shutdown): nobody writes any more.
+                drop(unsent);
             }
         }
     }
+
+    /// The `state`s dropped since the last call.
+    pub(super) fn take_dropped(&self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed)
+    }
 }
 
-/// One sender: for every batch from the tick thread, writes each outbox's frames.
+/// One sender: for every share from the tick thread, stages each delivery in its members'
+/// outboxes and writes them.
 async fn send_task(
-    mut to_send: tokio::sync::mpsc::UnboundedReceiver<Vec<Arc<Outbox>>>,
-    give_back: crossbeam_channel::Sender<Vec<Arc<Outbox>>>,
+    mut to_send: tokio::sync::mpsc::UnboundedReceiver<Share>,
+    give_back: crossbeam_channel::Sender<Share>,
+    dropped: Arc<AtomicU64>,
 ) {
     let mut batch = Batch::default();
-    while let Some(mut outboxes) = to_send.recv().await {
-        for outbox in outboxes.drain(..) {
-            send_now(&outbox, &mut batch);
+    while let Some(mut share) = to_send.recv().await {
+        let mut count = 0;
+        for delivery in share.deliveries.drain(..) {
+            count += deliver(&delivery, |outbox| send_now(outbox, &mut batch));
         }
-        let _ = give_back.try_send(outboxes);
+        share.released.clear();
+        dropped.fetch_add(count, Ordering::Relaxed);
+        let _ = give_back.try_send(share);
     }
+}
+
+/// Stages a match's `state` in each member's outbox and calls `staged` with every outbox that
+/// got one; returns the `state`s dropped. A compact member gets the delta while its chain
+/// holds, else the keyframe; when this tick has none, its unsent `state` stays queued (a delta
+/// that still chains) and the tick thread is asked for a keyframe at the next `state`.
+fn deliver(delivery: &Delivery, mut staged: impl FnMut(&Outbox)) -> u64 {
+    let mut dropped = 0;
+    for member in delivery.members.iter() {
+        let outbox = &member.outbox;
+        let gone = Some(&member.gone);
+        let result = if outbox.is_compact() {
+            if delivery.delta.is_none() && delivery.keyframe.is_none() {
+                continue;
+            }
+            let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
+            let mut no_keyframe = false;
+            let result = outbox.stage_state(delivery.match_id, gone, |stale| {
+                let chain_holds = !broken && !stale && !member.keyframes_only;
+                let frame = match &delivery.delta {
+                    Some(delta) if chain_holds => Some(delta),
+                    _ => delivery.keyframe.as_ref(),
+                };
+                no_keyframe = frame.is_none();
+                frame.cloned()
+            });
+            if no_keyframe {
+                dropped += 1;
+                member.needs_keyframe.store(true, Ordering::Relaxed);
+                delivery.members.ask(Members::ASK_KEYFRAME);
+            }
+            result
+        } else {
+            let Some(frame) = &delivery.plain[outbox.codec().index()] else {
+                delivery.members.ask(Members::ASK_RECOUNT);
+                continue;
+            };
+            outbox.stage_state(delivery.match_id, gone, |_| Some(frame.clone()))
+        };
+        match result {
+            Staged::Queued => staged(outbox),
+            Staged::Replaced => {
+                dropped += 1;
+                staged(outbox);
+            }
+            Staged::Skipped => {}
+        }
+    }
+    dropped
 }
 
 /// Writes what `outbox` holds to its socket as far as that can be done at once; what cannot is
@@ -184,7 +309,7 @@ mod tests {
         for byte in 0..FRAMES {
             outbox.push(binary(byte, FRAME));
         }
-        outbox.try_stage_state(MatchId(1), binary(250, FRAME));
+        outbox.stage_state(MatchId(1), None, |_| Some(binary(250, FRAME)));
         send_now(&outbox, &mut batch);
         let held = outbox.unpark().expect("parked");
         let left = held.unsent.frames().count();
@@ -196,7 +321,7 @@ mod tests {
 
         // What the socket did not take waits with the send half, first in line; a sender
         // leaves that connection to its writer until it is sent.
-        outbox.try_stage_state(MatchId(2), binary(251, FRAME));
+        outbox.stage_state(MatchId(2), None, |_| Some(binary(251, FRAME)));
         send_now(&outbox, &mut batch);
         let held = outbox.unpark().expect("parked");
         assert_eq!(held.unsent.frames().count(), left, "not touched");

@@ -1,9 +1,10 @@
 //! Who receives a match's frames ([`Audience`]) and the bridge's indexes over live matches
-//! ([`Lobby`]): tick thread only.
+//! ([`Lobby`]): tick thread only, but for a match's member list, which the sender tasks
+//! (tokio) read to stage its `state`s (`bridge::wake`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
@@ -11,15 +12,19 @@ use arcade_systems::model::{MatchId, PlayerId, Seat};
 
 use crate::bridge::send::StateFrames;
 use crate::outbox::{ConnId, Outbox};
+use crate::wire::codec::Codec;
 
 /// Who receives a match's frames.
 #[derive(Component, Default)]
 pub struct Audience {
     /// The connections that get the match's events and `state`.
-    pub members: Vec<Member>,
+    pub members: Members,
+    /// What the members' `state`s are written in, kept with every change of `members` (and
+    /// again when a sender asks, [`Members::ASK_RECOUNT`]).
+    pub encodings: Encodings,
     /// The connections of players who left the started match with `match.leave` (and so
     /// ended it): they get its `match.end` and nothing else (PROTOCOL.md "match.leave").
-    pub leavers: Vec<Member>,
+    pub leavers: Vec<Arc<Member>>,
 }
 
 pub struct Member {
@@ -28,12 +33,129 @@ pub struct Member {
     /// None for a spectator.
     pub seat: Option<Seat>,
     pub outbox: Arc<Outbox>,
-    /// A compact connection's chain of `state`s is broken (it just arrived, or asked with
-    /// `state.resync`): its next `state` of the match is a keyframe. Tick thread only.
+    /// A compact connection's chain of `state`s is broken (it just arrived, asked with
+    /// `state.resync`, or its outbox still held the previous delta): its next `state` of the
+    /// match is a keyframe.
     pub needs_keyframe: AtomicBool,
     /// The connection already plays or watches another live match whose id has the same low
     /// 16 bits: a delta's tag would be ambiguous, so it gets only keyframes of this one.
     pub keyframes_only: bool,
+    /// Set by the tick thread when the member leaves the match (or the match ends), before
+    /// anything that says so is pushed: a sender still holding an older member list reads it
+    /// under the outbox lock and stages no `state` after the leave or the `match.end`.
+    pub gone: AtomicBool,
+}
+
+/// A match's member list, shared with the sender tasks that stage its `state`s: a tick hands
+/// them the list as it is (one `Arc` clone per match), and a change makes a new list (copy on
+/// write), so the tick thread never reads a member's connection to send a `state`.
+#[derive(Clone, Default)]
+pub struct Members(Arc<MemberList>);
+
+#[derive(Default)]
+pub struct MemberList {
+    list: Vec<Arc<Member>>,
+    /// What the senders ask of the tick thread for this match ([`Members::ASK_KEYFRAME`],
+    /// [`Members::ASK_RECOUNT`]), taken once a tick.
+    asks: AtomicU8,
+}
+
+impl Clone for MemberList {
+    fn clone(&self) -> MemberList {
+        MemberList {
+            list: self.list.clone(),
+            asks: AtomicU8::new(self.asks.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl std::ops::Deref for Members {
+    type Target = [Arc<Member>];
+    fn deref(&self) -> &[Arc<Member>] {
+        &self.0.list
+    }
+}
+
+impl<'a> IntoIterator for &'a Members {
+    type Item = &'a Arc<Member>;
+    type IntoIter = std::slice::Iter<'a, Arc<Member>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.list.iter()
+    }
+}
+
+impl Members {
+    /// A compact member needs a keyframe and this tick's frames had none.
+    pub const ASK_KEYFRAME: u8 = 1;
+    /// A member's codec has no frame in this tick's (it changed after the member joined).
+    pub const ASK_RECOUNT: u8 = 2;
+
+    /// Asks the tick thread for something at the match's next `state` (a sender).
+    pub fn ask(&self, what: u8) {
+        self.0.asks.fetch_or(what, Ordering::Relaxed);
+    }
+
+    /// What the senders asked since the last call (the tick thread).
+    pub fn take_asks(&self) -> u8 {
+        if self.0.asks.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        self.0.asks.swap(0, Ordering::Relaxed)
+    }
+
+    fn edit(&mut self) -> &mut Vec<Arc<Member>> {
+        &mut Arc::make_mut(&mut self.0).list
+    }
+
+    /// Removes the members `leaves` picks, marking each gone.
+    fn remove_where(&mut self, leaves: impl Fn(&Member) -> bool) -> Vec<Arc<Member>> {
+        if !self.iter().any(|member| leaves(member)) {
+            return Vec::new();
+        }
+        let (gone, stay) = std::mem::take(self.edit())
+            .into_iter()
+            .partition(|member| leaves(member));
+        *self.edit() = stay;
+        for member in &gone {
+            member.gone.store(true, Ordering::Release);
+        }
+        gone
+    }
+
+    /// Marks every member gone (the match ends or leaves this instance).
+    pub fn dismiss(&self) {
+        for member in self.iter() {
+            member.gone.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Which `state` frames a match's members need, besides the MessagePack one that every
+/// codec but JSON and compact reads.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Encodings {
+    pub json: bool,
+    pub msgpack: bool,
+    pub compact: bool,
+    /// A compact member gets only keyframes ([`Member::keyframes_only`]).
+    pub keyframes_only: bool,
+}
+
+impl Encodings {
+    pub fn of(members: &[Arc<Member>]) -> Encodings {
+        let mut encodings = Encodings::default();
+        for member in members {
+            if member.outbox.is_compact() {
+                encodings.compact = true;
+                encodings.keyframes_only |= member.keyframes_only;
+            } else if member.outbox.codec() == Codec::Json {
+                encodings.json = true;
+            } else {
+                encodings.msgpack = true;
+            }
+        }
+        encodings
+    }
 }
 
 impl Audience {
@@ -42,6 +164,31 @@ impl Audience {
             .iter()
             .filter(|member| member.seat.is_none())
             .count()
+    }
+
+    /// Adds a member (replacing the connection's earlier membership, if any).
+    pub fn add(&mut self, member: Member) {
+        let conn = member.conn;
+        let list = self.members.edit();
+        list.retain(|held| held.conn != conn);
+        list.push(Arc::new(member));
+        // Its first `state` is a keyframe (made only if some member reads compact ones).
+        self.members.ask(Members::ASK_KEYFRAME);
+        self.recount();
+    }
+
+    /// Removes the members `leaves` picks (marked gone).
+    pub fn remove_where(&mut self, leaves: impl Fn(&Member) -> bool) -> Vec<Arc<Member>> {
+        let gone = self.members.remove_where(leaves);
+        if !gone.is_empty() {
+            self.recount();
+        }
+        gone
+    }
+
+    /// Reads the members' encodings again.
+    pub fn recount(&mut self) {
+        self.encodings = Encodings::of(&self.members);
     }
 }
 
@@ -85,14 +232,14 @@ pub(crate) fn add_member(
 ) {
     let keyframes_only = tag_clash(world, game, conn);
     if let Some(mut audience) = world.get_mut::<Audience>(game) {
-        audience.members.retain(|member| member.conn != conn);
-        audience.members.push(Member {
+        audience.add(Member {
             conn,
             player,
             seat,
             outbox,
             needs_keyframe: AtomicBool::new(true),
             keyframes_only,
+            gone: AtomicBool::new(false),
         });
     }
     let mut lobby = world.resource_mut::<Lobby>();
@@ -126,13 +273,9 @@ fn tag_clash(world: &World, game: Entity, conn: ConnId) -> bool {
         })
 }
 
-pub(crate) fn remove_member(world: &mut World, game: Entity, conn: ConnId) -> Option<Member> {
+pub(crate) fn remove_member(world: &mut World, game: Entity, conn: ConnId) -> Option<Arc<Member>> {
     let mut audience = world.get_mut::<Audience>(game)?;
-    let index = audience
-        .members
-        .iter()
-        .position(|member| member.conn == conn)?;
-    let member = audience.members.swap_remove(index);
+    let member = audience.remove_where(|member| member.conn == conn).pop()?;
     let mut lobby = world.resource_mut::<Lobby>();
     if let Some(watching) = lobby.watching.get_mut(&conn) {
         watching.retain(|&watched| watched != game);
