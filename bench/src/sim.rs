@@ -307,6 +307,7 @@ fn measure(matches: usize, ticks: usize, codec: Codec, compact: bool) -> Vec<f64
             commands
                 .send(Command::Input {
                     player: player.id,
+                    route: player.outbox.input_route(),
                     reply,
                     input,
                 })

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use arcade_systems::model::MatchId;
+use arcade_systems::sim;
 use bytes::Bytes;
 use crossbeam_queue::SegQueue;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -212,7 +213,14 @@ pub struct Outbox {
     /// The connection asked for compact `state` frames (`?codec=compact`): everything else is
     /// MessagePack, and its `state`s are keyframes and deltas (PROTOCOL.md "Compact snapshots").
     compact: AtomicBool,
+    /// Where the connection's inputs went last ([`InputRoute`]): written by the tick thread
+    /// when it routes an input the long way, read by the session for every input it sends,
+    /// so that the tick thread checks a route instead of looking one up.
+    input_route: Mutex<Option<InputRoute>>,
 }
+
+/// A match's id and the route of a player's inputs to its seat there ([`sim::InputRoute`]).
+pub type InputRoute = (MatchId, sim::InputRoute);
 
 impl Outbox {
     pub fn new(codec: Codec) -> Outbox {
@@ -353,6 +361,19 @@ impl Outbox {
     }
 
     /// Wakes the writer to send what is staged.
+    /// The route of the connection's inputs, sent with each (`Command::Input`).
+    pub fn input_route(&self) -> Option<InputRoute> {
+        *self.input_route.lock().expect("route lock")
+    }
+
+    /// Keeps the route of the connection's inputs (the tick thread: when a session reads it at
+    /// that instant, this one is skipped and the next input routes again).
+    pub fn set_input_route(&self, route: InputRoute) {
+        if let Ok(mut held) = self.input_route.try_lock() {
+            *held = Some(route);
+        }
+    }
+
     pub fn wake(&self) {
         self.wake_writer.notify_one();
     }

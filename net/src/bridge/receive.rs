@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use arcade_systems::bevy_ecs::prelude::*;
-use arcade_systems::model::{Game, ID_BITS_MASK, IdMap, MatchId, Phase, PlayerId, PlayerRef, Seat};
+use arcade_systems::model::{Game, ID_BITS_MASK, MatchId, Phase, PlayerId, PlayerRef, Seat};
 use arcade_systems::sim::{self, InputError, InputFrame, JoinError};
 use arcade_systems::view::{self, MatchSummary};
 use serde::Serialize;
@@ -19,27 +19,13 @@ use crate::link::audience::{
 };
 use crate::link::command::{Command, Inbox, LiveMatch, MatchOp, MatchRequest, SeatedPlayer};
 use crate::link::reply::ReplyTo;
-use crate::outbox::{ConnId, Outbox};
+use crate::outbox::{ConnId, InputRoute, Outbox};
 use crate::wire::protocol::{ErrorCode, Input, JoinAs, MatchCreate, MatchJoin};
-
-/// Where each player's inputs went last: the match's id and the seat
-/// ([`sim::InputRoute`]), so that the next input to the same match skips the search of the
-/// match and its seats. A route is checked at each use (`sim::submit_routed_input`: the seat
-/// still exists and is still the player's), so a leave, an end, a seat taken again or a
-/// checkpoint restored (new entities) needs no bookkeeping here: the input that finds its
-/// route stale takes the long way and routes again. Kept by [`receive_commands`] (a `Local`,
-/// no resource look-up per input); a player's route is dropped with any of its connections.
-#[derive(Default)]
-pub struct InputRoutes(IdMap<PlayerId, (MatchId, sim::InputRoute)>);
 
 /// Drains the command channel into the World (runs first in every tick). The outboxes of the
 /// accepted inputs' replies go to the senders to be dropped there (`released`, handed over at
 /// the end): dropping them here would fetch, for every input, a line another core wrote.
-pub fn receive_commands(
-    world: &mut World,
-    mut routes: Local<InputRoutes>,
-    mut released: Local<Vec<Arc<Outbox>>>,
-) {
+pub fn receive_commands(world: &mut World, mut released: Local<Vec<Arc<Outbox>>>) {
     let inbox = world.resource::<Inbox>().0.clone();
     for command in inbox.try_iter() {
         match command {
@@ -52,7 +38,6 @@ pub fn receive_commands(
                 reattach(world, conn, player, outbox);
             }
             Command::Disconnected { conn, player } => {
-                routes.0.remove(&player);
                 crate::matchmaking::forget_connection(world, conn);
                 crate::social::disconnected(world, player);
                 detach(world, conn, player);
@@ -70,8 +55,9 @@ pub fn receive_commands(
                 player,
                 reply,
                 input,
+                route,
             } => {
-                if let Some(unused) = apply_input(world, &mut routes, player, reply, input) {
+                if let Some(unused) = apply_input(world, player, reply, input, route) {
                     released.push(unused.outbox);
                 }
             }
@@ -329,12 +315,21 @@ fn resync(world: &mut World, conn: ConnId, reply: ReplyTo, id: MatchId) {
 }
 
 /// Applies an input; returns its reply target when no reply was needed (the input was taken).
+///
+/// `route` is where the connection's inputs went last (`Outbox::input_route`): the match's id
+/// and the seat ([`sim::InputRoute`]), so that the next input to the same match skips the
+/// search of the match and its seats. A route is checked at each use
+/// (`sim::submit_routed_input`: the seat still exists and is still the player's), so a leave,
+/// an end, a seat taken again or a checkpoint restored (new entities) needs no bookkeeping:
+/// the input that finds its route stale takes the long way and keeps the new route in the
+/// connection's outbox. The route travels with the command because looking it up here, in a
+/// table of every player, cost a cache miss per input at 20,000 players.
 fn apply_input(
     world: &mut World,
-    routes: &mut InputRoutes,
     player: PlayerId,
     reply: ReplyTo,
     input: Input,
+    route: Option<InputRoute>,
 ) -> Option<ReplyTo> {
     // The metrics are looked up only for a rejected input (no `Arc` clone per input).
     let reject = |world: &World, reason: &str| {
@@ -347,8 +342,8 @@ fn apply_input(
         axis: input.axis,
         launch: input.launch,
     };
-    let routed = match routes.0.get(&player) {
-        Some(&(id, route)) if id == input.match_id => {
+    let routed = match route {
+        Some((id, route)) if id == input.match_id => {
             sim::submit_routed_input(world, route, player, frame)
         }
         _ => None,
@@ -363,7 +358,7 @@ fn apply_input(
             };
             match sim::input_route(world, game, player) {
                 Some(route) => {
-                    routes.0.insert(player, (input.match_id, route));
+                    reply.outbox.set_input_route((input.match_id, route));
                     sim::submit_routed_input(world, route, player, frame)
                         .unwrap_or(Err(InputError::NotAPlayer))
                 }

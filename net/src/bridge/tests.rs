@@ -97,10 +97,12 @@ impl Bridge {
             axis: 1.0,
             launch: false,
         };
+        // As a session does: with the route the connection's inputs took last.
         let command = Command::Input {
             player: conn.player.id,
             reply: Bridge::reply_to(conn),
             input,
+            route: conn.outbox.input_route(),
         };
         self.commands.send(command).unwrap();
     }
@@ -214,6 +216,9 @@ fn inputs_find_their_seat_after_a_reconnect_a_restore_an_end_and_a_new_match() {
     bridge.input(&right, match_id, 1);
     bridge.step(1);
     assert_eq!(ack_of_right(&take(&left)), Some(1.into()));
+    // The route is kept with the connection, which sends it with its next inputs.
+    let first_route = right.outbox.input_route().expect("a route kept");
+    assert_eq!(first_route.0, match_id);
     bridge.input(&right, match_id, 2);
     bridge.step(1);
     assert_eq!(ack_of_right(&take(&left)), Some(2.into()));
@@ -255,6 +260,9 @@ fn inputs_find_their_seat_after_a_reconnect_a_restore_an_end_and_a_new_match() {
     bridge.step(1);
     assert!(take(&right).of_type("error").is_empty());
     assert_eq!(ack_of_right(&take(&left)), Some(4.into()));
+    let restored_route = right.outbox.input_route().expect("routed again");
+    assert_eq!(restored_route.0, match_id);
+    assert_ne!(restored_route, first_route, "the restored match's new seat");
 
     // The end: the leaver's inputs to the ended match are `not_found` once it is gone.
     bridge.request(&right, MatchOp::Leave(match_id));

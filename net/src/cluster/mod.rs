@@ -437,8 +437,9 @@ impl Cluster {
             ForwardedOp::Resync(id) => Command::request(conn, player, reply, MatchOp::Resync(id)),
             ForwardedOp::Input(input) => Command::Input {
                 player: player.id,
-                reply,
                 input,
+                route: reply.outbox.input_route(),
+                reply,
             },
             ForwardedOp::Seat { group } => {
                 let outbox = reply.outbox;

@@ -9,7 +9,7 @@ use arcade_systems::model::{Game, MatchId, Mode, Phase, PlayerId, PlayerRef, Sea
 use serde::Serialize;
 
 use crate::link::reply::ReplyTo;
-use crate::outbox::{ConnId, Outbox};
+use crate::outbox::{ConnId, InputRoute, Outbox};
 use crate::wire::protocol::{Input, MatchCreate, MatchJoin};
 
 /// What a session asks of the tick thread.
@@ -26,11 +26,13 @@ pub enum Command {
     /// moved through the channel is as large as the largest variant, and this one would be
     /// nearly twice the input's.
     Match(Box<MatchRequest>),
-    /// A player's input (kept apart from `Match` so the hot path carries no name).
+    /// A player's input (kept apart from `Match` so the hot path carries no name), with the
+    /// route the connection's inputs took last (`Outbox::input_route`).
     Input {
         player: PlayerId,
         reply: ReplyTo,
         input: Input,
+        route: Option<InputRoute>,
     },
     /// The live matches, for REST.
     ListLive {
@@ -116,10 +118,13 @@ mod tests {
     use super::*;
 
     /// An input, the command sent most, is no larger than it needs to be: the player, where to
-    /// answer and the input itself.
+    /// answer, the input itself and its route.
     #[test]
     fn every_command_is_as_small_as_an_input() {
-        let input = size_of::<PlayerId>() + size_of::<ReplyTo>() + size_of::<Input>();
+        let input = size_of::<PlayerId>()
+            + size_of::<ReplyTo>()
+            + size_of::<Input>()
+            + size_of::<Option<InputRoute>>();
         assert!(
             size_of::<Command>() <= input + 8,
             "{}",

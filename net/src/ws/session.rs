@@ -559,8 +559,9 @@ impl Session {
                         let player = self.player.info.id;
                         let command = Command::Input {
                             player,
-                            reply,
                             input,
+                            route: reply.outbox.input_route(),
+                            reply,
                         };
                         if let Err(crossbeam_channel::SendError(Command::Input { reply, .. })) =
                             self.state.commands.send(command)
