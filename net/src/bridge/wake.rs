@@ -189,13 +189,43 @@ async fn send_task(
     let mut batch = Batch::default();
     while let Some(mut share) = to_send.recv().await {
         let mut count = 0;
+        // Behind by more than a tick (the workers were busy): only the newest tick's `state`s
+        // go out, as the outboxes' newest-wins would have it; the older ones are dropped.
+        while let Ok(newer) = to_send.try_recv() {
+            count += skip(&mut share);
+            let _ = give_back.try_send(std::mem::replace(&mut share, newer));
+        }
         for delivery in share.deliveries.drain(..) {
             count += deliver(&delivery, |outbox| send_now(outbox, &mut batch));
+            // A share is long (every match of the tick): the worker's other tasks, the
+            // readers that bring the inputs, get their turns in between.
+            tokio::task::coop::consume_budget().await;
         }
         share.released.clear();
         dropped.fetch_add(count, Ordering::Relaxed);
         let _ = give_back.try_send(share);
     }
+}
+
+/// Drops a share that a newer one supersedes; returns the `state`s dropped. Its compact members
+/// miss a delta, so their chains break: each is marked for a keyframe, and the tick thread is
+/// asked for one.
+fn skip(share: &mut Share) -> u64 {
+    let mut dropped = 0;
+    for delivery in share.deliveries.drain(..) {
+        dropped += delivery.members.len() as u64;
+        if delivery.delta.is_none() && delivery.keyframe.is_none() {
+            continue;
+        }
+        for member in delivery.members.iter() {
+            if member.outbox.is_compact() {
+                member.needs_keyframe.store(true, Ordering::Relaxed);
+            }
+        }
+        delivery.members.ask(Members::ASK_KEYFRAME);
+    }
+    share.released.clear();
+    dropped
 }
 
 /// Stages a match's `state` in each member's outbox and calls `staged` with every outbox that
@@ -362,5 +392,123 @@ mod tests {
         outbox.close(CLOSE_POLICY);
         assert!(outbox.claim(&mut batch).is_none());
         assert!(outbox.unpark().is_some(), "still parked for the writer");
+    }
+
+    /// A member of a match with an outbox of `compact` kind, in an audience of its own.
+    fn audience_of(outbox: &Arc<Outbox>) -> crate::link::Audience {
+        use std::sync::atomic::AtomicBool;
+        let mut audience = crate::link::Audience::default();
+        audience.add(crate::link::audience::Member {
+            conn: 1,
+            player: arcade_systems::model::PlayerId(1),
+            seat: None,
+            outbox: outbox.clone(),
+            needs_keyframe: AtomicBool::new(false),
+            keyframes_only: false,
+            gone: AtomicBool::new(false),
+        });
+        audience.members.take_asks();
+        audience
+    }
+
+    fn delivery(
+        audience: &crate::link::Audience,
+        plain: Option<Frame>,
+        delta: Option<Frame>,
+        keyframe: Option<Frame>,
+    ) -> Delivery {
+        Delivery {
+            match_id: MatchId(9),
+            members: audience.members.clone(),
+            plain: [plain.clone(), plain],
+            delta,
+            keyframe,
+        }
+    }
+
+    /// A sender that finds several ticks queued sends only the newest tick's `state`s (as the
+    /// outboxes' newest-wins would), counting the older ones dropped; a compact member that
+    /// missed a delta is marked for a keyframe and the tick thread is asked for one, and until
+    /// one comes it gets no delta that would build on the missed one.
+    #[tokio::test]
+    async fn a_sender_behind_sends_the_newest_tick_and_a_compact_member_waits_for_a_keyframe() {
+        let plain = Arc::new(Outbox::new(Codec::Json));
+        let plain_audience = audience_of(&plain);
+        let compact = Arc::new(Outbox::new_compact());
+        let compact_audience = audience_of(&compact);
+        let (shares, to_send) = tokio::sync::mpsc::unbounded_channel();
+        let (give_back, _emptied) = crossbeam_channel::bounded(RECYCLED_SHARES);
+        let dropped = Arc::new(AtomicU64::new(0));
+        for byte in [1, 2] {
+            let mut share = Share::default();
+            share
+                .deliveries
+                .push(delivery(&plain_audience, Some(binary(byte, 4)), None, None));
+            share.deliveries.push(delivery(
+                &compact_audience,
+                None,
+                Some(binary(byte, 4)),
+                None,
+            ));
+            shares.send(share).unwrap();
+        }
+        drop(shares);
+        send_task(to_send, give_back, dropped.clone()).await;
+
+        let mut batch = Batch::default();
+        plain.take(&mut batch);
+        assert_eq!(
+            batch.states,
+            [(MatchId(9), binary(2, 4))],
+            "the newest tick only"
+        );
+        compact.take(&mut batch);
+        assert!(batch.states.is_empty(), "no delta after a missed one");
+        let member = &compact_audience.members[0];
+        assert!(member.needs_keyframe.load(Ordering::Relaxed));
+        assert_eq!(compact_audience.members.take_asks(), Members::ASK_KEYFRAME);
+        // plain: 1 skipped; compact: 1 skipped, and the newer delta not sent.
+        assert_eq!(dropped.load(Ordering::Relaxed), 3);
+
+        // The next tick has the keyframe: it goes out, then the chain holds again.
+        let mut batch = Batch::default();
+        deliver(
+            &delivery(
+                &compact_audience,
+                None,
+                Some(binary(3, 4)),
+                Some(binary(4, 4)),
+            ),
+            |_| {},
+        );
+        compact.take(&mut batch);
+        assert_eq!(batch.states, [(MatchId(9), binary(4, 4))], "the keyframe");
+        deliver(
+            &delivery(
+                &compact_audience,
+                None,
+                Some(binary(5, 4)),
+                Some(binary(6, 4)),
+            ),
+            |_| {},
+        );
+        compact.take(&mut batch);
+        assert_eq!(batch.states, [(MatchId(9), binary(5, 4))], "a delta again");
+    }
+
+    /// A member marked gone (it left, or the match ended) gets nothing more from a delivery made
+    /// before.
+    #[test]
+    fn a_delivery_skips_a_member_gone_since_it_was_made() {
+        let outbox = Arc::new(Outbox::new(Codec::Json));
+        let audience = audience_of(&outbox);
+        let made = delivery(&audience, Some(binary(1, 4)), None, None);
+        audience.members.dismiss();
+        let mut staged = 0;
+        deliver(&made, |_| staged += 1);
+        assert_eq!(staged, 0);
+        let mut batch = Batch::default();
+        outbox.take(&mut batch);
+        assert!(batch.states.is_empty());
     }
 }
