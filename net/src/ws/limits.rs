@@ -24,7 +24,8 @@ impl SlidingWindow {
         SlidingWindow {
             max,
             window,
-            recent: Vec::with_capacity(max),
+            // Grown as events come (to `max` at most): an idle connection holds no slots.
+            recent: Vec::new(),
             oldest: 0,
         }
     }
