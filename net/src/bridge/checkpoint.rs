@@ -101,6 +101,8 @@ pub fn release_match(world: &mut World, id: MatchId) -> bool {
         .entity_mut(game)
         .take::<Audience>()
         .unwrap_or_default();
+    // A sender holding this tick's member list stages no `state` of it any more.
+    audience.members.dismiss();
     forget_match(world, game, id, &audience);
     checkpoint::release(world, game);
     true

@@ -279,7 +279,6 @@ fn finish<T: Serialize>(world: &mut World, game: Entity, id: MatchId, message: &
 /// Drops a match that is going (ended, or handed over with a checkpoint) from the bridge's
 /// indexes: its compact stream, its members' watch lists, its seats, its join code.
 pub(crate) fn forget_match(world: &mut World, game: Entity, id: MatchId, audience: &Audience) {
-    audience.members.dismiss();
     if let Some(mut streams) = world.get_resource_mut::<CompactStreams>() {
         streams.0.remove(&game);
     }

@@ -40,6 +40,14 @@ pub(crate) struct Delivery {
     pub keyframe: Option<Frame>,
 }
 
+impl Delivery {
+    /// Whether compact members get a frame of this tick (the match's compact stream took its
+    /// snapshot).
+    fn has_compact(&self) -> bool {
+        self.delta.is_some() || self.keyframe.is_some()
+    }
+}
+
 /// Where the tick thread hands its deliveries, to be carried out by the sender tasks on the
 /// tokio runtime (one per runtime worker; a match goes to the same one every tick, so its
 /// `state`s reach a member in order). Without senders, the tick thread carries them out.
@@ -166,10 +174,8 @@ impl WakeUps {
             }
             let next = sender.emptied.try_recv().unwrap_or_default();
             let share = std::mem::replace(&mut sender.share, next);
-            if let Err(unsent) = sender.shares.send(share) {
-                // The runtime is gone (shutdown): nobody writes any more.
-                drop(unsent);
-            }
+            // Refused only when the runtime is gone (shutdown): nobody writes any more.
+            let _ = sender.shares.send(share);
         }
     }
 
@@ -214,7 +220,7 @@ fn skip(share: &mut Share) -> u64 {
     let mut dropped = 0;
     for delivery in share.deliveries.drain(..) {
         dropped += delivery.members.len() as u64;
-        if delivery.delta.is_none() && delivery.keyframe.is_none() {
+        if !delivery.has_compact() {
             continue;
         }
         for member in delivery.members.iter() {
@@ -238,7 +244,7 @@ fn deliver(delivery: &Delivery, mut staged: impl FnMut(&Outbox)) -> u64 {
         let outbox = &member.outbox;
         let gone = Some(&member.gone);
         let result = if outbox.is_compact() {
-            if delivery.delta.is_none() && delivery.keyframe.is_none() {
+            if !delivery.has_compact() {
                 continue;
             }
             let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
@@ -471,29 +477,28 @@ mod tests {
         assert_eq!(dropped.load(Ordering::Relaxed), 3);
 
         // The next tick has the keyframe: it goes out, then the chain holds again.
-        let mut batch = Batch::default();
-        deliver(
-            &delivery(
+        let next_tick = |delta: u8, keyframe: u8| {
+            let made = delivery(
                 &compact_audience,
                 None,
-                Some(binary(3, 4)),
-                Some(binary(4, 4)),
-            ),
-            |_| {},
+                Some(binary(delta, 4)),
+                Some(binary(keyframe, 4)),
+            );
+            deliver(&made, |_| {});
+            let mut batch = Batch::default();
+            compact.take(&mut batch);
+            batch.states
+        };
+        assert_eq!(
+            next_tick(3, 4),
+            [(MatchId(9), binary(4, 4))],
+            "the keyframe"
         );
-        compact.take(&mut batch);
-        assert_eq!(batch.states, [(MatchId(9), binary(4, 4))], "the keyframe");
-        deliver(
-            &delivery(
-                &compact_audience,
-                None,
-                Some(binary(5, 4)),
-                Some(binary(6, 4)),
-            ),
-            |_| {},
+        assert_eq!(
+            next_tick(5, 6),
+            [(MatchId(9), binary(5, 4))],
+            "a delta again"
         );
-        compact.take(&mut batch);
-        assert_eq!(batch.states, [(MatchId(9), binary(5, 4))], "a delta again");
     }
 
     /// A member marked gone (it left, or the match ended) gets nothing more from a delivery made

@@ -112,10 +112,11 @@ impl Members {
         if !self.iter().any(|member| leaves(member)) {
             return Vec::new();
         }
-        let (gone, stay) = std::mem::take(self.edit())
+        let list = self.edit();
+        let (gone, stay) = std::mem::take(list)
             .into_iter()
             .partition(|member| leaves(member));
-        *self.edit() = stay;
+        *list = stay;
         for member in &gone {
             member.gone.store(true, Ordering::Release);
         }
@@ -130,8 +131,8 @@ impl Members {
     }
 }
 
-/// Which `state` frames a match's members need, besides the MessagePack one that every
-/// codec but JSON and compact reads.
+/// Which `state` frames a match's members read: JSON, MessagePack, compact (and whether a
+/// compact member takes keyframes only).
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub struct Encodings {
     pub json: bool,
