@@ -98,6 +98,8 @@ async fn run_connection(
     });
     let (read_half, write_half) = socket.into_split();
     let reader = Reader::new(super::WS_READ_BUFFER_BYTES, MAX_MESSAGE_BYTES, &read);
+    // Copied: held past here, it would keep hyper's whole handshake buffer for the connection's life.
+    drop(read);
     let mut writer = tokio::spawn(write_frames(
         write_half,
         outbox.clone(),
