@@ -584,3 +584,17 @@ proptest! {
         prop_assert!(client.decode(&cut).is_err());
     }
 }
+
+proptest! {
+    /// The prediction's division in 64 bits, where it is taken, is the 128-bit one, up to the
+    /// extremes of velocity (which fall back to 128 bits) and steps of any 32-bit length.
+    #[test]
+    fn round_div_is_the_exact_rounded_quotient(
+        velocity in prop_oneof![-10_000i64..10_000, any::<i64>()],
+        step in prop_oneof![1u64..1_000, any::<u32>().prop_map(u64::from)],
+        rate in 1u32..1_000,
+    ) {
+        let (a, b) = (i128::from(velocity) * i128::from(step), i128::from(rate));
+        prop_assert_eq!(round_div(velocity, step, rate), (2 * a + b).div_euclid(2 * b));
+    }
+}
