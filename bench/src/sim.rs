@@ -59,6 +59,14 @@ pub struct SimArgs {
     /// Encoding of the bridge's subscribers: json, msgpack or compact.
     #[arg(long, default_value = "json")]
     codec: String,
+    /// Worker threads of the senders' runtime in the bridge measurement; 0: one per core, as
+    /// the server's `--net-workers` default.
+    #[arg(long, default_value_t = 0)]
+    net_workers: usize,
+    /// The timed thread under SCHED_FIFO, as the server's tick thread under `--tick-realtime`
+    /// (without it, its nice value is raised, as the server does by default).
+    #[arg(long)]
+    tick_realtime: bool,
     /// Also print each row as one line of JSON (prefixed `json: `).
     #[arg(long)]
     json: bool,
@@ -257,7 +265,7 @@ fn run_bridge(args: &SimArgs) {
         "matches", "p50 ms", "p99 ms", "max ms", "p50 ns/match"
     );
     for &matches in &args.bridge {
-        let mut durations = measure(matches, args.bridge_ticks, codec, compact);
+        let mut durations = measure(matches, args, codec, compact);
         durations.sort_by(f64::total_cmp);
         let at = |q: f64| durations[((durations.len() - 1) as f64 * q).round() as usize];
         let (p50, p99, max) = (at(0.5), at(0.99), at(1.0));
@@ -268,19 +276,28 @@ fn run_bridge(args: &SimArgs) {
 
 /// Tick durations in milliseconds.
 /// With `compact`, the subscribers ask for compact `state`s (`?codec=compact`).
-fn measure(matches: usize, ticks: usize, codec: Codec, compact: bool) -> Vec<f64> {
+fn measure(matches: usize, args: &SimArgs, codec: Codec, compact: bool) -> Vec<f64> {
+    let ticks = args.bridge_ticks;
     let (commands, inbox) = crossbeam_channel::unbounded();
     let mut sim = Simulation::new(SimConfig {
         tick_rate: TICK_RATE,
         reconnect_grace_ticks: 600,
     });
     bridge::install(&mut sim, inbox, BridgeConfig { snapshot_every: 1 });
-    // As in the server: sender tasks on a runtime of a worker per core stage each match's
-    // `state` in its members' outboxes and release the inputs' replies (`bridge::wake`).
+    // As in the server: sender tasks on a runtime of a worker per core (`--net-workers`) write
+    // each match's `state`, stage it in its members' outboxes and release the inputs' replies
+    // (`bridge::wake`), and the tick thread's priority is raised above theirs (once they run:
+    // a thread inherits its maker's).
+    let workers = match args.net_workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        workers => workers,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    bridge::priority::raise(args.tick_realtime);
     let (wake_ups, senders) = {
         let _inside = runtime.enter();
         bridge::WakeUps::with_waker_task()

@@ -222,7 +222,7 @@ impl Snapshot {
     /// Overwrites `self` with a match's state as read now (the components
     /// `view::serialize_state` reads, read once per entity by `view::StateReader`). Allocates
     /// nothing.
-    pub fn extract(&mut self, state: &StateView<'_>, tick_rate: u32) -> Result<(), CompactError> {
+    pub fn extract(&mut self, state: &StateView, tick_rate: u32) -> Result<(), CompactError> {
         let layout = Layout::of(state.game, state.mode).ok_or(CompactError::NotAMatch)?;
         let seats = state.seat_list();
         if seats.len() != layout.seats().len() {
@@ -237,12 +237,12 @@ impl Snapshot {
         self.values[0] = phase_number(state.phase);
         for (s, (seat, expected)) in seats.iter().zip(layout.seats()).enumerate() {
             let seat = seat.as_ref().ok_or(CompactError::NotAMatch)?;
-            if seat.slot.seat != *expected {
+            if seat.seat != *expected {
                 return Err(CompactError::SeatOrder);
             }
-            self.players[s] = seat.slot.player_id();
+            self.players[s] = seat.player;
             // An ack is the seq as two's complement (wrapping arithmetic keeps every u64).
-            self.values[layout.ack(s)] = seat.input.map_or(0, |input| input.applied_seq as i64);
+            self.values[layout.ack(s)] = seat.applied_seq as i64;
         }
         match layout.game() {
             Game::Pong => self.extract_pong(state),
@@ -250,7 +250,7 @@ impl Snapshot {
         }
     }
 
-    fn extract_pong(&mut self, state: &StateView<'_>) -> Result<(), CompactError> {
+    fn extract_pong(&mut self, state: &StateView) -> Result<(), CompactError> {
         let ball = state.ball.ok_or(CompactError::NotAMatch)?;
         let v = &mut self.values;
         v[1] = state.score[0].into();
@@ -273,7 +273,7 @@ impl Snapshot {
         Ok(())
     }
 
-    fn extract_breakout(&mut self, state: &StateView<'_>) -> Result<(), CompactError> {
+    fn extract_breakout(&mut self, state: &StateView) -> Result<(), CompactError> {
         for (s, seat) in state.seat_list().iter().enumerate() {
             let Some((_, paddle, ball, wall, progress)) =
                 seat.as_ref().and_then(|seat| state.field(seat))
@@ -470,7 +470,7 @@ impl MatchStream {
     /// Takes a match's state as read this tick as its snapshot (the previous one becomes the
     /// base of the delta). On error the stream forgets both, so that the next frame is a
     /// keyframe.
-    pub fn update(&mut self, state: &StateView<'_>) -> Result<(), CompactError> {
+    pub fn update(&mut self, state: &StateView) -> Result<(), CompactError> {
         self.rotate();
         let result = self.snapshots[self.current].extract(state, self.tick_rate);
         self.has_current = result.is_ok();

@@ -4,19 +4,22 @@
 //! Sessions send [`Command`]s through a channel; [`receive_commands`] (in `SimSystems::Receive`)
 //! drains it at the start of each tick and applies each to the World, replying through the
 //! connection's `Outbox`. [`send_updates`] (in `SimSystems::Send`) announces the tick's match
-//! events and encodes each match's `state` once per codec, sharing the bytes with every
-//! subscriber. Nothing here waits: channels are drained with `try_iter` and outboxes never
+//! events and hands each match's `state`, read once, to a sender task ([`wake`]), which encodes
+//! it once per codec and shares the bytes with every subscriber. Nothing here waits: channels are drained with `try_iter` and outboxes never
 //! block.
 //!
 //! The command channel, replies and audiences it works with are in `crate::link`.
 //! - [`receive`]: commands into the World; [`send`]: events and state out.
-//! - [`wake`]: waking the writers from the runtime; [`match_metrics`], [`match_log`].
+//! - [`wake`]: the senders on the runtime, [`encode`] their frames; [`match_metrics`],
+//!   [`match_log`]; [`priority`]: the tick thread's.
 //! - [`checkpoint`]: live matches captured, handed over and restored with their checkpoints.
 
 pub mod checkpoint;
 pub mod checkpoint_feed;
+mod encode;
 pub mod match_log;
 pub mod match_metrics;
+pub mod priority;
 pub mod receive;
 pub mod send;
 pub mod wake;

@@ -14,9 +14,7 @@ use crate::bridge::match_metrics::MetricsHandle;
 use crate::bridge::send::send_match_start;
 use crate::bridge::wake::WakeUps;
 use crate::clock::now_ms;
-use crate::link::audience::{
-    Audience, Lobby, MatchIdOf, Members, add_member, playing_in, remove_member,
-};
+use crate::link::audience::{Audience, Lobby, MatchIdOf, add_member, playing_in, remove_member};
 use crate::link::command::{Command, Inbox, LiveMatch, MatchOp, MatchRequest, SeatedPlayer};
 use crate::link::reply::ReplyTo;
 use crate::outbox::{ConnId, InputRoute, Outbox};
@@ -306,11 +304,10 @@ struct LeaveReply {
 fn resync(world: &mut World, conn: ConnId, reply: ReplyTo, id: MatchId) {
     let audience = sim::find_match(world, id).and_then(|game| world.get::<Audience>(game));
     let member = audience.and_then(|audience| audience.members.iter().find(|m| m.conn == conn));
-    let (Some(audience), Some(member)) = (audience, member) else {
+    let Some(member) = member else {
         return reply.error(ErrorCode::NotFound, format!("not in match {id}"));
     };
     member.needs_keyframe.store(true, Ordering::Relaxed);
-    audience.members.ask(Members::ASK_KEYFRAME);
     reply.ack(LeaveReply { match_id: id });
 }
 

@@ -1,19 +1,15 @@
 //! [`send_updates`] (tick thread, last in `SimSystems::Send`): the tick's match events as
-//! `match.start` / `match.event` / `match.end`, and every match's `state`, encoded once per
-//! codec and shared by every member's outbox. Compact members (`?codec=compact`) get the
-//! match's one delta, or its one keyframe when their chain is broken ([`CompactStreams`]).
-
-use std::collections::HashMap;
+//! `match.start` / `match.event` / `match.end`, and every match's `state`: read once and handed
+//! with its member list to a sender (`bridge::wake`), which writes it once per encoding its
+//! members read (`bridge::encode`) and shares it among them.
 
 use arcade_data::persist::CommitGates;
-use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
-use arcade_systems::compact::MatchStream;
 use arcade_systems::components::MatchPhase;
 use arcade_systems::model::{Game, MatchId, MatchOptions, Mode, Phase, PlayerId, Seat};
 use arcade_systems::sim::{MatchEvent, MatchEvents};
 use arcade_systems::tick::SimConfig;
-use arcade_systems::view::{self, StateJson, StateReader, StateView};
+use arcade_systems::view::{self, StateReader};
 use serde::Serialize;
 
 use crate::bridge::BridgeConfig;
@@ -21,10 +17,9 @@ use crate::bridge::match_metrics::MetricsHandle;
 use crate::bridge::receive::seated_players;
 use crate::bridge::wake::{Delivery, WakeUps};
 use crate::link::SeatedPlayer;
-use crate::link::audience::{Audience, Encodings, Lobby, MatchIdOf, Members};
+use crate::link::audience::{Audience, Lobby, MatchIdOf};
 use crate::outbox::ConnId;
-use crate::wire::arena::FrameArena;
-use crate::wire::codec::{Codec, Frame, TextBytes};
+use crate::wire::codec::Frame;
 use crate::wire::protocol::Envelope;
 
 #[derive(Serialize)]
@@ -277,11 +272,8 @@ fn finish<T: Serialize>(world: &mut World, game: Entity, id: MatchId, message: &
 }
 
 /// Drops a match that is going (ended, or handed over with a checkpoint) from the bridge's
-/// indexes: its compact stream, its members' watch lists, its seats, its join code.
+/// indexes: its members' watch lists, its seats, its join code.
 pub(crate) fn forget_match(world: &mut World, game: Entity, id: MatchId, audience: &Audience) {
-    if let Some(mut streams) = world.get_resource_mut::<CompactStreams>() {
-        streams.0.remove(&game);
-    }
     let mut lobby = world.resource_mut::<Lobby>();
     for member in &audience.members {
         if let Some(watching) = lobby.watching.get_mut(&member.conn) {
@@ -297,253 +289,49 @@ pub(crate) fn forget_match(world: &mut World, game: Entity, id: MatchId, audienc
     }
 }
 
-/// Each match's compact stream (its previous and current snapshot and this tick's frames),
-/// kept while it has compact members. Tick thread only.
-#[derive(Resource, Default)]
-pub struct CompactStreams(HashMap<Entity, MatchStream>);
-
-/// How a JSON `state` frame starts: the envelope around the match's `data` object.
-const STATE_JSON_HEAD: &[u8] = b"{\"type\":\"state\",\"data\":";
-
-/// How a MessagePack `state` frame starts: a map of 2, `"type": "state"`, then the key
-/// `"data"` of the match's `data` map.
-const STATE_MSGPACK_HEAD: &[u8] = b"\x82\xa4type\xa5state\xa4data";
-
-/// What the tick's `state` frames are read and written with, kept across ticks (in the
-/// `Lobby`). A match is read once a tick (`view::StateReader`) for every codec its members use.
+/// What the tick's `state`s are read with (its queries over the World, made once and brought
+/// up to date with the World's archetypes each tick), kept in the `Lobby`.
 #[derive(Default)]
-pub struct StateFrames {
-    /// What a state reads of the World (its queries), made by [`StateFrames::prepare`].
-    reader: Option<StateReader>,
-    writers: StateWriters,
-    /// The matches whose member encodings a sender asked to be read again this tick.
-    recount: Vec<Entity>,
-}
+pub struct StateReading(Option<StateReader>);
 
-#[derive(Default)]
-struct StateWriters {
-    /// Where every `state` frame ends up (JSON, MessagePack and compact).
-    arena: FrameArena,
-    /// The JSON writer (and its table of float texts).
-    json: StateJson,
-    /// A state is written here, then copied into the arena in one go (writing it in place,
-    /// through `BytesMut::extend_from_slice`, costs more: see BENCHMARKS.md).
-    buf: Vec<u8>,
-}
-
-impl StateFrames {
+impl StateReading {
     /// Readies the reader for this tick's states: made once for `world` (its queries need the
     /// World to register what they read), then brought up to date with its archetypes.
     fn prepare(&mut self, world: &mut World) -> &StateReader {
-        let reader = self.reader.get_or_insert_with(|| StateReader::new(world));
+        let reader = self.0.get_or_insert_with(|| StateReader::new(world));
         reader.update(world);
         reader
     }
 }
 
-impl StateWriters {
-    /// A match's `state` frame in `codec`: the same bytes as `codec.encode(&StateMessage ..)`
-    /// (both written by hand, see `view::StateJson` and `view::write_state_msgpack`).
-    fn encode(&mut self, codec: Codec, state: &StateView<'_>) -> Frame {
-        self.buf.clear();
-        match codec {
-            Codec::Json => {
-                self.buf.extend_from_slice(STATE_JSON_HEAD);
-                self.json.write(state, &mut self.buf);
-                self.buf.push(b'}');
-                Frame::Text(TextBytes::written(self.arena.copy(&self.buf)))
-            }
-            Codec::Msgpack => {
-                self.buf.extend_from_slice(STATE_MSGPACK_HEAD);
-                view::write_state_msgpack(state, &mut self.buf);
-                Frame::Binary(self.arena.copy(&self.buf))
-            }
-        }
-    }
-}
-
-/// Hands every match's `state` of this tick to the senders (`bridge::wake`): read once, written
-/// once per encoding its members read (the compact delta, and the keyframe when a member
-/// needs one), with the member list as it is. No member's connection is read here.
+/// Hands every match's `state` of this tick to the senders (`bridge::wake`): each match read
+/// once (a copy of its components), with the member list as it is. No frame is written and no
+/// member's connection is read here: the senders write each frame once (`bridge::encode`).
 fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
-    let mut frames = std::mem::take(&mut world.resource_mut::<Lobby>().frames);
-    frames.prepare(world);
-    let StateFrames {
-        reader,
-        writers,
-        recount,
-    } = &mut frames;
-    let reader = reader.as_ref().expect("prepared");
+    let mut reading = std::mem::take(&mut world.resource_mut::<Lobby>().reading);
+    let reader = reading.prepare(world);
     let mut wake_ups = std::mem::take(&mut *world.get_resource_or_init::<WakeUps>());
-    let mut streams = std::mem::take(&mut world.get_resource_or_init::<CompactStreams>().0);
     let tick_rate = world.resource::<SimConfig>().tick_rate;
     for (game, audience, id, phase) in audiences.iter(world) {
         if audience.members.is_empty() || phase.is_none_or(|phase| phase.phase == Phase::Finished) {
             continue;
         }
-        let asks = audience.members.take_asks();
-        let encodings = if asks & Members::ASK_RECOUNT != 0 {
-            recount.push(game);
-            Encodings::of(&audience.members)
-        } else {
-            audience.encodings
+        // A match that cannot be read sends nothing this tick: its compact members' chains
+        // still hold, and the next delta starts from the last snapshot sent.
+        let Ok(state) = reader.read(world, game) else {
+            continue;
         };
-        let state = reader.read(world, game);
-        let mut delivery = Delivery {
+        wake_ups.deliver(Delivery {
             match_id: id.0,
             members: audience.members.clone(),
-            plain: [None, None],
-            delta: None,
-            keyframe: None,
-        };
-        for (codec, wanted) in [
-            (Codec::Json, encodings.json),
-            (Codec::Msgpack, encodings.msgpack),
-        ] {
-            if wanted {
-                let state = state.as_ref().expect("a live match has a state");
-                delivery.plain[codec.index()] = Some(writers.encode(codec, state));
-            }
-        }
-        if encodings.compact {
-            let stream = streams
-                .entry(game)
-                .or_insert_with(|| MatchStream::new(tick_rate));
-            let ready = match &state {
-                Ok(state) => stream.update(state).is_ok(),
-                Err(_) => {
-                    stream.reset();
-                    false
-                }
-            };
-            if ready {
-                let arena = &mut writers.arena;
-                delivery.delta = stream.delta().map(|bytes| Frame::Binary(arena.copy(bytes)));
-                let wanted = asks & Members::ASK_KEYFRAME != 0 || encodings.keyframes_only;
-                if wanted || delivery.delta.is_none() {
-                    delivery.keyframe = Some(Frame::Binary(arena.copy(stream.keyframe())));
-                }
-            } else {
-                // Asked again at the next snapshot the stream takes.
-                audience.members.ask(asks & Members::ASK_KEYFRAME);
-            }
-        }
-        wake_ups.deliver(delivery);
+            state,
+        });
     }
-    for game in recount.drain(..) {
-        if let Some(mut audience) = world.get_mut::<Audience>(game) {
-            audience.recount();
-        }
-    }
-    wake_ups.flush();
+    wake_ups.flush(tick_rate);
     let dropped = wake_ups.take_dropped();
     *world.resource_mut::<WakeUps>() = wake_ups;
-    world.resource_mut::<CompactStreams>().0 = streams;
-    world.resource_mut::<Lobby>().frames = frames;
+    world.resource_mut::<Lobby>().reading = reading;
     if let Some(metrics) = world.get_resource::<MetricsHandle>() {
         metrics.0.ws_dropped_frames.inc_by(dropped);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use arcade_systems::model::{BotLevel, MatchOptions, PlayerRef};
-    use arcade_systems::sim::{self, MatchSpec, SimConfig, Simulation};
-
-    use serde::ser::SerializeMap;
-
-    use super::*;
-
-    /// The `state` message of one match, serialized straight from the World through serde:
-    /// what the hand-written frames must equal.
-    struct StateMessage<'w> {
-        world: &'w World,
-        game: Entity,
-    }
-
-    struct StateData<'w> {
-        world: &'w World,
-        game: Entity,
-    }
-
-    impl Serialize for StateMessage<'_> {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut map = serializer.serialize_map(Some(2))?;
-            map.serialize_entry("type", "state")?;
-            map.serialize_entry(
-                "data",
-                &StateData {
-                    world: self.world,
-                    game: self.game,
-                },
-            )?;
-            map.end()
-        }
-    }
-
-    impl Serialize for StateData<'_> {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            view::serialize_state(self.world, self.game, serializer)
-        }
-    }
-
-    /// Pong and Breakout matches of bots and players, stepped into play: the frames written in
-    /// the arena are the bytes the codec gives for the same message, in both codecs, every tick.
-    #[test]
-    fn state_frames_from_the_arena_are_the_codecs_bytes() {
-        let mut sim = Simulation::new(SimConfig {
-            tick_rate: 60,
-            reconnect_grace_ticks: 600,
-        });
-        let mut games = Vec::new();
-        for (n, mode) in [Mode::OneVsOne, Mode::TwoVsTwo, Mode::Versus]
-            .into_iter()
-            .enumerate()
-        {
-            let game = if mode.fits(Game::Pong) {
-                Game::Pong
-            } else {
-                Game::Breakout
-            };
-            let options = MatchOptions::default().resolve(game, mode).unwrap();
-            let spec = MatchSpec {
-                id: MatchId(0x1234_5678 + n as u64),
-                game,
-                mode,
-                options,
-                seed: n as u64,
-                started_at_ms: 0,
-            };
-            let entity = sim::create_match(&mut sim.world, spec);
-            let player = PlayerRef {
-                id: PlayerId(n as u64 + 1),
-                name: "p".into(),
-            };
-            sim::join_match(&mut sim.world, entity, player).unwrap();
-            sim::fill_with_bots(&mut sim.world, entity, BotLevel::Hard).unwrap();
-            games.push(entity);
-        }
-        let mut frames = StateFrames::default();
-        let mut buf = Vec::new();
-        for _ in 0..600 {
-            sim.step();
-            // As `send_states` does before each tick's states.
-            frames.prepare(&mut sim.world);
-            let StateFrames {
-                reader, writers, ..
-            } = &mut frames;
-            let reader = reader.as_ref().unwrap();
-            for &game in &games {
-                let message = StateMessage {
-                    world: &sim.world,
-                    game,
-                };
-                let state = reader.read(&sim.world, game).unwrap();
-                for codec in Codec::ALL {
-                    let frame = writers.encode(codec, &state);
-                    assert_eq!(frame, codec.encode(&message, &mut buf));
-                }
-            }
-        }
     }
 }

@@ -1,17 +1,19 @@
 //! [`WakeUps`]: what a tick hands to the sender tasks on the tokio runtime (filled on the tick
-//! thread, carried out on tokio): each match's `state` frames with its member list
+//! thread, carried out on tokio): each match's state as read, with its member list
 //! ([`Delivery`]), and the outboxes of the tick's inputs, released there.
 //!
-//! The tick thread encodes a match's `state` once per encoding its members read and hands over
-//! one [`Delivery`] per match: it never reads a member's connection, so a tick costs the same
-//! for a match whatever its members' queues hold. A sender stages the frame in each member's
-//! outbox (the compact delta, or the keyframe for a member whose chain is broken) and writes
-//! it to the socket itself, with one vectored write that never waits (`Parked::write_now`): a
-//! connection costs a lock, its frame heads and one `writev`, not a task wake-up. A socket that
-//! does not take everything at once (or a send half its writer task holds) is handed to the
-//! connection's writer task, which waits for it (at most `SEND_STALL_LIMIT`, then 1008), so a
-//! slow client never delays the others. Without senders (tests, one-process tools) the tick
-//! thread stages the deliveries itself and wakes the writers.
+//! The tick thread reads a match's state once (a copy of its components) and hands over one
+//! [`Delivery`] per match: it neither writes a frame nor reads a member's connection, so a tick
+//! costs the same for a match whatever its members read and their queues hold. A sender writes
+//! each frame the members read once (`bridge::encode`: the JSON or MessagePack `state`, the
+//! compact delta, the keyframe for a member whose chain is broken), stages it in each member's
+//! outbox and writes it to the socket itself, with one vectored write that never waits
+//! (`Parked::write_now`): a connection costs a lock, its frame heads and one `writev`, not a
+//! task wake-up. A socket that does not take everything at once (or a send half its writer
+//! task holds) is handed to the connection's writer task, which waits for it (at most
+//! `SEND_STALL_LIMIT`, then 1008), so a slow client never delays the others. Without senders
+//! (tests, one-process tools) the tick thread carries out the deliveries itself and wakes the
+//! writers.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,42 +22,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::MatchId;
+use arcade_systems::view::StateView;
 
+use crate::bridge::encode::{Encoder, Frames};
 use crate::link::audience::Members;
 use crate::outbox::{Batch, Outbox, Staged};
-use crate::wire::codec::Frame;
 
-/// One match's `state` of this tick, for its members: made on the tick thread, staged in each
-/// member's outbox by a sender.
+/// One match's `state` of this tick, for its members: read on the tick thread, written and
+/// staged in each member's outbox by a sender.
 pub(crate) struct Delivery {
     pub match_id: MatchId,
     pub members: Members,
-    /// The frame for JSON members and the one for MessagePack members (by `Codec::index`),
-    /// each when some member reads it.
-    pub plain: [Option<Frame>; 2],
-    /// The compact delta, for members whose chain holds; none when the match's compact stream
-    /// has no previous snapshot (or took none this tick).
-    pub delta: Option<Frame>,
-    /// The compact keyframe, made when a member needs one (or there is no delta).
-    pub keyframe: Option<Frame>,
-}
-
-impl Delivery {
-    /// Whether compact members get a frame of this tick (the match's compact stream took its
-    /// snapshot).
-    fn has_compact(&self) -> bool {
-        self.delta.is_some() || self.keyframe.is_some()
-    }
+    /// The match's state as read this tick.
+    pub state: StateView,
 }
 
 /// Where the tick thread hands its deliveries, to be carried out by the sender tasks on the
 /// tokio runtime (one per runtime worker; a match goes to the same one every tick, so its
-/// `state`s reach a member in order). Without senders, the tick thread carries them out.
+/// `state`s reach a member in order, and its compact stream lives there). Without senders, the
+/// tick thread carries them out.
 #[derive(Resource, Default)]
 pub struct WakeUps {
     senders: Vec<Sender>,
-    /// This tick's deliveries, without senders.
+    /// This tick's deliveries, without senders, and what writes their frames.
     inline: Vec<Delivery>,
+    inline_encoder: Encoder,
     /// `state`s dropped (replaced unsent, or not staged for a compact member whose chain broke),
     /// counted by the senders, taken by the tick thread for the metric.
     dropped: Arc<AtomicU64>,
@@ -70,6 +61,8 @@ struct Share {
     /// The outboxes of the tick's inputs' replies (`ReplyTo`), dropped by the sender: an
     /// `Arc` dropped on the tick thread would fetch a line another core wrote.
     released: Vec<Arc<Outbox>>,
+    /// Server ticks a second (a compact snapshot's velocities are per tick rate).
+    tick_rate: u32,
 }
 
 impl Share {
@@ -126,9 +119,8 @@ impl WakeUps {
         (
             WakeUps {
                 senders,
-                inline: Vec::new(),
                 dropped,
-                next_release: 0,
+                ..WakeUps::default()
             },
             task,
         )
@@ -161,11 +153,15 @@ impl WakeUps {
     }
 
     /// Hands each sender its share of this tick (or, without senders, carries out the
-    /// deliveries here and wakes the writers).
-    pub(super) fn flush(&mut self) {
+    /// deliveries here and wakes the writers). `tick_rate`: the server's.
+    pub(super) fn flush(&mut self, tick_rate: u32) {
         let mut dropped = 0;
+        if !self.inline.is_empty() {
+            self.inline_encoder.next_share();
+        }
         for delivery in self.inline.drain(..) {
-            dropped += deliver(&delivery, |outbox| outbox.wake());
+            let mut frames = Frames::new(&mut self.inline_encoder, &delivery.state, tick_rate);
+            dropped += deliver(&delivery, &mut frames, |outbox| outbox.wake());
         }
         self.dropped.fetch_add(dropped, Ordering::Relaxed);
         for sender in &mut self.senders {
@@ -173,7 +169,8 @@ impl WakeUps {
                 continue;
             }
             let next = sender.emptied.try_recv().unwrap_or_default();
-            let share = std::mem::replace(&mut sender.share, next);
+            let mut share = std::mem::replace(&mut sender.share, next);
+            share.tick_rate = tick_rate;
             // Refused only when the runtime is gone (shutdown): nobody writes any more.
             let _ = sender.shares.send(share);
         }
@@ -185,14 +182,15 @@ impl WakeUps {
     }
 }
 
-/// One sender: for every share from the tick thread, stages each delivery in its members'
-/// outboxes and writes them.
+/// One sender: for every share from the tick thread, writes each delivery's frames, stages
+/// them in its members' outboxes and writes them.
 async fn send_task(
     mut to_send: tokio::sync::mpsc::UnboundedReceiver<Share>,
     give_back: crossbeam_channel::Sender<Share>,
     dropped: Arc<AtomicU64>,
 ) {
     let mut batch = Batch::default();
+    let mut encoder = Encoder::default();
     while let Some(mut share) = to_send.recv().await {
         let mut count = 0;
         // Behind by more than a tick (the workers were busy): only the newest tick's `state`s
@@ -201,8 +199,12 @@ async fn send_task(
             count += skip(&mut share);
             let _ = give_back.try_send(std::mem::replace(&mut share, newer));
         }
+        encoder.next_share();
         for delivery in share.deliveries.drain(..) {
-            count += deliver(&delivery, |outbox| send_now(outbox, &mut batch));
+            let mut frames = Frames::new(&mut encoder, &delivery.state, share.tick_rate);
+            count += deliver(&delivery, &mut frames, |outbox| {
+                send_now(outbox, &mut batch)
+            });
             // A share is long (every match of the tick): the worker's other tasks, the
             // readers that bring the inputs, get their turns in between.
             tokio::task::coop::consume_budget().await;
@@ -214,21 +216,16 @@ async fn send_task(
 }
 
 /// Drops a share that a newer one supersedes; returns the `state`s dropped. Its compact members
-/// miss a delta, so their chains break: each is marked for a keyframe, and the tick thread is
-/// asked for one.
+/// miss a frame, so their chains break: each is marked for a keyframe.
 fn skip(share: &mut Share) -> u64 {
     let mut dropped = 0;
     for delivery in share.deliveries.drain(..) {
         dropped += delivery.members.len() as u64;
-        if !delivery.has_compact() {
-            continue;
-        }
         for member in delivery.members.iter() {
             if member.outbox.is_compact() {
                 member.needs_keyframe.store(true, Ordering::Relaxed);
             }
         }
-        delivery.members.ask(Members::ASK_KEYFRAME);
     }
     share.released.clear();
     dropped
@@ -236,39 +233,41 @@ fn skip(share: &mut Share) -> u64 {
 
 /// Stages a match's `state` in each member's outbox and calls `staged` with every outbox that
 /// got one; returns the `state`s dropped. A compact member gets the delta while its chain
-/// holds, else the keyframe; when this tick has none, its unsent `state` stays queued (a delta
-/// that still chains) and the tick thread is asked for a keyframe at the next `state`.
-fn deliver(delivery: &Delivery, mut staged: impl FnMut(&Outbox)) -> u64 {
+/// holds, else the keyframe. A member whose outbox still holds its previous (unsent) `state` of
+/// the match gets no delta that would build on it: the unsent one stays queued (it still
+/// chains) and the member gets a keyframe at the match's next `state`.
+fn deliver(delivery: &Delivery, frames: &mut Frames<'_>, mut staged: impl FnMut(&Outbox)) -> u64 {
     let mut dropped = 0;
     for member in delivery.members.iter() {
         let outbox = &member.outbox;
         let gone = Some(&member.gone);
         let result = if outbox.is_compact() {
-            if !delivery.has_compact() {
+            if !frames.compact() {
                 continue;
             }
             let broken = member.needs_keyframe.swap(false, Ordering::Relaxed);
-            let mut no_keyframe = false;
+            let chain_held = !broken && !member.keyframes_only && frames.delta().is_some();
+            if !chain_held {
+                // Written before the outbox is locked.
+                frames.keyframe();
+            }
+            let mut not_staged = false;
             let result = outbox.stage_state(delivery.match_id, gone, |stale| {
-                let chain_holds = !broken && !stale && !member.keyframes_only;
-                let frame = match &delivery.delta {
-                    Some(delta) if chain_holds => Some(delta),
-                    _ => delivery.keyframe.as_ref(),
+                let frame = match (chain_held, stale) {
+                    (true, false) => frames.delta(),
+                    (true, true) => None,
+                    (false, _) => frames.written_keyframe(),
                 };
-                no_keyframe = frame.is_none();
+                not_staged = frame.is_none();
                 frame.cloned()
             });
-            if no_keyframe {
+            if not_staged {
                 dropped += 1;
                 member.needs_keyframe.store(true, Ordering::Relaxed);
-                delivery.members.ask(Members::ASK_KEYFRAME);
             }
             result
         } else {
-            let Some(frame) = &delivery.plain[outbox.codec().index()] else {
-                delivery.members.ask(Members::ASK_RECOUNT);
-                continue;
-            };
+            let frame = frames.plain(outbox.codec());
             outbox.stage_state(delivery.match_id, gone, |_| Some(frame.clone()))
         };
         match result {
@@ -301,6 +300,8 @@ mod tests {
     use bytes::Bytes;
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpStream;
+
+    use arcade_systems::compact::{DELTA_TAG, KEYFRAME_TAG};
 
     use super::*;
     use crate::metrics::Metrics;
@@ -400,105 +401,169 @@ mod tests {
         assert!(outbox.unpark().is_some(), "still parked for the writer");
     }
 
-    /// A member of a match with an outbox of `compact` kind, in an audience of its own.
-    fn audience_of(outbox: &Arc<Outbox>) -> crate::link::Audience {
+    /// A member of a match with its outbox, in an audience.
+    fn add_member(audience: &mut crate::link::Audience, conn: u64, outbox: &Arc<Outbox>) {
         use std::sync::atomic::AtomicBool;
-        let mut audience = crate::link::Audience::default();
         audience.add(crate::link::audience::Member {
-            conn: 1,
-            player: arcade_systems::model::PlayerId(1),
+            conn,
+            player: arcade_systems::model::PlayerId(conn),
             seat: None,
             outbox: outbox.clone(),
-            needs_keyframe: AtomicBool::new(false),
+            needs_keyframe: AtomicBool::new(true),
             keyframes_only: false,
             gone: AtomicBool::new(false),
         });
-        audience.members.take_asks();
-        audience
     }
 
-    fn delivery(
-        audience: &crate::link::Audience,
-        plain: Option<Frame>,
-        delta: Option<Frame>,
-        keyframe: Option<Frame>,
-    ) -> Delivery {
+    /// A Pong match of two bots in play, and the state of each of its next `ticks` ticks.
+    fn states(ticks: usize) -> Vec<StateView> {
+        use arcade_systems::model::{BotLevel, Game, MatchOptions, Mode};
+        use arcade_systems::sim::{self, MatchSpec, SimConfig, Simulation};
+        let mut sim = Simulation::new(SimConfig {
+            tick_rate: 60,
+            reconnect_grace_ticks: 600,
+        });
+        let options = MatchOptions::default()
+            .resolve(Game::Pong, Mode::OneVsOne)
+            .unwrap();
+        let spec = MatchSpec {
+            id: MatchId(9),
+            game: Game::Pong,
+            mode: Mode::OneVsOne,
+            options,
+            seed: 1,
+            started_at_ms: 0,
+        };
+        let game = sim::create_match(&mut sim.world, spec);
+        sim::fill_with_bots(&mut sim.world, game, BotLevel::Hard).unwrap();
+        let mut reader = arcade_systems::view::StateReader::new(&mut sim.world);
+        (0..ticks)
+            .map(|_| {
+                sim.step();
+                reader.update(&sim.world);
+                reader.read(&sim.world, game).unwrap()
+            })
+            .collect()
+    }
+
+    fn delivery(audience: &crate::link::Audience, state: StateView) -> Delivery {
         Delivery {
             match_id: MatchId(9),
             members: audience.members.clone(),
-            plain: [plain.clone(), plain],
-            delta,
-            keyframe,
+            state,
         }
+    }
+
+    /// The kind of each compact `state` an outbox holds: keyframe or delta (their first byte).
+    fn compact_kinds(outbox: &Outbox) -> Vec<u8> {
+        let mut batch = Batch::default();
+        outbox.take(&mut batch);
+        batch
+            .states
+            .iter()
+            .map(|(_, frame)| match frame {
+                Frame::Binary(bytes) => bytes[0],
+                other => panic!("{other:?} for a compact member"),
+            })
+            .collect()
     }
 
     /// A sender that finds several ticks queued sends only the newest tick's `state`s (as the
     /// outboxes' newest-wins would), counting the older ones dropped; a compact member that
-    /// missed a delta is marked for a keyframe and the tick thread is asked for one, and until
-    /// one comes it gets no delta that would build on the missed one.
+    /// missed a frame gets the keyframe of the newest tick, then deltas again.
     #[tokio::test]
-    async fn a_sender_behind_sends_the_newest_tick_and_a_compact_member_waits_for_a_keyframe() {
+    async fn a_sender_behind_sends_the_newest_tick_and_a_compact_member_a_keyframe() {
         let plain = Arc::new(Outbox::new(Codec::Json));
-        let plain_audience = audience_of(&plain);
         let compact = Arc::new(Outbox::new_compact());
-        let compact_audience = audience_of(&compact);
+        let mut audience = crate::link::Audience::default();
+        add_member(&mut audience, 1, &plain);
+        add_member(&mut audience, 2, &compact);
+        let states = states(4);
         let (shares, to_send) = tokio::sync::mpsc::unbounded_channel();
         let (give_back, _emptied) = crossbeam_channel::bounded(RECYCLED_SHARES);
         let dropped = Arc::new(AtomicU64::new(0));
-        for byte in [1, 2] {
-            let mut share = Share::default();
+        let share_of = |state: &StateView| {
+            let mut share = Share {
+                tick_rate: 60,
+                ..Share::default()
+            };
+            share.deliveries.push(delivery(&audience, *state));
             share
-                .deliveries
-                .push(delivery(&plain_audience, Some(binary(byte, 4)), None, None));
-            share.deliveries.push(delivery(
-                &compact_audience,
-                None,
-                Some(binary(byte, 4)),
-                None,
-            ));
-            shares.send(share).unwrap();
-        }
-        drop(shares);
-        send_task(to_send, give_back, dropped.clone()).await;
-
-        let mut batch = Batch::default();
-        plain.take(&mut batch);
+        };
+        // The compact member had its first keyframe already.
+        audience.members[1]
+            .needs_keyframe
+            .store(false, Ordering::Relaxed);
+        // Two ticks queued before the sender runs (this test's runtime has one thread).
+        shares.send(share_of(&states[0])).unwrap();
+        shares.send(share_of(&states[1])).unwrap();
+        let sender = tokio::spawn(send_task(to_send, give_back, dropped.clone()));
+        let sent = |outbox: &Arc<Outbox>| {
+            let outbox = outbox.clone();
+            async move {
+                let mut batch = Batch::default();
+                for _ in 0..100 {
+                    outbox.take(&mut batch);
+                    if !batch.states.is_empty() {
+                        return batch.states;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                panic!("nothing staged");
+            }
+        };
+        let mut encoder = Encoder::default();
         assert_eq!(
-            batch.states,
-            [(MatchId(9), binary(2, 4))],
+            sent(&plain).await,
+            [(MatchId(9), encoder.plain(Codec::Json, &states[1]))],
             "the newest tick only"
         );
-        compact.take(&mut batch);
-        assert!(batch.states.is_empty(), "no delta after a missed one");
-        let member = &compact_audience.members[0];
-        assert!(member.needs_keyframe.load(Ordering::Relaxed));
-        assert_eq!(compact_audience.members.take_asks(), Members::ASK_KEYFRAME);
-        // plain: 1 skipped; compact: 1 skipped, and the newer delta not sent.
-        assert_eq!(dropped.load(Ordering::Relaxed), 3);
-
-        // The next tick has the keyframe: it goes out, then the chain holds again.
-        let next_tick = |delta: u8, keyframe: u8| {
-            let made = delivery(
-                &compact_audience,
-                None,
-                Some(binary(delta, 4)),
-                Some(binary(keyframe, 4)),
-            );
-            deliver(&made, |_| {});
-            let mut batch = Batch::default();
-            compact.take(&mut batch);
-            batch.states
+        let kind = |states: Vec<(MatchId, Frame)>| match &states[..] {
+            [(_, Frame::Binary(bytes))] => bytes[0],
+            other => panic!("{other:?}"),
         };
         assert_eq!(
-            next_tick(3, 4),
-            [(MatchId(9), binary(4, 4))],
-            "the keyframe"
+            kind(sent(&compact).await),
+            KEYFRAME_TAG,
+            "a keyframe after a miss"
         );
+        // plain and compact: 1 skipped each.
+        assert_eq!(dropped.load(Ordering::Relaxed), 2);
+
+        // The next ticks: deltas, the chain holds again.
+        for state in &states[2..] {
+            shares.send(share_of(state)).unwrap();
+            assert_eq!(kind(sent(&compact).await), DELTA_TAG);
+        }
+        drop(shares);
+        sender.await.unwrap();
+    }
+
+    /// A compact member whose previous `state` is still unsent gets no delta that builds on it:
+    /// the unsent one stays, and the next tick brings a keyframe in its place.
+    #[test]
+    fn a_compact_member_behind_gets_a_keyframe_in_place_of_its_unsent_state() {
+        let compact = Arc::new(Outbox::new_compact());
+        let mut audience = crate::link::Audience::default();
+        add_member(&mut audience, 1, &compact);
+        let mut encoder = Encoder::default();
+        let mut tick = |state: &StateView| {
+            let made = delivery(&audience, *state);
+            deliver(&made, &mut Frames::new(&mut encoder, state, 60), |_| {})
+        };
+        let states = states(4);
+        assert_eq!(tick(&states[0]), 0);
+        assert_eq!(compact_kinds(&compact), [KEYFRAME_TAG], "the first state");
+        assert_eq!(tick(&states[1]), 0);
+        // Not taken: the next delta is not staged on it (and counts as dropped).
+        assert_eq!(tick(&states[2]), 1);
         assert_eq!(
-            next_tick(5, 6),
-            [(MatchId(9), binary(5, 4))],
-            "a delta again"
+            compact_kinds(&compact),
+            [DELTA_TAG],
+            "the unsent delta, still"
         );
+        assert_eq!(tick(&states[3]), 0);
+        assert_eq!(compact_kinds(&compact), [KEYFRAME_TAG]);
     }
 
     /// A member marked gone (it left, or the match ended) gets nothing more from a delivery made
@@ -506,11 +571,16 @@ mod tests {
     #[test]
     fn a_delivery_skips_a_member_gone_since_it_was_made() {
         let outbox = Arc::new(Outbox::new(Codec::Json));
-        let audience = audience_of(&outbox);
-        let made = delivery(&audience, Some(binary(1, 4)), None, None);
+        let mut audience = crate::link::Audience::default();
+        add_member(&mut audience, 1, &outbox);
+        let state = states(1)[0];
+        let made = delivery(&audience, state);
         audience.members.dismiss();
         let mut staged = 0;
-        deliver(&made, |_| staged += 1);
+        let mut encoder = Encoder::default();
+        deliver(&made, &mut Frames::new(&mut encoder, &state, 60), |_| {
+            staged += 1
+        });
         assert_eq!(staged, 0);
         let mut batch = Batch::default();
         outbox.take(&mut batch);

@@ -4,24 +4,20 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{MatchId, PlayerId, Seat};
 
-use crate::bridge::send::StateFrames;
+use crate::bridge::send::StateReading;
 use crate::outbox::{ConnId, Outbox};
-use crate::wire::codec::Codec;
 
 /// Who receives a match's frames.
 #[derive(Component, Default)]
 pub struct Audience {
     /// The connections that get the match's events and `state`.
     pub members: Members,
-    /// What the members' `state`s are written in, kept with every change of `members` (and
-    /// again when a sender asks, [`Members::ASK_RECOUNT`]).
-    pub encodings: Encodings,
     /// The connections of players who left the started match with `match.leave` (and so
     /// ended it): they get its `match.end` and nothing else (PROTOCOL.md "match.leave").
     pub leavers: Vec<Arc<Member>>,
@@ -50,29 +46,12 @@ pub struct Member {
 /// them the list as it is (one `Arc` clone per match), and a change makes a new list (copy on
 /// write), so the tick thread never reads a member's connection to send a `state`.
 #[derive(Clone, Default)]
-pub struct Members(Arc<MemberList>);
-
-#[derive(Default)]
-pub struct MemberList {
-    list: Vec<Arc<Member>>,
-    /// What the senders ask of the tick thread for this match ([`Members::ASK_KEYFRAME`],
-    /// [`Members::ASK_RECOUNT`]), taken once a tick.
-    asks: AtomicU8,
-}
-
-impl Clone for MemberList {
-    fn clone(&self) -> MemberList {
-        MemberList {
-            list: self.list.clone(),
-            asks: AtomicU8::new(self.asks.load(Ordering::Relaxed)),
-        }
-    }
-}
+pub struct Members(Arc<Vec<Arc<Member>>>);
 
 impl std::ops::Deref for Members {
     type Target = [Arc<Member>];
     fn deref(&self) -> &[Arc<Member>] {
-        &self.0.list
+        &self.0
     }
 }
 
@@ -80,31 +59,13 @@ impl<'a> IntoIterator for &'a Members {
     type Item = &'a Arc<Member>;
     type IntoIter = std::slice::Iter<'a, Arc<Member>>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.list.iter()
+        self.0.iter()
     }
 }
 
 impl Members {
-    /// A compact member needs a keyframe and this tick's frames had none.
-    pub const ASK_KEYFRAME: u8 = 1;
-    /// A member's codec has no frame in this tick's (it changed after the member joined).
-    pub const ASK_RECOUNT: u8 = 2;
-
-    /// Asks the tick thread for something at the match's next `state` (a sender).
-    pub fn ask(&self, what: u8) {
-        self.0.asks.fetch_or(what, Ordering::Relaxed);
-    }
-
-    /// What the senders asked since the last call (the tick thread).
-    pub fn take_asks(&self) -> u8 {
-        if self.0.asks.load(Ordering::Relaxed) == 0 {
-            return 0;
-        }
-        self.0.asks.swap(0, Ordering::Relaxed)
-    }
-
     fn edit(&mut self) -> &mut Vec<Arc<Member>> {
-        &mut Arc::make_mut(&mut self.0).list
+        Arc::make_mut(&mut self.0)
     }
 
     /// Removes the members `leaves` picks, marking each gone.
@@ -131,34 +92,6 @@ impl Members {
     }
 }
 
-/// Which `state` frames a match's members read: JSON, MessagePack, compact (and whether a
-/// compact member takes keyframes only).
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
-pub struct Encodings {
-    pub json: bool,
-    pub msgpack: bool,
-    pub compact: bool,
-    /// A compact member gets only keyframes ([`Member::keyframes_only`]).
-    pub keyframes_only: bool,
-}
-
-impl Encodings {
-    pub fn of(members: &[Arc<Member>]) -> Encodings {
-        let mut encodings = Encodings::default();
-        for member in members {
-            if member.outbox.is_compact() {
-                encodings.compact = true;
-                encodings.keyframes_only |= member.keyframes_only;
-            } else if member.outbox.codec() == Codec::Json {
-                encodings.json = true;
-            } else {
-                encodings.msgpack = true;
-            }
-        }
-        encodings
-    }
-}
-
 impl Audience {
     pub fn spectators(&self) -> usize {
         self.members
@@ -173,23 +106,11 @@ impl Audience {
         let list = self.members.edit();
         list.retain(|held| held.conn != conn);
         list.push(Arc::new(member));
-        // Its first `state` is a keyframe (made only if some member reads compact ones).
-        self.members.ask(Members::ASK_KEYFRAME);
-        self.recount();
     }
 
     /// Removes the members `leaves` picks (marked gone).
     pub fn remove_where(&mut self, leaves: impl Fn(&Member) -> bool) -> Vec<Arc<Member>> {
-        let gone = self.members.remove_where(leaves);
-        if !gone.is_empty() {
-            self.recount();
-        }
-        gone
-    }
-
-    /// Reads the members' encodings again.
-    pub fn recount(&mut self) {
-        self.encodings = Encodings::of(&self.members);
+        self.members.remove_where(leaves)
     }
 }
 
@@ -206,8 +127,8 @@ pub struct Lobby {
     pub(crate) watching: HashMap<ConnId, Vec<Entity>>,
     /// Server ticks run so far (paces snapshots).
     pub(crate) ticks: u64,
-    /// What every `state` frame is written with (JSON, MessagePack and compact).
-    pub(crate) frames: StateFrames,
+    /// What every `state` is read with.
+    pub(crate) reading: StateReading,
 }
 
 /// The id of a match entity, kept by the bridge for lookups in its own indexes.

@@ -56,7 +56,7 @@ impl Default for StateJson {
 
 impl StateJson {
     /// Appends the `data` object of a match's `state` message to `out`.
-    pub fn write(&mut self, state: &StateView<'_>, out: &mut Vec<u8>) {
+    pub fn write(&mut self, state: &StateView, out: &mut Vec<u8>) {
         let mut json = Json {
             out,
             floats: &mut self.floats,
@@ -65,7 +65,7 @@ impl StateJson {
     }
 }
 
-fn write_state_json(state: &StateView<'_>, json: &mut Json<'_>) {
+fn write_state_json(state: &StateView, json: &mut Json<'_>) {
     json.raw(b"{\"matchId\":\"");
     json.raw(WireId::of_match(state.id).as_bytes());
     json.raw(b"\",\"tick\":");
@@ -109,7 +109,7 @@ fn write_state_json(state: &StateView<'_>, json: &mut Json<'_>) {
 }
 
 /// `,"breakout":{"fields":[{..},..]}`, one field per seat that has all its parts.
-fn write_breakout(json: &mut Json<'_>, state: &StateView<'_>) {
+fn write_breakout(json: &mut Json<'_>, state: &StateView) {
     json.raw(b",\"breakout\":{\"fields\":[");
     let mut first = true;
     for (seat, paddle, ball, wall, progress) in state.fields() {

@@ -9,7 +9,7 @@ use super::read::{FieldView, StateView};
 use crate::model::Game;
 
 /// Appends the `data` map of a match's `state` message to `out`.
-pub fn write_state_msgpack(state: &StateView<'_>, out: &mut Vec<u8>) {
+pub fn write_state_msgpack(state: &StateView, out: &mut Vec<u8>) {
     let mut mp = Msgpack { out };
     mp.map(5);
     mp.raw(b"\xa7matchId");
@@ -44,7 +44,7 @@ pub fn write_state_msgpack(state: &StateView<'_>, out: &mut Vec<u8>) {
         }
         _ => {
             // Each field's parts are looked up once.
-            let mut fields: [Option<FieldView<'_>>; crate::components::MAX_SEATS] =
+            let mut fields: [Option<FieldView>; crate::components::MAX_SEATS] =
                 [None; crate::components::MAX_SEATS];
             let mut count = 0;
             for (held, field) in fields.iter_mut().zip(state.fields()) {

@@ -1,8 +1,8 @@
-//! What a `state` message reads of the World (tick thread, the bridge's `send_updates`, for
-//! the hand-written writers of `view/json.rs` and `view/msgpack.rs` and for the compact
-//! snapshot, `compact::MatchStream`): each entity of a match
+//! What a `state` message reads of the World (tick thread, the bridge's `send_updates`; the
+//! copy it makes is written on the senders by the hand-written writers of `view/json.rs` and
+//! `view/msgpack.rs` and the compact snapshot, `compact::MatchStream`): each entity of a match
 //! (the match, its seats, its ball) located once through cached queries, and all of its
-//! components read from there. `World::get` locates the entity and maps the component's type
+//! components copied from there. `World::get` locates the entity and maps the component's type
 //! to its id again for every component read; a query does both once per entity.
 
 use bevy_ecs::prelude::*;
@@ -48,41 +48,40 @@ pub struct StateReader {
     balls: QueryState<&'static Ball>,
 }
 
-/// One match's state as read for one message, borrowed from the World (kept small: it is
-/// returned by value for every match and every tick).
-pub struct StateView<'w> {
-    world: &'w World,
+/// One match's state as read for one message: the components copied out of the World (no
+/// heap), so that it can be handed to another thread and written there.
+#[derive(Clone, Copy, Debug)]
+pub struct StateView {
     pub(crate) id: MatchId,
     pub(crate) tick: u64,
     pub(crate) phase: Phase,
     pub(crate) game: Game,
     pub(crate) mode: Mode,
     /// Pong's ball (`None` in Breakout).
-    pub(crate) ball: Option<&'w Ball>,
+    pub(crate) ball: Option<Ball>,
     /// Pong's score, `[0, 0]` without one.
     pub(crate) score: [u32; 2],
     /// The seats in seat order (`None` for a seat entity without a [`SeatSlot`]).
-    seats: [Option<SeatView<'w>>; MAX_SEATS],
-    len: usize,
+    seats: [Option<SeatView>; MAX_SEATS],
+    len: u8,
 }
 
 /// A seat as read.
-#[derive(Clone, Copy)]
-pub(crate) struct SeatView<'w> {
-    entity: Entity,
-    pub(crate) slot: &'w SeatSlot,
-    pub(crate) input: Option<&'w PlayerInput>,
-    pub(crate) paddle: Option<&'w Paddle>,
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SeatView {
+    pub(crate) seat: Seat,
+    /// The player sitting here, if any.
+    pub(crate) player: Option<PlayerId>,
+    /// The seq of the last input applied (0 before any, and for a seat without input).
+    pub(crate) applied_seq: u64,
+    /// Pong: the seat's paddle.
+    pub(crate) paddle: Option<Paddle>,
+    /// Breakout: the seat's field, when it has all its parts.
+    field: Option<FieldView>,
 }
 
 /// A Breakout field: its seat and parts.
-pub(crate) type FieldView<'w> = (
-    Seat,
-    &'w FieldPaddle,
-    &'w FieldBall,
-    &'w BrickWall,
-    &'w FieldProgress,
-);
+pub(crate) type FieldView = (Seat, FieldPaddle, FieldBall, BrickWall, FieldProgress);
 
 impl StateReader {
     /// A reader of `world`'s matches.
@@ -104,21 +103,20 @@ impl StateReader {
 
     /// The state of `game`: what every writer of a `state` message reads. After
     /// [`StateReader::update`] (an entity of an archetype added since reads as missing).
-    pub fn read<'w>(&self, world: &'w World, game: Entity) -> Result<StateView<'w>, StateError> {
+    pub fn read(&self, world: &World, game: Entity) -> Result<StateView, StateError> {
         let Ok((info, clock, phase, seats, court, score)) = self.matches.get_manual(world, game)
         else {
             return Err(StateError::NotAMatch);
         };
         let ball = match info.game {
             Game::Pong => Some(
-                court
+                *court
                     .and_then(|court| self.balls.get_manual(world, court.ball).ok())
                     .ok_or(StateError::NoBall)?,
             ),
             Game::Breakout => None,
         };
         let mut view = StateView {
-            world,
             id: info.id,
             tick: clock.tick,
             phase: phase.phase,
@@ -127,7 +125,7 @@ impl StateReader {
             ball,
             score: score.map_or([0, 0], |score| score.0),
             seats: [None; MAX_SEATS],
-            len: seats.entities().len(),
+            len: seats.entities().len().min(MAX_SEATS) as u8,
         };
         for (held, &seat) in view.seats.iter_mut().zip(seats.entities()) {
             *held = self
@@ -135,56 +133,68 @@ impl StateReader {
                 .get_manual(world, seat)
                 .ok()
                 .map(|(slot, input, paddle)| SeatView {
-                    entity: seat,
-                    slot,
-                    input,
-                    paddle,
+                    seat: slot.seat,
+                    player: slot.player_id(),
+                    applied_seq: input.map_or(0, |input| input.applied_seq),
+                    paddle: paddle.copied(),
+                    field: match info.game {
+                        Game::Breakout => field_of(world, seat, slot.seat),
+                        Game::Pong => None,
+                    },
                 });
         }
         Ok(view)
     }
 }
 
-impl<'w> StateView<'w> {
+/// A seat's Breakout field, when it has all its parts (off the Pong path: looked up apart).
+fn field_of(world: &World, seat: Entity, name: Seat) -> Option<FieldView> {
+    let entity = world.get_entity(seat).ok()?;
+    Some((
+        name,
+        *entity.get::<FieldPaddle>()?,
+        *entity.get::<FieldBall>()?,
+        *entity.get::<BrickWall>()?,
+        *entity.get::<FieldProgress>()?,
+    ))
+}
+
+impl StateView {
+    /// The match this is the state of.
+    pub fn id(&self) -> MatchId {
+        self.id
+    }
+
     /// Every seat entity of the match, in seat order (`None` for one without a [`SeatSlot`]).
-    pub(crate) fn seat_list(&self) -> &[Option<SeatView<'w>>] {
-        &self.seats[..self.len]
+    pub(crate) fn seat_list(&self) -> &[Option<SeatView>] {
+        &self.seats[..usize::from(self.len)]
     }
 
     /// The seats, in seat order.
-    pub(crate) fn seats(&self) -> impl Iterator<Item = &SeatView<'w>> + '_ {
+    pub(crate) fn seats(&self) -> impl Iterator<Item = &SeatView> + '_ {
         self.seat_list().iter().flatten()
     }
 
     /// A seat's Breakout field, when it has all its parts.
-    pub(crate) fn field(&self, seat: &SeatView<'w>) -> Option<FieldView<'w>> {
-        let entity = self.world.get_entity(seat.entity).ok()?;
-        Some((
-            seat.slot.seat,
-            entity.get::<FieldPaddle>()?,
-            entity.get::<FieldBall>()?,
-            entity.get::<BrickWall>()?,
-            entity.get::<FieldProgress>()?,
-        ))
+    pub(crate) fn field(&self, seat: &SeatView) -> Option<FieldView> {
+        seat.field
     }
 
     /// `acks`: every seated player and the last input seq applied (0 before the first).
     pub(crate) fn acks(&self) -> impl Iterator<Item = (PlayerId, u64)> + '_ {
-        self.seats().filter_map(|seat| {
-            let player = seat.slot.player_id()?;
-            Some((player, seat.input.map_or(0, |input| input.applied_seq)))
-        })
+        self.seats()
+            .filter_map(|seat| Some((seat.player?, seat.applied_seq)))
     }
 
     /// Pong's paddles, in seat order.
-    pub(crate) fn paddles(&self) -> impl Iterator<Item = (Seat, &'w Paddle)> + '_ {
+    pub(crate) fn paddles(&self) -> impl Iterator<Item = (Seat, Paddle)> + '_ {
         self.seats()
-            .filter_map(|seat| Some((seat.slot.seat, seat.paddle?)))
+            .filter_map(|seat| Some((seat.seat, seat.paddle?)))
     }
 
     /// Breakout's fields, in seat order: each seat that has all its parts.
-    pub(crate) fn fields(&self) -> impl Iterator<Item = FieldView<'w>> + '_ {
-        self.seats().filter_map(|seat| self.field(seat))
+    pub(crate) fn fields(&self) -> impl Iterator<Item = FieldView> + '_ {
+        self.seats().filter_map(|seat| seat.field)
     }
 }
 
