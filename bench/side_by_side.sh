@@ -40,7 +40,7 @@ done
 if [ -n "${PEERS:-}" ]; then
   for codec in json msgpack; do
     PEERS_OUT=$(mktemp -d /tmp/peers-out.XXXXXX)
-    (cd "$PEERS" && BUILD=never ARCADE_CHECKOUT="$root" P=${PEERS_P:-400} CODEC=$codec DURATION=$duration \
+    (cd "$PEERS" && BUILD=never ARCADE_CHECKOUT="$root" ARCADE_BIN="$root/$(dirname "$bench")/arcade" P=${PEERS_P:-400} CODEC=$codec DURATION=$duration \
       SETTLE=$settle OUT="$PEERS_OUT" ARCADE_ARGS="--ws-upgrades 0 --ws-per-address 0 --log warn ${SERVER_ARGS:-}" \
       ./compare.sh 2>"$PEERS_OUT.err" | grep '^{' | sed "s/^{/{\"run\":\"peers-$codec\",/" >>"$out") || true
     grep -q "\"run\":\"peers-$codec" "$out" || { echo "peers ($codec) gave no result:" >&2; tail -5 "$PEERS_OUT.err" >&2; }
