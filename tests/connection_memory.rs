@@ -31,8 +31,9 @@ fn resident_kib(pid: u32) -> f64 {
 
 /// Opens `count` guest connections, 50 at a time, each up to its `hello`.
 async fn connect_many(server: &Server, count: usize, held: &mut Vec<Client>) {
-    for _ in 0..count.div_ceil(50) {
-        let batch = (0..50.min(count)).map(|_| Client::connect(server, ""));
+    let target = held.len() + count;
+    while held.len() < target {
+        let batch = (0..50.min(target - held.len())).map(|_| Client::connect(server, ""));
         held.extend(futures_util::future::join_all(batch).await);
     }
 }
