@@ -30,6 +30,8 @@ const MAX_PAYLOAD: usize = 64 * 1024 - 1;
 const CONNECT_WAIT: Duration = Duration::from_secs(30);
 /// Events taken from epoll at once.
 const EVENTS: usize = 1024;
+/// The most client threads.
+const MAX_CLIENT_THREADS: usize = 64;
 /// Bytes one `recv` reads at most.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -53,6 +55,11 @@ pub struct FloorArgs {
     /// Seconds measured.
     #[arg(long, default_value_t = 20)]
     duration: u64,
+    /// Threads of the clients' process, each with its own epoll set and share of the sockets
+    /// (`load`'s generator runs 2 by default: the kernel's work of waking a client is charged
+    /// to the sender, so the floor's clients sleep and wake as `load`'s do).
+    #[arg(long, default_value_t = 2)]
+    client_threads: usize,
     /// Print the results as one line of JSON.
     #[arg(long)]
     json: bool,
@@ -211,24 +218,50 @@ pub fn run(args: &FloorArgs) -> Result<(), String> {
     }
 }
 
-/// The clients: connect, then answer every state frame with one input frame, until killed.
+/// The clients: connect, then answer every state frame with one input frame, until killed;
+/// `--client-threads` threads, each serving its share of the sockets.
 fn run_clients(args: &FloorArgs, addr: SocketAddr) -> Result<(), String> {
     if !addr.ip().is_loopback() {
         return Err("the floor runs on loopback only".into());
     }
-    let input = ws_frame(args.input_bytes, true);
-    let state_len = ws_frame(args.state_bytes, false).len();
-    let epoll = Epoll::new().map_err(|e| e.to_string())?;
-    let mut sockets = Vec::with_capacity(args.players);
-    for token in 0..args.players {
+    let threads = args.client_threads.clamp(1, MAX_CLIENT_THREADS);
+    let mut shares: Vec<Vec<TcpStream>> = (0..threads).map(|_| Vec::new()).collect();
+    for index in 0..args.players {
         let stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+        shares[index % threads].push(stream);
+    }
+    let input = ws_frame(args.input_bytes, true);
+    let state_len = ws_frame(args.state_bytes, false).len();
+    let handles: Vec<_> = shares
+        .into_iter()
+        .map(|share| {
+            let input = input.clone();
+            std::thread::spawn(move || answer_states(share, &input, state_len))
+        })
+        .collect();
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|_| "a client thread panicked".to_string())??;
+    }
+    Ok(())
+}
+
+/// One client thread: answers every state frame on its sockets with one input frame, until a
+/// socket closes.
+fn answer_states(sockets: Vec<TcpStream>, input: &[u8], state_len: usize) -> Result<(), String> {
+    let epoll = Epoll::new().map_err(|e| e.to_string())?;
+    for (token, stream) in sockets.iter().enumerate() {
         epoll
             .add(stream.as_raw_fd(), token)
             .map_err(|e| e.to_string())?;
-        sockets.push((stream, FrameCounter::default()));
     }
+    let mut sockets: Vec<(TcpStream, FrameCounter)> = sockets
+        .into_iter()
+        .map(|stream| (stream, FrameCounter::default()))
+        .collect();
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
     let mut buffer = vec![0u8; READ_BUFFER];
     loop {
@@ -243,7 +276,7 @@ fn run_clients(args: &FloorArgs, addr: SocketAddr) -> Result<(), String> {
             };
             for _ in 0..counter.take(read, state_len) {
                 // A full socket buffer drops the input, as a real client would not: rare.
-                let _ = stream.write(&input);
+                let _ = stream.write(input);
             }
         }
     }
@@ -269,6 +302,7 @@ fn run_server(args: &FloorArgs) -> Result<(), String> {
         .args(["--state-bytes", &args.state_bytes.to_string()])
         .args(["--input-bytes", &args.input_bytes.to_string()])
         .args(["--tick-rate", &args.tick_rate.to_string()])
+        .args(["--client-threads", &args.client_threads.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -366,11 +400,12 @@ fn serve(args: &FloorArgs, listener: &TcpListener, child: &mut Child) -> Result<
     let per_player = |n: u64| n as f64 / player_seconds;
     if args.json {
         println!(
-            "{{\"bench\":\"floor\",\"players\":{},\"tickRate\":{},\"stateFrameBytes\":{},\"inputFrameBytes\":{},\"seconds\":{:.2},\"statesPerPlayerSecond\":{:.2},\"inputsPerPlayerSecond\":{:.2},\"statesDropped\":{},\"lateTicks\":{},\"cpuMsPerPlayerSecond\":{:.4},\"userMsPerPlayerSecond\":{:.4},\"sysMsPerPlayerSecond\":{:.4}}}",
+            "{{\"bench\":\"floor\",\"players\":{},\"tickRate\":{},\"stateFrameBytes\":{},\"inputFrameBytes\":{},\"clientThreads\":{},\"seconds\":{:.2},\"statesPerPlayerSecond\":{:.2},\"inputsPerPlayerSecond\":{:.2},\"statesDropped\":{},\"lateTicks\":{},\"cpuMsPerPlayerSecond\":{:.4},\"userMsPerPlayerSecond\":{:.4},\"sysMsPerPlayerSecond\":{:.4}}}",
             args.players,
             args.tick_rate,
             state.len(),
             input_len,
+            args.client_threads,
             seconds,
             per_player(counts.states_sent),
             per_player(counts.inputs_received),
@@ -382,11 +417,12 @@ fn serve(args: &FloorArgs, listener: &TcpListener, child: &mut Child) -> Result<
         );
     } else {
         println!(
-            "floor: {} players, {} Hz, state frame {} B, input frame {} B, {:.1} s measured",
+            "floor: {} players, {} Hz, state frame {} B, input frame {} B, {} client threads, {:.1} s measured",
             args.players,
             args.tick_rate,
             state.len(),
             input_len,
+            args.client_threads,
             seconds
         );
         println!(
@@ -418,6 +454,41 @@ mod tests {
         assert_eq!(ws_frame(232, false)[..4], [0x82, 126, 0, 232]);
         assert_eq!(ws_frame(64, true)[..2], [0x82, 0x80 | 64]);
         assert_eq!(ws_frame(64, true).len(), 70);
+    }
+
+    #[test]
+    fn every_client_thread_answers_the_states_of_its_sockets() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let args = FloorArgs {
+            players: 5,
+            tick_rate: 60,
+            state_bytes: 11,
+            input_bytes: 64,
+            settle: 0,
+            duration: 1,
+            client_threads: 2,
+            json: false,
+            client: Some(addr),
+        };
+        let clients = std::thread::spawn(move || run_clients(&args, addr));
+        let mut accepted: Vec<TcpStream> = (0..5).map(|_| listener.accept().unwrap().0).collect();
+        for stream in &mut accepted {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            // Two states: two inputs back, on every socket whichever thread serves it.
+            stream.write_all(&ws_frame(11, false).repeat(2)).unwrap();
+        }
+        let input = ws_frame(64, true);
+        for stream in &mut accepted {
+            let mut got = vec![0u8; input.len() * 2];
+            stream.read_exact(&mut got).unwrap();
+            assert_eq!(got, input.repeat(2));
+        }
+        // Closed sockets end the threads, and with them the clients.
+        drop(accepted);
+        assert_eq!(clients.join().unwrap(), Ok(()));
     }
 
     #[test]
