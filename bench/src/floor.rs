@@ -211,6 +211,9 @@ pub fn run(args: &FloorArgs) -> Result<(), String> {
             "--state-bytes up to {MAX_PAYLOAD}, --input-bytes up to 125, --tick-rate above 0"
         ));
     }
+    if args.client_threads == 0 || args.client_threads > MAX_CLIENT_THREADS {
+        return Err(format!("--client-threads must be 1..={MAX_CLIENT_THREADS}"));
+    }
     raise_open_files();
     match args.client {
         Some(addr) => run_clients(args, addr),
@@ -224,13 +227,12 @@ fn run_clients(args: &FloorArgs, addr: SocketAddr) -> Result<(), String> {
     if !addr.ip().is_loopback() {
         return Err("the floor runs on loopback only".into());
     }
-    let threads = args.client_threads.clamp(1, MAX_CLIENT_THREADS);
-    let mut shares: Vec<Vec<TcpStream>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut shares: Vec<Vec<TcpStream>> = (0..args.client_threads).map(|_| Vec::new()).collect();
     for index in 0..args.players {
         let stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         stream.set_nonblocking(true).map_err(|e| e.to_string())?;
-        shares[index % threads].push(stream);
+        shares[index % args.client_threads].push(stream);
     }
     let input = ws_frame(args.input_bytes, true);
     let state_len = ws_frame(args.state_bytes, false).len();
@@ -456,21 +458,35 @@ mod tests {
         assert_eq!(ws_frame(64, true).len(), 70);
     }
 
-    #[test]
-    fn every_client_thread_answers_the_states_of_its_sockets() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let args = FloorArgs {
+    /// Five players' clients of the server at `addr`, in `client_threads` threads.
+    fn client_args(addr: SocketAddr, client_threads: usize) -> FloorArgs {
+        FloorArgs {
             players: 5,
             tick_rate: 60,
             state_bytes: 11,
             input_bytes: 64,
             settle: 0,
             duration: 1,
-            client_threads: 2,
+            client_threads,
             json: false,
             client: Some(addr),
-        };
+        }
+    }
+
+    #[test]
+    fn client_threads_outside_their_range_are_refused() {
+        let addr = "127.0.0.1:9".parse().unwrap();
+        for threads in [0, MAX_CLIENT_THREADS + 1] {
+            let refused = run(&client_args(addr, threads)).unwrap_err();
+            assert!(refused.contains("--client-threads"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn every_client_thread_answers_the_states_of_its_sockets() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let args = client_args(addr, 2);
         let clients = std::thread::spawn(move || run_clients(&args, addr));
         let mut accepted: Vec<TcpStream> = (0..5).map(|_| listener.accept().unwrap().0).collect();
         for stream in &mut accepted {

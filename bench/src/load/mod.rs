@@ -157,7 +157,7 @@ fn measure_floor(args: &LoadArgs, report: &serde_json::Value) -> Result<serde_js
         .args(["--state-bytes", &state_bytes.to_string()])
         // Its clients sleep and wake as this generator's do (the kernel charges a client's
         // wake-up to the sender of the frame).
-        .args(["--client-threads", &args.threads.to_string()])
+        .args(["--client-threads", &args.threads.max(1).to_string()])
         .output()
         .map_err(|e| format!("running the floor: {e}"))?;
     if !output.status.success() {
