@@ -253,8 +253,32 @@ pub fn opaque_id<T: std::str::FromStr>(text: &str, nowhere: T) -> T {
 }
 
 fn opaque_match_id<'de, D: Deserializer<'de>>(de: D) -> Result<MatchId, D::Error> {
-    let text = Cow::<str>::deserialize(de)?;
-    Ok(opaque_id(&text, MatchId(NOWHERE)))
+    read_str(de, |text| opaque_id(text, MatchId(NOWHERE)))
+}
+
+/// Reads a string (as `String` would: text, or bytes that are UTF-8) and hands it to `then`
+/// without keeping a copy: an `input`'s `matchId` costs no allocation.
+fn read_str<'de, D: Deserializer<'de>, R>(
+    de: D,
+    then: impl FnOnce(&str) -> R,
+) -> Result<R, D::Error> {
+    struct Text<F>(F);
+    impl<F: FnOnce(&str) -> R, R> serde::de::Visitor<'_> for Text<F> {
+        type Value = R;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<R, E> {
+            Ok((self.0)(text))
+        }
+        fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<R, E> {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => Ok((self.0)(text)),
+                Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(bytes), &self)),
+            }
+        }
+    }
+    de.deserialize_string(Text(then))
 }
 
 fn opaque_match_id_or_none<'de, D: Deserializer<'de>>(de: D) -> Result<Option<MatchId>, D::Error> {
@@ -263,8 +287,7 @@ fn opaque_match_id_or_none<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Ma
 }
 
 fn opaque_player_id<'de, D: Deserializer<'de>>(de: D) -> Result<PlayerId, D::Error> {
-    let text = Cow::<str>::deserialize(de)?;
-    Ok(opaque_id(&text, PlayerId(NOWHERE)))
+    read_str(de, |text| opaque_id(text, PlayerId(NOWHERE)))
 }
 
 /// `tournament.watch` and `tournament.unwatch` (issue 13): the tournament whose

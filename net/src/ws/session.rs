@@ -316,9 +316,15 @@ impl Session {
                     self.codec_fixed = true;
                     self.outbox.set_codec(codec);
                 }
-                match codec::decode(codec, payload) {
-                    Ok(inbound) => self.handle(codec, inbound, payload).await,
-                    Err(error) => self.bad_request(codec, None, error.0),
+                // The hot message in one pass; anything else (a bad input too) the general way.
+                match codec::decode_whole::<protocol::Input>(codec, "input", payload) {
+                    Some((input, request_id)) => {
+                        self.input(self.reply_to(codec, request_id), input)
+                    }
+                    None => match codec::decode(codec, payload) {
+                        Ok(inbound) => self.handle(codec, inbound, payload).await,
+                        Err(error) => self.bad_request(codec, None, error.0),
+                    },
                 }
                 if self.outbox.is_closing() {
                     return;
@@ -372,13 +378,16 @@ impl Session {
         }
     }
 
-    async fn handle(&mut self, codec: Codec, inbound: Inbound<'_>, payload: &[u8]) {
-        let request_id = inbound.request_id.clone();
-        let reply = ReplyTo {
+    fn reply_to(&self, codec: Codec, request_id: Option<codec::RequestId>) -> ReplyTo {
+        ReplyTo {
             outbox: self.outbox.clone(),
             codec,
             request_id,
-        };
+        }
+    }
+
+    async fn handle(&mut self, codec: Codec, inbound: Inbound<'_>, payload: &[u8]) {
+        let reply = self.reply_to(codec, inbound.request_id.clone());
         match inbound.kind.as_ref() {
             "ws.ping" => {
                 if self.data::<protocol::PingData>(&reply, payload).is_none() {
@@ -543,46 +552,47 @@ impl Session {
             }
             "input" => {
                 if let Some(input) = self.data::<protocol::Input>(&reply, payload) {
-                    if self.inputs.allow(Instant::now()) {
-                        let input = match &self.state.cluster {
-                            Some(cluster) => {
-                                match cluster.forward_input(
-                                    self.conn,
-                                    &self.player_ref(),
-                                    &reply,
-                                    input,
-                                ) {
-                                    Ok(()) => return,
-                                    Err(input) => input,
-                                }
-                            }
-                            None => input,
-                        };
-                        let player = self.player.info.id;
-                        let command = Command::Input {
-                            player,
-                            input,
-                            route: reply.outbox.input_route(),
-                            reply,
-                        };
-                        if let Err(crossbeam_channel::SendError(Command::Input { reply, .. })) =
-                            self.state.commands.send(command)
-                        {
-                            reply.error(ErrorCode::Internal, "the game loop is not running");
-                        }
-                    } else {
-                        self.state
-                            .metrics
-                            .inputs_rejected
-                            .with_label_values(&["rate"])
-                            .inc();
-                    }
+                    self.input(reply, input);
                 }
             }
             other => {
                 let message = format!("unknown message type {other:?}");
                 reply.error(ErrorCode::Unsupported, message);
             }
+        }
+    }
+
+    /// An `input`: within the rate, to the tick thread (or, in a cluster, to the match's
+    /// owner); over it, counted and dropped.
+    fn input(&mut self, reply: ReplyTo, input: protocol::Input) {
+        if !self.inputs.allow(Instant::now()) {
+            self.state
+                .metrics
+                .inputs_rejected
+                .with_label_values(&["rate"])
+                .inc();
+            return;
+        }
+        let input = match &self.state.cluster {
+            Some(cluster) => {
+                match cluster.forward_input(self.conn, &self.player_ref(), &reply, input) {
+                    Ok(()) => return,
+                    Err(input) => input,
+                }
+            }
+            None => input,
+        };
+        let player = self.player.info.id;
+        let command = Command::Input {
+            player,
+            input,
+            route: reply.outbox.input_route(),
+            reply,
+        };
+        if let Err(crossbeam_channel::SendError(Command::Input { reply, .. })) =
+            self.state.commands.send(command)
+        {
+            reply.error(ErrorCode::Internal, "the game loop is not running");
         }
     }
 
