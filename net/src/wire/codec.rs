@@ -389,7 +389,11 @@ mod tests {
             (Codec::Msgpack, rmp_serde::to_vec_named(&input).unwrap()),
         ] {
             let (data, request_id) = decode_whole::<Move>(codec, "input", &bytes).unwrap();
-            let expected = Move { seq: 7, axis: -0.5, launch: false };
+            let expected = Move {
+                seq: 7,
+                axis: -0.5,
+                launch: false,
+            };
             assert_eq!(data, expected);
             assert_eq!(request_id, Some(RequestId::Text("r".into())));
             assert!(decode_whole::<Move>(codec, "chat.message", &bytes).is_none());
@@ -402,7 +406,10 @@ mod tests {
             json!({"type": "input", "data": {"seq": 7, "axis": 0.0}, "requestId": true}),
         ] {
             let bytes = serde_json::to_vec(&other).unwrap();
-            assert!(decode_whole::<Move>(Codec::Json, "input", &bytes).is_none(), "{other}");
+            assert!(
+                decode_whole::<Move>(Codec::Json, "input", &bytes).is_none(),
+                "{other}"
+            );
         }
     }
 
