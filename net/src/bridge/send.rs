@@ -310,26 +310,31 @@ impl StateReading {
 fn send_states(world: &mut World, audiences: &mut AudienceQuery) {
     let mut reading = std::mem::take(&mut world.resource_mut::<Lobby>().reading);
     let reader = reading.prepare(world);
-    let mut wake_ups = std::mem::take(&mut *world.get_resource_or_init::<WakeUps>());
-    let tick_rate = world.resource::<SimConfig>().tick_rate;
-    for (game, audience, id, phase) in audiences.iter(world) {
-        if audience.members.is_empty() || phase.is_none_or(|phase| phase.phase == Phase::Finished) {
-            continue;
+    world.get_resource_or_init::<WakeUps>();
+    // Lent out of the World for the walk, not swapped for a default: a new `WakeUps` builds
+    // an encoder (a 12 KiB table), every tick.
+    let dropped = world.resource_scope(|world, mut wake_ups: Mut<WakeUps>| {
+        let tick_rate = world.resource::<SimConfig>().tick_rate;
+        for (game, audience, id, phase) in audiences.iter(world) {
+            if audience.members.is_empty()
+                || phase.is_none_or(|phase| phase.phase == Phase::Finished)
+            {
+                continue;
+            }
+            // A match that cannot be read sends nothing this tick: its compact members' chains
+            // still hold, and the next delta starts from the last snapshot sent.
+            let Ok(state) = reader.read(world, game) else {
+                continue;
+            };
+            wake_ups.deliver(Delivery {
+                match_id: id.0,
+                members: audience.members.clone(),
+                state,
+            });
         }
-        // A match that cannot be read sends nothing this tick: its compact members' chains
-        // still hold, and the next delta starts from the last snapshot sent.
-        let Ok(state) = reader.read(world, game) else {
-            continue;
-        };
-        wake_ups.deliver(Delivery {
-            match_id: id.0,
-            members: audience.members.clone(),
-            state,
-        });
-    }
-    wake_ups.flush(tick_rate);
-    let dropped = wake_ups.take_dropped();
-    *world.resource_mut::<WakeUps>() = wake_ups;
+        wake_ups.flush(tick_rate);
+        wake_ups.take_dropped()
+    });
     world.resource_mut::<Lobby>().reading = reading;
     if let Some(metrics) = world.get_resource::<MetricsHandle>() {
         metrics.0.ws_dropped_frames.inc_by(dropped);
