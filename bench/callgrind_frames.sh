@@ -7,7 +7,7 @@
 # Starts BIN under callgrind on a loopback port, loads it with 20 players at 60 inputs a second
 # (`arcade-bench load`, ARCADE_BENCH_BIN or target-bench's), zeroes the counters after the ramp,
 # dumps them 8 s later and divides by the frames counted in `arcade_ws_frames_total` meanwhile.
-# The dump ($TMPDIR/callgrind-frames-TAG.*/cg.PID.1) reads with `callgrind_annotate --tree=caller`.
+# The dump (/tmp/callgrind-frames-TAG.*/cg.PID.1) reads with `callgrind_annotate --tree=caller`.
 set -euo pipefail
 BIN=$1; TAG=$2; CODEC=${3:-json}; PORT=${PORT:-18556}
 LOAD=${ARCADE_BENCH_BIN:-$(dirname "$0")/../target-bench/release/arcade-bench}
