@@ -302,9 +302,45 @@ pub struct TournamentWatch {
 fn opaque_tournament_id<'de, D: Deserializer<'de>>(
     de: D,
 ) -> Result<arcade_systems::model::TournamentId, D::Error> {
-    let text = Cow::<str>::deserialize(de)?;
-    Ok(opaque_id(
-        &text,
-        arcade_systems::model::TournamentId(NOWHERE),
-    ))
+    read_str(de, |text| {
+        opaque_id(text, arcade_systems::model::TournamentId(NOWHERE))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The ids read without a copy: a string (escaped or not, or MessagePack bytes that are
+    /// UTF-8) is parsed, an id nobody has reads as nowhere, anything else is refused.
+    #[test]
+    fn ids_are_read_from_strings_and_only_from_strings() {
+        let input = |match_id: serde_json::Value| {
+            serde_json::from_value::<Input>(json!({"matchId": match_id, "seq": 1, "axis": 0.0}))
+        };
+        let id = MatchId(0x2a).to_string();
+        assert_eq!(input(json!(id)).unwrap().match_id, MatchId(0x2a));
+        let escaped = format!(r#"{{"matchId":"\u006d{}","seq":1,"axis":0}}"#, &id[1..]);
+        let escaped: Input = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(escaped.match_id, MatchId(0x2a));
+        assert_eq!(input(json!("m_nobody")).unwrap().match_id, MatchId(NOWHERE));
+        for refused in [json!(7), json!({}), json!(null), json!(["m"])] {
+            let error = input(refused.clone()).err().unwrap().to_string();
+            assert!(error.contains("expected a string"), "{refused}: {error}");
+        }
+
+        // `{"tournamentId": <bin id>}` in MessagePack: a map of 1, a str key, a bin 8 value.
+        let bytes = |id: &[u8]| {
+            let mut frame = vec![0x81, 0xa0 | 12];
+            frame.extend_from_slice(b"tournamentId");
+            frame.extend_from_slice(&[0xc4, id.len() as u8]);
+            frame.extend_from_slice(id);
+            rmp_serde::from_slice::<TournamentWatch>(&frame)
+        };
+        let tournament = arcade_systems::model::TournamentId(3).to_string();
+        let watch = bytes(tournament.as_bytes()).unwrap();
+        assert_eq!(watch.tournament_id, arcade_systems::model::TournamentId(3));
+        assert!(bytes(&[0xff, 0xfe]).is_err(), "bytes that are not UTF-8");
+    }
 }
