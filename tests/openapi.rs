@@ -125,7 +125,10 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
             .args(["--max-examples", SCHEMATHESIS_MAX_EXAMPLES])
             .args(["--max-time", SCHEMATHESIS_MAX_TIME])
             .args(["--phases", "examples,coverage,fuzzing"])
-            .args(["--workers", "2", "--no-color", "--seed", "1"])
+            // One worker: under CPython 3.11 two threads that parse source at once (hypothesis
+            // does, to describe a filter) share the `ast` module's recursion counter and fail
+            // with "AST constructor recursion depth mismatch", an error of the tool's own.
+            .args(["--workers", "1", "--no-color", "--seed", "1"])
             .arg("--header")
             .arg(format!("Authorization: Bearer {token}"))
             .current_dir(std::env::temp_dir())
