@@ -237,22 +237,46 @@ struct Whole<'a, T> {
     request_id: Option<RequestId>,
 }
 
+/// A received frame's payload as the frame reader hands it over: a text frame's JSON, whose
+/// UTF-8 the reader has checked (so serde_json reads its strings without checking them again),
+/// or a binary frame's MessagePack.
+#[derive(Clone, Copy, Debug)]
+pub enum Payload<'a> {
+    Json(&'a str),
+    Msgpack(&'a [u8]),
+}
+
+impl<'a> Payload<'a> {
+    pub fn codec(self) -> Codec {
+        match self {
+            Payload::Json(_) => Codec::Json,
+            Payload::Msgpack(_) => Codec::Msgpack,
+        }
+    }
+
+    pub fn bytes(self) -> &'a [u8] {
+        match self {
+            Payload::Json(text) => text.as_bytes(),
+            Payload::Msgpack(bytes) => bytes,
+        }
+    }
+}
+
 /// The envelope of type `kind`, its `data` decoded into `T` in the same pass as its head: for
 /// the message clients send most (`input`, up to 60 a second each). `None` when the frame is of
 /// another type or does not decode as one; the caller then takes the general path
 /// ([`decode`], then [`decode_data`]), which answers such a frame as it always did. Where this
 /// decodes, the general path decodes the same type, data and request id.
 pub fn decode_whole<T: DeserializeOwned>(
-    codec: Codec,
     kind: &str,
-    bytes: &[u8],
+    payload: Payload<'_>,
 ) -> Option<(T, Option<RequestId>)> {
-    if !starts_a_map(codec, bytes) {
+    if !starts_a_map(payload.codec(), payload.bytes()) {
         return None;
     }
-    let whole = match codec {
-        Codec::Json => serde_json::from_slice::<Whole<T>>(bytes).ok()?,
-        Codec::Msgpack => rmp_serde::from_slice::<Whole<T>>(bytes).ok()?,
+    let whole = match payload {
+        Payload::Json(text) => serde_json::from_str::<Whole<T>>(text).ok()?,
+        Payload::Msgpack(bytes) => rmp_serde::from_slice::<Whole<T>>(bytes).ok()?,
     };
     (whole.kind == kind).then_some((whole.data, whole.request_id))
 }
@@ -371,6 +395,14 @@ mod tests {
         assert_eq!(text.as_str(), r#"{"kind":"x"}"#);
     }
 
+    /// A frame's payload as the frame reader hands it over (JSON as checked text).
+    fn payload(codec: Codec, bytes: &[u8]) -> Payload<'_> {
+        match codec {
+            Codec::Json => Payload::Json(std::str::from_utf8(bytes).expect("JSON is UTF-8")),
+            Codec::Msgpack => Payload::Msgpack(bytes),
+        }
+    }
+
     /// An `input`-like data for [`decode_whole`]'s tests.
     #[derive(Debug, PartialEq, Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -388,7 +420,7 @@ mod tests {
             (Codec::Json, serde_json::to_vec(&input).unwrap()),
             (Codec::Msgpack, rmp_serde::to_vec_named(&input).unwrap()),
         ] {
-            let (data, request_id) = decode_whole::<Move>(codec, "input", &bytes).unwrap();
+            let (data, request_id) = decode_whole::<Move>("input", payload(codec, &bytes)).unwrap();
             let expected = Move {
                 seq: 7,
                 axis: -0.5,
@@ -396,7 +428,7 @@ mod tests {
             };
             assert_eq!(data, expected);
             assert_eq!(request_id, Some(RequestId::Text("r".into())));
-            assert!(decode_whole::<Move>(codec, "chat.message", &bytes).is_none());
+            assert!(decode_whole::<Move>("chat.message", payload(codec, &bytes)).is_none());
         }
         for other in [
             json!({"type": "input", "data": {"seq": 7}}),
@@ -407,7 +439,7 @@ mod tests {
         ] {
             let bytes = serde_json::to_vec(&other).unwrap();
             assert!(
-                decode_whole::<Move>(Codec::Json, "input", &bytes).is_none(),
+                decode_whole::<Move>("input", payload(Codec::Json, &bytes)).is_none(),
                 "{other}"
             );
         }
@@ -436,7 +468,8 @@ mod tests {
             ]),
             data_extra in proptest::prelude::any::<bool>(),
             request_id in proptest::option::of(proptest::prop_oneof![
-                "[a-z0-9]{0,6}".prop_map(|id| json!(id)),
+                // Escapes and multi-byte characters: the JSON text is read as checked UTF-8.
+                "[a-z0-9é\"\\\\]{0,6}".prop_map(|id| json!(id)),
                 proptest::prelude::any::<u32>().prop_map(|id| json!(id)),
                 proptest::strategy::Just(json!(null)),
                 proptest::strategy::Just(json!(false)),
@@ -468,7 +501,10 @@ mod tests {
                     let data = decode_data::<Move>(codec, &bytes).ok()?;
                     (head.kind == "input").then_some((data, head.request_id))
                 });
-                proptest::prop_assert_eq!(decode_whole::<Move>(codec, "input", &bytes), general);
+                proptest::prop_assert_eq!(
+                    decode_whole::<Move>("input", payload(codec, &bytes)),
+                    general
+                );
             }
         }
 

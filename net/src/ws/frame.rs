@@ -73,8 +73,8 @@ impl Violation {
 /// A message read, borrowed from the reader's buffer until the next read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Message<'a> {
-    /// A text message (UTF-8, checked).
-    Text(&'a [u8]),
+    /// A text message (UTF-8, checked here, so that its readers need not check it again).
+    Text(&'a str),
     /// A binary message.
     Binary(&'a [u8]),
     /// A ping, with the payload its pong must carry.
@@ -305,8 +305,7 @@ impl Reader {
         };
         Ok(Some(match opcode {
             OP_TEXT => {
-                std::str::from_utf8(bytes).map_err(|_| Violation::InvalidUtf8)?;
-                Message::Text(bytes)
+                Message::Text(std::str::from_utf8(bytes).map_err(|_| Violation::InvalidUtf8)?)
             }
             OP_BINARY => Message::Binary(bytes),
             _ => Message::Ping(bytes),
@@ -534,7 +533,7 @@ mod tests {
     impl From<Message<'_>> for Owned {
         fn from(message: Message<'_>) -> Owned {
             match message {
-                Message::Text(text) => Owned::Text(text.to_vec()),
+                Message::Text(text) => Owned::Text(text.as_bytes().to_vec()),
                 Message::Binary(bytes) => Owned::Binary(bytes.to_vec()),
                 Message::Ping(bytes) => Owned::Ping(bytes.to_vec()),
                 Message::Pong => Owned::Pong,

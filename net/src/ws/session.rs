@@ -27,7 +27,7 @@ use crate::limits::{CHAT_PER_ADDRESS_PER_SECOND, CHAT_PER_PLAYER_PER_SECOND, Cha
 use crate::metrics::{Direction, Metrics};
 use crate::outbox::{Batch, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox, Parked};
 use crate::state::AppState;
-use crate::wire::codec::{self, Codec, Frame, Inbound};
+use crate::wire::codec::{self, Codec, Frame, Inbound, Payload};
 use crate::wire::protocol::{
     self, AuthRequest, ChatSend, ErrorCode, Hello, MatchCreate, MatchJoin, MatchLeave, MatchList,
     PROTOCOL_VERSION, PlayerInfo,
@@ -299,9 +299,9 @@ impl Session {
                         return self.outbox.close(violation.close_reason());
                     }
                 };
-                let (codec, payload) = match message {
-                    Message::Text(text) => (Codec::Json, text),
-                    Message::Binary(bytes) => (Codec::Msgpack, bytes),
+                let frame = match message {
+                    Message::Text(text) => Payload::Json(text),
+                    Message::Binary(bytes) => Payload::Msgpack(bytes),
                     Message::Ping(payload) => {
                         self.outbox.pong(payload);
                         continue;
@@ -309,6 +309,7 @@ impl Session {
                     Message::Pong => continue,
                     Message::Close(code) => return self.outbox.close(frame::close_reply(code)),
                 };
+                let (codec, payload) = (frame.codec(), frame.bytes());
                 let metrics = &self.state.metrics;
                 let compact = self.outbox.is_compact();
                 metrics.count_frames(Direction::In, codec, compact, 1, payload.len() as u64);
@@ -317,7 +318,7 @@ impl Session {
                     self.outbox.set_codec(codec);
                 }
                 // The hot message in one pass; anything else (a bad input too) the general way.
-                match codec::decode_whole::<protocol::Input>(codec, "input", payload) {
+                match codec::decode_whole::<protocol::Input>("input", frame) {
                     Some((input, request_id)) => {
                         self.input(self.reply_to(codec, request_id), input)
                     }
