@@ -436,32 +436,49 @@ impl Unsent {
         mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<bool> {
         while !self.frames.is_empty() {
-            let mut heads = [WireHead::new(0, 0, None); FRAMES_PER_WRITE];
-            for (head, out) in heads.iter_mut().zip(&self.frames) {
-                *head = out.head();
-            }
-            let mut slices = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE];
-            let mut used = 0;
-            let mut skip = self.written;
-            for (head, out) in heads.iter().zip(&self.frames) {
-                for part in [head.as_slice(), out.payload()] {
-                    if skip >= part.len() {
-                        skip -= part.len();
-                        continue;
-                    }
-                    slices[used] = IoSlice::new(&part[skip..]);
-                    skip = 0;
-                    used += 1;
-                }
-            }
-            let wrote = match write(&slices[..used]) {
-                Ok(0) if used > 0 => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(wrote) => wrote,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(error) => return Err(error),
+            // A lone frame (a tick's `state`, the usual case) without laying out room for 32.
+            let wrote = if self.frames.len() == 1 {
+                self.write_some::<1>(&mut write)?
+            } else {
+                self.write_some::<FRAMES_PER_WRITE>(&mut write)?
             };
-            self.advance(wrote, &heads);
+            if !wrote {
+                return Ok(false);
+            }
         }
+        Ok(true)
+    }
+
+    /// One vectored write of up to `N` frames from the front: false when it would block.
+    fn write_some<const N: usize>(
+        &mut self,
+        write: &mut impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<bool> {
+        let mut heads = [WireHead::new(0, 0, None); N];
+        for (head, out) in heads.iter_mut().zip(&self.frames) {
+            *head = out.head();
+        }
+        let mut slices = [[IoSlice::new(&[]); 2]; N];
+        let mut used = 0;
+        let mut skip = self.written;
+        for (head, out) in heads.iter().zip(&self.frames) {
+            for part in [head.as_slice(), out.payload()] {
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                slices.as_flattened_mut()[used] = IoSlice::new(&part[skip..]);
+                skip = 0;
+                used += 1;
+            }
+        }
+        let wrote = match write(&slices.as_flattened()[..used]) {
+            Ok(0) if used > 0 => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(wrote) => wrote,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(error) => return Err(error),
+        };
+        self.advance(wrote, &heads);
         Ok(true)
     }
 
