@@ -1,9 +1,9 @@
 //! Envelopes to frames and back, JSON and MessagePack (any thread; no IO).
 //!
 //! The two encodings of the envelope (PROTOCOL.md "Frames and codecs"): JSON in text frames,
-//! MessagePack (maps with string keys) in binary frames. This module turns bytes into an
-//! [`Inbound`] envelope and any `Serialize` value into a [`Frame`]; it knows nothing of what the
-//! messages mean.
+//! MessagePack (maps with string keys) in binary frames. This module turns a received
+//! [`Payload`] into an [`Inbound`] envelope and any `Serialize` value into a [`Frame`]; it knows
+//! nothing of what the messages mean.
 
 use std::borrow::Cow;
 
@@ -201,28 +201,30 @@ fn request_id<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<RequestI
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError(pub String);
 
-/// Decodes the head of a frame in the given codec. Never panics, whatever the bytes.
-pub fn decode(codec: Codec, bytes: &[u8]) -> Result<Inbound<'_>, DecodeError> {
+/// Decodes the head of a frame. Never panics, whatever the bytes.
+pub fn decode(payload: Payload<'_>) -> Result<Inbound<'_>, DecodeError> {
+    let codec = payload.codec().as_str();
     // A struct also decodes from an array (`["ws.ping"]`), which is not an envelope.
-    if !starts_a_map(codec, bytes) {
+    if !starts_a_map(payload) {
         return Err(DecodeError(format!(
-            "not a {} envelope: an envelope is an object with a string \"type\"",
-            codec.as_str()
+            "not a {codec} envelope: an envelope is an object with a string \"type\""
         )));
     }
-    let envelope = match codec {
-        Codec::Json => serde_json::from_slice::<Inbound>(bytes).map_err(|e| e.to_string()),
-        Codec::Msgpack => rmp_serde::from_slice::<Inbound>(bytes).map_err(|e| e.to_string()),
+    let envelope = match payload {
+        Payload::Json(text) => serde_json::from_str::<Inbound>(text).map_err(|e| e.to_string()),
+        Payload::Msgpack(bytes) => {
+            rmp_serde::from_slice::<Inbound>(bytes).map_err(|e| e.to_string())
+        }
     };
-    envelope.map_err(|reason| DecodeError(format!("not a {} envelope: {reason}", codec.as_str())))
+    envelope.map_err(|reason| DecodeError(format!("not a {codec} envelope: {reason}")))
 }
 
-/// Whether the bytes begin an object (JSON `{`, after whitespace) or a map (MessagePack
+/// Whether the payload begins an object (JSON `{`, after whitespace) or a map (MessagePack
 /// fixmap, map 16, map 32).
-fn starts_a_map(codec: Codec, bytes: &[u8]) -> bool {
-    match codec {
-        Codec::Json => bytes.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{'),
-        Codec::Msgpack => matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf)),
+fn starts_a_map(payload: Payload<'_>) -> bool {
+    match payload {
+        Payload::Json(text) => text.trim_ascii_start().starts_with('{'),
+        Payload::Msgpack(bytes) => matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf)),
     }
 }
 
@@ -237,9 +239,9 @@ struct Whole<'a, T> {
     request_id: Option<RequestId>,
 }
 
-/// A received frame's payload as the frame reader hands it over: a text frame's JSON, whose
-/// UTF-8 the reader has checked (so serde_json reads its strings without checking them again),
-/// or a binary frame's MessagePack.
+/// A received frame's payload as the frame reader hands it over, what every decoder here reads:
+/// a text frame's JSON, whose UTF-8 the reader has checked (so serde_json reads its strings
+/// without checking them again), or a binary frame's MessagePack.
 #[derive(Clone, Copy, Debug)]
 pub enum Payload<'a> {
     Json(&'a str),
@@ -254,10 +256,11 @@ impl<'a> Payload<'a> {
         }
     }
 
-    pub fn bytes(self) -> &'a [u8] {
+    /// Its size in bytes.
+    pub fn byte_len(self) -> usize {
         match self {
-            Payload::Json(text) => text.as_bytes(),
-            Payload::Msgpack(bytes) => bytes,
+            Payload::Json(text) => text.len(),
+            Payload::Msgpack(bytes) => bytes.len(),
         }
     }
 }
@@ -271,7 +274,7 @@ pub fn decode_whole<T: DeserializeOwned>(
     kind: &str,
     payload: Payload<'_>,
 ) -> Option<(T, Option<RequestId>)> {
-    if !starts_a_map(payload.codec(), payload.bytes()) {
+    if !starts_a_map(payload) {
         return None;
     }
     let whole = match payload {
@@ -283,10 +286,12 @@ pub fn decode_whole<T: DeserializeOwned>(
 
 /// Decodes the `data` of a frame (whose head [`decode`] read) into `T`; a missing or null
 /// `data` reads as `{}`. Never panics, whatever the bytes.
-pub fn decode_data<T: DeserializeOwned>(codec: Codec, bytes: &[u8]) -> Result<T, DecodeError> {
-    let data = match codec {
-        Codec::Json => serde_json::from_slice::<DataOf<T>>(bytes).map_err(|e| e.to_string()),
-        Codec::Msgpack => rmp_serde::from_slice::<DataOf<T>>(bytes).map_err(|e| e.to_string()),
+pub fn decode_data<T: DeserializeOwned>(payload: Payload<'_>) -> Result<T, DecodeError> {
+    let data = match payload {
+        Payload::Json(text) => serde_json::from_str::<DataOf<T>>(text).map_err(|e| e.to_string()),
+        Payload::Msgpack(bytes) => {
+            rmp_serde::from_slice::<DataOf<T>>(bytes).map_err(|e| e.to_string())
+        }
     };
     match data {
         Ok(DataOf { data: Some(data) }) => Ok(data),
@@ -302,13 +307,21 @@ mod tests {
     use proptest::strategy::Strategy;
     use serde_json::json;
 
+    /// A frame's payload as the frame reader hands it over (JSON as checked text).
+    fn payload(codec: Codec, bytes: &[u8]) -> Payload<'_> {
+        match codec {
+            Codec::Json => Payload::Json(std::str::from_utf8(bytes).expect("JSON is UTF-8")),
+            Codec::Msgpack => Payload::Msgpack(bytes),
+        }
+    }
+
     #[test]
     fn json_and_msgpack_decode_to_the_same_envelope() {
         let value = json!({"type": "ws.ping", "requestId": "7", "data": {"a": [1, 2]}});
         let json_bytes = serde_json::to_vec(&value).unwrap();
         let msgpack_bytes = rmp_serde::to_vec_named(&value).unwrap();
-        let from_json = decode(Codec::Json, &json_bytes).unwrap();
-        let from_msgpack = decode(Codec::Msgpack, &msgpack_bytes).unwrap();
+        let from_json = decode(payload(Codec::Json, &json_bytes)).unwrap();
+        let from_msgpack = decode(payload(Codec::Msgpack, &msgpack_bytes)).unwrap();
         assert_eq!(from_json, from_msgpack);
         assert_eq!(from_json.kind, "ws.ping");
         #[derive(Deserialize, Debug, PartialEq)]
@@ -317,11 +330,11 @@ mod tests {
         }
         let expected = Sample { a: vec![1, 2] };
         assert_eq!(
-            decode_data::<Sample>(Codec::Json, &json_bytes).unwrap(),
+            decode_data::<Sample>(payload(Codec::Json, &json_bytes)).unwrap(),
             expected
         );
         assert_eq!(
-            decode_data::<Sample>(Codec::Msgpack, &msgpack_bytes).unwrap(),
+            decode_data::<Sample>(payload(Codec::Msgpack, &msgpack_bytes)).unwrap(),
             expected
         );
         assert_eq!(from_json.request_id, Some(RequestId::Text("7".into())));
@@ -345,36 +358,45 @@ mod tests {
         };
         let bytes = rmp_serde::to_vec_named(&value).unwrap();
         assert_eq!(
-            decode_data::<Move>(Codec::Msgpack, &bytes).unwrap(),
+            decode_data::<Move>(payload(Codec::Msgpack, &bytes)).unwrap(),
             expected
         );
         let bytes = serde_json::to_vec(&value).unwrap();
-        assert_eq!(decode_data::<Move>(Codec::Json, &bytes).unwrap(), expected);
+        assert_eq!(
+            decode_data::<Move>(payload(Codec::Json, &bytes)).unwrap(),
+            expected
+        );
         #[derive(Deserialize, Debug, PartialEq, Default)]
         struct Nothing {}
         assert_eq!(
-            decode_data::<Nothing>(Codec::Json, br#"{"type":"x"}"#).unwrap(),
+            decode_data::<Nothing>(payload(Codec::Json, br#"{"type":"x"}"#)).unwrap(),
             Nothing {}
         );
         let wrong = br#"{"type":"input","data":{"seq":"x","axis":0}}"#;
-        assert!(decode_data::<Move>(Codec::Json, wrong).is_err());
+        assert!(decode_data::<Move>(payload(Codec::Json, wrong)).is_err());
     }
 
     #[test]
     fn garbage_and_non_envelopes_are_errors() {
-        assert!(decode(Codec::Json, b"hello").is_err());
-        assert!(decode(Codec::Json, b"{\"data\": {}}").is_err());
-        assert!(decode(Codec::Json, b"[1,2]").is_err());
+        assert!(decode(payload(Codec::Json, b"hello")).is_err());
+        assert!(decode(payload(Codec::Json, b"{\"data\": {}}")).is_err());
+        assert!(decode(payload(Codec::Json, b"[1,2]")).is_err());
         // Parses, and a struct would decode from it, but it is not an envelope.
-        assert!(decode(Codec::Json, br#"["ws.ping"]"#).is_err());
-        assert!(decode(Codec::Json, br#" "ws.ping""#).is_err());
+        assert!(decode(payload(Codec::Json, br#"["ws.ping"]"#)).is_err());
+        assert!(decode(payload(Codec::Json, br#" "ws.ping""#)).is_err());
         let array = rmp_serde::to_vec(&("ws.ping",)).unwrap();
-        assert!(decode(Codec::Msgpack, &array).is_err());
+        assert!(decode(payload(Codec::Msgpack, &array)).is_err());
         let map = rmp_serde::to_vec_named(&json!({"type": "ws.ping"})).unwrap();
-        assert!(decode(Codec::Msgpack, &map).is_ok());
-        assert!(decode(Codec::Json, b"{\"type\": \"x\", \"requestId\": {}}").is_err());
-        assert!(decode(Codec::Msgpack, &[0xc1, 0xff, 0x00]).is_err());
-        assert!(decode(Codec::Msgpack, b"").is_err());
+        assert!(decode(payload(Codec::Msgpack, &map)).is_ok());
+        assert!(
+            decode(payload(
+                Codec::Json,
+                b"{\"type\": \"x\", \"requestId\": {}}"
+            ))
+            .is_err()
+        );
+        assert!(decode(payload(Codec::Msgpack, &[0xc1, 0xff, 0x00])).is_err());
+        assert!(decode(payload(Codec::Msgpack, b"")).is_err());
     }
 
     #[test]
@@ -393,14 +415,6 @@ mod tests {
             panic!("json is text")
         };
         assert_eq!(text.as_str(), r#"{"kind":"x"}"#);
-    }
-
-    /// A frame's payload as the frame reader hands it over (JSON as checked text).
-    fn payload(codec: Codec, bytes: &[u8]) -> Payload<'_> {
-        match codec {
-            Codec::Json => Payload::Json(std::str::from_utf8(bytes).expect("JSON is UTF-8")),
-            Codec::Msgpack => Payload::Msgpack(bytes),
-        }
     }
 
     /// An `input`-like data for [`decode_whole`]'s tests.
@@ -497,8 +511,8 @@ mod tests {
                 (Codec::Json, serde_json::to_vec(&envelope).unwrap()),
                 (Codec::Msgpack, rmp_serde::to_vec_named(&envelope).unwrap()),
             ] {
-                let general = decode(codec, &bytes).ok().and_then(|head| {
-                    let data = decode_data::<Move>(codec, &bytes).ok()?;
+                let general = decode(payload(codec, &bytes)).ok().and_then(|head| {
+                    let data = decode_data::<Move>(payload(codec, &bytes)).ok()?;
                     (head.kind == "input").then_some((data, head.request_id))
                 });
                 proptest::prop_assert_eq!(
@@ -511,8 +525,8 @@ mod tests {
         /// The decoder never panics, whatever the bytes, in either codec.
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
-            let _ = decode(Codec::Json, &bytes);
-            let _ = decode(Codec::Msgpack, &bytes);
+            let _ = decode(Payload::Json(&String::from_utf8_lossy(&bytes)));
+            let _ = decode(Payload::Msgpack(&bytes));
         }
 
         /// Envelope-shaped input with arbitrary values never panics either.
@@ -530,8 +544,8 @@ mod tests {
             let value = json!({"type": kind, "data": data, "requestId": number});
             let json_bytes = serde_json::to_vec(&value).unwrap();
             let msgpack_bytes = rmp_serde::to_vec_named(&value).unwrap();
-            proptest::prop_assert!(decode(Codec::Json, &json_bytes).is_ok());
-            proptest::prop_assert!(decode(Codec::Msgpack, &msgpack_bytes).is_ok());
+            proptest::prop_assert!(decode(payload(Codec::Json, &json_bytes)).is_ok());
+            proptest::prop_assert!(decode(payload(Codec::Msgpack, &msgpack_bytes)).is_ok());
         }
     }
 }

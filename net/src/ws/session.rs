@@ -299,7 +299,7 @@ impl Session {
                         return self.outbox.close(violation.close_reason());
                     }
                 };
-                let frame = match message {
+                let payload = match message {
                     Message::Text(text) => Payload::Json(text),
                     Message::Binary(bytes) => Payload::Msgpack(bytes),
                     Message::Ping(payload) => {
@@ -309,20 +309,20 @@ impl Session {
                     Message::Pong => continue,
                     Message::Close(code) => return self.outbox.close(frame::close_reply(code)),
                 };
-                let (codec, payload) = (frame.codec(), frame.bytes());
+                let codec = payload.codec();
                 let metrics = &self.state.metrics;
                 let compact = self.outbox.is_compact();
-                metrics.count_frames(Direction::In, codec, compact, 1, payload.len() as u64);
+                metrics.count_frames(Direction::In, codec, compact, 1, payload.byte_len() as u64);
                 if !self.codec_fixed {
                     self.codec_fixed = true;
                     self.outbox.set_codec(codec);
                 }
                 // The hot message in one pass; anything else (a bad input too) the general way.
-                match codec::decode_whole::<protocol::Input>("input", frame) {
+                match codec::decode_whole::<protocol::Input>("input", payload) {
                     Some((input, request_id)) => {
                         self.input(self.reply_to(codec, request_id), input)
                     }
-                    None => match codec::decode(codec, payload) {
+                    None => match codec::decode(payload) {
                         Ok(inbound) => self.handle(codec, inbound, payload).await,
                         Err(error) => self.bad_request(codec, None, error.0),
                     },
@@ -387,7 +387,7 @@ impl Session {
         }
     }
 
-    async fn handle(&mut self, codec: Codec, inbound: Inbound<'_>, payload: &[u8]) {
+    async fn handle(&mut self, codec: Codec, inbound: Inbound<'_>, payload: Payload<'_>) {
         let reply = self.reply_to(codec, inbound.request_id.clone());
         match inbound.kind.as_ref() {
             "ws.ping" => {
@@ -598,8 +598,8 @@ impl Session {
     }
 
     /// The typed `data` of a message, or `bad_request` (a missing `data` reads as `{}`).
-    fn data<T: DeserializeOwned>(&mut self, reply: &ReplyTo, payload: &[u8]) -> Option<T> {
-        match codec::decode_data::<T>(reply.codec, payload) {
+    fn data<T: DeserializeOwned>(&mut self, reply: &ReplyTo, payload: Payload<'_>) -> Option<T> {
+        match codec::decode_data::<T>(payload) {
             Ok(value) => Some(value),
             Err(error) => {
                 self.bad_request(reply.codec, reply.request_id.as_ref(), error.0);
