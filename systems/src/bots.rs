@@ -10,8 +10,8 @@
 use bevy_ecs::prelude::*;
 
 use crate::components::{
-    Ball, Bot, FieldBall, FieldPaddle, InMatch, InPlay, MatchRng, Paddle, PlayerInput, SeatSlot,
-    Seats, Serve, Side,
+    Ball, Bot, FieldBall, FieldPaddle, InMatch, InPlay, MatchRng, Paddle, PlayerInput, Seats,
+    Serve, Side,
 };
 use crate::model::BotLevel;
 use crate::tick::SimConfig;
@@ -102,15 +102,8 @@ pub(crate) fn fold_between(start: f32, velocity: f32, time: f32, low: f32, high:
     low + if m > span { 2.0 * span - m } else { m }
 }
 
-/// What a Pong bot reads of its own seat.
-type PongBotSeat<'a> = (
-    Entity,
-    &'a InMatch,
-    &'a mut Bot,
-    &'a Paddle,
-    &'a SeatSlot,
-    &'a mut PlayerInput,
-);
+/// What a Pong bot reads of its own seat (its side is its paddle's: [`pong::side_of`]).
+type PongBotSeat<'a> = (&'a InMatch, &'a mut Bot, &'a Paddle, &'a mut PlayerInput);
 
 /// GAMES.md pong `vs_bot`: each bot paddle looks at the ball every `reaction_ticks` and
 /// steers its centre (420/s at most, as a player's) toward where the ball will cross its face
@@ -120,11 +113,11 @@ type PongBotSeat<'a> = (
 pub(crate) fn drive_pong_bots(
     config: Res<SimConfig>,
     mut matches: Query<(&Seats, &mut MatchRng, &Ball, &Serve)>,
-    others: Query<(&Paddle, &SeatSlot)>,
+    others: Query<&Paddle>,
     mut bots: Query<PongBotSeat, With<InPlay>>,
 ) {
     let step = pong::PADDLE_SPEED * config.tick_seconds();
-    for (own_seat, in_match, mut bot, paddle, slot, mut input) in &mut bots {
+    for (in_match, mut bot, paddle, mut input) in &mut bots {
         let profile = BotProfile::of(bot.level);
         if bot.wait > 0 {
             bot.wait -= 1;
@@ -133,19 +126,17 @@ pub(crate) fn drive_pong_bots(
                 continue;
             };
             bot.wait = profile.reaction_ticks.saturating_sub(1);
+            let side = pong::side_of(paddle);
             // The opponent's back paddle: the one a hard bot aims away from.
             let opponent_y = seats
                 .entities()
                 .iter()
-                .filter(|seat| **seat != own_seat)
                 .filter_map(|seat| others.get(*seat).ok())
-                .filter(|(_, other)| other.side != slot.side)
-                .map(|(paddle, _)| paddle.y)
-                .next()
-                .unwrap_or(pong::PADDLE_START_Y);
+                .find(|other| pong::side_of(other) != side)
+                .map_or(pong::PADDLE_START_Y, |other| other.y);
             let noise = rng.0.range_f32(-profile.noise, profile.noise);
             let aim = rng.0.range_f32(AIM_OFFSET_MIN, AIM_OFFSET_MAX);
-            bot.target = plan_pong(ball, serve, paddle, slot.side, &profile, opponent_y, aim)
+            bot.target = plan_pong(ball, serve, paddle, side, &profile, opponent_y, aim)
                 .map_or(pong::PADDLE_START_Y, |y| y + noise)
                 .clamp(pong::PADDLE_Y_MIN, pong::PADDLE_Y_MAX);
         }

@@ -76,6 +76,16 @@ pub(crate) fn starting_paddle(seat: Seat) -> Paddle {
     }
 }
 
+/// The side a paddle plays for: the half of the field it stands in (a seat's paddle never
+/// moves along x, so this is its seat's side).
+pub(crate) fn side_of(paddle: &Paddle) -> Side {
+    if paddle.x < FIELD_WIDTH / 2.0 {
+        Side::Left
+    } else {
+        Side::Right
+    }
+}
+
 /// The ball of a new match, resting at the centre until the first serve, which goes toward
 /// `first_serve` (drawn from the seed).
 pub(crate) fn starting_ball(first_serve: Side) -> (Ball, Serve) {
@@ -196,10 +206,9 @@ pub(crate) fn move_ball(
                         PADDLE_HEIGHT / 2.0,
                     ),
                     centre_y: paddle.y,
-                    forward: if paddle.x < FIELD_WIDTH / 2.0 {
-                        1.0
-                    } else {
-                        -1.0
+                    forward: match side_of(paddle) {
+                        Side::Left => 1.0,
+                        Side::Right => -1.0,
                     },
                 });
             }
