@@ -103,7 +103,13 @@ pub(crate) fn fold_between(start: f32, velocity: f32, time: f32, low: f32, high:
 }
 
 /// What a Pong bot reads of its own seat (its side is its paddle's: [`pong::side_of`]).
-type PongBotSeat<'a> = (&'a InMatch, &'a mut Bot, &'a Paddle, &'a mut PlayerInput);
+type PongBotSeat<'a> = (
+    Entity,
+    &'a InMatch,
+    &'a mut Bot,
+    &'a Paddle,
+    &'a mut PlayerInput,
+);
 
 /// GAMES.md pong `vs_bot`: each bot paddle looks at the ball every `reaction_ticks` and
 /// steers its centre (420/s at most, as a player's) toward where the ball will cross its face
@@ -117,7 +123,7 @@ pub(crate) fn drive_pong_bots(
     mut bots: Query<PongBotSeat, With<InPlay>>,
 ) {
     let step = pong::PADDLE_SPEED * config.tick_seconds();
-    for (in_match, mut bot, paddle, mut input) in &mut bots {
+    for (own_seat, in_match, mut bot, paddle, mut input) in &mut bots {
         let profile = BotProfile::of(bot.level);
         if bot.wait > 0 {
             bot.wait -= 1;
@@ -131,6 +137,7 @@ pub(crate) fn drive_pong_bots(
             let opponent_y = seats
                 .entities()
                 .iter()
+                .filter(|seat| **seat != own_seat)
                 .filter_map(|seat| others.get(*seat).ok())
                 .find(|other| pong::side_of(other) != side)
                 .map_or(pong::PADDLE_START_Y, |other| other.y);

@@ -180,6 +180,33 @@ struct PaddleBody {
     forward: f32,
 }
 
+impl PaddleBody {
+    /// A placeholder for the unused slots of a fixed array.
+    const EMPTY: PaddleBody = PaddleBody {
+        rect: Aabb {
+            min: Vec2::new(0.0, 0.0),
+            max: Vec2::new(0.0, 0.0),
+        },
+        centre_y: 0.0,
+        forward: 0.0,
+    };
+
+    fn of(paddle: &Paddle) -> PaddleBody {
+        PaddleBody {
+            rect: Aabb::from_centre(
+                Vec2::new(paddle.x, paddle.y),
+                PADDLE_WIDTH / 2.0,
+                PADDLE_HEIGHT / 2.0,
+            ),
+            centre_y: paddle.y,
+            forward: match side_of(paddle) {
+                Side::Left => 1.0,
+                Side::Right => -1.0,
+            },
+        }
+    }
+}
+
 /// GAMES.md pong "paddle hit" and "walls", swept over the tick (GAMES.md: no tunnelling):
 /// the ball travels `v / tickRate` against the paddles where they stand after this tick's
 /// move and against the top and bottom walls, and bounces at each contact on the way
@@ -195,30 +222,22 @@ pub(crate) fn move_ball(
         if serve.pending || !playing(phase) {
             continue;
         }
-        let seats = seats.entities();
-        let mut bodies = [None; MAX_SEATS];
-        for (body, seat) in bodies.iter_mut().zip(seats) {
+        // The seats' paddles, packed (a seat without one, which a Pong seat never is, is left
+        // out).
+        let mut bodies = [PaddleBody::EMPTY; MAX_SEATS];
+        let mut count = 0;
+        for seat in seats.entities() {
             if let Ok(paddle) = paddles.get(*seat) {
-                *body = Some(PaddleBody {
-                    rect: Aabb::from_centre(
-                        Vec2::new(paddle.x, paddle.y),
-                        PADDLE_WIDTH / 2.0,
-                        PADDLE_HEIGHT / 2.0,
-                    ),
-                    centre_y: paddle.y,
-                    forward: match side_of(paddle) {
-                        Side::Left => 1.0,
-                        Side::Right => -1.0,
-                    },
-                });
+                bodies[count] = PaddleBody::of(paddle);
+                count += 1;
             }
         }
-        fly(&mut ball, dt, &bodies[..seats.len()]);
+        fly(&mut ball, dt, &bodies[..count]);
     }
 }
 
 /// Moves the ball through one tick of `dt` seconds, bouncing off paddles and walls.
-fn fly(ball: &mut Ball, dt: f32, paddles: &[Option<PaddleBody>]) {
+fn fly(ball: &mut Ball, dt: f32, paddles: &[PaddleBody]) {
     let mut position = Vec2::new(ball.x, ball.y);
     let mut velocity = Vec2::new(ball.vx, ball.vy);
     let mut time_left = dt;
@@ -236,7 +255,6 @@ fn fly(ball: &mut Ball, dt: f32, paddles: &[Option<PaddleBody>]) {
             }
         }
         for (index, body) in paddles.iter().enumerate() {
-            let Some(body) = body else { continue };
             if last_paddle == Some(index) {
                 continue;
             }
@@ -257,9 +275,8 @@ fn fly(ball: &mut Ball, dt: f32, paddles: &[Option<PaddleBody>]) {
                 last_paddle = None;
             }
             Contact::Paddle(index, hit) => {
-                if let Some(body) = &paddles[index] {
-                    velocity = bounce_off_paddle(velocity, &hit, body.centre_y, body.forward);
-                }
+                let body = &paddles[index];
+                velocity = bounce_off_paddle(velocity, &hit, body.centre_y, body.forward);
                 last_paddle = Some(index);
             }
         }
