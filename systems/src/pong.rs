@@ -765,6 +765,21 @@ mod tests {
         assert_eq!(xs, [30.0, 770.0, 180.0, 620.0]);
     }
 
+    /// A paddle's half of the field is its seat's side, for every Pong seat: the bots and
+    /// the ball's `forward` read the side from the paddle (`side_of`).
+    #[test]
+    fn every_pong_seat_s_paddle_stands_on_its_side() {
+        for mode in [Mode::OneVsOne, Mode::TwoVsTwo, Mode::VsBot] {
+            for seat in mode.player_seats() {
+                assert_eq!(
+                    side_of(&starting_paddle(*seat)),
+                    Side::of(*seat),
+                    "{seat:?}"
+                );
+            }
+        }
+    }
+
     /// A 2v2 match already `playing`, the ball served with this position and velocity.
     fn playing_two_vs_two(world: &mut World, ball: Ball) -> Entity {
         let game = sim::create_match(world, crate::testkit::spec(70, Mode::TwoVsTwo, 11, 70));
