@@ -162,11 +162,16 @@ pub struct Config {
     pub tick_realtime: bool,
 
     /// Worker threads of the network runtime (HTTP and WebSocket). 0: one per core, so the
-    /// network can use every core under load. Fewer (e.g. 1 on 2 cores) costs ~10 % less CPU
-    /// per player in wake-ups and work stealing, but caps the network at that many cores
-    /// (BENCHMARKS.md "Network CPU" and "Side by side, one run (session 6)").
+    /// network can use every core under load. The ones the load does not need are held asleep
+    /// (`spare_workers`) unless `--net-workers-all-awake`.
     #[arg(long, env = "ARCADE_NET_WORKERS", default_value_t = 0)]
     pub net_workers: usize,
+
+    /// Keep every network worker awake. By default the workers the load does not need are
+    /// held asleep (one thread then takes every wake-up) and let go as soon as the active
+    /// ones are 75 % busy (BENCHMARKS.md "Spare workers held" (session 14)).
+    #[arg(long, env = "ARCADE_NET_WORKERS_ALL_AWAKE")]
+    pub net_workers_all_awake: bool,
 
     /// A tool to run instead of the server.
     #[command(subcommand)]

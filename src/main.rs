@@ -7,6 +7,7 @@
 //! - [`config`]: flags and their environment twins.
 //! - [`tick`]: the tick thread.
 //! - [`shutdown`]: the shutdown signal and sequence.
+//! - [`spare_workers`]: the network workers the load does not need, held asleep.
 //! - [`hooks`]: test hooks, off unless `ARCADE_TEST_HOOKS=1`.
 //! - [`migrate`]: `arcade migrate`, the copy of a SQLite file into PostgreSQL.
 //! - [`replay`]: `arcade replay verify`, which replays stored matches instead of serving.
@@ -20,6 +21,7 @@ mod hooks;
 mod migrate;
 mod replay;
 mod shutdown;
+mod spare_workers;
 mod tick;
 
 use std::sync::Arc;
@@ -86,6 +88,26 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
+/// Starts holding the network workers the load does not need (unless
+/// `--net-workers-all-awake`, or there is one), reported by `arcade_net_workers_awake`.
+fn hold_spare_workers(
+    config: &Config,
+    metrics: &Metrics,
+) -> anyhow::Result<Option<spare_workers::SpareWorkers>> {
+    let workers = config.net_workers();
+    metrics.net_workers_awake.set(workers as i64);
+    if workers < 2 || config.net_workers_all_awake {
+        return Ok(None);
+    }
+    let awake = metrics.net_workers_awake.clone();
+    let spare = spare_workers::SpareWorkers::start(
+        tokio::runtime::Handle::current(),
+        Box::new(move |workers| awake.set(workers as i64)),
+    )
+    .context("starting the net-spare thread")?;
+    Ok(Some(spare))
+}
+
 fn init_tracing(config: &Config) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .with_context(|| format!("--log {:?} is not a tracing filter", config.log))?;
@@ -107,6 +129,8 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         Database::Postgres(_) => "connecting to the --database-url".to_owned(),
     })?;
     let metrics = Arc::new(Metrics::new());
+    // Dropped when serving ends: every held worker is let go before the runtime stops.
+    let _spare_workers = hold_spare_workers(&config, &metrics)?;
     {
         let histogram = metrics.db_write_duration.clone();
         store.set_write_observer(move |op: &'static str, took: std::time::Duration| {

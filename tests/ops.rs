@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, fetch_record, http, start_pong};
+use common::{Client, Server, fetch_record, http, metric, start_pong};
 use serde_json::{Value, json};
 
 /// Labels of every sample of `name` (and of its `_bucket`/`_sum`/`_count` lines) in a
@@ -109,6 +109,7 @@ async fn every_metric_is_present_with_its_labels_after_a_short_match() {
         ("websocket_connections_total", &[]),
         ("arcade_tick_duration_seconds", &[]),
         ("arcade_tick_overruns_total", &[]),
+        ("arcade_net_workers_awake", &[]),
         ("arcade_matches_active", &["game", "phase"]),
         ("arcade_players_connected", &[]),
         ("arcade_spectators_connected", &[]),
@@ -457,6 +458,45 @@ async fn sigterm_during_a_live_match_aborts_it_records_it_and_closes_with_1001()
     let record = fetch_record(&server, &match_id).await;
     assert_eq!(record["reason"], "aborted");
     assert_eq!(record["players"].as_array().unwrap().len(), 2);
+}
+
+/// Idle, a server holds its spare network workers asleep (one stays awake), still plays a
+/// match with the one, and stops promptly on SIGTERM with the others held.
+#[tokio::test]
+async fn an_idle_server_holds_its_spare_network_workers_and_still_serves_and_stops() {
+    let server = Server::start(&["--net-workers", "3"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while metric(&server, "arcade_net_workers_awake").await != 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "spare workers still awake after 10 s idle: {}",
+            metric(&server, "arcade_net_workers_awake").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (mut left, mut right, match_id) = started_match(&server, "").await;
+    let id = left.player_id();
+    left.send(json!({"type": "input", "data": {"matchId": match_id, "seq": 7, "axis": 1.0}}))
+        .await;
+    let state = left
+        .recv_where(|m| m["type"] == "state" && m["data"]["acks"][&id] == 7)
+        .await;
+    assert_eq!(state["data"]["matchId"], match_id);
+    right.recv_type("state").await;
+
+    server.signal("TERM");
+    assert_eq!(left.expect_close().await, Some(1001));
+    let status = tokio::task::spawn_blocking(move || server.wait_exit(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn all_awake_keeps_every_network_worker_awake() {
+    let server = Server::start(&["--net-workers", "2", "--net-workers-all-awake"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(metric(&server, "arcade_net_workers_awake").await, 2.0);
 }
 
 #[tokio::test]

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub ws_connections: IntGauge,
+    /// `arcade_net_workers_awake`: the network runtime's workers not held asleep as spare.
+    pub net_workers_awake: IntGauge,
     pub tick_duration: Histogram,
     pub tick_overruns: IntCounter,
     pub matches_active: IntGaugeVec,
@@ -221,6 +223,11 @@ impl Metrics {
             )
             .unwrap(),
         );
+        let net_workers_awake = int_gauge(
+            r,
+            "arcade_net_workers_awake",
+            "Worker threads of the network runtime awake (the spare ones are held asleep)",
+        );
         let password_hashes = register(
             r,
             IntCounter::new(
@@ -338,6 +345,7 @@ impl Metrics {
             http_requests,
             http_duration,
             ws_connections,
+            net_workers_awake,
             password_hashes,
             tick_duration,
             tick_overruns,
