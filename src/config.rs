@@ -169,7 +169,7 @@ pub struct Config {
 
     /// Keep every network worker awake. By default the workers the load does not need are
     /// held asleep (one thread then takes every wake-up) and let go as soon as the active
-    /// ones are 75 % busy (BENCHMARKS.md "Spare workers held" (session 14)).
+    /// ones are 80 % busy (BENCHMARKS.md "Spare workers held" (session 14)).
     #[arg(long, env = "ARCADE_NET_WORKERS_ALL_AWAKE")]
     pub net_workers_all_awake: bool,
 

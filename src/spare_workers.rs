@@ -21,12 +21,14 @@ use tracing::debug;
 const SAMPLE: Duration = Duration::from_millis(200);
 /// A held worker is let go when, over the last [`RELEASE_SAMPLES`] samples, the active
 /// workers were busy more than this share of their time.
-const RELEASE_ABOVE: f64 = 0.75;
+const RELEASE_ABOVE: f64 = 0.8;
 /// Samples averaged before a held worker is let go (0.4 s).
 const RELEASE_SAMPLES: usize = 2;
 /// One more worker is held when the busy time of all would fill one worker fewer to less
-/// than this share, for [`HOLD_SAMPLES`] samples in a row.
-const HOLD_BELOW: f64 = 0.4;
+/// than this share, for [`HOLD_SAMPLES`] samples in a row. Below [`RELEASE_ABOVE`] by a
+/// margin: workers let go during a burst (players arriving) are held again once it passed,
+/// and a held one is not let go again at the same load.
+const HOLD_BELOW: f64 = 0.55;
 /// Samples the load must stay low before one more worker is held (2 s).
 const HOLD_SAMPLES: usize = 10;
 /// How often a held worker looks whether it was let go, should a wake-up be missed.
