@@ -202,7 +202,7 @@ impl Controller {
         let beat = self.beat_sent;
         let seen = Arc::clone(&self.beat_seen);
         self.runtime.spawn(async move {
-            seen.store(beat, Ordering::Relaxed);
+            seen.fetch_max(beat, Ordering::Relaxed); // beats may run out of order
         });
     }
 
