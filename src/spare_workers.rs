@@ -269,6 +269,13 @@ mod tests {
         condition()
     }
 
+    /// Waits until one worker is awake: long enough for two to be held one after the other,
+    /// with room for a slow machine.
+    fn only_one_awake_soon(awake: &AtomicU64) -> bool {
+        let limit = SAMPLE * (HOLD_SAMPLES as u32 + 2) * 4;
+        wait_for(limit, || awake.load(Ordering::Relaxed) == 1)
+    }
+
     /// Keeps one worker busy (a task that spins in slices and yields) until `stop`.
     fn spin(runtime: &tokio::runtime::Runtime, stop: Arc<AtomicBool>) {
         runtime.spawn(async move {
@@ -286,9 +293,8 @@ mod tests {
     fn an_idle_runtime_keeps_one_worker_awake_and_a_busy_one_gets_them_back() {
         let runtime = runtime(3);
         let (mut spare, awake) = spare_workers(&runtime);
-        let hold_time = SAMPLE * (HOLD_SAMPLES as u32 + 2) * 2;
         assert!(
-            wait_for(hold_time * 2, || awake.load(Ordering::Relaxed) == 1),
+            only_one_awake_soon(&awake),
             "{} of 3 workers awake while idle",
             awake.load(Ordering::Relaxed)
         );
@@ -301,7 +307,7 @@ mod tests {
         );
         stop.store(true, Ordering::Relaxed);
         assert!(
-            wait_for(hold_time * 2, || awake.load(Ordering::Relaxed) == 1),
+            only_one_awake_soon(&awake),
             "the spare workers were not held again once idle ({} awake)",
             awake.load(Ordering::Relaxed)
         );
@@ -313,8 +319,7 @@ mod tests {
     fn a_worker_stuck_in_a_poll_gets_the_held_one_back() {
         let runtime = runtime(2);
         let (_spare, awake) = spare_workers(&runtime);
-        let hold_time = SAMPLE * (HOLD_SAMPLES as u32 + 2) * 2;
-        assert!(wait_for(hold_time * 2, || awake.load(Ordering::Relaxed) == 1));
+        assert!(only_one_awake_soon(&awake));
 
         // The only active worker blocks until a task sent from outside answers it: only the
         // held worker can run that task, once it is let go.
@@ -334,8 +339,7 @@ mod tests {
     fn stopping_lets_the_held_workers_go_so_the_runtime_shuts_down() {
         let runtime = runtime(2);
         let (mut spare, awake) = spare_workers(&runtime);
-        let hold_time = SAMPLE * (HOLD_SAMPLES as u32 + 2) * 2;
-        assert!(wait_for(hold_time * 2, || awake.load(Ordering::Relaxed) == 1));
+        assert!(only_one_awake_soon(&awake));
         spare.stop();
         let started = Instant::now();
         runtime.shutdown_timeout(Duration::from_secs(5));

@@ -486,10 +486,7 @@ async fn an_idle_server_holds_its_spare_network_workers_and_still_serves_and_sto
 
     server.signal("TERM");
     assert_eq!(left.expect_close().await, Some(1001));
-    let status = tokio::task::spawn_blocking(move || server.wait_exit(Duration::from_secs(10)))
-        .await
-        .unwrap();
-    assert!(status.success(), "exit status {status}");
+    exits_cleanly(server).await;
 }
 
 #[tokio::test]
@@ -505,6 +502,11 @@ async fn sigint_stops_the_server_cleanly_too() {
     let mut client = Client::connect(&server, "").await;
     server.signal("INT");
     assert_eq!(client.expect_close().await, Some(1001));
+    exits_cleanly(server).await;
+}
+
+/// Waits (10 s at most) for a signalled server to exit, and asserts it exited with success.
+async fn exits_cleanly(server: Server) {
     let status = tokio::task::spawn_blocking(move || server.wait_exit(Duration::from_secs(10)))
         .await
         .unwrap();
