@@ -7,8 +7,8 @@
 //! costs the same for a match whatever its members read and their queues hold. A sender writes
 //! each frame the members read once (`bridge::encode`: the JSON or MessagePack `state`, the
 //! compact delta, the keyframe for a member whose chain is broken), stages it in each member's
-//! outbox and writes it to the socket itself, with one vectored write that never waits
-//! (`Parked::write_now`): a connection costs a lock, its frame heads and one `writev`, not a
+//! outbox and writes it to the socket itself, with one write that never waits
+//! (`Parked::write_now`): a connection costs a lock, its frame heads and one `send`, not a
 //! task wake-up. A socket that does not take everything at once (or a send half its writer
 //! task holds) is handed to the connection's writer task, which waits for it (at most
 //! `SEND_STALL_LIMIT`, then 1008), so a slow client never delays the others. Without senders

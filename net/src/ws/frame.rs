@@ -5,10 +5,11 @@
 //! - [`Reader`]: one reused buffer per connection; frames are parsed and unmasked in place, a
 //!   message is handed out as a slice of that buffer (fragments are reassembled beside it), and
 //!   every violation names its close code ([`Violation`]).
-//! - [`Unsent`]: the frames handed to a socket and not yet written, written with one vectored
-//!   write over `[head, payload, head, payload, ...]`: heads are computed into a small array on
-//!   the stack, payloads are the shared bytes the tick thread encoded once (never copied). A
-//!   partial write leaves the rest first in line.
+//! - [`Unsent`]: the frames handed to a socket and not yet written, handed to one write as
+//!   `[head, payload, head, payload, ...]`: heads are computed into a small array on the
+//!   stack, payloads are the shared bytes the tick thread encoded once (the write gathers small
+//!   ones for one `send`: `crate::outbox::Parked::write_now`). A partial write leaves the rest
+//!   first in line.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};

@@ -1,7 +1,7 @@
 //! The WebSocket transport (tokio threads): `GET /ws` upgrades (the handshake is checked and
 //! answered here, RFC 6455 section 4.2) into a [`session`] that owns the TCP socket: its reader
 //! parses [`frame`]s in place, its writer drains the connection's `Outbox` (`crate::outbox`)
-//! with vectored writes, and it registers in the `crate::hub`; [`limits`] are the
+//! with non-blocking writes, and it registers in the `crate::hub`; [`limits`] are the
 //! per-connection sliding windows.
 
 pub mod frame;

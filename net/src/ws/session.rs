@@ -4,8 +4,8 @@
 //! the tick thread) and its writer task (the [`Outbox`] → the socket). The writer is the only
 //! code that awaits the socket's send side; everyone else pushes to the outbox and moves on.
 //! The connection owns its TCP socket: the reader parses frames in place
-//! ([`crate::ws::frame::Reader`]), the writer writes them with vectored writes
-//! ([`Parked::write_all`]).
+//! ([`crate::ws::frame::Reader`]), the writer writes them ([`Parked::write_all`]:
+//! one `send` of the queued frames gathered, or one `writev` past 4 KiB).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use crate::metrics::{Direction, Metrics};
 use crate::outbox::{Batch, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox, Parked};
 use crate::state::AppState;
 use crate::wire::codec::{self, Codec, Frame, Inbound, Payload};
+use crate::wire::input;
 use crate::wire::protocol::{
     self, AuthRequest, ChatSend, ErrorCode, Hello, MatchCreate, MatchJoin, MatchLeave, MatchList,
     PROTOCOL_VERSION, PlayerInfo,
@@ -148,6 +149,7 @@ async fn run_connection(
         outbox: outbox.clone(),
         player,
         codec_fixed: params.codec.is_some(),
+        compact: outbox.is_compact(),
         address: params.address,
         malformed: SlidingWindow::new(MAX_MALFORMED, MALFORMED_WINDOW),
         inputs: SlidingWindow::new(INPUTS_PER_SECOND, Duration::from_secs(1)),
@@ -222,6 +224,9 @@ struct Session {
     player: Identity,
     /// The codec was set by `?codec=`; otherwise the first frame sets it.
     codec_fixed: bool,
+    /// The connection gets compact `state`s (fixed at connect; read here, not in the outbox,
+    /// whose line the senders write).
+    compact: bool,
     /// The client's address: chat, invitations and join codes count per player and per
     /// address (`crate::limits`), not per connection.
     address: std::net::IpAddr,
@@ -311,14 +316,14 @@ impl Session {
                 };
                 let codec = payload.codec();
                 let metrics = &self.state.metrics;
-                let compact = self.outbox.is_compact();
-                metrics.count_frames(Direction::In, codec, compact, 1, payload.byte_len() as u64);
+                let bytes = payload.byte_len() as u64;
+                metrics.count_frames(Direction::In, codec, self.compact, 1, bytes);
                 if !self.codec_fixed {
                     self.codec_fixed = true;
                     self.outbox.set_codec(codec);
                 }
                 // The hot message in one pass; anything else (a bad input too) the general way.
-                match codec::decode_whole::<protocol::Input>("input", payload) {
+                match input::decode_input(payload) {
                     Some((input, request_id)) => {
                         self.input(self.reply_to(codec, request_id), input)
                     }
