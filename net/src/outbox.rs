@@ -17,9 +17,10 @@
 //! (`bridge::wake`), which tries each socket once without waiting, or the connection's writer
 //! task, which waits (at most [`SEND_STALL_LIMIT`](crate::ws::session::SEND_STALL_LIMIT)) for
 //! a slow one. Both write with [`Parked::write_now`]: frames that fit [`GATHER_BYTES`] (a
-//! tick's `state`, a reply) are copied into the connection's reused buffer and written with one
+//! tick's `state`, a reply) are copied into the thread's reused buffer and written with one
 //! `send`, which the kernel takes on a shorter path than `writev`; more, one vectored write.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::os::fd::AsRawFd;
@@ -107,34 +108,41 @@ pub struct Parked {
     pub unsent: Unsent,
     /// Where the frames and bytes written are counted.
     pub metrics: Arc<Metrics>,
-    /// Small writes are gathered here and sent in one piece ([`send`]); empty until the first.
-    gather: Vec<u8>,
 }
 
 /// Up to this many bytes a write is copied into one buffer and `send` (a `state` of Pong 2v2 in
 /// JSON is about 600 bytes); past it, the frames go by `writev` uncopied.
 pub const GATHER_BYTES: usize = 4 * 1024;
 
-/// Writes `slices` without waiting, as far as the socket takes them: gathered into `gather` and
-/// written with one `send` when they are small (the kernel's `writev` path pays for the file's
-/// position and the vector's import, a copy of a few hundred bytes costs less), with
+thread_local! {
+    /// Where a thread gathers a small write ([`send`]): one buffer per thread, reused, so an
+    /// idle connection holds none.
+    static GATHER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(GATHER_BYTES));
+}
+
+/// Writes `slices` without waiting, as far as the socket takes them: gathered into one buffer
+/// and written with one `send` when they are small (the kernel's `writev` path pays for the
+/// file's position and the vector's import, a copy of a few hundred bytes costs less), with
 /// `writev` otherwise. `WouldBlock` when the socket takes nothing.
-fn send(
-    socket: &OwnedWriteHalf,
-    slices: &[IoSlice<'_>],
-    gather: &mut Vec<u8>,
-) -> io::Result<usize> {
+fn send(socket: &OwnedWriteHalf, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     let len: usize = slices.iter().map(|slice| slice.len()).sum();
     if len > GATHER_BYTES {
         return socket.try_write_vectored(slices);
     }
-    gather.clear();
-    for slice in slices {
-        gather.extend_from_slice(slice);
-    }
+    GATHER.with_borrow_mut(|gather| {
+        gather.clear();
+        for slice in slices {
+            gather.extend_from_slice(slice);
+        }
+        send_gathered(socket, gather)
+    })
+}
+
+/// One non-blocking `send` of `gather`.
+fn send_gathered(socket: &OwnedWriteHalf, gather: &[u8]) -> io::Result<usize> {
     let stream = socket.as_ref();
     stream.try_io(Interest::WRITABLE, || {
-        // SAFETY: `gather` is a live, initialized buffer of `gather.len()` bytes for the whole
+        // SAFETY: `gather` is a live, initialized slice of `gather.len()` bytes for the whole
         // call, and the descriptor is the socket's, open while `socket` is borrowed.
         let sent = unsafe {
             libc::send(
@@ -173,7 +181,6 @@ impl Parked {
             socket,
             unsent: Unsent::default(),
             metrics,
-            gather: Vec::new(),
         }
     }
 
@@ -201,9 +208,8 @@ impl Parked {
     /// Writes what is unsent, as far as the socket takes it without waiting: true when all of
     /// it is written.
     pub fn write_now(&mut self) -> io::Result<bool> {
-        let (socket, gather) = (&self.socket, &mut self.gather);
-        self.unsent
-            .write_with(|slices| send(socket, slices, gather))
+        let socket = &self.socket;
+        self.unsent.write_with(|slices| send(socket, slices))
     }
 
     /// Writes everything unsent, waiting for the socket as long as it takes (the caller
