@@ -301,19 +301,53 @@ pub fn decode_data<T: DeserializeOwned>(payload: Payload<'_>) -> Result<T, Decod
     .map_err(|reason| DecodeError(format!("invalid data: {reason}")))
 }
 
+/// A frame's payload as the frame reader hands it over (JSON as checked text), for tests.
+#[cfg(test)]
+pub(crate) fn test_payload(codec: Codec, bytes: &[u8]) -> Payload<'_> {
+    match codec {
+        Codec::Json => Payload::Json(std::str::from_utf8(bytes).expect("JSON is UTF-8")),
+        Codec::Msgpack => Payload::Msgpack(bytes),
+    }
+}
+
+/// An `input`-like envelope for the decoders' property tests: `data` with the optional
+/// `axis` and `launch`, an unknown key in `data` and in the envelope when asked.
+#[cfg(test)]
+pub(crate) fn test_envelope(
+    kind: &str,
+    mut data: Value,
+    axis: Option<Value>,
+    launch: Option<Value>,
+    data_extra: bool,
+    request_id: Option<Value>,
+    envelope_extra: bool,
+) -> Value {
+    if let Some(axis) = axis {
+        data["axis"] = axis;
+    }
+    if let Some(launch) = launch {
+        data["launch"] = launch;
+    }
+    if data_extra {
+        data["other"] = serde_json::json!(1);
+    }
+    let mut envelope = serde_json::json!({"type": kind, "data": data});
+    if let Some(request_id) = request_id {
+        envelope["requestId"] = request_id;
+    }
+    if envelope_extra {
+        envelope["other"] = serde_json::json!([1, 2]);
+    }
+    envelope
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::strategy::Strategy;
     use serde_json::json;
 
-    /// A frame's payload as the frame reader hands it over (JSON as checked text).
-    fn payload(codec: Codec, bytes: &[u8]) -> Payload<'_> {
-        match codec {
-            Codec::Json => Payload::Json(std::str::from_utf8(bytes).expect("JSON is UTF-8")),
-            Codec::Msgpack => Payload::Msgpack(bytes),
-        }
-    }
+    use super::test_payload as payload;
 
     #[test]
     fn json_and_msgpack_decode_to_the_same_envelope() {
@@ -490,23 +524,15 @@ mod tests {
             ]),
             envelope_extra in proptest::prelude::any::<bool>(),
         ) {
-            let mut data = json!({"seq": seq});
-            if let Some(axis) = axis {
-                data["axis"] = json!(axis);
-            }
-            if let Some(launch) = launch {
-                data["launch"] = launch;
-            }
-            if data_extra {
-                data["other"] = json!(1);
-            }
-            let mut envelope = json!({"type": kind, "data": data});
-            if let Some(request_id) = request_id {
-                envelope["requestId"] = request_id;
-            }
-            if envelope_extra {
-                envelope["other"] = json!([1, 2]);
-            }
+            let envelope = test_envelope(
+                &kind,
+                json!({"seq": seq}),
+                axis.map(|axis| json!(axis)),
+                launch,
+                data_extra,
+                request_id,
+                envelope_extra,
+            );
             for (codec, bytes) in [
                 (Codec::Json, serde_json::to_vec(&envelope).unwrap()),
                 (Codec::Msgpack, rmp_serde::to_vec_named(&envelope).unwrap()),

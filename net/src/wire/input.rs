@@ -429,16 +429,9 @@ mod msgpack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::codec::Codec;
+    use crate::wire::codec::{Codec, test_payload as payload};
     use proptest::prelude::*;
     use serde_json::{Value, json};
-
-    fn payload(codec: Codec, bytes: &[u8]) -> Payload<'_> {
-        match codec {
-            Codec::Json => Payload::Json(std::str::from_utf8(bytes).expect("JSON is UTF-8")),
-            Codec::Msgpack => Payload::Msgpack(bytes),
-        }
-    }
 
     /// What the scan reads, bit for bit (an `f32` by its bits).
     fn scanned(payload: Payload<'_>) -> Option<(u64, u64, u32, bool, Option<RequestId>)> {
@@ -659,23 +652,15 @@ mod tests {
             ]),
             envelope_extra in proptest::bool::weighted(0.1),
         ) {
-            let mut data = json!({"matchId": match_id, "seq": seq});
-            if let Some(axis) = axis {
-                data["axis"] = axis;
-            }
-            if let Some(launch) = launch {
-                data["launch"] = launch;
-            }
-            if data_extra {
-                data["other"] = json!(1);
-            }
-            let mut envelope = json!({"type": kind, "data": data});
-            if let Some(request_id) = request_id {
-                envelope["requestId"] = request_id;
-            }
-            if envelope_extra {
-                envelope["other"] = json!([1, 2]);
-            }
+            let envelope = codec::test_envelope(
+                &kind,
+                json!({"matchId": match_id, "seq": seq}),
+                axis,
+                launch,
+                data_extra,
+                request_id,
+                envelope_extra,
+            );
             for (codec, bytes) in encodings(&envelope) {
                 let payload = payload(codec, &bytes);
                 if let Some(read) = scanned(payload) {
