@@ -20,9 +20,11 @@
 //! tick's `state`, a reply) are copied into the thread's reused buffer and written with one
 //! `send`, which the kernel takes on a shorter path than `writev`; more, one vectored write.
 
+#[cfg(target_os = "linux")]
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+#[cfg(target_os = "linux")]
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -31,6 +33,7 @@ use arcade_systems::model::MatchId;
 use arcade_systems::sim;
 use bytes::Bytes;
 use crossbeam_queue::SegQueue;
+#[cfg(target_os = "linux")]
 use tokio::io::Interest;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
@@ -114,6 +117,7 @@ pub struct Parked {
 /// JSON is about 600 bytes); past it, the frames go by `writev` uncopied.
 pub const GATHER_BYTES: usize = 4 * 1024;
 
+#[cfg(target_os = "linux")]
 thread_local! {
     /// Where a thread gathers a small write ([`send`]): one buffer per thread, reused, so an
     /// idle connection holds none.
@@ -124,6 +128,7 @@ thread_local! {
 /// and written with one `send` when they are small (the kernel's `writev` path pays for the
 /// file's position and the vector's import, a copy of a few hundred bytes costs less), with
 /// `writev` otherwise. `WouldBlock` when the socket takes nothing.
+#[cfg(target_os = "linux")]
 fn send(socket: &OwnedWriteHalf, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     let len: usize = slices.iter().map(|slice| slice.len()).sum();
     if len > GATHER_BYTES {
@@ -138,7 +143,14 @@ fn send(socket: &OwnedWriteHalf, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     })
 }
 
+/// Elsewhere, one vectored write (`MSG_NOSIGNAL` is Linux's).
+#[cfg(not(target_os = "linux"))]
+fn send(socket: &OwnedWriteHalf, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    socket.try_write_vectored(slices)
+}
+
 /// One non-blocking `send` of `gather`.
+#[cfg(target_os = "linux")]
 fn send_gathered(socket: &OwnedWriteHalf, gather: &[u8]) -> io::Result<usize> {
     let stream = socket.as_ref();
     stream.try_io(Interest::WRITABLE, || {
