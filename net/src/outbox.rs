@@ -566,9 +566,43 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ws::testing::{loopback, read_messages};
 
     fn text(s: &'static str) -> Frame {
         Frame::Text(s.into())
+    }
+
+    /// Writes of small frames (each under [`GATHER_BYTES`]: gathered into one `send`) to a
+    /// client that does not read: the socket takes part, the rest waits first in line, and
+    /// once the client reads, every frame arrives once, in order.
+    #[tokio::test]
+    async fn gathered_sends_cut_short_by_a_full_socket_resume_in_order() {
+        let (socket, mut peer) = loopback().await;
+        let (_, write_half) = socket.into_split();
+        let mut parked = Parked::new(write_half, Arc::new(Metrics::new()));
+        const FRAMES: usize = 4_000;
+        const FRAME: usize = 100;
+        const {
+            assert!(
+                32 * (FRAME + 2) < GATHER_BYTES,
+                "a write of 32 frames is gathered"
+            )
+        };
+        for n in 0..FRAMES {
+            let frame = Frame::Binary(Bytes::from(vec![(n % 251) as u8; FRAME]));
+            parked.unsent.push(Out::Frame(frame));
+        }
+        assert!(
+            !parked.write_now().unwrap(),
+            "the socket took 400 KB unread"
+        );
+        let left = parked.unsent.frames().count();
+        assert!(left > 0 && left < FRAMES, "{left} frames left");
+
+        let (read, written) = tokio::join!(read_messages(&mut peer, FRAMES), parked.write_all());
+        written.unwrap();
+        let expected: Vec<(u8, usize)> = (0..FRAMES).map(|n| ((n % 251) as u8, FRAME)).collect();
+        assert_eq!(read, expected);
     }
 
     /// A member marked gone gets no `state` (read under the lock), and neither does a closing

@@ -298,8 +298,6 @@ fn send_now(outbox: &Outbox, batch: &mut Batch) {
 mod tests {
     use arcade_systems::model::MatchId;
     use bytes::Bytes;
-    use tokio::io::AsyncReadExt;
-    use tokio::net::TcpStream;
 
     use arcade_systems::compact::{DELTA_TAG, KEYFRAME_TAG};
 
@@ -307,30 +305,11 @@ mod tests {
     use crate::metrics::Metrics;
     use crate::outbox::{CLOSE_POLICY, Parked};
     use crate::wire::codec::{Codec, Frame};
-    use crate::ws::frame::{Message, Out, Reader};
-    use crate::ws::testing::loopback;
+    use crate::ws::frame::Out;
+    use crate::ws::testing::{loopback, read_messages};
 
     fn binary(byte: u8, len: usize) -> Frame {
         Frame::Binary(Bytes::from(vec![byte; len]))
-    }
-
-    /// Reads frames from `peer` until `count` messages came: their first byte and length.
-    async fn read_messages(peer: &mut TcpStream, count: usize) -> Vec<(u8, usize)> {
-        let mut reader = Reader::of_server(1 << 20);
-        let mut messages = Vec::new();
-        while messages.len() < count {
-            while let Some(message) = reader.read_message().unwrap() {
-                match message {
-                    Message::Binary(bytes) => messages.push((bytes[0], bytes.len())),
-                    other => panic!("unexpected {other:?}"),
-                }
-            }
-            if messages.len() < count {
-                let read = peer.read_buf(reader.buffer(64 * 1024)).await.unwrap();
-                assert!(read > 0, "the socket closed early");
-            }
-        }
-        messages
     }
 
     #[tokio::test]

@@ -142,6 +142,7 @@ mod json {
         }
 
         fn boolean(&mut self) -> Option<bool> {
+            self.peek()?;
             let (value, len) = if self.rest.starts_with(b"true") {
                 (true, 4)
             } else if self.rest.starts_with(b"false") {
@@ -154,6 +155,7 @@ mod json {
         }
 
         fn null(&mut self) -> Option<()> {
+            self.peek()?;
             self.rest
                 .starts_with(b"null")
                 .then(|| self.rest = &self.rest[4..])
@@ -279,10 +281,7 @@ mod json {
                 }
                 "seq" if fields.seq.is_none() => fields.seq = Some(cursor.unsigned()?),
                 "axis" if fields.axis.is_none() => fields.axis = Some(cursor.float()?),
-                "launch" if fields.launch.is_none() => {
-                    cursor.peek()?;
-                    fields.launch = Some(cursor.boolean()?);
-                }
+                "launch" if fields.launch.is_none() => fields.launch = Some(cursor.boolean()?),
                 _ => return None,
             }
             Some(())

@@ -145,7 +145,10 @@ fn into_socket(
 /// What the tests of the transport share.
 #[cfg(test)]
 pub(crate) mod testing {
+    use tokio::io::AsyncReadExt;
     use tokio::net::{TcpSocket, TcpStream};
+
+    use crate::ws::frame::{Message, Reader};
 
     /// The smallest socket buffers asked for (the kernel rounds up to its minimum).
     const SMALL_BUFFER: u32 = 4096;
@@ -164,6 +167,25 @@ pub(crate) mod testing {
             listener.accept()
         );
         (ours.unwrap(), accepted.unwrap().0)
+    }
+
+    /// Reads frames from `peer` until `count` messages came: their first byte and length.
+    pub(crate) async fn read_messages(peer: &mut TcpStream, count: usize) -> Vec<(u8, usize)> {
+        let mut reader = Reader::of_server(1 << 20);
+        let mut messages = Vec::new();
+        while messages.len() < count {
+            while let Some(message) = reader.read_message().unwrap() {
+                match message {
+                    Message::Binary(bytes) => messages.push((bytes[0], bytes.len())),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            if messages.len() < count {
+                let read = peer.read_buf(reader.buffer(64 * 1024)).await.unwrap();
+                assert!(read > 0, "the socket closed early");
+            }
+        }
+        messages
     }
 }
 
