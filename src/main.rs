@@ -144,7 +144,7 @@ async fn serve(config: Config, database: Database) -> anyhow::Result<()> {
         None => shutdown::load_or_create_secret(&config.db)?,
     };
     let clock = Arc::new(ServerClock::new());
-    let (commands, inbox) = crossbeam_channel::unbounded();
+    let (commands, inbox) = arcade_net::link::command_queue();
 
     let mut sim = Simulation::new(SimConfig {
         tick_rate: config.tick_rate,

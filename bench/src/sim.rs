@@ -19,6 +19,7 @@ use arcade_bench::ecs;
 use arcade_bench::soa_pong::SoaPong;
 use arcade_bench::stats::Summary;
 use arcade_net::bridge::{self, BridgeConfig, Command, MatchOp, ReplyTo};
+use arcade_net::link::CommandSender;
 use arcade_net::outbox::{Batch, Outbox};
 use arcade_net::wire::codec::{Codec, Frame};
 use arcade_net::wire::protocol::{Input, MatchCreate, MatchJoin};
@@ -278,7 +279,7 @@ fn run_bridge(args: &SimArgs) {
 /// With `compact`, the subscribers ask for compact `state`s (`?codec=compact`).
 fn measure(matches: usize, args: &SimArgs, codec: Codec, compact: bool) -> Vec<f64> {
     let ticks = args.bridge_ticks;
-    let (commands, inbox) = crossbeam_channel::unbounded();
+    let (commands, inbox) = arcade_net::link::command_queue();
     let mut sim = Simulation::new(SimConfig {
         tick_rate: TICK_RATE,
         reconnect_grace_ticks: 600,
@@ -362,7 +363,7 @@ fn bridge_tick(sim: &mut Simulation) -> std::time::Duration {
 /// Creates `matches` matches through the bridge, two players each.
 fn fill(
     sim: &mut Simulation,
-    commands: &crossbeam_channel::Sender<Command>,
+    commands: &CommandSender,
     matches: usize,
     codec: Codec,
     compact: bool,
@@ -417,13 +418,7 @@ fn fill(
     players
 }
 
-fn send(
-    commands: &crossbeam_channel::Sender<Command>,
-    id: PlayerId,
-    outbox: &Arc<Outbox>,
-    codec: Codec,
-    op: MatchOp,
-) {
+fn send(commands: &CommandSender, id: PlayerId, outbox: &Arc<Outbox>, codec: Codec, op: MatchOp) {
     let reply = ReplyTo {
         outbox: outbox.clone(),
         codec,

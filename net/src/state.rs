@@ -13,7 +13,7 @@ use arcade_systems::model::{ID_BITS_MASK, PlayerId};
 use crate::auth::Tokens;
 use crate::clock::ServerClock;
 use crate::hub::Hub;
-use crate::link::Command;
+use crate::link::{Command, CommandSender};
 use crate::metrics::Metrics;
 use crate::wire::protocol::PlayerInfo;
 
@@ -88,7 +88,7 @@ pub struct AppState {
     /// Every open connection (chat fan-out, logout, shutdown).
     pub hub: Arc<Hub>,
     /// The command channel to the tick thread (`bridge::receive_commands` drains it).
-    pub commands: crossbeam_channel::Sender<Command>,
+    pub commands: CommandSender,
     /// The tick thread's clock (health, `ws.pong`).
     pub clock: Arc<ServerClock>,
     /// The Prometheus registry.

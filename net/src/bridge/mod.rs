@@ -1,14 +1,14 @@
 //! The frame↔component bridge: the part of the network layer that runs on the tick thread
 //! (no `async fn` in this folder).
 //!
-//! Sessions send [`Command`]s through a channel; [`receive_commands`] (in `SimSystems::Receive`)
+//! Sessions send [`Command`]s through a queue; [`receive_commands`] (in `SimSystems::Receive`)
 //! drains it at the start of each tick and applies each to the World, replying through the
 //! connection's `Outbox`. [`send_updates`] (in `SimSystems::Send`) announces the tick's match
 //! events and hands each match's `state`, read once, to a sender task ([`wake`]), which encodes
-//! it once per codec and shares the bytes with every subscriber. Nothing here waits: channels are drained with `try_iter` and outboxes never
-//! block.
+//! it once per codec and shares the bytes with every subscriber. Nothing here waits: the command
+//! queue is taken with a `try_lock` (`link::handoff`) and outboxes never block.
 //!
-//! The command channel, replies and audiences it works with are in `crate::link`.
+//! The command queue, replies and audiences it works with are in `crate::link`.
 //! - [`receive`]: commands into the World; [`send`]: events and state out.
 //! - [`wake`]: the senders on the runtime, [`encode`] their frames; [`match_metrics`],
 //!   [`match_log`]; [`priority`]: the tick thread's.
@@ -51,13 +51,9 @@ pub struct BridgeConfig {
 /// A system that must see a match before `match.end` goes out (the store's
 /// `persist_finished_matches`) is placed `.before(bridge::update_match_metrics)` by the caller.
 /// The presence book publishes nowhere until `social::install` gives it a feed.
-pub fn install(
-    sim: &mut Simulation,
-    inbox: crossbeam_channel::Receiver<Command>,
-    config: BridgeConfig,
-) {
+pub fn install(sim: &mut Simulation, inbox: Inbox, config: BridgeConfig) {
     let world = &mut sim.world;
-    world.insert_resource(Inbox(inbox));
+    world.insert_resource(inbox);
     world.insert_resource(config);
     world.init_resource::<Lobby>();
     crate::matchmaking::install(world);

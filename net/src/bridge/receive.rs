@@ -1,4 +1,4 @@
-//! [`receive_commands`] (tick thread, `SimSystems::Receive`): drains the command channel and
+//! [`receive_commands`] (tick thread, `SimSystems::Receive`): drains the command queue and
 //! applies each command to the World: create, join, leave, inputs, (re)connections, listings.
 
 use std::sync::Arc;
@@ -20,12 +20,17 @@ use crate::link::reply::ReplyTo;
 use crate::outbox::{ConnId, InputRoute, Outbox};
 use crate::wire::protocol::{ErrorCode, Input, JoinAs, MatchCreate, MatchJoin};
 
-/// Drains the command channel into the World (runs first in every tick). The outboxes of the
-/// accepted inputs' replies go to the senders to be dropped there (`released`, handed over at
-/// the end): dropping them here would fetch, for every input, a line another core wrote.
-pub fn receive_commands(world: &mut World, mut released: Local<Vec<Arc<Outbox>>>) {
-    let inbox = world.resource::<Inbox>().0.clone();
-    for command in inbox.try_iter() {
+/// Drains the command queue into the World (runs first in every tick; `taken` is the batch,
+/// its buffer kept from tick to tick). The outboxes of the accepted inputs' replies go to the
+/// senders to be dropped there (`released`, handed over at the end): dropping them here would
+/// fetch, for every input, a line another core wrote.
+pub fn receive_commands(
+    world: &mut World,
+    mut taken: Local<Vec<Command>>,
+    mut released: Local<Vec<Arc<Outbox>>>,
+) {
+    world.resource::<Inbox>().take_into(&mut taken);
+    for command in taken.drain(..) {
         match command {
             Command::Connected {
                 conn,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::bridge::WakeUps;
-use crate::link::playing_in;
+use crate::link::{CommandSender, command_queue, playing_in};
 use crate::outbox::{Batch, Outbox};
 use crate::wire::codec::{Codec, Frame, RequestId};
 use crate::wire::protocol::{Input, JoinAs, MatchCreate, MatchJoin};
@@ -17,7 +17,7 @@ use crate::wire::protocol::{Input, JoinAs, MatchCreate, MatchJoin};
 /// The server's tick with the bridge, and the sending end of its command channel.
 struct Bridge {
     sim: Simulation,
-    commands: crossbeam_channel::Sender<Command>,
+    commands: CommandSender,
 }
 
 /// A connection as the bridge sees it: an id, a player, an outbox.
@@ -49,7 +49,7 @@ fn parse(frame: &Frame) -> Value {
 
 impl Bridge {
     fn new() -> Bridge {
-        let (commands, inbox) = crossbeam_channel::unbounded();
+        let (commands, inbox) = command_queue();
         let mut sim = Simulation::new(SimConfig {
             tick_rate: 60,
             reconnect_grace_ticks: 600,

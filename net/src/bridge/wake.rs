@@ -26,6 +26,7 @@ use arcade_systems::view::StateView;
 
 use crate::bridge::encode::{Encoder, Frames};
 use crate::link::audience::Members;
+use crate::link::handoff::Handoff;
 use crate::outbox::{Batch, Outbox, Staged};
 
 /// One match's `state` of this tick, for its members: read on the tick thread, written and
@@ -71,16 +72,16 @@ impl Share {
     }
 }
 
-/// The channels to one sender task: shares out, emptied shares back for reuse.
+/// The channels to one sender task: shares out, emptied shares back for reuse (a handoff: the
+/// tick thread takes one back without waiting for the sender, `link::handoff`; the shares it
+/// holds are at most those that were in flight at once, since the tick thread makes a new one
+/// only when none has come back).
 struct Sender {
     shares: tokio::sync::mpsc::UnboundedSender<Share>,
-    emptied: crossbeam_channel::Receiver<Share>,
+    emptied: Arc<Handoff<Share>>,
     /// This tick's share, being filled.
     share: Share,
 }
-
-/// Shares a sender has emptied, kept for reuse.
-const RECYCLED_SHARES: usize = 4;
 
 /// The most sender tasks, whatever the runtime's size.
 const MAX_SENDERS: usize = 16;
@@ -98,13 +99,13 @@ impl WakeUps {
         let mut tasks = Vec::with_capacity(workers);
         for _ in 0..workers {
             let (shares, to_send) = tokio::sync::mpsc::unbounded_channel();
-            let (give_back, emptied) = crossbeam_channel::bounded(RECYCLED_SHARES);
+            let emptied = Arc::new(Handoff::default());
             senders.push(Sender {
                 shares,
-                emptied,
+                emptied: emptied.clone(),
                 share: Share::default(),
             });
-            tasks.push(send_task(to_send, give_back, dropped.clone()));
+            tasks.push(send_task(to_send, emptied, dropped.clone()));
         }
         let task = async move {
             let mut tasks = tasks.into_iter();
@@ -168,7 +169,7 @@ impl WakeUps {
             if sender.share.is_empty() {
                 continue;
             }
-            let next = sender.emptied.try_recv().unwrap_or_default();
+            let next = sender.emptied.try_pop().unwrap_or_default();
             let mut share = std::mem::replace(&mut sender.share, next);
             share.tick_rate = tick_rate;
             // Refused only when the runtime is gone (shutdown): nobody writes any more.
@@ -186,7 +187,7 @@ impl WakeUps {
 /// them in its members' outboxes and writes them.
 async fn send_task(
     mut to_send: tokio::sync::mpsc::UnboundedReceiver<Share>,
-    give_back: crossbeam_channel::Sender<Share>,
+    give_back: Arc<Handoff<Share>>,
     dropped: Arc<AtomicU64>,
 ) {
     let mut batch = Batch::default();
@@ -197,7 +198,7 @@ async fn send_task(
         // go out, as the outboxes' newest-wins would have it; the older ones are dropped.
         while let Ok(newer) = to_send.try_recv() {
             count += skip(&mut share);
-            let _ = give_back.try_send(std::mem::replace(&mut share, newer));
+            let _ = give_back.push(std::mem::replace(&mut share, newer));
         }
         encoder.next_share();
         for delivery in share.deliveries.drain(..) {
@@ -211,7 +212,7 @@ async fn send_task(
         }
         share.released.clear();
         dropped.fetch_add(count, Ordering::Relaxed);
-        let _ = give_back.try_send(share);
+        let _ = give_back.push(share);
     }
 }
 
@@ -459,7 +460,7 @@ mod tests {
         add_member(&mut audience, 2, &compact);
         let states = states(4);
         let (shares, to_send) = tokio::sync::mpsc::unbounded_channel();
-        let (give_back, _emptied) = crossbeam_channel::bounded(RECYCLED_SHARES);
+        let give_back = Arc::new(Handoff::default());
         let dropped = Arc::new(AtomicU64::new(0));
         let share_of = |state: &StateView| {
             let mut share = Share {

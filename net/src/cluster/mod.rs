@@ -26,7 +26,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
 use crate::hub::Hub;
-use crate::link::{Command, LiveMatch, MatchOp, ReplyTo};
+use crate::link::{Command, CommandSender, LiveMatch, MatchOp, ReplyTo};
 use crate::outbox::{Batch, ConnId, Outbox};
 use crate::wire::protocol::{Input, PlayerInfo};
 use bus::{BUS_QUEUE, Outgoing, Posted, Said};
@@ -125,7 +125,7 @@ pub struct Cluster {
     /// Where this instance's connections are (frames from owners go to their outboxes).
     hub: Arc<Hub>,
     /// The tick thread, for the requests other instances forward to matches held here.
-    commands: crossbeam_channel::Sender<Command>,
+    commands: CommandSender,
     /// Which instance holds each live match of the other instances (from their live lists,
     /// refreshed with the heartbeat).
     owners: RwLock<HashMap<MatchId, String>>,
@@ -180,7 +180,7 @@ impl Cluster {
         url: &str,
         instance: String,
         hub: Arc<Hub>,
-        commands: crossbeam_channel::Sender<Command>,
+        commands: CommandSender,
     ) -> Result<Arc<Cluster>, JoinError> {
         let client = redis::Client::open(url)?;
         let redis = tokio::time::timeout(JOIN_WAIT, client.get_connection_manager())

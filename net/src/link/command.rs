@@ -1,5 +1,6 @@
-//! What sessions and handlers ask of the tick thread ([`Command`]), and the channel end the
-//! tick thread drains ([`Inbox`]). Built on tokio threads, consumed on the tick thread.
+//! What sessions and handlers ask of the tick thread ([`Command`]), the queue they ask through
+//! ([`CommandSender`]) and the end the tick thread drains ([`Inbox`]: it never waits for a
+//! sender, `link::handoff`). Built on tokio threads, consumed on the tick thread.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use arcade_systems::bevy_ecs::prelude::*;
 use arcade_systems::model::{Game, MatchId, Mode, Phase, PlayerId, PlayerRef, Seat};
 use serde::Serialize;
 
+use crate::link::handoff::{Closed, Handoff};
 use crate::link::reply::ReplyTo;
 use crate::outbox::{ConnId, InputRoute, Outbox};
 use crate::wire::protocol::{Input, MatchCreate, MatchJoin};
@@ -109,13 +111,69 @@ pub struct SeatedPlayer {
     pub seat: Seat,
 }
 
-/// The inbound end of the command channel.
+/// A new command queue: the senders' end, and the tick thread's.
+pub fn command_queue() -> (CommandSender, Inbox) {
+    let queue = Arc::new(Handoff::default());
+    (CommandSender(queue.clone()), Inbox(queue))
+}
+
+/// Where sessions and handlers send their commands (cloned by each).
+#[derive(Clone)]
+pub struct CommandSender(Arc<Handoff<Command>>);
+
+impl CommandSender {
+    /// Queues a command for the tick thread's next drain; refused (the command given back)
+    /// once the tick thread has stopped.
+    pub fn send(&self, command: Command) -> Result<(), Closed<Command>> {
+        self.0.push(command)
+    }
+}
+
+/// The tick thread's end of the command queue. Dropping it (the World's end) refuses every
+/// later command.
 #[derive(Resource)]
-pub struct Inbox(pub crossbeam_channel::Receiver<Command>);
+pub struct Inbox(Arc<Handoff<Command>>);
+
+impl Inbox {
+    /// Moves the commands sent since the last call to the end of `taken`, in the order sent.
+    /// Never waits: while a sender holds the queue's lock, they stay for the next tick.
+    pub fn take_into(&self, taken: &mut Vec<Command>) {
+        self.0.take_into(taken);
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Once the tick thread's end is gone (the World dropped at the stop), a command is refused
+    /// at once (`AppState::ask_tick` answers `TickStopped`) and what was queued is dropped, so
+    /// its reply channel closes instead of waiting out a timeout.
+    #[test]
+    fn commands_are_refused_once_the_inbox_is_dropped() {
+        let (commands, inbox) = command_queue();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        commands
+            .send(Command::ListLive { game: None, reply })
+            .unwrap();
+        drop(inbox);
+        assert!(
+            answer.blocking_recv().is_err(),
+            "the queued command was dropped"
+        );
+        let (reply, _answer) = tokio::sync::oneshot::channel();
+        assert!(
+            commands
+                .send(Command::ListLive { game: None, reply })
+                .is_err()
+        );
+    }
 
     /// An input, the command sent most, is no larger than it needs to be: the player, where to
     /// answer, the input itself and its route.

@@ -1,6 +1,7 @@
 //! The vocabulary between the runtime and the tick thread, shared by the bridge and by the
-//! features with tick-side code (matchmaking, social): the command channel ([`Command`],
-//! [`Inbox`]), where an answer goes ([`ReplyTo`]), and who hears a match ([`Audience`]). Built on
+//! features with tick-side code (matchmaking, social): the command queue ([`Command`],
+//! [`CommandSender`], [`Inbox`], on a [`handoff::Handoff`] the tick thread takes from without
+//! waiting), where an answer goes ([`ReplyTo`]), and who hears a match ([`Audience`]). Built on
 //! tokio threads, read on the tick thread; it imports no feature folder, so `bridge`,
 //! `matchmaking` and `social` all depend on it and not on each other in a circle.
 //!
@@ -9,11 +10,13 @@
 
 pub mod audience;
 pub mod command;
+pub mod handoff;
 pub mod reply;
 
 pub use audience::{Audience, Lobby, MatchIdOf, Member};
 pub(crate) use audience::{add_member, playing_in};
 pub use command::{
-    Command, Inbox, LiveMatch, MatchOp, MatchRequest, QueueRequest, SeatedPlayer, TickJob,
+    Command, CommandSender, Inbox, LiveMatch, MatchOp, MatchRequest, QueueRequest, SeatedPlayer,
+    TickJob, command_queue,
 };
 pub use reply::ReplyTo;

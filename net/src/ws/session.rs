@@ -24,6 +24,7 @@ use crate::bridge::{Command, MatchOp, ReplyTo};
 use crate::clock::now_ms;
 use crate::hub::{ConnEntry, ConnId};
 use crate::limits::{CHAT_PER_ADDRESS_PER_SECOND, CHAT_PER_PLAYER_PER_SECOND, ChatRefusal};
+use crate::link::handoff::Closed;
 use crate::metrics::{Direction, Metrics};
 use crate::outbox::{Batch, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox, Parked};
 use crate::state::AppState;
@@ -595,9 +596,7 @@ impl Session {
             route: reply.outbox.input_route(),
             reply,
         };
-        if let Err(crossbeam_channel::SendError(Command::Input { reply, .. })) =
-            self.state.commands.send(command)
-        {
+        if let Err(Closed(Command::Input { reply, .. })) = self.state.commands.send(command) {
             reply.error(ErrorCode::Internal, "the game loop is not running");
         }
     }
@@ -624,9 +623,7 @@ impl Session {
             None => op,
         };
         let command = Command::request(self.conn, self.player_ref(), reply, op);
-        if let Err(crossbeam_channel::SendError(Command::Match(request))) =
-            self.state.commands.send(command)
-        {
+        if let Err(Closed(Command::Match(request))) = self.state.commands.send(command) {
             request
                 .reply
                 .error(ErrorCode::Internal, "the game loop is not running");
