@@ -83,11 +83,16 @@ macro_rules! prefixed_id {
                 // Hex digits, as the server writes them, in one pass (an `input` names its
                 // match 60 times a second); anything else as `from_str_radix` reads it.
                 let mut value = 0u64;
-                for digit in hex.chars() {
-                    let Some(digit) = digit.to_digit(16) else {
-                        return u64::from_str_radix(hex, 16)
-                            .map($name)
-                            .map_err(|_| IdParseError);
+                for &byte in hex.as_bytes() {
+                    let digit = match byte {
+                        b'0'..=b'9' => byte - b'0',
+                        b'a'..=b'f' => byte - b'a' + 10,
+                        b'A'..=b'F' => byte - b'A' + 10,
+                        _ => {
+                            return u64::from_str_radix(hex, 16)
+                                .map($name)
+                                .map_err(|_| IdParseError);
+                        }
                     };
                     value = value << 4 | u64::from(digit);
                 }

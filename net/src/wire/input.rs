@@ -3,7 +3,8 @@
 //! `input` is the message clients send most (up to 60 a second each), and serde spent about
 //! 2,600 instructions on each (BENCHMARKS.md, session 15). [`decode_input`] reads the plain
 //! shape clients write — an object with `type`, `data` and perhaps `requestId`, keys in any
-//! order, strings without escapes — in one scan. Whatever it is not sure of (an escape, a
+//! order, strings without escapes — in one scan; a key (and the `type`) is compared whole with
+//! the names it takes, with no scan for its end. Whatever it is not sure of (an escape, a
 //! duplicate or unknown key, a number written oddly, map 16 headers, anything else) is handed
 //! to serde ([`codec::decode_whole`]), which stays the reference: where the scan takes a frame,
 //! serde takes it too, with the same values (the property test below).
@@ -71,7 +72,7 @@ mod json {
         1e17, 1e18, 1e19,
     ];
 
-    /// JSON text read from the front (checked UTF-8: cut only at ASCII bytes, it stays so).
+    /// JSON text read from the front, as bytes (every cut is at an ASCII byte).
     struct Cursor<'a> {
         text: &'a str,
         /// What is left of `text`.
@@ -79,11 +80,11 @@ mod json {
     }
 
     impl<'a> Cursor<'a> {
-        /// The text of the next `len` bytes, taken.
-        fn take(&mut self, len: usize) -> &'a str {
-            let at = self.text.len() - self.rest.len();
-            self.rest = &self.rest[len..];
-            &self.text[at..at + len]
+        /// The next `len` bytes, taken (`len` is at most what is left).
+        fn take(&mut self, len: usize) -> &'a [u8] {
+            let (taken, rest) = self.rest.split_at(len);
+            self.rest = rest;
+            taken
         }
 
         /// The next byte after whitespace (not taken).
@@ -101,18 +102,46 @@ mod json {
             (self.peek()? == expected).then(|| self.rest = &self.rest[1..])
         }
 
-        /// A string without escapes or control characters.
-        fn string(&mut self) -> Option<&'a str> {
+        /// Whether a string `"text"` comes next (and then takes it): the keys and the `type`,
+        /// each compared whole, with no scan for its end.
+        fn quoted(&mut self, text: &[u8]) -> bool {
+            if self.peek() != Some(b'"') {
+                return false;
+            }
+            let matched =
+                self.rest[1..].starts_with(text) && self.rest.get(text.len() + 1) == Some(&b'"');
+            if matched {
+                self.rest = &self.rest[text.len() + 2..];
+            }
+            matched
+        }
+
+        /// Whether the key `name` comes next (and then takes it and its colon).
+        fn key(&mut self, name: &[u8]) -> bool {
+            self.quoted(name) && self.eat(b':').is_some()
+        }
+
+        /// The bytes of a string without escapes or control characters.
+        fn string(&mut self) -> Option<&'a [u8]> {
             self.eat(b'"')?;
             let len = plain_run(self.rest);
-            (*self.rest.get(len)? == b'"').then_some(())?;
-            let text = self.take(len);
-            self.rest = &self.rest[1..];
+            let (text, after) = self.rest.split_at(len);
+            let (b'"', after) = after.split_first()? else {
+                return None;
+            };
+            self.rest = after;
             Some(text)
         }
 
-        /// The text of a number (its grammar is checked by whoever reads it).
-        fn number(&mut self) -> &'a str {
+        /// A string's text: the same bytes of the (checked) text.
+        fn text(&mut self) -> Option<&'a str> {
+            let len = self.string()?.len();
+            let end = self.text.len() - self.rest.len() - 1;
+            self.text.get(end - len..end)
+        }
+
+        /// The bytes of a number (its grammar is checked by whoever reads it).
+        fn number(&mut self) -> &'a [u8] {
             self.peek();
             let len = self
                 .rest
@@ -124,7 +153,7 @@ mod json {
 
         /// An unsigned integer in plain digits (no sign, fraction, exponent or leading zero).
         fn unsigned(&mut self) -> Option<u64> {
-            let digits = self.number().as_bytes();
+            let digits = self.number();
             if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
                 return None;
             }
@@ -138,7 +167,7 @@ mod json {
         /// anything else by serde_json itself, so every rounding agrees.
         fn float(&mut self) -> Option<f32> {
             let text = self.number();
-            plain_decimal(text.as_bytes()).or_else(|| serde_json::from_str::<f32>(text).ok())
+            plain_decimal(text).or_else(|| serde_json::from_slice::<f32>(text).ok())
         }
 
         fn boolean(&mut self) -> Option<bool> {
@@ -161,13 +190,12 @@ mod json {
                 .then(|| self.rest = &self.rest[4..])
         }
 
-        /// Reads an object's members with `member` (given each key, the cursor at its value).
-        fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+        /// Reads an object's members with `member`, which reads a key ([`Cursor::key`]) and its
+        /// value, or gives `None` for a key it does not take.
+        fn object(&mut self, mut member: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
             self.eat(b'{')?;
             loop {
-                let key = self.string()?;
-                self.eat(b':')?;
-                member(self, key)?;
+                member(self)?;
                 match self.peek()? {
                     b',' => self.rest = &self.rest[1..],
                     b'}' => {
@@ -251,20 +279,19 @@ mod json {
             rest: text.as_bytes(),
         };
         let mut envelope = Envelope::default();
-        cursor.object(|cursor, key| {
-            match key {
-                "type" if !envelope.typed => {
-                    (cursor.string()? == "input").then_some(())?;
-                    envelope.typed = true;
-                }
-                "data" if envelope.data.is_none() => envelope.data = Some(data(cursor)?),
-                "requestId" if envelope.request_id.is_none() => {
-                    envelope.request_id = Some(match cursor.peek()? {
-                        b'"' => Some(RequestId::Text(cursor.string()?.to_owned())),
-                        _ => cursor.null().map(|()| None)?,
-                    });
-                }
-                _ => return None,
+        cursor.object(|cursor| {
+            if !envelope.typed && cursor.key(b"type") {
+                cursor.quoted(b"input").then_some(())?;
+                envelope.typed = true;
+            } else if envelope.data.is_none() && cursor.key(b"data") {
+                envelope.data = Some(data(cursor)?);
+            } else if envelope.request_id.is_none() && cursor.key(b"requestId") {
+                envelope.request_id = Some(match cursor.peek()? {
+                    b'"' => Some(RequestId::Text(cursor.text()?.to_owned())),
+                    _ => cursor.null().map(|()| None)?,
+                });
+            } else {
+                return None;
             }
             Some(())
         })?;
@@ -274,15 +301,17 @@ mod json {
 
     fn data(cursor: &mut Cursor<'_>) -> Option<Input> {
         let mut fields = Fields::default();
-        cursor.object(|cursor, key| {
-            match key {
-                "matchId" if fields.match_id.is_none() => {
-                    fields.match_id = Some(match_id(cursor.string()?));
-                }
-                "seq" if fields.seq.is_none() => fields.seq = Some(cursor.unsigned()?),
-                "axis" if fields.axis.is_none() => fields.axis = Some(cursor.float()?),
-                "launch" if fields.launch.is_none() => fields.launch = Some(cursor.boolean()?),
-                _ => return None,
+        cursor.object(|cursor| {
+            if fields.match_id.is_none() && cursor.key(b"matchId") {
+                fields.match_id = Some(match_id(cursor.text()?));
+            } else if fields.seq.is_none() && cursor.key(b"seq") {
+                fields.seq = Some(cursor.unsigned()?);
+            } else if fields.axis.is_none() && cursor.key(b"axis") {
+                fields.axis = Some(cursor.float()?);
+            } else if fields.launch.is_none() && cursor.key(b"launch") {
+                fields.launch = Some(cursor.boolean()?);
+            } else {
+                return None;
             }
             Some(())
         })?;
@@ -506,6 +535,12 @@ mod tests {
             json!({"data": {"axis": 0.5, "seq": 3, "matchId": "m_2", "launch": true}, "type": "input", "requestId": "r1"}),
             json!({"type": "input", "requestId": null, "data": {"matchId": "elsewhere", "seq": 0, "axis": 0}}),
         ];
+        // Whitespace around keys, colons and values (a pretty printer's).
+        let spaced = "{ \"type\" : \"input\" ,\n \"data\" :\t{ \"seq\" : 4 , \"axis\" : -0.5 , \"matchId\" : \"m_a\" } }";
+        assert_eq!(
+            json::read(spaced).map(flat),
+            Some((0xa, 4, (-0.5f32).to_bits(), false, None))
+        );
         for envelope in &inputs {
             for (codec, bytes) in encodings(envelope) {
                 let payload = payload(codec, &bytes);
@@ -569,6 +604,20 @@ mod tests {
             ),
             (
                 r#"{"type":"input","data":{"matchId":"m_1","seq":1,"axis":0,"x":1}}"#,
+                false,
+            ),
+            // A key that only begins as one the scan takes, or a type that only begins as
+            // `input`: the scan compares each whole.
+            (
+                r#"{"type":"input","data":{"matchIdx":"m_1","seq":1,"axis":0}}"#,
+                false,
+            ),
+            (
+                r#"{"typeX":"input","data":{"matchId":"m_1","seq":1,"axis":0}}"#,
+                false,
+            ),
+            (
+                r#"{"type":"inputs","data":{"matchId":"m_1","seq":1,"axis":0}}"#,
                 false,
             ),
             // Another type, a missing field, trailing bytes, an array.
