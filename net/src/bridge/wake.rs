@@ -73,15 +73,18 @@ impl Share {
 }
 
 /// The channels to one sender task: shares out, emptied shares back for reuse (a handoff: the
-/// tick thread takes one back without waiting for the sender, `link::handoff`; the shares it
-/// holds are at most those that were in flight at once, since the tick thread makes a new one
-/// only when none has come back).
+/// tick thread takes one back without waiting for the sender, `link::handoff`).
 struct Sender {
     shares: tokio::sync::mpsc::UnboundedSender<Share>,
     emptied: Arc<Handoff<Share>>,
     /// This tick's share, being filled.
     share: Share,
 }
+
+/// Shares a sender has emptied, kept for reuse (more are dropped: the tick thread makes a new
+/// share when it finds none, and one that finds the pool's lock held must not grow it for
+/// good).
+const RECYCLED_SHARES: usize = 4;
 
 /// The most sender tasks, whatever the runtime's size.
 const MAX_SENDERS: usize = 16;
@@ -198,7 +201,7 @@ async fn send_task(
         // go out, as the outboxes' newest-wins would have it; the older ones are dropped.
         while let Ok(newer) = to_send.try_recv() {
             count += skip(&mut share);
-            let _ = give_back.push(std::mem::replace(&mut share, newer));
+            give_back.push_within(std::mem::replace(&mut share, newer), RECYCLED_SHARES);
         }
         encoder.next_share();
         for delivery in share.deliveries.drain(..) {
@@ -212,7 +215,7 @@ async fn send_task(
         }
         share.released.clear();
         dropped.fetch_add(count, Ordering::Relaxed);
-        let _ = give_back.push(share);
+        give_back.push_within(share, RECYCLED_SHARES);
     }
 }
 

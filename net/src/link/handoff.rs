@@ -55,6 +55,17 @@ impl<T> Handoff<T> {
         Ok(())
     }
 
+    /// Queues `item` unless the queue is closed or holds `most` items already; gives it back
+    /// when it is not queued (for a pool of buffers kept for reuse).
+    pub fn push_within(&self, item: T, most: usize) -> Option<T> {
+        let mut queue = self.lock();
+        if queue.closed || queue.items.len() >= most {
+            return Some(item);
+        }
+        queue.items.push(item);
+        None
+    }
+
     /// Moves everything queued to the end of `taken`, in order, and returns true; or, when a
     /// pusher holds the lock at this moment, moves nothing and returns false (the items wait
     /// for the next call). Never waits. With `taken` empty, the two buffers are swapped, so
@@ -174,6 +185,16 @@ mod tests {
         let mut taken = vec![];
         assert!(handoff.take_into(&mut taken));
         assert_eq!(taken, [1], "the item waited for the next try");
+    }
+
+    #[test]
+    fn a_pool_holds_at_most_what_it_is_given_room_for() {
+        let pool = Handoff::default();
+        assert_eq!(pool.push_within(1, 2), None);
+        assert_eq!(pool.push_within(2, 2), None);
+        assert_eq!(pool.push_within(3, 2), Some(3), "a third is given back");
+        assert_eq!(pool.try_pop(), Some(2));
+        assert_eq!(pool.push_within(4, 2), None);
     }
 
     #[test]
