@@ -9,7 +9,7 @@
 //! - [`clock`]: the tick thread's clock as other threads read it, and the one `now_ms`.
 //! - [`outbox`]: a connection's id and outbound queue, where the tick thread and tokio meet;
 //!   [`hub`]: every open connection (chat broadcasts, logout, shutdown).
-//! - [`link`]: the vocabulary between tokio and the tick thread: the command channel, where an
+//! - [`link`]: the vocabulary between tokio and the tick thread: the command queue, where an
 //!   answer goes (`ReplyTo`), who hears a match (`Audience`); the bridge, matchmaking and social
 //!   all use it, so none of them imports another in a circle.
 //! - [`metrics`]: Prometheus; [`auth`]: tokens.

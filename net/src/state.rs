@@ -1,5 +1,5 @@
 //! The state every handler and session shares ([`AppState`], tokio threads): settings, the
-//! store, the hub, the command channel to the tick thread, and the two ways to wait without
+//! store, the hub, the command queue to the tick thread, and the two ways to wait without
 //! blocking: [`AppState::blocking`] for the store, [`AppState::ask_tick`] for the tick thread.
 
 use std::path::PathBuf;
@@ -68,7 +68,7 @@ pub enum Unavailable {
     /// The store answered with an error.
     #[error(transparent)]
     Data(#[from] arcade_data::DataError),
-    /// The command channel is closed: the tick loop has stopped.
+    /// The command queue is closed: the tick loop has stopped.
     #[error("the game loop is not running")]
     TickStopped,
     /// The tick thread did not answer within [`TICK_ANSWER_WAIT`].
@@ -87,7 +87,7 @@ pub struct AppState {
     pub tokens: Tokens,
     /// Every open connection (chat fan-out, logout, shutdown).
     pub hub: Arc<Hub>,
-    /// The command channel to the tick thread (`bridge::receive_commands` drains it).
+    /// The command queue to the tick thread (`bridge::receive_commands` drains it).
     pub commands: CommandSender,
     /// The tick thread's clock (health, `ws.pong`).
     pub clock: Arc<ServerClock>,

@@ -1,5 +1,5 @@
 //! The bridge in one process (the test thread plays the tick thread): a `Simulation` with the
-//! bridge installed, the command channel and outboxes, no sockets.
+//! bridge installed, the command queue and outboxes, no sockets.
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use crate::outbox::{Batch, Outbox};
 use crate::wire::codec::{Codec, Frame, RequestId};
 use crate::wire::protocol::{Input, JoinAs, MatchCreate, MatchJoin};
 
-/// The server's tick with the bridge, and the sending end of its command channel.
+/// The server's tick with the bridge, and the sending end of its command queue.
 struct Bridge {
     sim: Simulation,
     commands: CommandSender,

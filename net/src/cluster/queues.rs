@@ -413,7 +413,7 @@ async fn publish_codes(cluster: Arc<Cluster>) {
         tokio::select! {
             _ = every.tick() => {}
             // A match was just created here: the tick that creates it runs before the job
-            // below, which the command channel delivers after it.
+            // below, which the command queue delivers after it.
             _ = cluster.codes_now.notified() => {}
         }
         let (tell, told) = tokio::sync::oneshot::channel::<Vec<(String, MatchId)>>();

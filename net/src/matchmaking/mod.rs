@@ -4,7 +4,7 @@
 //! queued players into matches.
 //!
 //! The queues are one Resource ([`Matchmaker`]) owned by the tick thread: sessions reach it
-//! only through the command channel (`MatchOp::QueueJoin` / `QueueLeave`, applied by
+//! only through the command queue (`MatchOp::QueueJoin` / `QueueLeave`, applied by
 //! `bridge::receive_commands`), and [`match_queues`] runs right after that in
 //! `SimSystems::Receive`, every tick: it searches a queue on the tick after someone joined
 //! it, and every queue each [`REPAIR_EVERY_TICKS`] for the windows that widened. Nothing here
