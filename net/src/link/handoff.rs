@@ -47,12 +47,10 @@ impl<T> Default for Handoff<T> {
 impl<T> Handoff<T> {
     /// Queues `item` after everything pushed before it, unless the queue is closed.
     pub fn push(&self, item: T) -> Result<(), Closed<T>> {
-        let mut queue = self.lock();
-        if queue.closed {
-            return Err(Closed(item));
+        match self.push_within(item, usize::MAX) {
+            Some(refused) => Err(Closed(refused)),
+            None => Ok(()),
         }
-        queue.items.push(item);
-        Ok(())
     }
 
     /// Queues `item` unless the queue is closed or holds `most` items already; gives it back
@@ -71,10 +69,8 @@ impl<T> Handoff<T> {
     /// for the next call). Never waits. With `taken` empty, the two buffers are swapped, so
     /// neither side allocates once both have grown to a batch.
     pub fn take_into(&self, taken: &mut Vec<T>) -> bool {
-        let mut queue = match self.queue.try_lock() {
-            Ok(queue) => queue,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return false,
+        let Some(mut queue) = self.try_lock() else {
+            return false;
         };
         if taken.is_empty() {
             std::mem::swap(taken, &mut queue.items);
@@ -86,11 +82,7 @@ impl<T> Handoff<T> {
 
     /// The item pushed last, if there is one and no pusher holds the lock. Never waits.
     pub fn try_pop(&self) -> Option<T> {
-        match self.queue.try_lock() {
-            Ok(mut queue) => queue.items.pop(),
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().items.pop(),
-            Err(TryLockError::WouldBlock) => None,
-        }
+        self.try_lock()?.items.pop()
     }
 
     /// Refuses every later push and drops what is queued (the taker is gone).
@@ -106,6 +98,15 @@ impl<T> Handoff<T> {
 
     fn lock(&self) -> MutexGuard<'_, Queue<T>> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The queue, unless a pusher holds its lock at this moment.
+    fn try_lock(&self) -> Option<MutexGuard<'_, Queue<T>>> {
+        match self.queue.try_lock() {
+            Ok(queue) => Some(queue),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 }
 
