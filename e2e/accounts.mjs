@@ -151,6 +151,8 @@ try {
   await step("the settings page draws the enrolment URI as a QR code", async () => {
     await page.goto(`${BASE}/#/settings`);
     await page.waitForSelector("#session-rows tr");
+    // The sessions and the two-factor state load apart: wait for the state's own answer.
+    await page.waitForFunction(() => document.querySelector("#totp-state").textContent !== "…");
     check((await page.textContent("#totp-state")).startsWith("Off"), "two-factor sign-in starts off");
     await page.fill("#totp-setup-password", password);
     await page.click("#totp-setup");
