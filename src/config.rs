@@ -173,6 +173,17 @@ pub struct Config {
     #[arg(long, env = "ARCADE_NET_WORKERS_ALL_AWAKE")]
     pub net_workers_all_awake: bool,
 
+    /// Microseconds a network worker that ran out of work sleeps before it parks, so that the
+    /// inputs arriving meanwhile wake it once, not one by one (`linger`); 0 parks at once.
+    /// Whatever arrives in that time waits for it. At most 20000.
+    #[arg(
+        long,
+        env = "ARCADE_NET_IDLE_LINGER_US",
+        default_value_t = 2000,
+        value_parser = clap::value_parser!(u64).range(0..=20_000)
+    )]
+    pub net_idle_linger_us: u64,
+
     /// A tool to run instead of the server.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -308,6 +319,11 @@ impl Config {
             return self.net_workers;
         }
         std::thread::available_parallelism().map_or(1, usize::from)
+    }
+
+    /// `--net-idle-linger-us` as a duration.
+    pub fn net_idle_linger(&self) -> Duration {
+        Duration::from_micros(self.net_idle_linger_us)
     }
 
     /// `--instance-id`, or the host name and the port this instance listens on.

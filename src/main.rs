@@ -18,6 +18,7 @@ mod admin;
 mod cluster;
 mod config;
 mod hooks;
+mod linger;
 mod migrate;
 mod replay;
 mod shutdown;
@@ -80,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(config.net_workers())
         .enable_all()
         .thread_name("net")
+        .on_thread_park(linger::before_park(config.net_idle_linger()))
         .build()
         .context("starting the async runtime")?;
     let result = runtime.block_on(serve(config, database));

@@ -290,6 +290,34 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_lingering_before_it_parks_counts_as_idle() {
+        // Each wake-up of a 1 ms timer ends in a 15 ms linger (`crate::linger`): were tokio to
+        // count the linger as busy time, the worker would look busy nearly all the time and
+        // its spare would never be held.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_park(crate::linger::before_park(Duration::from_millis(15)))
+            .build()
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticking = Arc::clone(&stop);
+        runtime.spawn(async move {
+            while !ticking.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        let (mut spare, awake) = spare_workers(&runtime);
+        assert!(
+            only_one_awake_soon(&awake),
+            "a lingering worker was taken for a busy one ({} of 2 awake)",
+            awake.load(Ordering::Relaxed)
+        );
+        stop.store(true, Ordering::Relaxed);
+        spare.stop();
+    }
+
+    #[test]
     fn an_idle_runtime_keeps_one_worker_awake_and_a_busy_one_gets_them_back() {
         let runtime = runtime(3);
         let (mut spare, awake) = spare_workers(&runtime);
