@@ -396,6 +396,20 @@ mod tests {
         assert_eq!(config.net_workers(), cores);
         let config = Config::try_parse_from(["arcade", "--net-workers", "3"]).unwrap();
         assert_eq!(config.net_workers(), 3);
+        assert_eq!(config.net_idle_linger(), Duration::from_millis(2));
+    }
+
+    #[test]
+    fn the_idle_linger_is_bounded_to_a_tick() {
+        let linger = |value: &str| {
+            Config::try_parse_from(["arcade", "--net-idle-linger-us", value])
+                .map(|config| config.net_idle_linger())
+        };
+        assert_eq!(linger("0").unwrap(), Duration::ZERO);
+        assert_eq!(linger("20000").unwrap(), Duration::from_millis(20));
+        assert!(linger("20001").is_err());
+        assert!(linger("-1").is_err());
+        assert!(linger("2ms").is_err());
     }
 
     #[test]
