@@ -133,14 +133,17 @@ pub(crate) fn drive_pong_bots(
             };
             bot.wait = profile.reaction_ticks.saturating_sub(1);
             let side = pong::side_of(paddle);
-            // The opponent's back paddle: the one a hard bot aims away from.
-            let opponent_y = seats
-                .entities()
-                .iter()
-                .filter(|seat| **seat != own_seat)
-                .filter_map(|seat| others.get(*seat).ok())
-                .find(|other| pong::side_of(other) != side)
-                .map_or(pong::PADDLE_START_Y, |other| other.y);
+            // The opponent's back paddle: the one a hard bot aims away from (looked up only
+            // when it aims).
+            let opponent_y = || {
+                seats
+                    .entities()
+                    .iter()
+                    .filter(|seat| **seat != own_seat)
+                    .filter_map(|seat| others.get(*seat).ok())
+                    .find(|other| pong::side_of(other) != side)
+                    .map_or(pong::PADDLE_START_Y, |other| other.y)
+            };
             let noise = rng.0.range_f32(-profile.noise, profile.noise);
             let aim = rng.0.range_f32(AIM_OFFSET_MIN, AIM_OFFSET_MAX);
             bot.target = plan_pong(ball, serve, paddle, side, &profile, opponent_y, aim)
@@ -161,7 +164,7 @@ fn plan_pong(
     paddle: &Paddle,
     side: Side,
     profile: &BotProfile,
-    opponent_y: f32,
+    opponent_y: impl FnOnce() -> f32,
     aim: f32,
 ) -> Option<f32> {
     if serve.pending {
@@ -197,7 +200,7 @@ fn plan_pong(
     }
     // Take the ball on the paddle's upper half to send it down, and the other way round:
     // toward the half of the field the opponent is not in.
-    let send_down = opponent_y < pong::FIELD_HEIGHT / 2.0;
+    let send_down = opponent_y() < pong::FIELD_HEIGHT / 2.0;
     Some(if send_down {
         arrival - aim
     } else {

@@ -71,7 +71,8 @@ pub struct MatchInfo {
     pub score_limit: u32,
 }
 
-/// Where a match is in its life, and the timer of the countdown.
+/// Where a match is in its life, and the timer of the countdown. Marked changed when `phase`
+/// moves (`mark_seats_in_play` reads that), not at each tick of the timer.
 #[derive(Component, Clone, Copy, Debug, PartialEq)]
 pub struct MatchPhase {
     /// What the match is doing; the rules move things only while `playing`.

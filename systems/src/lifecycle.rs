@@ -97,8 +97,11 @@ pub(crate) fn run_countdown(
         if phase.phase != Phase::Countdown {
             continue;
         }
-        phase.countdown_left = phase.countdown_left.saturating_sub(1);
-        if phase.countdown_left > 0 {
+        // The timer runs down without marking the phase changed: `mark_seats_in_play` visits
+        // only the matches whose `phase` moved.
+        let left = phase.countdown_left.saturating_sub(1);
+        phase.bypass_change_detection().countdown_left = left;
+        if left > 0 {
             continue;
         }
         phase.phase = Phase::Playing;
@@ -372,6 +375,29 @@ mod tests {
             // The first start is no resume.
             assert_eq!(events(world, game), [MatchEvent::Started]);
         }
+    }
+
+    #[test]
+    fn only_the_end_of_a_countdown_marks_the_phase_changed() {
+        let mut sim = simulation(60);
+        let world = &mut sim.world;
+        let game = seated_pong(world, 1, 11);
+        let changed_at = |world: &World| {
+            world
+                .entity(game)
+                .get_change_ticks::<MatchPhase>()
+                .unwrap()
+                .changed
+        };
+        let started = changed_at(world);
+        for _ in 1..3 * 60 {
+            world.run_system_once(run_countdown).unwrap();
+            assert_eq!(changed_at(world), started);
+        }
+        assert_eq!(world.get::<MatchPhase>(game).unwrap().countdown_left, 1);
+        world.run_system_once(run_countdown).unwrap();
+        assert_eq!(phase(world, game), Phase::Playing);
+        assert_ne!(changed_at(world), started);
     }
 
     /// How many seats of a match carry [`InPlay`].

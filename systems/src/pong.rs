@@ -121,19 +121,17 @@ fn playing(phase: &MatchPhase) -> bool {
 /// side drawn from the seed for the first serve and toward the side that conceded after a
 /// point, once the ball has waited its ticks (60 at 60 Hz after a point, none for the first).
 pub(crate) fn serve_ball(
-    mut serves: Query<(Entity, &mut Serve)>,
-    mut matches: Query<(&MatchPhase, &mut MatchRng, &mut Ball)>,
+    mut serves: Query<(Entity, &mut Serve, &MatchPhase)>,
+    mut matches: Query<(&mut MatchRng, &mut Ball)>,
 ) {
-    for (entity, mut serve) in &mut serves {
-        if !serve.pending {
+    for (entity, mut serve, phase) in &mut serves {
+        // A serve waits through the countdown: its match is not looked up until it plays.
+        if !serve.pending || !playing(phase) {
             continue;
         }
-        let Ok((phase, mut rng, mut ball)) = matches.get_mut(entity) else {
+        let Ok((mut rng, mut ball)) = matches.get_mut(entity) else {
             continue;
         };
-        if !playing(phase) {
-            continue;
-        }
         if serve.wait > 0 {
             serve.wait -= 1;
             if serve.wait > 0 {
