@@ -38,6 +38,10 @@ const MAX_BALL_SPEED: f32 = 900.0;
 const SERVE_WAIT_SECONDS: u32 = 1;
 const COUNTDOWN_SECONDS: u32 = 3;
 const MAX_CONTACTS_PER_TICK: usize = 8;
+/// `move_ball`'s paddle-free lane of a 1v1 court: the paddles' inner faces (35, 765), the
+/// ball's radius and a margin of 1 in.
+const LANE_MIN_X: f32 = 43.0;
+const LANE_MAX_X: f32 = 757.0;
 /// The hard bot (`bots.rs`).
 const AIM_OFFSET_MIN: f32 = 22.0;
 const AIM_OFFSET_MAX: f32 = 34.0;
@@ -255,19 +259,24 @@ impl SoaPong {
                 let y = &mut self.paddle_y[m][side];
                 *y = (*y + axis * step).clamp(PADDLE_Y_MIN, PADDLE_Y_MAX);
             }
-            // move_ball
+            // move_ball (with the same shortcut: no paddle inside the lane)
             if !self.serve_pending[m] {
-                let paddles = [
-                    paddle_body(PADDLE_X[LEFT], self.paddle_y[m][LEFT], 1.0),
-                    paddle_body(PADDLE_X[RIGHT], self.paddle_y[m][RIGHT], -1.0),
-                ];
                 let mut ball = [
                     self.ball_x[m],
                     self.ball_y[m],
                     self.ball_vx[m],
                     self.ball_vy[m],
                 ];
-                fly(&mut ball, dt, &paddles);
+                let reach = ball[2].abs() * dt;
+                if ball[0] - reach > LANE_MIN_X && ball[0] + reach < LANE_MAX_X {
+                    fly(&mut ball, dt, &[]);
+                } else {
+                    let paddles = [
+                        paddle_body(PADDLE_X[LEFT], self.paddle_y[m][LEFT], 1.0),
+                        paddle_body(PADDLE_X[RIGHT], self.paddle_y[m][RIGHT], -1.0),
+                    ];
+                    fly(&mut ball, dt, &paddles);
+                }
                 [
                     self.ball_x[m],
                     self.ball_y[m],
@@ -462,7 +471,7 @@ enum Contact {
 }
 
 /// The ball's tick: `pong::fly` over two paddles.
-fn fly(ball: &mut [f32; 4], dt: f32, paddles: &[PaddleBody; 2]) {
+fn fly<const N: usize>(ball: &mut [f32; 4], dt: f32, paddles: &[PaddleBody; N]) {
     let mut position = Vec2::new(ball[0], ball[1]);
     let mut velocity = Vec2::new(ball[2], ball[3]);
     let mut time_left = dt;

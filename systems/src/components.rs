@@ -132,6 +132,17 @@ pub struct PongCourt {
     /// one ball, so that the ball's rules walk the matches and read their phase and seats
     /// without looking up another entity).
     pub ball: Entity,
+    /// Where no paddle of this court reaches the ball (its paddles never move along x).
+    pub lane: PaddleFreeLane,
+}
+
+/// Pong: the x-range between a court's innermost paddles, the ball's radius and a margin
+/// in from their faces. A ball whose sweep over a tick stays inside it meets no paddle, so
+/// the ball's rule reads no paddle for it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PaddleFreeLane {
+    pub min_x: f32,
+    pub max_x: f32,
 }
 
 /// The match's own seeded PRNG: the only source of randomness of its rules.

@@ -16,7 +16,7 @@ use bevy_ecs::prelude::*;
 
 use crate::components::{
     Ball, EndCause, InPlay, MAX_SEATS, MatchClock, MatchEnding, MatchInfo, MatchPhase, MatchRng,
-    Outcome, Paddle, PlayerInput, Seats, Serve, Side, TeamScore,
+    Outcome, Paddle, PaddleFreeLane, PlayerInput, PongCourt, Seats, Serve, Side, TeamScore,
 };
 use crate::model::{EndReason, Mode, Phase, Seat};
 use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
@@ -74,6 +74,28 @@ pub(crate) fn starting_paddle(seat: Seat) -> Paddle {
         x,
         y: PADDLE_START_Y,
     }
+}
+
+/// Kept between the ball's reach over a tick and a [`PaddleFreeLane`]'s edges: far above the
+/// rounding of a tick's motion.
+const LANE_MARGIN: f32 = 1.0;
+
+/// The [`PaddleFreeLane`] of a court with these seats' paddles: from the innermost left
+/// paddle's face to the innermost right one's, the ball's radius and [`LANE_MARGIN`] in.
+pub(crate) fn paddle_free_lane(seats: impl IntoIterator<Item = Seat>) -> PaddleFreeLane {
+    let mut lane = PaddleFreeLane {
+        min_x: f32::NEG_INFINITY,
+        max_x: f32::INFINITY,
+    };
+    let reach = PADDLE_WIDTH / 2.0 + BALL_RADIUS + LANE_MARGIN;
+    for seat in seats {
+        let paddle = starting_paddle(seat);
+        match side_of(&paddle) {
+            Side::Left => lane.min_x = lane.min_x.max(paddle.x + reach),
+            Side::Right => lane.max_x = lane.max_x.min(paddle.x - reach),
+        }
+    }
+    lane
 }
 
 /// The side a paddle plays for: the half of the field it stands in (a seat's paddle never
@@ -209,15 +231,23 @@ impl PaddleBody {
 /// the ball travels `v / tickRate` against the paddles where they stand after this tick's
 /// move and against the top and bottom walls, and bounces at each contact on the way
 /// ([`bounce_off_paddle`], [`bounce_off_wall`]). The walls are in the same sweep so that a
-/// wall bounce cannot carry the ball through a paddle within one tick.
+/// wall bounce cannot carry the ball through a paddle within one tick. A ball whose tick
+/// stays inside its court's [`PaddleFreeLane`] is swept against the walls alone: no paddle
+/// could be hit, and none is read.
 pub(crate) fn move_ball(
     config: Res<SimConfig>,
-    mut matches: Query<(&MatchPhase, &Seats, &mut Ball, &Serve)>,
+    mut matches: Query<(&MatchPhase, &Seats, &PongCourt, &mut Ball, &Serve)>,
     paddles: Query<&Paddle>,
 ) {
     let dt = config.tick_seconds();
-    for (phase, seats, mut ball, serve) in &mut matches {
+    for (phase, seats, court, mut ball, serve) in &mut matches {
         if serve.pending || !playing(phase) {
+            continue;
+        }
+        // Wall bounces leave vx as it is, so over this tick x stays within `reach` of here.
+        let reach = ball.vx.abs() * dt;
+        if ball.x - reach > court.lane.min_x && ball.x + reach < court.lane.max_x {
+            fly(&mut ball, dt, &[]);
             continue;
         }
         // The seats' paddles, packed (a seat without one, which a Pong seat never is, is left
@@ -548,6 +578,65 @@ mod tests {
             y: target_y - before * sin,
             vx: -speed * cos,
             vy: speed * sin,
+        }
+    }
+
+    #[test]
+    fn the_paddle_free_lane_stops_short_of_the_innermost_paddles() {
+        let lane = |seats: &[Seat]| paddle_free_lane(seats.iter().copied());
+        // Faces at 35 and 765 (1v1, vs_bot), 185 and 615 (2v2's front paddles); then the
+        // radius (7) and the margin (1).
+        let one = PaddleFreeLane {
+            min_x: 43.0,
+            max_x: 757.0,
+        };
+        assert_eq!(lane(&[Seat::Left, Seat::Right]), one);
+        assert_eq!(lane(&[Seat::Right, Seat::Left]), one);
+        assert_eq!(
+            lane(Mode::TwoVsTwo.player_seats()),
+            PaddleFreeLane {
+                min_x: 193.0,
+                max_x: 607.0,
+            }
+        );
+    }
+
+    proptest::proptest! {
+        /// The lane is only a shortcut: a ball whose tick stays inside it ends the tick
+        /// exactly where the full sweep against every paddle takes it.
+        #[test]
+        fn a_ball_inside_the_paddle_free_lane_moves_as_if_the_paddles_were_read(
+            two_vs_two in proptest::bool::ANY,
+            tick_rate in proptest::sample::select(vec![60u32, 30, 20, 10]),
+            x in 0.0f32..800.0,
+            y in BALL_RADIUS..FIELD_HEIGHT - BALL_RADIUS,
+            speed in 0.0f32..=MAX_BALL_SPEED,
+            angle in 0.0f32..std::f32::consts::TAU,
+            paddle_ys in proptest::array::uniform4(PADDLE_Y_MIN..=PADDLE_Y_MAX),
+        ) {
+            let seats: &[Seat] = if two_vs_two {
+                Mode::TwoVsTwo.player_seats()
+            } else {
+                &[Seat::Left, Seat::Right]
+            };
+            let lane = paddle_free_lane(seats.iter().copied());
+            let dt = 1.0 / tick_rate as f32;
+            let ball = Ball { x, y, vx: speed * angle.cos(), vy: speed * angle.sin() };
+            let reach = ball.vx.abs() * dt;
+            proptest::prop_assume!(ball.x - reach > lane.min_x && ball.x + reach < lane.max_x);
+            let bodies: Vec<PaddleBody> = seats
+                .iter()
+                .zip(paddle_ys)
+                .map(|(seat, y)| PaddleBody::of(&Paddle { y, ..starting_paddle(*seat) }))
+                .collect();
+            let mut swept = ball;
+            fly(&mut swept, dt, &bodies);
+            let mut in_lane = ball;
+            fly(&mut in_lane, dt, &[]);
+            proptest::prop_assert_eq!(
+                [swept.x, swept.y, swept.vx, swept.vy].map(f32::to_bits),
+                [in_lane.x, in_lane.y, in_lane.vx, in_lane.vy].map(f32::to_bits)
+            );
         }
     }
 

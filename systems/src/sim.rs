@@ -284,7 +284,10 @@ pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
     if game == Game::Pong {
         match_entity.insert((
             TeamScore::default(),
-            PongCourt { ball: entity },
+            PongCourt {
+                ball: entity,
+                lane: pong::paddle_free_lane(layout.iter().map(|&(seat, _)| seat)),
+            },
             pong::starting_ball(first_serve),
         ));
     }
