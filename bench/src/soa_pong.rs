@@ -38,10 +38,11 @@ const MAX_BALL_SPEED: f32 = 900.0;
 const SERVE_WAIT_SECONDS: u32 = 1;
 const COUNTDOWN_SECONDS: u32 = 3;
 const MAX_CONTACTS_PER_TICK: usize = 8;
-/// `move_ball`'s paddle-free lane of a 1v1 court: the paddles' inner faces (35, 765), the
+/// `move_ball`'s paddle-free lane of a 1v1 court (43 to 757): the paddles' inner faces, the
 /// ball's radius and a margin of 1 in.
-const LANE_MIN_X: f32 = 43.0;
-const LANE_MAX_X: f32 = 757.0;
+const LANE_REACH: f32 = PADDLE_WIDTH / 2.0 + BALL_RADIUS + 1.0;
+const LANE_MIN_X: f32 = PADDLE_X[LEFT] + LANE_REACH;
+const LANE_MAX_X: f32 = PADDLE_X[RIGHT] - LANE_REACH;
 /// The hard bot (`bots.rs`).
 const AIM_OFFSET_MIN: f32 = 22.0;
 const AIM_OFFSET_MAX: f32 = 34.0;
