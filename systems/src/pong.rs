@@ -143,15 +143,21 @@ fn playing(phase: &MatchPhase) -> bool {
 /// side drawn from the seed for the first serve and toward the side that conceded after a
 /// point, once the ball has waited its ticks (60 at 60 Hz after a point, none for the first).
 pub(crate) fn serve_ball(
-    mut serves: Query<(Entity, &mut Serve, &MatchPhase)>,
-    mut matches: Query<(&mut MatchRng, &mut Ball)>,
+    mut serves: Query<(Entity, &mut Serve, &MatchPhase, &mut MatchRng, &mut Ball)>,
+    mut due: Local<Vec<Entity>>,
 ) {
-    for (entity, mut serve, phase) in &mut serves {
-        // A serve waits through the countdown: its match is not looked up until it plays.
-        if !serve.pending || !playing(phase) {
-            continue;
-        }
-        let Ok((mut rng, mut ball)) = matches.get_mut(entity) else {
+    // Read first, written after: a row fetched for writing costs its change ticks whether or
+    // not it is written, and in play a serve is rarely pending (BENCHMARKS.md, session 12). A
+    // serve waits through the countdown.
+    due.clear();
+    due.extend(
+        serves
+            .iter()
+            .filter(|(_, serve, phase, _, _)| serve.pending && playing(phase))
+            .map(|(entity, ..)| entity),
+    );
+    for &entity in due.iter() {
+        let Ok((_, mut serve, _, mut rng, mut ball)) = serves.get_mut(entity) else {
             continue;
         };
         if serve.wait > 0 {
