@@ -263,6 +263,10 @@ pub struct Outbox {
     /// into `control` by the next one to take the lock ([`Outbox::lock`], or a push that gets
     /// it), before anything else is done under it, so a pusher's frames keep their order.
     spill: SegQueue<Spilled>,
+    /// Set after a frame is spilled, cleared by the holder of the lock that moves the spill in:
+    /// while it is false, taking the lock reads nothing of the spill (a lock-free queue's
+    /// `pop` reads its head and tail, two cache lines more for each outbox a sender walks).
+    spilled: AtomicBool,
     wake_writer: Notify,
     /// Stale `state` frames replaced before they were written (for the metric).
     dropped_states: AtomicU64,
@@ -327,7 +331,7 @@ impl Outbox {
                 self.unspill(&mut lanes);
                 self.push_control(&mut lanes, frame);
             }
-            Err(TryLockError::WouldBlock) => self.spill.push(Spilled::Frame(frame)),
+            Err(TryLockError::WouldBlock) => self.spill_frame(Spilled::Frame(frame)),
             Err(TryLockError::Poisoned(_)) => panic!("outbox lock poisoned"),
         }
         self.wake_writer.notify_one();
@@ -347,8 +351,21 @@ impl Outbox {
         }
     }
 
+    /// Leaves a frame for the lock's next holder. The mark follows the frame: a holder that
+    /// sees it finds the frame, and one that misses it is followed by the writer this push
+    /// wakes, which takes the lock after the mark is set.
+    fn spill_frame(&self, spilled: Spilled) {
+        self.spill.push(spilled);
+        self.spilled.store(true, Ordering::Release);
+    }
+
     /// Moves the spilled control frames into the lane, in the order they were pushed.
     fn unspill(&self, lanes: &mut Lanes) {
+        // The mark is cleared before the spill is read (a read-modify-write: not reordered
+        // with the pops), so a frame spilled after the last pop marks it again.
+        if !self.spilled.load(Ordering::Acquire) || !self.spilled.swap(false, Ordering::AcqRel) {
+            return;
+        }
         while let Some(spilled) = self.spill.pop() {
             match spilled {
                 Spilled::Frame(frame) => self.push_control(lanes, frame),
@@ -448,7 +465,7 @@ impl Outbox {
                 lanes.states.retain(|(id, _)| *id != match_id);
                 self.push_control(&mut lanes, frame);
             }
-            Err(TryLockError::WouldBlock) => self.spill.push(Spilled::Final(match_id, frame)),
+            Err(TryLockError::WouldBlock) => self.spill_frame(Spilled::Final(match_id, frame)),
             Err(TryLockError::Poisoned(_)) => panic!("outbox lock poisoned"),
         }
         self.wake_writer.notify_one();
@@ -706,6 +723,57 @@ mod tests {
         outbox.take(&mut batch);
         assert_eq!(batch.close, Some(CLOSE_TOO_SLOW));
         assert!(batch.control.is_empty());
+    }
+
+    /// Pushers racing a thread that keeps taking the lock (and so moving the spill in): every
+    /// frame arrives once, each pusher's in the order pushed, whether it was spilled behind a
+    /// holder or not; none is left behind a cleared `spilled` mark.
+    #[test]
+    fn frames_spilled_while_the_lock_changes_hands_all_arrive_in_order() {
+        const PUSHERS: usize = 3;
+        // Fewer than MAX_CONTROL_FRAMES in all, so that no backlog closes the outbox.
+        const FRAMES: usize = 300;
+        for _round in 0..200 {
+            let outbox = Outbox::new(Codec::Json);
+            let mut arrived: VecDeque<Frame> = VecDeque::new();
+            let done = AtomicU64::new(0);
+            std::thread::scope(|scope| {
+                for pusher in 0..PUSHERS {
+                    let (outbox, done) = (&outbox, &done);
+                    scope.spawn(move || {
+                        for n in 0..FRAMES {
+                            outbox.push(Frame::Text(format!("{pusher}:{n}").into()));
+                        }
+                        done.fetch_add(1, Ordering::Release);
+                    });
+                }
+                let mut batch = Batch::default();
+                while done.load(Ordering::Acquire) < PUSHERS as u64 {
+                    outbox.take(&mut batch);
+                    arrived.append(&mut batch.control);
+                }
+            });
+            // Everything pushed is in the lane or the spill now: one more holder moves it in.
+            let mut batch = Batch::default();
+            outbox.take(&mut batch);
+            arrived.append(&mut batch.control);
+            assert_eq!(arrived.len(), PUSHERS * FRAMES);
+            let mut next = [0usize; PUSHERS];
+            for frame in &arrived {
+                let Frame::Text(text) = frame else {
+                    panic!("a text frame")
+                };
+                let (pusher, n) = text.as_str().split_once(':').expect("pusher:n");
+                let pusher: usize = pusher.parse().unwrap();
+                assert_eq!(
+                    n.parse::<usize>().unwrap(),
+                    next[pusher],
+                    "pusher {pusher}'s order"
+                );
+                next[pusher] += 1;
+            }
+            assert!(outbox.spill.is_empty());
+        }
     }
 
     #[test]
