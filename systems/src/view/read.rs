@@ -1,7 +1,7 @@
 //! What a `state` message reads of the World (tick thread, the bridge's `send_updates`; the
 //! copy it makes is written on the senders by the hand-written writers of `view/json.rs` and
 //! `view/msgpack.rs` and the compact snapshot, `compact::MatchStream`): each entity of a match
-//! (the match, its seats, its ball) located once through cached queries, and all of its
+//! (the match with its ball, its seats) located once through cached queries, and all of its
 //! components copied from there. `World::get` locates the entity and maps the component's type
 //! to its id again for every component read; a query does both once per entity.
 
@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::components::{
     Ball, BrickWall, FieldBall, FieldPaddle, FieldProgress, MAX_SEATS, MatchClock, MatchInfo,
-    MatchPhase, Paddle, PlayerInput, PongCourt, SeatSlot, Seats, TeamScore,
+    MatchPhase, Paddle, PlayerInput, SeatSlot, Seats, TeamScore,
 };
 use crate::model::{Game, MatchId, Mode, Phase, PlayerId, Seat};
 
@@ -29,7 +29,7 @@ type MatchParts = (
     &'static MatchClock,
     &'static MatchPhase,
     &'static Seats,
-    Option<&'static PongCourt>,
+    Option<&'static Ball>,
     Option<&'static TeamScore>,
 );
 
@@ -45,7 +45,6 @@ type SeatParts = (
 pub struct StateReader {
     matches: QueryState<MatchParts>,
     seats: QueryState<SeatParts>,
-    balls: QueryState<&'static Ball>,
 }
 
 /// One match's state as read for one message: the components copied out of the World (no
@@ -89,7 +88,6 @@ impl StateReader {
         StateReader {
             matches: QueryState::new(world),
             seats: QueryState::new(world),
-            balls: QueryState::new(world),
         }
     }
 
@@ -98,22 +96,18 @@ impl StateReader {
     pub fn update(&mut self, world: &World) {
         self.matches.update_archetypes(world);
         self.seats.update_archetypes(world);
-        self.balls.update_archetypes(world);
     }
 
     /// The state of `game`: what every writer of a `state` message reads. After
     /// [`StateReader::update`] (an entity of an archetype added since reads as missing).
     pub fn read(&self, world: &World, game: Entity) -> Result<StateView, StateError> {
-        let Ok((info, clock, phase, seats, court, score)) = self.matches.get_manual(world, game)
+        let Ok((info, clock, phase, seats, ball, score)) = self.matches.get_manual(world, game)
         else {
             return Err(StateError::NotAMatch);
         };
+        // A Pong match's ball is on the match entity (`PongCourt`): read in the same look-up.
         let ball = match info.game {
-            Game::Pong => Some(
-                *court
-                    .and_then(|court| self.balls.get_manual(world, court.ball).ok())
-                    .ok_or(StateError::NoBall)?,
-            ),
+            Game::Pong => Some(*ball.ok_or(StateError::NoBall)?),
             Game::Breakout => None,
         };
         let mut view = StateView {
