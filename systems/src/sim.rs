@@ -723,24 +723,29 @@ pub fn input_route(world: &World, game: Entity, player: PlayerId) -> Option<Inpu
     Some(InputRoute { game, seat, index })
 }
 
+/// What [`submit_routed_input`] reads and writes of a seat, kept by its caller across inputs
+/// (a query locates the seat and its components once; `World::get` would map each
+/// component's type to its id again, for every input).
+pub type RoutedSeats = QueryState<(&'static SeatSlot, &'static mut PlayerInput)>;
+
 /// [`submit_input`] through a route: `None` when the route no longer holds (the seat is gone
 /// with its match, or is not `player`'s any more), and the caller finds it again. A seat
 /// entity lives and dies with its match (a checkpoint's restore spawns new ones), so a seat
 /// that still exists and still holds `player` is the seat [`submit_input`] would find.
 pub fn submit_routed_input(
     world: &mut World,
+    seats: &mut RoutedSeats,
     route: InputRoute,
     player: PlayerId,
     input: InputFrame,
 ) -> Option<Result<(), InputError>> {
-    let mut seat = world.get_entity_mut(route.seat).ok()?;
-    if seat.get::<SeatSlot>()?.player_id() != Some(player) {
+    let (slot, held) = seats.get_mut(world, route.seat).ok()?;
+    if slot.player_id() != Some(player) {
         return None;
     }
     if let Err(error) = check_axis(input) {
         return Some(Err(error));
     }
-    let held = seat.get_mut::<PlayerInput>()?;
     if let Some(Accepted {
         seat,
         changes: true,
@@ -849,9 +854,12 @@ mod tests {
         let same = seated_pong(&mut searched.world, 3, 11);
         let route = input_route(&routed.world, game, PlayerId(2)).unwrap();
         assert_eq!(input_route(&routed.world, game, PlayerId(9)), None);
+        // Kept across the inputs and the matches spawned between them, as the bridge keeps it.
+        let mut seats = RoutedSeats::new(&mut routed.world);
         for seq in 1..300 {
             let frame = input(seq / 2, if seq % 40 < 20 { 1.0 } else { -0.5 });
-            let by_route = submit_routed_input(&mut routed.world, route, PlayerId(2), frame);
+            let by_route =
+                submit_routed_input(&mut routed.world, &mut seats, route, PlayerId(2), frame);
             assert_eq!(
                 by_route,
                 Some(submit_input(&mut searched.world, same, PlayerId(2), frame))
@@ -864,12 +872,24 @@ mod tests {
             );
         }
         assert_eq!(
-            submit_routed_input(&mut routed.world, route, PlayerId(2), input(1_000, 2.0)),
+            submit_routed_input(
+                &mut routed.world,
+                &mut seats,
+                route,
+                PlayerId(2),
+                input(1_000, 2.0)
+            ),
             Some(Err(InputError::BadAxis))
         );
         // Another player's inputs do not go through this route.
         assert_eq!(
-            submit_routed_input(&mut routed.world, route, PlayerId(1), input(1_000, 0.0)),
+            submit_routed_input(
+                &mut routed.world,
+                &mut seats,
+                route,
+                PlayerId(1),
+                input(1_000, 0.0)
+            ),
             None
         );
 
@@ -880,7 +900,13 @@ mod tests {
         let route = input_route(&routed.world, waiting, PlayerId(6)).unwrap();
         leave_match(&mut routed.world, waiting, PlayerId(6));
         assert_eq!(
-            submit_routed_input(&mut routed.world, route, PlayerId(6), input(1, 0.0)),
+            submit_routed_input(
+                &mut routed.world,
+                &mut seats,
+                route,
+                PlayerId(6),
+                input(1, 0.0)
+            ),
             None
         );
 
@@ -891,7 +917,13 @@ mod tests {
         routed.step();
         assert!(routed.world.get_entity(game).is_err());
         assert_eq!(
-            submit_routed_input(&mut routed.world, route, PlayerId(1), input(5_000, 0.0)),
+            submit_routed_input(
+                &mut routed.world,
+                &mut seats,
+                route,
+                PlayerId(1),
+                input(5_000, 0.0)
+            ),
             None
         );
     }

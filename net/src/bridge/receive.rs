@@ -28,6 +28,7 @@ pub fn receive_commands(
     world: &mut World,
     mut taken: Local<Vec<Command>>,
     mut released: Local<Vec<Arc<Outbox>>>,
+    mut seats: Local<sim::RoutedSeats>,
 ) {
     world.resource::<Inbox>().take_into(&mut taken);
     for command in taken.drain(..) {
@@ -60,7 +61,7 @@ pub fn receive_commands(
                 input,
                 route,
             } => {
-                if let Some(unused) = apply_input(world, player, reply, input, route) {
+                if let Some(unused) = apply_input(world, &mut seats, player, reply, input, route) {
                     released.push(unused.outbox);
                 }
             }
@@ -328,6 +329,7 @@ fn resync(world: &mut World, conn: ConnId, reply: ReplyTo, id: MatchId) {
 /// table of every player, cost a cache miss per input at 20,000 players.
 fn apply_input(
     world: &mut World,
+    seats: &mut sim::RoutedSeats,
     player: PlayerId,
     reply: ReplyTo,
     input: Input,
@@ -346,7 +348,7 @@ fn apply_input(
     };
     let routed = match route {
         Some((id, route)) if id == input.match_id => {
-            sim::submit_routed_input(world, route, player, frame)
+            sim::submit_routed_input(world, seats, route, player, frame)
         }
         _ => None,
     };
@@ -361,7 +363,7 @@ fn apply_input(
             match sim::input_route(world, game, player) {
                 Some(route) => {
                     reply.outbox.set_input_route((input.match_id, route));
-                    sim::submit_routed_input(world, route, player, frame)
+                    sim::submit_routed_input(world, seats, route, player, frame)
                         .unwrap_or(Err(InputError::NotAPlayer))
                 }
                 None => Err(InputError::NotAPlayer),
