@@ -131,8 +131,8 @@ impl EcsPong {
         let entity = self.games[game];
         let phase = world.get::<MatchPhase>(entity)?;
         let seats = world.get::<Seats>(entity)?.entities();
-        let court = world.get::<PongCourt>(entity)?;
-        let ball = world.get::<Ball>(court.ball)?;
+        world.get::<PongCourt>(entity)?;
+        let ball = world.get::<Ball>(entity)?;
         let paddle = |i: usize| world.get::<Paddle>(seats[i]).map_or(f32::NAN, |p| p.y);
         let ack = |i: usize| {
             world

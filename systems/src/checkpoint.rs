@@ -246,9 +246,9 @@ pub fn capture(world: &World, game: Entity) -> Option<MatchCheckpoint> {
     }
     let seats = world.get::<Seats>(game)?;
     let log = world.get::<ReplayLog>(game)?;
-    let ball = world.get::<PongCourt>(game).and_then(|court| {
-        let ball = world.get::<Ball>(court.ball)?;
-        let serve = world.get::<Serve>(court.ball)?;
+    let ball = world.get::<PongCourt>(game).and_then(|_| {
+        let ball = world.get::<Ball>(game)?;
+        let serve = world.get::<Serve>(game)?;
         Some(BallState {
             motion: [ball.x, ball.y, ball.vx, ball.vy],
             serve_pending: serve.pending,
@@ -413,9 +413,12 @@ pub fn restore(world: &mut World, checkpoint: &MatchCheckpoint) -> Result<Entity
         entity.insert(seats);
         seats
     };
-    if let (Some(ball), Some(court)) = (state.ball, world.get::<PongCourt>(game).copied()) {
+    if let Some(ball) = state
+        .ball
+        .filter(|_| world.get::<PongCourt>(game).is_some())
+    {
         let [x, y, vx, vy] = ball.motion;
-        world.entity_mut(court.ball).insert((
+        world.entity_mut(game).insert((
             Ball { x, y, vx, vy },
             Serve {
                 pending: ball.serve_pending,

@@ -125,13 +125,11 @@ impl Seats {
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TeamScore(pub [u32; 2]);
 
-/// Pong: marks a Pong match, and names the entity with its [`Ball`] and [`Serve`].
+/// Pong: marks a Pong match. Its [`Ball`] and [`Serve`] are on the match entity too (a match
+/// has one ball, so that the ball's rules walk the matches and read their phase and seats
+/// without looking up another entity).
 #[derive(Component, Clone, Copy, Debug)]
 pub struct PongCourt {
-    /// The entity with the [`Ball`] and its [`Serve`]: the match entity itself (a match has
-    /// one ball, so that the ball's rules walk the matches and read their phase and seats
-    /// without looking up another entity).
-    pub ball: Entity,
     /// Where no paddle of this court reaches the ball (its paddles never move along x).
     pub lane: PaddleFreeLane,
 }

@@ -285,7 +285,6 @@ pub fn create_match(world: &mut World, spec: MatchSpec) -> Entity {
         match_entity.insert((
             TeamScore::default(),
             PongCourt {
-                ball: entity,
                 lane: pong::paddle_free_lane(layout.iter().map(|&(seat, _)| seat)),
             },
             pong::starting_ball(first_serve),
@@ -1368,11 +1367,7 @@ mod tests {
         let per_match_tick = elapsed.as_nanos() as f64 / (ticks as f64 * games.len() as f64);
         let live = games
             .iter()
-            .filter(|g| {
-                sim.world
-                    .get::<Ball>(sim.world.get::<PongCourt>(**g).map_or(**g, |c| c.ball))
-                    .is_some()
-            })
+            .filter(|g| sim.world.get::<Ball>(**g).is_some())
             .count();
         println!("{per_match_tick:.1} ns per match-tick over {ticks} ticks ({live} live)");
     }

@@ -73,8 +73,10 @@ pub(crate) fn playing_pong(world: &mut World, ball: Ball) -> Entity {
     game
 }
 
+/// The entity with a Pong match's ball: the match's own.
 pub(crate) fn ball_of(world: &World, game: Entity) -> Entity {
-    world.get::<PongCourt>(game).expect("pong match").ball
+    assert!(world.get::<PongCourt>(game).is_some(), "pong match");
+    game
 }
 
 pub(crate) fn ball(world: &World, game: Entity) -> Ball {

@@ -217,8 +217,7 @@ impl Serialize for PongState<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let ball = self
             .world
-            .get::<PongCourt>(self.game)
-            .and_then(|court| self.world.get::<Ball>(court.ball))
+            .get::<Ball>(self.game)
             .ok_or_else(|| S::Error::custom("pong match without a ball"))?;
         let score = self
             .world
@@ -418,11 +417,11 @@ pub fn state_hash(world: &World, game: Entity) -> u64 {
     if let Some(rng) = world.get::<MatchRng>(game) {
         hash.u64(rng.0.state());
     }
-    if let Some(court) = world.get::<PongCourt>(game) {
-        if let Some(ball) = world.get::<Ball>(court.ball) {
+    if world.get::<PongCourt>(game).is_some() {
+        if let Some(ball) = world.get::<Ball>(game) {
             hash.f32s(&[ball.x, ball.y, ball.vx, ball.vy]);
         }
-        if let Some(serve) = world.get::<Serve>(court.ball) {
+        if let Some(serve) = world.get::<Serve>(game) {
             hash.u64(serve.pending.into());
             hash.u64(serve.wait.into());
             hash.u64(serve.toward.index() as u64);

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use bevy_ecs::prelude::*;
 
 use super::*;
-use crate::components::{Ball, FieldBall, FieldPaddle, Paddle, PongCourt, SeatSlot, Seats};
+use crate::components::{Ball, FieldBall, FieldPaddle, Paddle, SeatSlot, Seats};
 use crate::model::BotLevel;
 use crate::sim::{self, InputFrame, Simulation};
 use crate::testkit::{player, simulation, spec};
@@ -71,8 +71,7 @@ fn play_inputs(sim: &mut Simulation, game: Entity, seq: u64) {
             continue;
         };
         let (at, target) = if let Some(paddle) = sim.world.get::<Paddle>(*seat) {
-            let court = sim.world.get::<PongCourt>(game).unwrap();
-            (paddle.y, sim.world.get::<Ball>(court.ball).unwrap().y)
+            (paddle.y, sim.world.get::<Ball>(game).unwrap().y)
         } else {
             let paddle = sim.world.get::<FieldPaddle>(*seat).unwrap();
             (paddle.x, sim.world.get::<FieldBall>(*seat).unwrap().x)
