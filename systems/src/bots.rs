@@ -103,13 +103,7 @@ pub(crate) fn fold_between(start: f32, velocity: f32, time: f32, low: f32, high:
 }
 
 /// What a Pong bot reads of its own seat (its side is its paddle's: [`pong::side_of`]).
-type PongBotSeat<'a> = (
-    Entity,
-    &'a InMatch,
-    &'a mut Bot,
-    &'a Paddle,
-    &'a mut PlayerInput,
-);
+type PongBotSeat<'a> = (&'a InMatch, &'a mut Bot, &'a Paddle, &'a mut PlayerInput);
 
 /// GAMES.md pong `vs_bot`: each bot paddle looks at the ball every `reaction_ticks` and
 /// steers its centre (420/s at most, as a player's) toward where the ball will cross its face
@@ -118,43 +112,63 @@ type PongBotSeat<'a> = (
 /// going away it drifts back to the middle.
 pub(crate) fn drive_pong_bots(
     config: Res<SimConfig>,
-    mut matches: Query<(&Seats, &mut MatchRng, &Ball, &Serve)>,
+    mut matches: Query<PongBotMatch>,
     others: Query<&Paddle>,
     mut bots: Query<PongBotSeat, With<InPlay>>,
 ) {
     let step = pong::PADDLE_SPEED * config.tick_seconds();
-    for (own_seat, in_match, mut bot, paddle, mut input) in &mut bots {
-        let profile = BotProfile::of(bot.level);
-        if bot.wait > 0 {
-            bot.wait -= 1;
-        } else {
-            let Ok((seats, mut rng, ball, serve)) = matches.get_mut(in_match.0) else {
-                continue;
-            };
-            bot.wait = profile.reaction_ticks.saturating_sub(1);
-            let side = pong::side_of(paddle);
-            // The opponent's back paddle: the one a hard bot aims away from (looked up only
-            // when it aims).
-            let opponent_y = || {
-                seats
-                    .entities()
-                    .iter()
-                    .filter(|seat| **seat != own_seat)
-                    .filter_map(|seat| others.get(*seat).ok())
-                    .find(|other| pong::side_of(other) != side)
-                    .map_or(pong::PADDLE_START_Y, |other| other.y)
-            };
-            let noise = rng.0.range_f32(-profile.noise, profile.noise);
-            let aim = rng.0.range_f32(AIM_OFFSET_MIN, AIM_OFFSET_MAX);
-            bot.target = plan_pong(ball, serve, paddle, side, &profile, opponent_y, aim)
-                .map_or(pong::PADDLE_START_Y, |y| y + noise)
-                .clamp(pong::PADDLE_Y_MIN, pong::PADDLE_Y_MAX);
-        }
-        let axis = steer(paddle.y, bot.target, step, profile.max_axis);
-        if input.axis != axis {
-            input.axis = axis;
-        }
-    }
+    bots.iter_mut()
+        .for_each(|(in_match, mut bot, paddle, mut input)| {
+            let profile = BotProfile::of(bot.level);
+            if bot.wait > 0 {
+                bot.wait -= 1;
+            } else {
+                let Some(target) = look_pong(&mut matches, &others, in_match.0, paddle, &profile)
+                else {
+                    return;
+                };
+                bot.wait = profile.reaction_ticks.saturating_sub(1);
+                bot.target = target;
+            }
+            let axis = steer(paddle.y, bot.target, step, profile.max_axis);
+            if input.axis != axis {
+                input.axis = axis;
+            }
+        });
+}
+
+/// What a Pong bot reads of its match when it looks.
+type PongBotMatch<'a> = (&'a Seats, &'a mut MatchRng, &'a Ball, &'a Serve);
+
+/// A Pong bot's look at its match: its new target, drawing its noise and aim from the match
+/// PRNG (None when the match is gone). Kept out of line: the bots' pass runs it once in
+/// `reaction_ticks` and steers on every tick.
+#[inline(never)]
+fn look_pong(
+    matches: &mut Query<PongBotMatch>,
+    others: &Query<&Paddle>,
+    match_entity: Entity,
+    paddle: &Paddle,
+    profile: &BotProfile,
+) -> Option<f32> {
+    let (seats, mut rng, ball, serve) = matches.get_mut(match_entity).ok()?;
+    let side = pong::side_of(paddle);
+    // The opponent's back paddle: the one a hard bot aims away from (looked up only when it
+    // aims; the bot's own paddle is on its own side).
+    let opponent_y = || {
+        seats
+            .entities()
+            .iter()
+            .filter_map(|seat| others.get(*seat).ok())
+            .find(|other| pong::side_of(other) != side)
+            .map_or(pong::PADDLE_START_Y, |other| other.y)
+    };
+    let noise = rng.0.range_f32(-profile.noise, profile.noise);
+    let aim = rng.0.range_f32(AIM_OFFSET_MIN, AIM_OFFSET_MAX);
+    let target = plan_pong(ball, serve, paddle, side, profile, opponent_y, aim)
+        .map_or(pong::PADDLE_START_Y, |y| y + noise)
+        .clamp(pong::PADDLE_Y_MIN, pong::PADDLE_Y_MAX);
+    Some(target)
 }
 
 /// Where a Pong bot wants its paddle's centre, or None to drift back to the middle.

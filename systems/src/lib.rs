@@ -25,6 +25,14 @@
 //! - [`tournament`]: brackets (elimination, round robin, Swiss): seeding, pairing, standings.
 //! - [`physics`]: swept circle-against-rectangle collision, used by both games (public for the
 //!   bricks bench).
+//!
+//! ## How a pass walks its rows
+//! A system that visits every match or seat on every tick walks its query with `for_each`
+//! (bevy's fold: one tight loop per table) rather than `for` (the iterator's `next`, which
+//! re-checks its cursor on every row), and keeps what happens on few rows or few ticks (a
+//! bot's look, a ball near the paddles) in a function of its own, out of line, so that the
+//! per-row loop stays small. A pass that writes few rows reads first and fetches for writing
+//! only those. Each cut its system's instructions (BENCHMARKS.md, sessions 12, 19 and 20).
 
 pub mod bots;
 pub mod breakout;

@@ -65,7 +65,7 @@ pub(crate) fn start_countdown(phase: &mut MatchPhase, config: &SimConfig, resumi
 /// seat becomes its held state, and its seq the one acked in `state`. Runs first in
 /// [`crate::sim::SimSystems::Game`], in every phase.
 pub(crate) fn apply_inputs(mut inputs: Query<&mut PlayerInput>) {
-    for mut input in &mut inputs {
+    inputs.iter_mut().for_each(|mut input| {
         if let Some(frame) = input.pending {
             let input = &mut *input;
             input.axis = frame.axis;
@@ -73,17 +73,17 @@ pub(crate) fn apply_inputs(mut inputs: Query<&mut PlayerInput>) {
             input.applied_seq = frame.seq;
             input.pending = None;
         }
-    }
+    });
 }
 
 /// GAMES.md "Matches": a match's `tick` counts server ticks from its creation, in every phase
 /// (and stops when it finishes).
 pub(crate) fn advance_match_clock(mut matches: Query<(&mut MatchClock, &MatchPhase)>) {
-    for (mut clock, phase) in &mut matches {
+    matches.iter_mut().for_each(|(mut clock, phase)| {
         if phase.phase != Phase::Finished {
             clock.tick += 1;
         }
-    }
+    });
 }
 
 /// GAMES.md pong "countdown": 180 ticks (3 s) from the moment every seat is filled to the
@@ -97,12 +97,11 @@ pub(crate) fn run_countdown(
     // Read first, written after: a row fetched for writing costs its change ticks whether or
     // not it is written, and in play no match counts down (BENCHMARKS.md, session 12).
     counting.clear();
-    counting.extend(
-        phases
-            .iter()
-            .filter(|(_, phase)| phase.phase == Phase::Countdown)
-            .map(|(entity, _)| entity),
-    );
+    phases.iter().for_each(|(entity, phase)| {
+        if phase.phase == Phase::Countdown {
+            counting.push(entity);
+        }
+    });
     for &entity in counting.iter() {
         let Ok((_, mut phase)) = phases.get_mut(entity) else {
             continue;
@@ -167,12 +166,11 @@ pub(crate) fn forfeit_absent_players(
     // Read first, written after: a row fetched for writing costs its change ticks whether or
     // not it is written, and these rows rarely are (BENCHMARKS.md, session 12).
     with_absent.clear();
-    with_absent.extend(
-        absences
-            .iter()
-            .filter(|(_, seats)| seats.absent > 0)
-            .map(|(entity, _)| entity),
-    );
+    absences.iter().for_each(|(entity, seats)| {
+        if seats.absent > 0 {
+            with_absent.push(entity);
+        }
+    });
     for &entity in with_absent.iter() {
         let Ok((_, mut seats)) = absences.get_mut(entity) else {
             continue;
@@ -241,10 +239,11 @@ pub(crate) fn finish_matches(
     // Read first, written after: a row fetched for writing costs its change ticks whether or
     // not it is written, and these rows rarely are (BENCHMARKS.md, session 12).
     pending.clear();
-    pending.extend(endings.iter().filter_map(|(entity, ending)| match *ending {
-        MatchEnding::Pending(cause) => Some((entity, cause)),
-        _ => None,
-    }));
+    endings.iter().for_each(|(entity, ending)| {
+        if let MatchEnding::Pending(cause) = *ending {
+            pending.push((entity, cause));
+        }
+    });
     for &(entity, cause) in pending.iter() {
         let Ok((_, mut ending)) = endings.get_mut(entity) else {
             continue;

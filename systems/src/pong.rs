@@ -150,12 +150,11 @@ pub(crate) fn serve_ball(
     // not it is written, and in play a serve is rarely pending (BENCHMARKS.md, session 12). A
     // serve waits through the countdown.
     due.clear();
-    due.extend(
-        serves
-            .iter()
-            .filter(|(_, serve, phase, _, _)| serve.pending && playing(phase))
-            .map(|(entity, ..)| entity),
-    );
+    serves.iter().for_each(|(entity, serve, phase, _, _)| {
+        if serve.pending && playing(phase) {
+            due.push(entity);
+        }
+    });
     for &entity in due.iter() {
         let Ok((_, mut serve, _, mut rng, mut ball)) = serves.get_mut(entity) else {
             continue;
@@ -185,15 +184,15 @@ pub(crate) fn move_paddles(
     mut paddles: Query<(&PlayerInput, &mut Paddle), With<InPlay>>,
 ) {
     let step = PADDLE_SPEED * config.tick_seconds();
-    for (input, mut paddle) in &mut paddles {
+    paddles.iter_mut().for_each(|(input, mut paddle)| {
         if input.axis == 0.0 {
-            continue;
+            return;
         }
         let y = (paddle.y + input.axis * step).clamp(PADDLE_Y_MIN, PADDLE_Y_MAX);
         if y != paddle.y {
             paddle.y = y;
         }
-    }
+    });
 }
 
 /// A paddle as the ball's sweep sees it.
@@ -246,28 +245,35 @@ pub(crate) fn move_ball(
     paddles: Query<&Paddle>,
 ) {
     let dt = config.tick_seconds();
-    for (phase, seats, court, mut ball, serve) in &mut matches {
-        if serve.pending || !playing(phase) {
-            continue;
-        }
-        // Wall bounces leave vx as it is, so over this tick x stays within `reach` of here.
-        let reach = ball.vx.abs() * dt;
-        if ball.x - reach > court.lane.min_x && ball.x + reach < court.lane.max_x {
-            fly(&mut ball, dt, &[]);
-            continue;
-        }
-        // The seats' paddles, packed (a seat without one, which a Pong seat never is, is left
-        // out).
-        let mut bodies = [PaddleBody::EMPTY; MAX_SEATS];
-        let mut count = 0;
-        for seat in seats.entities() {
-            if let Ok(paddle) = paddles.get(*seat) {
-                bodies[count] = PaddleBody::of(paddle);
-                count += 1;
+    matches
+        .iter_mut()
+        .for_each(|(phase, seats, court, mut ball, serve)| {
+            if serve.pending || !playing(phase) {
+                return;
             }
+            // Wall bounces leave vx as it is, so over this tick x stays within `reach` of here.
+            let reach = ball.vx.abs() * dt;
+            if ball.x - reach > court.lane.min_x && ball.x + reach < court.lane.max_x {
+                fly(&mut ball, dt, &[]);
+            } else {
+                fly_by_paddles(&mut ball, dt, seats, &paddles);
+            }
+        });
+}
+
+/// [`fly`] against the paddles of the match's seats, packed (a seat without one, which a Pong
+/// seat never is, is left out). Kept out of line: most ticks the ball is in its lane.
+#[inline(never)]
+fn fly_by_paddles(ball: &mut Ball, dt: f32, seats: &Seats, paddles: &Query<&Paddle>) {
+    let mut bodies = [PaddleBody::EMPTY; MAX_SEATS];
+    let mut count = 0;
+    for seat in seats.entities() {
+        if let Ok(paddle) = paddles.get(*seat) {
+            bodies[count] = PaddleBody::of(paddle);
+            count += 1;
         }
-        fly(&mut ball, dt, &bodies[..count]);
     }
+    fly(ball, dt, &bodies[..count]);
 }
 
 /// Moves the ball through one tick of `dt` seconds, bouncing off paddles and walls.
@@ -375,15 +381,13 @@ pub(crate) fn score_points(
     // Read first, written after: a row fetched for writing costs its change ticks whether or
     // not it is written, and these rows rarely are (BENCHMARKS.md, session 12).
     scored.clear();
-    scored.extend(balls.iter().filter_map(|(entity, ball, _)| {
+    balls.iter().for_each(|(entity, ball, _)| {
         if ball.x < 0.0 {
-            Some((entity, Side::Right))
+            scored.push((entity, Side::Right));
         } else if ball.x > FIELD_WIDTH {
-            Some((entity, Side::Left))
-        } else {
-            None
+            scored.push((entity, Side::Left));
         }
-    }));
+    });
     for &(entity, scorer) in scored.iter() {
         let Ok((_, mut ball, mut serve)) = balls.get_mut(entity) else {
             continue;
