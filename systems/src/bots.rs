@@ -241,40 +241,56 @@ pub(crate) fn drive_breakout_bots(
     mut bots: Query<BreakoutBotField, With<InPlay>>,
 ) {
     let step = breakout::PADDLE_SPEED * config.tick_seconds();
-    for (in_match, mut bot, paddle, ball, mut input) in &mut bots {
-        let profile = BotProfile::of(bot.level);
-        if bot.wait > 0 {
-            bot.wait -= 1;
-        } else {
-            let Ok(mut rng) = matches.get_mut(in_match.0) else {
-                continue;
-            };
-            bot.wait = profile.reaction_ticks.saturating_sub(1);
-            let noise = rng.0.range_f32(-profile.noise, profile.noise);
-            let aim = rng.0.range_f32(-BREAKOUT_AIM_OFFSET, BREAKOUT_AIM_OFFSET);
-            if ball.resting {
-                input.launch = true;
-                bot.target = paddle.x;
+    bots.iter_mut()
+        .for_each(|(in_match, mut bot, paddle, ball, mut input)| {
+            let profile = BotProfile::of(bot.level);
+            if bot.wait > 0 {
+                bot.wait -= 1;
             } else {
-                let landing = if ball.vy > 0.0 && profile.predicts {
-                    let time = ((breakout::REST_Y - ball.y) / ball.vy).max(0.0);
-                    fold_between(
-                        ball.x,
-                        ball.vx,
-                        time,
-                        breakout::BALL_RADIUS,
-                        breakout::FIELD_WIDTH - breakout::BALL_RADIUS,
-                    )
-                } else {
-                    ball.x
+                let Some(target) = look_breakout(&mut matches, in_match.0, paddle, ball, &profile)
+                else {
+                    return;
                 };
-                bot.target =
-                    (landing + noise + aim).clamp(breakout::PADDLE_X_MIN, breakout::PADDLE_X_MAX);
+                bot.wait = profile.reaction_ticks.saturating_sub(1);
+                bot.target = target;
+                if ball.resting {
+                    input.launch = true;
+                }
             }
-        }
-        let axis = steer(paddle.x, bot.target, step, profile.max_axis);
-        if input.axis != axis {
-            input.axis = axis;
-        }
+            let axis = steer(paddle.x, bot.target, step, profile.max_axis);
+            if input.axis != axis {
+                input.axis = axis;
+            }
+        });
+}
+
+/// A Breakout bot's look at its field: its new target, drawing its noise and aim from the
+/// match PRNG (None when the match is gone). Kept out of line, as the Pong bot's look.
+#[inline(never)]
+fn look_breakout(
+    matches: &mut Query<&mut MatchRng>,
+    match_entity: Entity,
+    paddle: &FieldPaddle,
+    ball: &FieldBall,
+    profile: &BotProfile,
+) -> Option<f32> {
+    let mut rng = matches.get_mut(match_entity).ok()?;
+    let noise = rng.0.range_f32(-profile.noise, profile.noise);
+    let aim = rng.0.range_f32(-BREAKOUT_AIM_OFFSET, BREAKOUT_AIM_OFFSET);
+    if ball.resting {
+        return Some(paddle.x);
     }
+    let landing = if ball.vy > 0.0 && profile.predicts {
+        let time = ((breakout::REST_Y - ball.y) / ball.vy).max(0.0);
+        fold_between(
+            ball.x,
+            ball.vx,
+            time,
+            breakout::BALL_RADIUS,
+            breakout::FIELD_WIDTH - breakout::BALL_RADIUS,
+        )
+    } else {
+        ball.x
+    };
+    Some((landing + noise + aim).clamp(breakout::PADDLE_X_MIN, breakout::PADDLE_X_MAX))
 }

@@ -161,15 +161,15 @@ pub(crate) fn move_field_paddles(
     mut paddles: Query<(&PlayerInput, &mut FieldPaddle), With<InPlay>>,
 ) {
     let step = PADDLE_SPEED * config.tick_seconds();
-    for (input, mut paddle) in &mut paddles {
+    paddles.iter_mut().for_each(|(input, mut paddle)| {
         if input.axis == 0.0 {
-            continue;
+            return;
         }
         let x = (paddle.x + input.axis * step).clamp(PADDLE_X_MIN, PADDLE_X_MAX);
         if x != paddle.x {
             paddle.x = x;
         }
-    }
+    });
 }
 
 /// GAMES.md breakout "ball": a ball rests on the paddle (moving with it) until the player
@@ -189,27 +189,36 @@ pub(crate) fn launch_balls(
         With<InPlay>,
     >,
 ) {
-    for (mut input, paddle, mut ball, progress, mut rng) in &mut fields {
-        let launch = input.launch;
-        if launch {
-            input.launch = false;
-        }
-        if !ball.resting || progress.lives == 0 {
-            continue;
-        }
-        let ball = &mut *ball;
-        ball.x = paddle.x;
-        ball.y = REST_Y;
-        ball.rest_left = ball.rest_left.saturating_sub(1);
-        if launch || ball.rest_left == 0 {
-            let max = LAUNCH_MAX_ANGLE_DEGREES.to_radians();
-            let angle = rng.0.range_f32(-max, max);
-            let speed = base_speed(progress.level);
-            ball.vx = speed * angle.sin();
-            ball.vy = -speed * angle.cos();
-            ball.resting = false;
-        }
-    }
+    fields
+        .iter_mut()
+        .for_each(|(mut input, paddle, mut ball, progress, mut rng)| {
+            let launch = input.launch;
+            if launch {
+                input.launch = false;
+            }
+            if !ball.resting || progress.lives == 0 {
+                return;
+            }
+            let ball = &mut *ball;
+            ball.x = paddle.x;
+            ball.y = REST_Y;
+            ball.rest_left = ball.rest_left.saturating_sub(1);
+            if launch || ball.rest_left == 0 {
+                launch_ball(ball, progress.level, &mut rng.0);
+            }
+        });
+}
+
+/// Sends a resting ball up at the level's base speed, at an angle drawn from the field's
+/// PRNG. Kept out of line: a ball is launched once a life.
+#[inline(never)]
+fn launch_ball(ball: &mut FieldBall, level: u32, rng: &mut SplitMix64) {
+    let max = LAUNCH_MAX_ANGLE_DEGREES.to_radians();
+    let angle = rng.range_f32(-max, max);
+    let speed = base_speed(level);
+    ball.vx = speed * angle.sin();
+    ball.vy = -speed * angle.cos();
+    ball.resting = false;
 }
 
 /// What one tick of a ball's flight broke.
@@ -277,6 +286,20 @@ pub(crate) fn move_field_balls(
                 },
             ));
         }
+    }
+}
+
+/// Announces one event of a field's match (none when the match is gone). Kept out of line:
+/// the passes that call it announce on few ticks.
+#[inline(never)]
+fn announce(
+    events: &mut MatchEvents,
+    matches: &Query<(&MatchInfo, &MatchClock)>,
+    match_entity: Entity,
+    event: MatchEvent,
+) {
+    if let Ok((info, clock)) = matches.get(match_entity) {
+        events.list.push((match_entity, info.id, clock.tick, event));
     }
 }
 
@@ -460,24 +483,20 @@ pub(crate) fn lose_balls(
         &mut FieldProgress,
     )>,
 ) {
-    for (in_match, slot, paddle, mut ball, mut progress) in &mut fields {
-        if ball.resting || ball.y <= FIELD_HEIGHT {
-            continue;
-        }
-        progress.lives = progress.lives.saturating_sub(1);
-        *ball = resting_ball(paddle.x, &config);
-        if let Ok((info, clock)) = matches.get(in_match.0) {
-            events.list.push((
-                in_match.0,
-                info.id,
-                clock.tick,
-                MatchEvent::LifeLost {
-                    seat: slot.seat,
-                    lives: progress.lives,
-                },
-            ));
-        }
-    }
+    fields
+        .iter_mut()
+        .for_each(|(in_match, slot, paddle, mut ball, mut progress)| {
+            if ball.resting || ball.y <= FIELD_HEIGHT {
+                return;
+            }
+            progress.lives = progress.lives.saturating_sub(1);
+            *ball = resting_ball(paddle.x, &config);
+            let lost = MatchEvent::LifeLost {
+                seat: slot.seat,
+                lives: progress.lives,
+            };
+            announce(&mut events, &matches, in_match.0, lost);
+        });
 }
 
 /// GAMES.md breakout "level": when every brick is gone, a fresh wall appears and the level
@@ -503,17 +522,11 @@ pub(crate) fn advance_levels(
         *wall = BrickWall::FULL;
         progress.level += 1;
         *ball = resting_ball(paddle.x, &config);
-        if let Ok((info, clock)) = matches.get(in_match.0) {
-            events.list.push((
-                in_match.0,
-                info.id,
-                clock.tick,
-                MatchEvent::Level {
-                    seat: slot.seat,
-                    level: progress.level,
-                },
-            ));
-        }
+        let level = MatchEvent::Level {
+            seat: slot.seat,
+            level: progress.level,
+        };
+        announce(&mut events, &matches, in_match.0, level);
     }
 }
 
@@ -541,22 +554,24 @@ pub(crate) fn end_on_time_limit(
     mut matches: Query<(&mut TimeLimit, &mut MatchPhase, &mut MatchEnding, &Seats)>,
     fields: Query<&FieldProgress>,
 ) {
-    for (mut limit, mut phase, mut ending, seats) in &mut matches {
-        if phase.phase != Phase::Playing {
-            continue;
-        }
-        limit.ticks_left = limit.ticks_left.saturating_sub(1);
-        if limit.ticks_left > 0 {
-            continue;
-        }
-        let [p1, p2] = fields_of(seats, &fields);
-        let score = |f: Option<FieldProgress>| f.map_or(0, |f| f.score);
-        phase.phase = Phase::Finished;
-        *ending = MatchEnding::Pending(EndCause::Ended {
-            reason: EndReason::Time,
-            outcome: by_score([score(p1), score(p2)]),
+    matches
+        .iter_mut()
+        .for_each(|(mut limit, mut phase, mut ending, seats)| {
+            if phase.phase != Phase::Playing {
+                return;
+            }
+            limit.ticks_left = limit.ticks_left.saturating_sub(1);
+            if limit.ticks_left > 0 {
+                return;
+            }
+            let [p1, p2] = fields_of(seats, &fields);
+            let score = |f: Option<FieldProgress>| f.map_or(0, |f| f.score);
+            phase.phase = Phase::Finished;
+            *ending = MatchEnding::Pending(EndCause::Ended {
+                reason: EndReason::Time,
+                outcome: by_score([score(p1), score(p2)]),
+            });
         });
-    }
 }
 
 /// GAMES.md breakout modes: `solo` ends when the lives run out (reason `lives`; the player
@@ -567,38 +582,40 @@ pub(crate) fn end_breakout_matches(
     mut matches: Query<(&MatchInfo, &mut MatchPhase, &mut MatchEnding, &Seats), Without<PongCourt>>,
     fields: Query<&FieldProgress>,
 ) {
-    for (info, mut phase, mut ending, seats) in &mut matches {
-        if info.game != Game::Breakout || phase.phase != Phase::Playing {
-            continue;
-        }
-        let [Some(p1), p2] = fields_of(seats, &fields) else {
-            continue;
-        };
-        let (reason, outcome) = match (info.mode, p2) {
-            (Mode::Versus, Some(p2)) => {
-                let outcome = by_score([p1.score, p2.score]);
-                if p1.level > FINAL_LEVEL || p2.level > FINAL_LEVEL {
-                    (EndReason::Cleared, outcome)
-                } else if p1.lives == 0 && p2.lives == 0 {
-                    (EndReason::Lives, outcome)
-                } else {
-                    continue;
+    matches
+        .iter_mut()
+        .for_each(|(info, mut phase, mut ending, seats)| {
+            if info.game != Game::Breakout || phase.phase != Phase::Playing {
+                return;
+            }
+            let [Some(p1), p2] = fields_of(seats, &fields) else {
+                return;
+            };
+            let (reason, outcome) = match (info.mode, p2) {
+                (Mode::Versus, Some(p2)) => {
+                    let outcome = by_score([p1.score, p2.score]);
+                    if p1.level > FINAL_LEVEL || p2.level > FINAL_LEVEL {
+                        (EndReason::Cleared, outcome)
+                    } else if p1.lives == 0 && p2.lives == 0 {
+                        (EndReason::Lives, outcome)
+                    } else {
+                        return;
+                    }
                 }
-            }
-            _ if p1.lives == 0 => {
-                // Solo: p1 is the left side; the right side "wins" when p1 loses.
-                let winner = if p1.level > FINAL_LEVEL {
-                    Side::Left
-                } else {
-                    Side::Right
-                };
-                (EndReason::Lives, Outcome::Won(winner))
-            }
-            _ => continue,
-        };
-        phase.phase = Phase::Finished;
-        *ending = MatchEnding::Pending(EndCause::Ended { reason, outcome });
-    }
+                _ if p1.lives == 0 => {
+                    // Solo: p1 is the left side; the right side "wins" when p1 loses.
+                    let winner = if p1.level > FINAL_LEVEL {
+                        Side::Left
+                    } else {
+                        Side::Right
+                    };
+                    (EndReason::Lives, Outcome::Won(winner))
+                }
+                _ => return,
+            };
+            phase.phase = Phase::Finished;
+            *ending = MatchEnding::Pending(EndCause::Ended { reason, outcome });
+        });
 }
 
 #[cfg(test)]

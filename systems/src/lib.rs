@@ -28,11 +28,13 @@
 //!
 //! ## How a pass walks its rows
 //! A system that visits every match or seat on every tick walks its query with `for_each`
-//! (bevy's fold: one tight loop per table) rather than `for` (the iterator's `next`, which
-//! re-checks its cursor on every row), and keeps what happens on few rows or few ticks (a
-//! bot's look, a ball near the paddles) in a function of its own, out of line, so that the
-//! per-row loop stays small. A pass that writes few rows reads first and fetches for writing
-//! only those. Each cut its system's instructions (BENCHMARKS.md, sessions 12, 19 and 20).
+//! (bevy's fold: one loop per table) rather than `for` (the iterator's `next`, which re-checks
+//! its cursor on every row), and keeps what happens on few rows or few ticks (a bot's look, a
+//! launch, an announced event, a ball beside the paddles) in a function of its own, out of
+//! line: with a large body inlined, fold's loop came out slower than `for`. The passes where
+//! `for_each` measured no better (`mark_seats_in_play`, `move_field_balls`, `advance_levels`)
+//! keep `for`. A pass that writes few rows reads first and fetches for writing only those.
+//! The figures: BENCHMARKS.md, sessions 12 and 20.
 
 pub mod bots;
 pub mod breakout;
