@@ -63,7 +63,14 @@ pub struct StateView {
     /// The seats in seat order (`None` for a seat entity without a [`SeatSlot`]).
     seats: [Option<SeatView>; MAX_SEATS],
     len: u8,
+    /// Breakout: the fields of the seats that have all their parts, in seat order. Apart from
+    /// the seats, so that a Pong state (most of them) does not carry four empty fields: the
+    /// view is copied to a sender for every match on every tick.
+    fields: [Option<FieldView>; MAX_FIELDS],
 }
+
+/// The most fields a Breakout match has (`versus`: two seats).
+const MAX_FIELDS: usize = 2;
 
 /// A seat as read.
 #[derive(Clone, Copy, Debug)]
@@ -75,8 +82,6 @@ pub(crate) struct SeatView {
     pub(crate) applied_seq: u64,
     /// Pong: the seat's paddle.
     pub(crate) paddle: Option<Paddle>,
-    /// Breakout: the seat's field, when it has all its parts.
-    field: Option<FieldView>,
 }
 
 /// A Breakout field: its seat and parts.
@@ -120,21 +125,29 @@ impl StateReader {
             score: score.map_or([0, 0], |score| score.0),
             seats: [None; MAX_SEATS],
             len: seats.entities().len().min(MAX_SEATS) as u8,
+            fields: [None; MAX_FIELDS],
         };
+        let mut fields = view.fields.iter_mut();
         for (held, &seat) in view.seats.iter_mut().zip(seats.entities()) {
             *held = self
                 .seats
                 .get_manual(world, seat)
                 .ok()
-                .map(|(slot, input, paddle)| SeatView {
-                    seat: slot.seat,
-                    player: slot.player_id(),
-                    applied_seq: input.map_or(0, |input| input.applied_seq),
-                    paddle: paddle.copied(),
-                    field: match info.game {
-                        Game::Breakout => field_of(world, seat, slot.seat),
-                        Game::Pong => None,
-                    },
+                .map(|(slot, input, paddle)| {
+                    if info.game == Game::Breakout
+                        && let Some(field) = field_of(world, seat, slot.seat)
+                    {
+                        debug_assert!(fields.len() > 0, "a Breakout match with over two fields");
+                        if let Some(held) = fields.next() {
+                            *held = Some(field);
+                        }
+                    }
+                    SeatView {
+                        seat: slot.seat,
+                        player: slot.player_id(),
+                        applied_seq: input.map_or(0, |input| input.applied_seq),
+                        paddle: paddle.copied(),
+                    }
                 });
         }
         Ok(view)
@@ -171,7 +184,7 @@ impl StateView {
 
     /// A seat's Breakout field, when it has all its parts.
     pub(crate) fn field(&self, seat: &SeatView) -> Option<FieldView> {
-        seat.field
+        self.fields().find(|field| field.0 == seat.seat)
     }
 
     /// `acks`: every seated player and the last input seq applied (0 before the first).
@@ -188,7 +201,7 @@ impl StateView {
 
     /// Breakout's fields, in seat order: each seat that has all its parts.
     pub(crate) fn fields(&self) -> impl Iterator<Item = FieldView> + '_ {
-        self.seats().filter_map(|seat| seat.field)
+        self.fields.iter().flatten().copied()
     }
 }
 
