@@ -20,21 +20,12 @@
 //! - `lifecycle` (private): the systems every game shares: inputs, clock, countdown, grace,
 //!   end and record.
 //! - `pong` (private): the Pong rules, one system per rule.
+//! - `passes` (private): how a per-tick pass walks its rows, and its read-first helper.
 //! - [`breakout`]: the Breakout rules, one system per rule (public for its numbers).
 //! - [`bots`]: the server bots, systems that write a seat's input from the visible state.
 //! - [`tournament`]: brackets (elimination, round robin, Swiss): seeding, pairing, standings.
 //! - [`physics`]: swept circle-against-rectangle collision, used by both games (public for the
 //!   bricks bench).
-//!
-//! ## How a pass walks its rows
-//! A system that visits every match or seat on every tick walks its query with `for_each`
-//! (bevy's fold: one loop per table) rather than `for` (the iterator's `next`, which re-checks
-//! its cursor on every row), and keeps what happens on few rows or few ticks (a bot's look, a
-//! launch, an announced event, a ball beside the paddles) in a function of its own, out of
-//! line: with a large body inlined, fold's loop came out slower than `for`. The passes where
-//! `for_each` measured no better (`mark_seats_in_play`, `move_field_balls`, `advance_levels`)
-//! keep `for`. A pass that writes few rows reads first and fetches for writing only those.
-//! The figures: BENCHMARKS.md, sessions 12 and 20.
 
 pub mod bots;
 pub mod breakout;
@@ -51,6 +42,7 @@ pub mod tournament;
 pub mod view;
 
 mod lifecycle;
+mod passes;
 mod pong;
 #[cfg(test)]
 mod testkit;

@@ -11,6 +11,7 @@ use crate::components::{
     Outcome, PlayerInput, Presence, SeatSlot, Seats, Side, TeamScore,
 };
 use crate::model::{EndReason, MatchRecord, Phase, PlayerResult, RecordPlayer};
+use crate::passes::read_first;
 use crate::tick::{MatchEvent, MatchEvents, SimConfig};
 
 /// The countdown before play, and before play resumes after a pause: 3 s.
@@ -94,13 +95,9 @@ pub(crate) fn run_countdown(
     matches: Query<(&MatchInfo, &MatchClock)>,
     mut counting: Local<Vec<Entity>>,
 ) {
-    // Read first, written after: a row fetched for writing costs its change ticks whether or
-    // not it is written, and in play no match counts down (BENCHMARKS.md, session 12).
-    counting.clear();
-    phases.iter().for_each(|(entity, phase)| {
-        if phase.phase == Phase::Countdown {
-            counting.push(entity);
-        }
+    // In play no match counts down.
+    read_first(phases.iter(), &mut counting, |(entity, phase)| {
+        (phase.phase == Phase::Countdown).then_some(entity)
     });
     for &entity in counting.iter() {
         let Ok((_, mut phase)) = phases.get_mut(entity) else {
@@ -163,13 +160,8 @@ pub(crate) fn forfeit_absent_players(
     mut with_absent: Local<Vec<Entity>>,
 ) {
     let grace = config.reconnect_grace_ticks;
-    // Read first, written after: a row fetched for writing costs its change ticks whether or
-    // not it is written, and these rows rarely are (BENCHMARKS.md, session 12).
-    with_absent.clear();
-    absences.iter().for_each(|(entity, seats)| {
-        if seats.absent > 0 {
-            with_absent.push(entity);
-        }
+    read_first(absences.iter(), &mut with_absent, |(entity, seats)| {
+        (seats.absent > 0).then_some(entity)
     });
     for &entity in with_absent.iter() {
         let Ok((_, mut seats)) = absences.get_mut(entity) else {
@@ -236,14 +228,14 @@ pub(crate) fn finish_matches(
     slots: Query<(&SeatSlot, Option<&FieldProgress>)>,
     mut pending: Local<Vec<(Entity, EndCause)>>,
 ) {
-    // Read first, written after: a row fetched for writing costs its change ticks whether or
-    // not it is written, and these rows rarely are (BENCHMARKS.md, session 12).
-    pending.clear();
-    endings.iter().for_each(|(entity, ending)| {
-        if let MatchEnding::Pending(cause) = *ending {
-            pending.push((entity, cause));
-        }
-    });
+    read_first(
+        endings.iter(),
+        &mut pending,
+        |(entity, ending)| match *ending {
+            MatchEnding::Pending(cause) => Some((entity, cause)),
+            _ => None,
+        },
+    );
     for &(entity, cause) in pending.iter() {
         let Ok((_, mut ending)) = endings.get_mut(entity) else {
             continue;

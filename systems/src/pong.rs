@@ -19,6 +19,7 @@ use crate::components::{
     Outcome, Paddle, PaddleFreeLane, PlayerInput, PongCourt, Seats, Serve, Side, TeamScore,
 };
 use crate::model::{EndReason, Mode, Phase, Seat};
+use crate::passes::read_first;
 use crate::physics::{Aabb, Hit, Vec2, sweep_circle_aabb, time_to_plane, wall_ahead};
 use crate::tick::{MatchEvent, MatchEvents, SimConfig};
 
@@ -146,14 +147,9 @@ pub(crate) fn serve_ball(
     mut serves: Query<(Entity, &mut Serve, &MatchPhase, &mut MatchRng, &mut Ball)>,
     mut due: Local<Vec<Entity>>,
 ) {
-    // Read first, written after: a row fetched for writing costs its change ticks whether or
-    // not it is written, and in play a serve is rarely pending (BENCHMARKS.md, session 12). A
-    // serve waits through the countdown.
-    due.clear();
-    serves.iter().for_each(|(entity, serve, phase, _, _)| {
-        if serve.pending && playing(phase) {
-            due.push(entity);
-        }
+    // In play a serve is rarely pending; a serve waits through the countdown.
+    read_first(serves.iter(), &mut due, |(entity, serve, phase, _, _)| {
+        (serve.pending && playing(phase)).then_some(entity)
     });
     for &entity in due.iter() {
         let Ok((_, mut serve, _, mut rng, mut ball)) = serves.get_mut(entity) else {
@@ -378,14 +374,13 @@ pub(crate) fn score_points(
     mut matches: Query<ScoringMatch>,
     mut scored: Local<Vec<(Entity, Side)>>,
 ) {
-    // Read first, written after: a row fetched for writing costs its change ticks whether or
-    // not it is written, and these rows rarely are (BENCHMARKS.md, session 12).
-    scored.clear();
-    balls.iter().for_each(|(entity, ball, _)| {
+    read_first(balls.iter(), &mut scored, |(entity, ball, _)| {
         if ball.x < 0.0 {
-            scored.push((entity, Side::Right));
+            Some((entity, Side::Right))
         } else if ball.x > FIELD_WIDTH {
-            scored.push((entity, Side::Left));
+            Some((entity, Side::Left))
+        } else {
+            None
         }
     });
     for &(entity, scorer) in scored.iter() {

@@ -69,7 +69,8 @@ pub struct StateView {
     fields: [Option<FieldView>; MAX_FIELDS],
 }
 
-/// The most fields a Breakout match has (`versus`: two seats).
+/// The most fields a Breakout match has (`versus`: two seats; a mode's seats are fixed,
+/// `Mode::player_seats`).
 const MAX_FIELDS: usize = 2;
 
 /// A seat as read.
@@ -127,28 +128,23 @@ impl StateReader {
             len: seats.entities().len().min(MAX_SEATS) as u8,
             fields: [None; MAX_FIELDS],
         };
-        let mut fields = view.fields.iter_mut();
+        let mut free_fields = view.fields.iter_mut();
         for (held, &seat) in view.seats.iter_mut().zip(seats.entities()) {
-            *held = self
-                .seats
-                .get_manual(world, seat)
-                .ok()
-                .map(|(slot, input, paddle)| {
-                    if info.game == Game::Breakout
-                        && let Some(field) = field_of(world, seat, slot.seat)
-                    {
-                        debug_assert!(fields.len() > 0, "a Breakout match with over two fields");
-                        if let Some(held) = fields.next() {
-                            *held = Some(field);
-                        }
-                    }
-                    SeatView {
-                        seat: slot.seat,
-                        player: slot.player_id(),
-                        applied_seq: input.map_or(0, |input| input.applied_seq),
-                        paddle: paddle.copied(),
-                    }
-                });
+            let Ok((slot, input, paddle)) = self.seats.get_manual(world, seat) else {
+                continue;
+            };
+            *held = Some(SeatView {
+                seat: slot.seat,
+                player: slot.player_id(),
+                applied_seq: input.map_or(0, |input| input.applied_seq),
+                paddle: paddle.copied(),
+            });
+            if info.game == Game::Breakout
+                && let Some(field) = field_of(world, seat, slot.seat)
+                && let Some(free) = free_fields.next()
+            {
+                *free = Some(field);
+            }
         }
         Ok(view)
     }
@@ -214,6 +210,17 @@ mod tests {
     use crate::sim;
     use crate::testkit::{ball_of, player, seated_pong, seats, simulation, spec};
     use crate::view::{StateJson, serialize_state, write_state_msgpack};
+
+    /// A view has room for a field on every seat of every Breakout mode.
+    #[test]
+    fn every_breakout_seat_has_room_for_its_field() {
+        for mode in Mode::ALL
+            .into_iter()
+            .filter(|mode| mode.fits(Game::Breakout))
+        {
+            assert!(mode.player_seats().len() <= MAX_FIELDS, "{mode:?}");
+        }
+    }
 
     /// Both writers against serde's, on one World: the JSON and the MessagePack of a match.
     struct Writers {
