@@ -6,8 +6,9 @@
 //!
 //! Two lanes: `control` frames (replies, events, `match.end`, chat) are never dropped; `state`
 //! frames keep only the newest per match, so a slow reader gets fresh state instead of a
-//! backlog. The lock is held only to move frames in or out, never across IO, so pushing from
-//! the tick thread cannot wait on a socket; and no one waits on the lock to push: a control
+//! backlog. The lock is held to move frames in or out, and by a sender across one `send` that
+//! does not wait (never across a wait for a socket), so pushing from the tick thread cannot
+//! wait on a socket; and no one waits on the lock to push: a control
 //! frame pushed while another thread holds it (a writer the scheduler preempted mid-move, for
 //! milliseconds) waits in a lock-free spill, moved into the lane, in order, by whoever takes
 //! the lock next ([`Outbox::push`]); the tick thread stages `state`s with `try_lock`.
@@ -19,8 +20,9 @@
 //! a slow one. Both write with [`Parked::write_now`]: frames that fit [`GATHER_BYTES`] (a
 //! tick's `state`, a reply) are copied into the thread's reused buffer and written with one
 //! `send`, which the kernel takes on a shorter path than `writev`; more, one vectored write.
+//! A sender that finds nothing queued and the send half idle writes its `state` while it
+//! holds the lock ([`Outbox::send_state`]): one hold, one `send`, nothing staged.
 
-#[cfg(target_os = "linux")]
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -40,7 +42,7 @@ use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 use crate::wire::codec::{Codec, Frame};
-use crate::ws::frame::{Out, Unsent};
+use crate::ws::frame::{self, Out, Unsent};
 use crate::ws::session::FrameCounts;
 
 /// A connection's id, given by the hub, unique for the life of the process.
@@ -102,6 +104,74 @@ struct Lanes {
     parked: Option<Parked>,
 }
 
+impl Lanes {
+    /// No `state` is staged: the connection is closing, or the member left (`gone`, read
+    /// under the lock: see [`Outbox::stage_state`]).
+    fn refuses_states(&self, gone: Option<&AtomicBool>) -> bool {
+        self.close.is_some() || gone.is_some_and(|gone| gone.load(Ordering::Acquire))
+    }
+
+    /// Nothing is queued and the send half is parked with nothing unsent: a frame may be
+    /// written at once.
+    fn is_idle(&self) -> bool {
+        !self.has_queued()
+            && self
+                .parked
+                .as_ref()
+                .is_some_and(|parked| parked.unsent.is_empty())
+    }
+
+    /// Something waits to be written (or the close to be sent).
+    fn has_queued(&self) -> bool {
+        !self.control.is_empty()
+            || !self.states.is_empty()
+            || self.ping
+            || self.pong.is_some()
+            || self.close.is_some()
+    }
+
+    /// Queues the frame `make` gives in place of the match's unsent `state`, or behind the
+    /// queue (see [`Outbox::stage_state`]).
+    fn stage(&mut self, match_id: MatchId, make: impl FnOnce(bool) -> Option<Frame>) -> Staged {
+        match self.states.iter_mut().find(|(id, _)| *id == match_id) {
+            Some(slot) => match make(true) {
+                Some(frame) => {
+                    slot.1 = frame;
+                    Staged::Replaced
+                }
+                None => Staged::Skipped,
+            },
+            None => match make(false) {
+                Some(frame) => {
+                    self.states.push((match_id, frame));
+                    Staged::Queued
+                }
+                None => Staged::Skipped,
+            },
+        }
+    }
+
+    /// For a sender: the parked send half and everything queued (into `batch`), in one go;
+    /// `None` when that is the writer task's to do (the send half is busy, holds unsent frames,
+    /// or the connection is closing).
+    fn claim(&mut self, batch: &mut Batch) -> Option<Parked> {
+        let ours = self.close.is_none()
+            && self
+                .parked
+                .as_ref()
+                .is_some_and(|parked| parked.unsent.is_empty());
+        if !ours {
+            return None;
+        }
+        std::mem::swap(&mut self.control, &mut batch.control);
+        std::mem::swap(&mut self.states, &mut batch.states);
+        batch.ping = std::mem::take(&mut self.ping);
+        batch.pong = self.pong.take();
+        batch.close = None;
+        self.parked.take()
+    }
+}
+
 /// A connection's send half with what goes with it, parked in its outbox between writes.
 pub struct Parked {
     /// The socket's write half.
@@ -111,13 +181,16 @@ pub struct Parked {
     pub unsent: Unsent,
     /// Where the frames and bytes written are counted.
     pub metrics: Arc<Metrics>,
+    /// The socket's descriptor, open while `socket` is: a sender that holds the outbox's
+    /// lock with the send half parked writes to it without reading the socket's registration.
+    #[cfg(target_os = "linux")]
+    fd: std::os::fd::RawFd,
 }
 
 /// Up to this many bytes a write is copied into one buffer and `send` (a `state` of Pong 2v2 in
 /// JSON is about 600 bytes); past it, the frames go by `writev` uncopied.
 pub const GATHER_BYTES: usize = 4 * 1024;
 
-#[cfg(target_os = "linux")]
 thread_local! {
     /// Where a thread gathers a small write ([`send`]): one buffer per thread, reused, so an
     /// idle connection holds none.
@@ -190,10 +263,56 @@ impl Parked {
     /// A connection's write half, nothing unsent.
     pub fn new(socket: OwnedWriteHalf, metrics: Arc<Metrics>) -> Parked {
         Parked {
+            #[cfg(target_os = "linux")]
+            fd: socket.as_ref().as_raw_fd(),
             socket,
             unsent: Unsent::default(),
             metrics,
         }
+    }
+
+    /// Writes `frame` when nothing is unsent: its head and payload copied into the thread's
+    /// buffer and written with one `send` that does not wait; what the socket does not take
+    /// stays unsent, first in line (false). A socket error is left for the writer task to meet
+    /// again (false too).
+    fn send_whole(&mut self, frame: &Frame, compact: bool) -> bool {
+        let (sent, len) = GATHER.with_borrow_mut(|gather| {
+            gather.clear();
+            frame::write_whole(frame, gather);
+            (self.send_raw(gather), gather.len())
+        });
+        let mut counts = FrameCounts::default();
+        counts.add(frame);
+        counts.report(&self.metrics, compact);
+        if sent == len {
+            return true;
+        }
+        self.unsent.push_begun(Out::Frame(frame.clone()), sent);
+        false
+    }
+
+    /// One non-blocking `send` of `bytes` on the descriptor: the bytes taken (none when the
+    /// socket is full or failed). Readiness is not touched: the writer task that a shortfall
+    /// wakes tries the socket itself before it waits for it.
+    #[cfg(target_os = "linux")]
+    fn send_raw(&self, bytes: &[u8]) -> usize {
+        // SAFETY: `bytes` is a live slice for the whole call, and the descriptor is the
+        // socket's, open while `self.socket` is.
+        let sent = unsafe {
+            libc::send(
+                self.fd,
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        usize::try_from(sent).unwrap_or(0)
+    }
+
+    /// Elsewhere, tokio's non-blocking write.
+    #[cfg(not(target_os = "linux"))]
+    fn send_raw(&self, bytes: &[u8]) -> usize {
+        self.socket.try_write(bytes).unwrap_or(0)
     }
 
     /// Moves the frames of `batch` (not its close) behind the unsent ones, in the order they
@@ -412,26 +531,71 @@ impl Outbox {
         make: impl FnOnce(bool) -> Option<Frame>,
     ) -> Staged {
         let mut lanes = self.lock();
-        if lanes.close.is_some() || gone.is_some_and(|gone| gone.load(Ordering::Acquire)) {
+        if lanes.refuses_states(gone) {
             return Staged::Skipped;
         }
-        let staged = match lanes.states.iter_mut().find(|(id, _)| *id == match_id) {
-            Some(slot) => match make(true) {
-                Some(frame) => {
-                    slot.1 = frame;
-                    Staged::Replaced
-                }
-                None => Staged::Skipped,
-            },
-            None => match make(false) {
-                Some(frame) => {
-                    lanes.states.push((match_id, frame));
-                    Staged::Queued
-                }
-                None => Staged::Skipped,
-            },
-        };
+        let staged = lanes.stage(match_id, make);
         drop(lanes);
+        self.count_staged(staged)
+    }
+
+    /// For a sender (`bridge::wake`): stages a member's newest `state` of a match as
+    /// [`Outbox::stage_state`] does, and writes the queue to the socket without waiting. When
+    /// nothing else is queued and the send half is parked with nothing unsent (the usual case)
+    /// that is one hold of the lock, one `send` of the frame (`make` lends it; no reference is
+    /// taken) and no task woken; otherwise everything queued is claimed with the send half,
+    /// written after the lock is let go and the send half parked again. What the socket does
+    /// not take is left to the writer task, woken.
+    pub fn send_state<'f>(
+        &self,
+        match_id: MatchId,
+        gone: Option<&AtomicBool>,
+        make: impl FnOnce(bool) -> Option<&'f Frame>,
+        batch: &mut Batch,
+    ) -> Staged {
+        let mut lanes = self.lock();
+        if lanes.refuses_states(gone) {
+            return Staged::Skipped;
+        }
+        let staged = if lanes.is_idle() {
+            let Some(frame) = make(false) else {
+                return Staged::Skipped;
+            };
+            let parked = lanes
+                .parked
+                .as_mut()
+                .expect("an idle queue has its send half");
+            if frame.len() < GATHER_BYTES {
+                let whole = parked.send_whole(frame, self.is_compact());
+                drop(lanes);
+                if !whole {
+                    self.wake_writer.notify_one();
+                }
+                return Staged::Queued;
+            }
+            lanes.states.push((match_id, frame.clone()));
+            Staged::Queued
+        } else {
+            lanes.stage(match_id, |stale| make(stale).cloned())
+        };
+        if staged == Staged::Skipped {
+            return staged;
+        }
+        let parked = lanes.claim(batch);
+        drop(lanes);
+        match parked {
+            Some(mut parked) => {
+                parked.enqueue(batch, self.is_compact());
+                let done = parked.write_now().unwrap_or(false);
+                self.park(parked, !done);
+            }
+            None => self.wake_writer.notify_one(),
+        }
+        self.count_staged(staged)
+    }
+
+    /// Counts a stale `state` replaced (after the lock is let go).
+    fn count_staged(&self, staged: Staged) -> Staged {
         if staged == Staged::Replaced {
             self.dropped_states.fetch_add(1, Ordering::Relaxed);
         }
@@ -523,11 +687,7 @@ impl Outbox {
     /// from a sender whose socket would not take everything).
     pub fn park(&self, parked: Parked, wake_writer: bool) {
         let mut lanes = self.lock();
-        let queued = !lanes.control.is_empty()
-            || !lanes.states.is_empty()
-            || lanes.ping
-            || lanes.pong.is_some()
-            || lanes.close.is_some();
+        let queued = lanes.has_queued();
         lanes.parked = Some(parked);
         drop(lanes);
         if wake_writer || queued {
@@ -539,29 +699,6 @@ impl Outbox {
     /// it again).
     pub fn unpark(&self) -> Option<Parked> {
         self.lanes.lock().expect("outbox lock").parked.take()
-    }
-
-    /// For a sender: the parked send half and everything queued (into `batch`), in one go;
-    /// `None` when that is the writer task's to do (the send half is busy, holds unsent frames,
-    /// or the connection is closing): the writer is woken instead.
-    pub fn claim(&self, batch: &mut Batch) -> Option<Parked> {
-        let mut lanes = self.lock();
-        let ours = lanes.close.is_none()
-            && lanes
-                .parked
-                .as_ref()
-                .is_some_and(|parked| parked.unsent.is_empty());
-        if !ours {
-            drop(lanes);
-            self.wake_writer.notify_one();
-            return None;
-        }
-        std::mem::swap(&mut lanes.control, &mut batch.control);
-        std::mem::swap(&mut lanes.states, &mut batch.states);
-        batch.ping = std::mem::take(&mut lanes.ping);
-        batch.pong = lanes.pong.take();
-        batch.close = None;
-        lanes.parked.take()
     }
 
     /// Waits until something is pushed.

@@ -6,10 +6,10 @@
 //! [`Delivery`] per match: it neither writes a frame nor reads a member's connection, so a tick
 //! costs the same for a match whatever its members read and their queues hold. A sender writes
 //! each frame the members read once (`bridge::encode`: the JSON or MessagePack `state`, the
-//! compact delta, the keyframe for a member whose chain is broken), stages it in each member's
-//! outbox and writes it to the socket itself, with one write that never waits
-//! (`Parked::write_now`): a connection costs a lock, its frame heads and one `send`, not a
-//! task wake-up. A socket that does not take everything at once (or a send half its writer
+//! compact delta, the keyframe for a member whose chain is broken) and writes it to each
+//! member's socket itself, with one write that never waits (`Outbox::send_state`: when nothing
+//! else is queued, one hold of the outbox's lock and one `send`, nothing staged), not a task
+//! wake-up. A socket that does not take everything at once (or a send half its writer
 //! task holds) is handed to the connection's writer task, which waits for it (at most
 //! `SEND_STALL_LIMIT`, then 1008), so a slow client never delays the others. Without senders
 //! (tests, one-process tools) the tick thread carries out the deliveries itself and wakes the
@@ -17,7 +17,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arcade_systems::bevy_ecs;
 use arcade_systems::bevy_ecs::prelude::*;
@@ -28,6 +28,7 @@ use crate::bridge::encode::{Encoder, Frames};
 use crate::link::audience::Members;
 use crate::link::handoff::Handoff;
 use crate::outbox::{Batch, Outbox, Staged};
+use crate::wire::codec::Frame;
 
 /// One match's `state` of this tick, for its members: read on the tick thread, written and
 /// staged in each member's outbox by a sender.
@@ -176,7 +177,7 @@ impl WakeUps {
         }
         for delivery in self.inline.drain(..) {
             let mut frames = Frames::new(&mut self.inline_encoder, &delivery.state, tick_rate);
-            dropped += deliver(&delivery, &mut frames, |outbox| outbox.wake());
+            dropped += deliver(&delivery, &mut frames, &mut Via::Writers);
         }
         self.dropped.fetch_add(dropped, Ordering::Relaxed);
         for sender in &mut self.senders {
@@ -220,9 +221,7 @@ async fn send_task(
         encoder.next_share();
         for delivery in share.deliveries.drain(..) {
             let mut frames = Frames::new(&mut encoder, &delivery.state, share.tick_rate);
-            count += deliver(&delivery, &mut frames, |outbox| {
-                send_now(outbox, &mut batch)
-            });
+            count += deliver(&delivery, &mut frames, &mut Via::Sender(&mut batch));
             // A share is long (every match of the tick): the worker's other tasks, the
             // readers that bring the inputs, get their turns in between.
             tokio::task::coop::consume_budget().await;
@@ -249,16 +248,47 @@ fn skip(share: &mut Share) -> u64 {
     dropped
 }
 
-/// Stages a match's `state` in each member's outbox and calls `staged` with every outbox that
-/// got one; returns the `state`s dropped. A compact member gets the delta while its chain
+/// How a delivery's frames reach the sockets.
+enum Via<'a> {
+    /// Staged, and the writer task of each member that got one woken (without senders).
+    Writers,
+    /// Staged and written by the sender itself ([`Outbox::send_state`]; `Batch` holds its
+    /// reused buffers).
+    Sender(&'a mut Batch),
+}
+
+impl Via<'_> {
+    /// Stages the frame `make` lends for a member (see [`Outbox::stage_state`]) and sends it on.
+    fn stage<'f>(
+        &mut self,
+        outbox: &Outbox,
+        match_id: MatchId,
+        gone: &AtomicBool,
+        make: impl FnOnce(bool) -> Option<&'f Frame>,
+    ) -> Staged {
+        match self {
+            Via::Writers => {
+                let staged = outbox.stage_state(match_id, Some(gone), |stale| make(stale).cloned());
+                if staged != Staged::Skipped {
+                    outbox.wake();
+                }
+                staged
+            }
+            Via::Sender(batch) => outbox.send_state(match_id, Some(gone), make, batch),
+        }
+    }
+}
+
+/// Stages a match's `state` in each member's outbox and sends it on (`via`); returns the
+/// `state`s dropped. A compact member gets the delta while its chain
 /// holds, else the keyframe. A member whose outbox still holds its previous (unsent) `state` of
 /// the match gets no delta that would build on it: the unsent one stays queued (it still
 /// chains) and the member gets a keyframe at the match's next `state`.
-fn deliver(delivery: &Delivery, frames: &mut Frames<'_>, mut staged: impl FnMut(&Outbox)) -> u64 {
+fn deliver(delivery: &Delivery, frames: &mut Frames<'_>, via: &mut Via<'_>) -> u64 {
     let mut dropped = 0;
     for member in delivery.members.iter() {
         let outbox = &member.outbox;
-        let gone = Some(&member.gone);
+        let gone = &member.gone;
         let result = if outbox.is_compact() {
             if !frames.compact() {
                 continue;
@@ -270,14 +300,15 @@ fn deliver(delivery: &Delivery, frames: &mut Frames<'_>, mut staged: impl FnMut(
                 frames.keyframe();
             }
             let mut not_staged = false;
-            let result = outbox.stage_state(delivery.match_id, gone, |stale| {
+            let written: &Frames<'_> = frames;
+            let result = via.stage(outbox, delivery.match_id, gone, |stale| {
                 let frame = match (chain_held, stale) {
-                    (true, false) => frames.delta(),
+                    (true, false) => written.delta(),
                     (true, true) => None,
-                    (false, _) => frames.written_keyframe(),
+                    (false, _) => written.written_keyframe(),
                 };
                 not_staged = frame.is_none();
-                frame.cloned()
+                frame
             });
             if not_staged {
                 dropped += 1;
@@ -286,30 +317,13 @@ fn deliver(delivery: &Delivery, frames: &mut Frames<'_>, mut staged: impl FnMut(
             result
         } else {
             let frame = frames.plain(outbox.codec());
-            outbox.stage_state(delivery.match_id, gone, |_| Some(frame.clone()))
+            via.stage(outbox, delivery.match_id, gone, |_| Some(frame))
         };
-        match result {
-            Staged::Queued => staged(outbox),
-            Staged::Replaced => {
-                dropped += 1;
-                staged(outbox);
-            }
-            Staged::Skipped => {}
+        if result == Staged::Replaced {
+            dropped += 1;
         }
     }
     dropped
-}
-
-/// Writes what `outbox` holds to its socket as far as that can be done at once; what cannot is
-/// left to the connection's writer task (woken), in order. A socket error is left to the
-/// writer too: it meets it again and ends the connection.
-fn send_now(outbox: &Outbox, batch: &mut Batch) {
-    let Some(mut parked) = outbox.claim(batch) else {
-        return;
-    };
-    parked.enqueue(batch, outbox.is_compact());
-    let done = parked.write_now().unwrap_or(false);
-    outbox.park(parked, !done);
 }
 
 #[cfg(test)]
@@ -343,8 +357,8 @@ mod tests {
         for byte in 0..FRAMES {
             outbox.push(binary(byte, FRAME));
         }
-        outbox.stage_state(MatchId(1), None, |_| Some(binary(250, FRAME)));
-        send_now(&outbox, &mut batch);
+        let state = binary(250, FRAME);
+        outbox.send_state(MatchId(1), None, |_| Some(&state), &mut batch);
         let held = outbox.unpark().expect("parked");
         let left = held.unsent.frames().count();
         assert!(
@@ -355,8 +369,8 @@ mod tests {
 
         // What the socket did not take waits with the send half, first in line; a sender
         // leaves that connection to its writer until it is sent.
-        outbox.stage_state(MatchId(2), None, |_| Some(binary(251, FRAME)));
-        send_now(&outbox, &mut batch);
+        let state = binary(251, FRAME);
+        outbox.send_state(MatchId(2), None, |_| Some(&state), &mut batch);
         let held = outbox.unpark().expect("parked");
         assert_eq!(held.unsent.frames().count(), left, "not touched");
         assert!(matches!(
@@ -364,7 +378,6 @@ mod tests {
             Some(Out::Frame(Frame::Binary(bytes))) if bytes[0] == 250
         ));
         outbox.park(held, false);
-        assert!(outbox.claim(&mut batch).is_none());
 
         // The writer finishes it, then sends the newer state: everything arrives once, in
         // order.
@@ -382,20 +395,69 @@ mod tests {
         assert_eq!(read, expected);
     }
 
+    /// With nothing queued, a sender writes a `state` straight to the socket; one the socket
+    /// takes only in part waits, begun, first in line, and the newer `state`s staged behind it
+    /// replace each other until the writer sends them: what arrives is whole and in order.
     #[tokio::test]
-    async fn a_closing_connection_is_left_to_its_writer() {
-        let (socket, _peer) = loopback().await;
+    async fn a_state_the_socket_takes_in_part_is_finished_before_the_newer_one() {
+        let (socket, mut peer) = loopback().await;
         let mut batch = Batch::default();
-        let outbox = Outbox::new(Codec::Json);
+        let outbox = Outbox::new(Codec::Msgpack);
         let (_, write_half) = socket.into_split();
         outbox.park(Parked::new(write_half, Arc::new(Metrics::new())), false);
-        assert!(outbox.claim(&mut batch).is_some_and(|parked| {
-            outbox.park(parked, false);
-            true
-        }));
+        const FRAME: usize = 3000;
+        let mut sent = 0;
+        loop {
+            let state = binary((sent % 250) as u8, FRAME);
+            let staged = outbox.send_state(MatchId(1), None, |_| Some(&state), &mut batch);
+            assert_eq!(staged, Staged::Queued);
+            sent += 1;
+            let held = outbox.unpark().expect("parked");
+            let begun = !held.unsent.is_empty();
+            outbox.park(held, false);
+            if begun {
+                break;
+            }
+            assert!(sent < 10_000, "the socket took {sent} frames unread");
+        }
+        // Newer states while the begun one waits: staged, each replacing the one before.
+        for byte in [251, 252] {
+            let state = binary(byte, FRAME);
+            outbox.send_state(MatchId(1), None, |_| Some(&state), &mut batch);
+        }
+        assert_eq!(outbox.dropped_states(), 1, "251 replaced by 252");
+
+        let mut held = outbox.unpark().expect("parked");
+        let (read, written) = tokio::join!(read_messages(&mut peer, sent + 1), async {
+            held.write_all().await.unwrap();
+            outbox.take(&mut batch);
+            held.enqueue(&mut batch, false);
+            held.write_all().await.unwrap();
+        });
+        let () = written;
+        let expected: Vec<(u8, usize)> = (0..sent)
+            .map(|n| ((n % 250) as u8, FRAME))
+            .chain([(252, FRAME)])
+            .collect();
+        assert_eq!(read, expected);
+    }
+
+    #[tokio::test]
+    async fn a_closing_connection_is_left_to_its_writer() {
+        let (socket, mut peer) = loopback().await;
+        let mut batch = Batch::default();
+        let outbox = Outbox::new(Codec::Msgpack);
+        let (_, write_half) = socket.into_split();
+        outbox.park(Parked::new(write_half, Arc::new(Metrics::new())), false);
+        let state = binary(7, 10);
+        let staged = outbox.send_state(MatchId(1), None, |_| Some(&state), &mut batch);
+        assert_eq!(staged, Staged::Queued);
+        assert_eq!(read_messages(&mut peer, 1).await, [(7, 10)]);
         outbox.close(CLOSE_POLICY);
-        assert!(outbox.claim(&mut batch).is_none());
-        assert!(outbox.unpark().is_some(), "still parked for the writer");
+        let staged = outbox.send_state(MatchId(1), None, |_| Some(&state), &mut batch);
+        assert_eq!(staged, Staged::Skipped);
+        let held = outbox.unpark().expect("still parked for the writer");
+        assert!(held.unsent.is_empty());
     }
 
     /// A member of a match with its outbox, in an audience.
@@ -569,7 +631,11 @@ mod tests {
         let mut encoder = Encoder::default();
         let mut tick = |state: &StateView| {
             let made = delivery(&audience, *state);
-            deliver(&made, &mut Frames::new(&mut encoder, state, 60), |_| {})
+            deliver(
+                &made,
+                &mut Frames::new(&mut encoder, state, 60),
+                &mut Via::Writers,
+            )
         };
         let states = states(4);
         assert_eq!(tick(&states[0]), 0);
@@ -596,12 +662,9 @@ mod tests {
         let state = states(1)[0];
         let made = delivery(&audience, state);
         audience.members.dismiss();
-        let mut staged = 0;
         let mut encoder = Encoder::default();
-        deliver(&made, &mut Frames::new(&mut encoder, &state, 60), |_| {
-            staged += 1
-        });
-        assert_eq!(staged, 0);
+        let frames = &mut Frames::new(&mut encoder, &state, 60);
+        assert_eq!(deliver(&made, frames, &mut Via::Writers), 0);
         let mut batch = Batch::default();
         outbox.take(&mut batch);
         assert!(batch.states.is_empty());

@@ -382,23 +382,45 @@ impl Out {
     /// The payload written after the head.
     fn payload(&self) -> &[u8] {
         match self {
-            Out::Frame(Frame::Text(text)) => text.as_bytes(),
-            Out::Frame(Frame::Binary(bytes)) | Out::Pong(bytes) => bytes,
-            Out::Frame(Frame::Ping) => &[],
+            Out::Frame(frame) => frame_payload(frame),
+            Out::Pong(bytes) => bytes,
             Out::Close(reason) => reason.reason.as_bytes(),
         }
     }
 
     fn head(&self) -> WireHead {
         let (opcode, code) = match self {
-            Out::Frame(Frame::Text(_)) => (OP_TEXT, None),
-            Out::Frame(Frame::Binary(_)) => (OP_BINARY, None),
-            Out::Frame(Frame::Ping) => (OP_PING, None),
+            Out::Frame(frame) => (frame_opcode(frame), None),
             Out::Pong(_) => (OP_PONG, None),
             Out::Close(reason) => (OP_CLOSE, Some(reason.code)),
         };
         WireHead::new(opcode, self.payload().len(), code)
     }
+}
+
+fn frame_payload(frame: &Frame) -> &[u8] {
+    match frame {
+        Frame::Text(text) => text.as_bytes(),
+        Frame::Binary(bytes) => bytes,
+        Frame::Ping => &[],
+    }
+}
+
+fn frame_opcode(frame: &Frame) -> u8 {
+    match frame {
+        Frame::Text(_) => OP_TEXT,
+        Frame::Binary(_) => OP_BINARY,
+        Frame::Ping => OP_PING,
+    }
+}
+
+/// Appends `frame` as it goes on the wire (its head, then its payload) to `buffer`: for a
+/// frame written whole with one `send` from a reused buffer.
+pub fn write_whole(frame: &Frame, buffer: &mut Vec<u8>) {
+    let payload = frame_payload(frame);
+    let head = WireHead::new(frame_opcode(frame), payload.len(), None);
+    buffer.extend_from_slice(head.as_slice());
+    buffer.extend_from_slice(payload);
 }
 
 /// Frames handed to a socket and not yet (completely) written, in order.
@@ -412,6 +434,14 @@ pub struct Unsent {
 impl Unsent {
     pub fn push(&mut self, out: Out) {
         self.frames.push_back(out);
+    }
+
+    /// Queues a frame whose first `written` bytes (head included) the socket already took,
+    /// when nothing else is unsent (a frame written whole that the socket took only in part).
+    pub fn push_begun(&mut self, out: Out, written: usize) {
+        debug_assert!(self.frames.is_empty(), "a begun frame goes first");
+        self.frames.push_back(out);
+        self.written = written;
     }
 
     pub fn is_empty(&self) -> bool {
