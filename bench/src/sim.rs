@@ -19,7 +19,7 @@ use arcade_bench::ecs;
 use arcade_bench::soa_pong::SoaPong;
 use arcade_bench::stats::Summary;
 use arcade_net::bridge::{self, BridgeConfig, Command, MatchOp, ReplyTo};
-use arcade_net::link::CommandSender;
+use arcade_net::link::{CommandSender, InputReply};
 use arcade_net::outbox::{Batch, Outbox};
 use arcade_net::wire::codec::{Codec, Frame};
 use arcade_net::wire::protocol::{Input, MatchCreate, MatchJoin};
@@ -286,8 +286,8 @@ fn measure(matches: usize, args: &SimArgs, codec: Codec, compact: bool) -> Vec<f
     });
     bridge::install(&mut sim, inbox, BridgeConfig { snapshot_every: 1 });
     // As in the server: sender tasks on a runtime of a worker per core (`--net-workers`) write
-    // each match's `state`, stage it in its members' outboxes and release the inputs' replies
-    // (`bridge::wake`), and the tick thread's priority is raised above theirs (once they run:
+    // each match's `state` and stage it in its members' outboxes (`bridge::wake`), and the
+    // tick thread's priority is raised above theirs (once they run:
     // a thread inherits its maker's).
     let workers = match args.net_workers {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
@@ -317,8 +317,8 @@ fn measure(matches: usize, args: &SimArgs, codec: Codec, compact: bool) -> Vec<f
                 axis,
                 launch: false,
             };
-            let reply = ReplyTo {
-                outbox: player.outbox.clone(),
+            let reply = InputReply {
+                conn: player.id.0,
                 codec,
                 request_id: None,
             };
@@ -418,6 +418,8 @@ fn fill(
     players
 }
 
+/// Connects player `id` (its connection's id is the player's) as a session does, and sends
+/// its request.
 fn send(commands: &CommandSender, id: PlayerId, outbox: &Arc<Outbox>, codec: Codec, op: MatchOp) {
     let reply = ReplyTo {
         outbox: outbox.clone(),
@@ -428,6 +430,12 @@ fn send(commands: &CommandSender, id: PlayerId, outbox: &Arc<Outbox>, codec: Cod
         id,
         name: format!("bench-{}", id.0),
     };
+    let connected = Command::Connected {
+        conn: id.0,
+        player: player.clone(),
+        outbox: outbox.clone(),
+    };
+    commands.send(connected).unwrap();
     commands
         .send(Command::request(id.0, player, reply, op))
         .unwrap();

@@ -12,22 +12,18 @@ use serde::Serialize;
 
 use crate::bridge::match_metrics::MetricsHandle;
 use crate::bridge::send::send_match_start;
-use crate::bridge::wake::WakeUps;
 use crate::clock::now_ms;
 use crate::link::audience::{Audience, Lobby, MatchIdOf, add_member, playing_in, remove_member};
 use crate::link::command::{Command, Inbox, LiveMatch, MatchOp, MatchRequest, SeatedPlayer};
-use crate::link::reply::ReplyTo;
+use crate::link::reply::{InputReply, ReplyTo};
 use crate::outbox::{ConnId, InputRoute, Outbox};
 use crate::wire::protocol::{ErrorCode, Input, JoinAs, MatchCreate, MatchJoin};
 
 /// Drains the command queue into the World (runs first in every tick; `taken` is the batch,
-/// its buffer kept from tick to tick). The outboxes of the accepted inputs' replies go to the
-/// senders to be dropped there (`released`, handed over at the end): dropping them here would
-/// fetch, for every input, a line another core wrote.
+/// its buffer kept from tick to tick).
 pub fn receive_commands(
     world: &mut World,
     mut taken: Local<Vec<Command>>,
-    mut released: Local<Vec<Arc<Outbox>>>,
     mut seats: Local<sim::RoutedSeats>,
 ) {
     world.resource::<Inbox>().take_into(&mut taken);
@@ -39,9 +35,12 @@ pub fn receive_commands(
                 outbox,
             } => {
                 crate::social::connected(world, &player);
+                let outboxes = &mut world.resource_mut::<Lobby>().outboxes;
+                outboxes.insert(conn, outbox.clone());
                 reattach(world, conn, player, outbox);
             }
             Command::Disconnected { conn, player } => {
+                world.resource_mut::<Lobby>().outboxes.remove(&conn);
                 crate::matchmaking::forget_connection(world, conn);
                 crate::social::disconnected(world, player);
                 detach(world, conn, player);
@@ -60,21 +59,11 @@ pub fn receive_commands(
                 reply,
                 input,
                 route,
-            } => {
-                if let Some(unused) = apply_input(world, &mut seats, player, reply, input, route) {
-                    released.push(unused.outbox);
-                }
-            }
+            } => apply_input(world, &mut seats, player, reply, input, route),
             Command::ListLive { game, reply } => {
                 let _ = reply.send(live_matches(world, game));
             }
             Command::Run(job) => job(world),
-        }
-    }
-    if !released.is_empty() {
-        match world.get_resource_mut::<WakeUps>() {
-            Some(mut wake_ups) => wake_ups.release(&mut released),
-            None => released.clear(),
         }
     }
 }
@@ -317,7 +306,7 @@ fn resync(world: &mut World, conn: ConnId, reply: ReplyTo, id: MatchId) {
     reply.ack(LeaveReply { match_id: id });
 }
 
-/// Applies an input; returns its reply target when no reply was needed (the input was taken).
+/// Applies an input, or refuses it with an `error` to its connection.
 ///
 /// `route` is where the connection's inputs went last (`Outbox::input_route`): the match's id
 /// and the seat ([`sim::InputRoute`]), so that the next input to the same match skips the
@@ -331,14 +320,17 @@ fn apply_input(
     world: &mut World,
     seats: &mut sim::RoutedSeats,
     player: PlayerId,
-    reply: ReplyTo,
+    reply: InputReply,
     input: Input,
     route: Option<InputRoute>,
-) -> Option<ReplyTo> {
-    // The metrics are looked up only for a rejected input (no `Arc` clone per input).
-    let reject = |world: &World, reason: &str| {
+) {
+    // The metrics and the connection's outbox are looked up only for a refused input.
+    let refuse = |world: &World, reason: &str, code: ErrorCode, message: String| {
         if let Some(metrics) = world.get_resource::<MetricsHandle>() {
             metrics.0.inputs_rejected.with_label_values(&[reason]).inc();
+        }
+        if let Some(outbox) = world.resource::<Lobby>().outboxes.get(&reply.conn) {
+            reply.to(outbox.clone()).error(code, message);
         }
     };
     let frame = InputFrame {
@@ -356,13 +348,14 @@ fn apply_input(
         Some(submitted) => submitted,
         None => {
             let Some(game) = sim::find_match(world, input.match_id) else {
-                reject(world, "not_found");
-                reply.error(ErrorCode::NotFound, format!("no match {}", input.match_id));
-                return None;
+                let message = format!("no match {}", input.match_id);
+                return refuse(world, "not_found", ErrorCode::NotFound, message);
             };
             match sim::input_route(world, game, player) {
                 Some(route) => {
-                    reply.outbox.set_input_route((input.match_id, route));
+                    if let Some(outbox) = world.resource::<Lobby>().outboxes.get(&reply.conn) {
+                        outbox.set_input_route((input.match_id, route));
+                    }
                     sim::submit_routed_input(world, seats, route, player, frame)
                         .unwrap_or(Err(InputError::NotAPlayer))
                 }
@@ -371,20 +364,16 @@ fn apply_input(
         }
     };
     match submitted {
-        Ok(()) => return Some(reply),
+        Ok(()) => {}
         Err(InputError::NotAPlayer) => {
-            reject(world, "forbidden");
-            reply.error(
-                ErrorCode::Forbidden,
-                format!("not a player of {}", input.match_id),
-            );
+            let message = format!("not a player of {}", input.match_id);
+            refuse(world, "forbidden", ErrorCode::Forbidden, message);
         }
         Err(InputError::BadAxis) => {
-            reject(world, "bad_request");
-            reply.error(ErrorCode::BadRequest, "axis must be a number in [-1, 1]");
+            let message = "axis must be a number in [-1, 1]".to_string();
+            refuse(world, "bad_request", ErrorCode::BadRequest, message);
         }
     }
-    None
 }
 
 /// Seats a (re)connected player back into every live match where it holds a seat: the

@@ -100,7 +100,11 @@ impl Bridge {
         // As a session does: with the route the connection's inputs took last.
         let command = Command::Input {
             player: conn.player.id,
-            reply: Bridge::reply_to(conn),
+            reply: crate::link::InputReply {
+                conn: conn.id,
+                codec: Codec::Json,
+                request_id: None,
+            },
             input,
             route: conn.outbox.input_route(),
         };

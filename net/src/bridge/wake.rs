@@ -1,6 +1,6 @@
 //! [`WakeUps`]: what a tick hands to the sender tasks on the tokio runtime (filled on the tick
 //! thread, carried out on tokio): each match's state as read, with its member list
-//! ([`Delivery`]), and the outboxes of the tick's inputs, released there.
+//! ([`Delivery`]).
 //!
 //! The tick thread reads a match's state once (a copy of its components) and hands over one
 //! [`Delivery`] per match: it neither writes a frame nor reads a member's connection, so a tick
@@ -52,24 +52,19 @@ pub struct WakeUps {
     /// `state`s dropped (replaced unsent, or not staged for a compact member whose chain broke),
     /// counted by the senders, taken by the tick thread for the metric.
     dropped: Arc<AtomicU64>,
-    /// The sender that gets this tick's released outboxes (turns go round).
-    next_release: usize,
 }
 
 /// What one sender is handed for one tick.
 #[derive(Default)]
 struct Share {
     deliveries: Vec<Delivery>,
-    /// The outboxes of the tick's inputs' replies (`ReplyTo`), dropped by the sender: an
-    /// `Arc` dropped on the tick thread would fetch a line another core wrote.
-    released: Vec<Arc<Outbox>>,
     /// Server ticks a second (a compact snapshot's velocities are per tick rate).
     tick_rate: u32,
 }
 
 impl Share {
     fn is_empty(&self) -> bool {
-        self.deliveries.is_empty() && self.released.is_empty()
+        self.deliveries.is_empty()
     }
 
     /// An empty share with room for what `like` holds: made when no emptied share is back
@@ -78,7 +73,6 @@ impl Share {
     fn with_room_of(like: &Share) -> Share {
         Share {
             deliveries: Vec::with_capacity(like.deliveries.len()),
-            released: Vec::with_capacity(like.released.len()),
             tick_rate: like.tick_rate,
         }
     }
@@ -153,21 +147,6 @@ impl WakeUps {
         }
     }
 
-    /// Hands over the outboxes of the tick's input replies, to be dropped off the tick thread
-    /// (`outboxes` is left empty, its memory kept).
-    pub(super) fn release(&mut self, outboxes: &mut Vec<Arc<Outbox>>) {
-        let count = self.senders.len();
-        if count == 0 {
-            outboxes.clear();
-            return;
-        }
-        self.next_release = (self.next_release + 1) % count;
-        self.senders[self.next_release]
-            .share
-            .released
-            .append(outboxes);
-    }
-
     /// Hands each sender its share of this tick (or, without senders, carries out the
     /// deliveries here and wakes the writers). `tick_rate`: the server's.
     pub(super) fn flush(&mut self, tick_rate: u32) {
@@ -219,6 +198,7 @@ async fn send_task(
             give_back.push_within(std::mem::replace(&mut share, newer), RECYCLED_SHARES);
         }
         encoder.next_share();
+        prefetch_outboxes(&share);
         for delivery in share.deliveries.drain(..) {
             let mut frames = Frames::new(&mut encoder, &delivery.state, share.tick_rate);
             count += deliver(&delivery, &mut frames, &mut Via::Sender(&mut batch));
@@ -226,9 +206,19 @@ async fn send_task(
             // readers that bring the inputs, get their turns in between.
             tokio::task::coop::consume_budget().await;
         }
-        share.released.clear();
         dropped.fetch_add(count, Ordering::Relaxed);
         give_back.push_within(share, RECYCLED_SHARES);
+    }
+}
+
+/// Asks for every member's outbox of `share` to be brought into the cache before the first is
+/// written (`Outbox::prefetch`): walked in the writing loop, each would be a miss after a
+/// `send` that evicted it; here the loads do not wait on each other, so the misses overlap.
+fn prefetch_outboxes(share: &Share) {
+    for delivery in &share.deliveries {
+        for member in delivery.members.iter() {
+            member.outbox.prefetch();
+        }
     }
 }
 
@@ -244,7 +234,6 @@ fn skip(share: &mut Share) -> u64 {
             }
         }
     }
-    share.released.clear();
     dropped
 }
 

@@ -26,7 +26,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
 use crate::hub::Hub;
-use crate::link::{Command, CommandSender, LiveMatch, MatchOp, ReplyTo};
+use crate::link::{Command, CommandSender, InputReply, LiveMatch, MatchOp, ReplyTo};
 use crate::outbox::{Batch, ConnId, Outbox};
 use crate::wire::protocol::{Input, PlayerInfo};
 use bus::{BUS_QUEUE, Outgoing, Posted, Said};
@@ -439,7 +439,11 @@ impl Cluster {
                 player: player.id,
                 input,
                 route: reply.outbox.input_route(),
-                reply,
+                reply: InputReply {
+                    conn,
+                    codec: reply.codec,
+                    request_id: reply.request_id,
+                },
             },
             ForwardedOp::Seat { group } => {
                 let outbox = reply.outbox;

@@ -125,6 +125,9 @@ pub struct Lobby {
     pub(crate) seats_of: HashMap<PlayerId, Vec<Entity>>,
     /// The live matches a connection plays or watches.
     pub(crate) watching: HashMap<ConnId, Vec<Entity>>,
+    /// The outbox of every open connection (from its `Command::Connected` to its
+    /// `Command::Disconnected`): where a refused input is answered (`InputReply`).
+    pub(crate) outboxes: HashMap<ConnId, Arc<Outbox>>,
     /// Server ticks run so far (paces snapshots).
     pub(crate) ticks: u64,
     /// What every `state` is read with.

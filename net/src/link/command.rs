@@ -10,7 +10,7 @@ use arcade_systems::model::{Game, MatchId, Mode, Phase, PlayerId, PlayerRef, Sea
 use serde::Serialize;
 
 use crate::link::handoff::{Closed, Handoff};
-use crate::link::reply::ReplyTo;
+use crate::link::reply::{InputReply, ReplyTo};
 use crate::outbox::{ConnId, InputRoute, Outbox};
 use crate::wire::protocol::{Input, MatchCreate, MatchJoin};
 
@@ -32,7 +32,7 @@ pub enum Command {
     /// route the connection's inputs took last (`Outbox::input_route`).
     Input {
         player: PlayerId,
-        reply: ReplyTo,
+        reply: InputReply,
         input: Input,
         route: Option<InputRoute>,
     },
@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn every_command_is_as_small_as_an_input() {
         let input = size_of::<PlayerId>()
-            + size_of::<ReplyTo>()
+            + size_of::<InputReply>()
             + size_of::<Input>()
             + size_of::<Option<InputRoute>>();
         assert!(

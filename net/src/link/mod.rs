@@ -19,4 +19,4 @@ pub use command::{
     Command, CommandSender, Inbox, LiveMatch, MatchOp, MatchRequest, QueueRequest, SeatedPlayer,
     TickJob, command_queue,
 };
-pub use reply::ReplyTo;
+pub use reply::{InputReply, ReplyTo};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::outbox::Outbox;
+use crate::outbox::{ConnId, Outbox};
 use crate::wire::codec::{Codec, RequestId};
 use crate::wire::protocol::{self, Envelope, ErrorCode};
 
@@ -18,6 +18,29 @@ pub struct ReplyTo {
     pub codec: Codec,
     /// The request's `requestId`, echoed in the answer.
     pub request_id: Option<RequestId>,
+}
+
+/// Where the answer to an `input` goes, if it gets one: the connection named, not its outbox
+/// held. An input is answered only when it is refused; the tick thread then finds the outbox
+/// in its index of open connections (`Lobby::outboxes`). An outbox cloned for every input and
+/// dropped after it would move its count's line between two cores twice an input.
+pub struct InputReply {
+    pub conn: ConnId,
+    /// The encoding the input came in.
+    pub codec: Codec,
+    /// The input's `requestId`, echoed in a refusal.
+    pub request_id: Option<RequestId>,
+}
+
+impl InputReply {
+    /// The reply, through `outbox` (the connection's).
+    pub fn to(&self, outbox: Arc<Outbox>) -> ReplyTo {
+        ReplyTo {
+            outbox,
+            codec: self.codec,
+            request_id: self.request_id.clone(),
+        }
+    }
 }
 
 impl ReplyTo {

@@ -24,6 +24,7 @@ use crate::bridge::{Command, MatchOp, ReplyTo};
 use crate::clock::now_ms;
 use crate::hub::{ConnEntry, ConnId};
 use crate::limits::{CHAT_PER_ADDRESS_PER_SECOND, CHAT_PER_PLAYER_PER_SECOND, ChatRefusal};
+use crate::link::InputReply;
 use crate::link::handoff::Closed;
 use crate::metrics::{Direction, Metrics};
 use crate::outbox::{Batch, CLOSE_TOO_MANY_ERRORS, CLOSE_TOO_SLOW, CloseReason, Outbox, Parked};
@@ -326,7 +327,7 @@ impl Session {
                 // The hot message in one pass; anything else (a bad input too) the general way.
                 match input::decode_input(payload) {
                     Some((input, request_id)) => {
-                        self.input(self.reply_to(codec, request_id), input)
+                        self.input(codec, request_id, input, heard.into_std())
                     }
                     None => match codec::decode(payload) {
                         Ok(inbound) => self.handle(codec, inbound, payload).await,
@@ -559,7 +560,7 @@ impl Session {
             }
             "input" => {
                 if let Some(input) = self.data::<protocol::Input>(&reply, payload) {
-                    self.input(reply, input);
+                    self.input(codec, reply.request_id, input, Instant::now());
                 }
             }
             other => {
@@ -569,10 +570,16 @@ impl Session {
         }
     }
 
-    /// An `input`: within the rate, to the tick thread (or, in a cluster, to the match's
-    /// owner); over it, counted and dropped.
-    fn input(&mut self, reply: ReplyTo, input: protocol::Input) {
-        if !self.inputs.allow(Instant::now()) {
+    /// An `input` (read at `now`): within the rate, to the tick thread (or, in a cluster, to
+    /// the match's owner); over it, counted and dropped.
+    fn input(
+        &mut self,
+        codec: Codec,
+        request_id: Option<codec::RequestId>,
+        input: protocol::Input,
+        now: Instant,
+    ) {
+        if !self.inputs.allow(now) {
             self.state
                 .metrics
                 .inputs_rejected
@@ -580,9 +587,15 @@ impl Session {
                 .inc();
             return;
         }
+        let reply = InputReply {
+            conn: self.conn,
+            codec,
+            request_id,
+        };
         let input = match &self.state.cluster {
             Some(cluster) => {
-                match cluster.forward_input(self.conn, &self.player_ref(), &reply, input) {
+                let via = reply.to(self.outbox.clone());
+                match cluster.forward_input(self.conn, &self.player_ref(), &via, input) {
                     Ok(()) => return,
                     Err(input) => input,
                 }
@@ -593,10 +606,11 @@ impl Session {
         let command = Command::Input {
             player,
             input,
-            route: reply.outbox.input_route(),
+            route: self.outbox.input_route(),
             reply,
         };
         if let Err(Closed(Command::Input { reply, .. })) = self.state.commands.send(command) {
+            let reply = reply.to(self.outbox.clone());
             reply.error(ErrorCode::Internal, "the game loop is not running");
         }
     }
