@@ -333,13 +333,30 @@ mod tests {
         Frame::Binary(Bytes::from(vec![byte; len]))
     }
 
-    #[tokio::test]
-    async fn a_sender_writes_what_the_socket_takes_and_leaves_the_rest_to_the_writer_in_order() {
-        let (socket, mut peer) = loopback().await;
-        let mut batch = Batch::default();
+    /// A MessagePack outbox with the send half of a loopback socket parked in it, and the
+    /// socket's peer.
+    async fn parked_outbox() -> (Outbox, tokio::net::TcpStream) {
+        let (socket, peer) = loopback().await;
         let outbox = Outbox::new(Codec::Msgpack);
         let (_, write_half) = socket.into_split();
         outbox.park(Parked::new(write_half, Arc::new(Metrics::new())), false);
+        (outbox, peer)
+    }
+
+    /// What the writer task does once woken: finishes what is unsent, then writes what is
+    /// queued.
+    async fn write_as_the_writer(outbox: &Outbox, batch: &mut Batch) {
+        let mut held = outbox.unpark().expect("parked");
+        held.write_all().await.unwrap();
+        outbox.take(batch);
+        held.enqueue(batch, false);
+        held.write_all().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_sender_writes_what_the_socket_takes_and_leaves_the_rest_to_the_writer_in_order() {
+        let (outbox, mut peer) = parked_outbox().await;
+        let mut batch = Batch::default();
         // Far more than the small buffers hold.
         const FRAME: usize = 1024;
         const FRAMES: u8 = 250;
@@ -370,15 +387,10 @@ mod tests {
 
         // The writer finishes it, then sends the newer state: everything arrives once, in
         // order.
-        let mut held = outbox.unpark().expect("parked");
-        let (read, written) =
-            tokio::join!(read_messages(&mut peer, usize::from(FRAMES) + 2), async {
-                held.write_all().await.unwrap();
-                outbox.take(&mut batch);
-                held.enqueue(&mut batch, false);
-                held.write_all().await.unwrap();
-            });
-        let () = written;
+        let (read, ()) = tokio::join!(
+            read_messages(&mut peer, usize::from(FRAMES) + 2),
+            write_as_the_writer(&outbox, &mut batch)
+        );
         let expected: Vec<(u8, usize)> =
             (0..FRAMES).chain([250, 251]).map(|b| (b, FRAME)).collect();
         assert_eq!(read, expected);
@@ -389,11 +401,8 @@ mod tests {
     /// replace each other until the writer sends them: what arrives is whole and in order.
     #[tokio::test]
     async fn a_state_the_socket_takes_in_part_is_finished_before_the_newer_one() {
-        let (socket, mut peer) = loopback().await;
+        let (outbox, mut peer) = parked_outbox().await;
         let mut batch = Batch::default();
-        let outbox = Outbox::new(Codec::Msgpack);
-        let (_, write_half) = socket.into_split();
-        outbox.park(Parked::new(write_half, Arc::new(Metrics::new())), false);
         const FRAME: usize = 3000;
         let mut sent = 0;
         loop {
@@ -416,14 +425,10 @@ mod tests {
         }
         assert_eq!(outbox.dropped_states(), 1, "251 replaced by 252");
 
-        let mut held = outbox.unpark().expect("parked");
-        let (read, written) = tokio::join!(read_messages(&mut peer, sent + 1), async {
-            held.write_all().await.unwrap();
-            outbox.take(&mut batch);
-            held.enqueue(&mut batch, false);
-            held.write_all().await.unwrap();
-        });
-        let () = written;
+        let (read, ()) = tokio::join!(
+            read_messages(&mut peer, sent + 1),
+            write_as_the_writer(&outbox, &mut batch)
+        );
         let expected: Vec<(u8, usize)> = (0..sent)
             .map(|n| ((n % 250) as u8, FRAME))
             .chain([(252, FRAME)])
@@ -433,11 +438,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_closing_connection_is_left_to_its_writer() {
-        let (socket, mut peer) = loopback().await;
+        let (outbox, mut peer) = parked_outbox().await;
         let mut batch = Batch::default();
-        let outbox = Outbox::new(Codec::Msgpack);
-        let (_, write_half) = socket.into_split();
-        outbox.park(Parked::new(write_half, Arc::new(Metrics::new())), false);
         let state = binary(7, 10);
         let staged = outbox.send_state(MatchId(1), None, |_| Some(&state), &mut batch);
         assert_eq!(staged, Staged::Queued);
