@@ -114,11 +114,14 @@ impl Lanes {
     /// Nothing is queued and the send half is parked with nothing unsent: a frame may be
     /// written at once.
     fn is_idle(&self) -> bool {
-        !self.has_queued()
-            && self
-                .parked
-                .as_ref()
-                .is_some_and(|parked| parked.unsent.is_empty())
+        !self.has_queued() && self.send_half_free()
+    }
+
+    /// The send half is parked, with nothing unsent left in it.
+    fn send_half_free(&self) -> bool {
+        self.parked
+            .as_ref()
+            .is_some_and(|parked| parked.unsent.is_empty())
     }
 
     /// Something waits to be written (or the close to be sent).
@@ -155,12 +158,7 @@ impl Lanes {
     /// `None` when that is the writer task's to do (the send half is busy, holds unsent frames,
     /// or the connection is closing).
     fn claim(&mut self, batch: &mut Batch) -> Option<Parked> {
-        let ours = self.close.is_none()
-            && self
-                .parked
-                .as_ref()
-                .is_some_and(|parked| parked.unsent.is_empty());
-        if !ours {
+        if self.close.is_some() || !self.send_half_free() {
             return None;
         }
         std::mem::swap(&mut self.control, &mut batch.control);
@@ -612,7 +610,6 @@ impl Outbox {
         staged
     }
 
-    /// Wakes the writer to send what is staged.
     /// Asks the CPU to bring into its cache, without waiting for them, the lines a sender
     /// reads to write a `state` ([`Outbox::send_state`]: the lock, the lanes, the codec's
     /// marks). A sender asks it for every member of its share before it writes the first, so
@@ -645,6 +642,7 @@ impl Outbox {
         }
     }
 
+    /// Wakes the writer to send what is staged.
     pub fn wake(&self) {
         self.wake_writer.notify_one();
     }

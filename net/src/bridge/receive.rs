@@ -329,7 +329,7 @@ fn apply_input(
         if let Some(metrics) = world.get_resource::<MetricsHandle>() {
             metrics.0.inputs_rejected.with_label_values(&[reason]).inc();
         }
-        if let Some(outbox) = world.resource::<Lobby>().outboxes.get(&reply.conn) {
+        if let Some(outbox) = outbox_of(world, reply.conn) {
             reply.to(outbox.clone()).error(code, message);
         }
     };
@@ -353,7 +353,7 @@ fn apply_input(
             };
             match sim::input_route(world, game, player) {
                 Some(route) => {
-                    if let Some(outbox) = world.resource::<Lobby>().outboxes.get(&reply.conn) {
+                    if let Some(outbox) = outbox_of(world, reply.conn) {
                         outbox.set_input_route((input.match_id, route));
                     }
                     sim::submit_routed_input(world, seats, route, player, frame)
@@ -374,6 +374,11 @@ fn apply_input(
             refuse(world, "bad_request", ErrorCode::BadRequest, message);
         }
     }
+}
+
+/// The outbox of open connection `conn` (`Lobby::outboxes`).
+fn outbox_of(world: &World, conn: ConnId) -> Option<&Arc<Outbox>> {
+    world.resource::<Lobby>().outboxes.get(&conn)
 }
 
 /// Seats a (re)connected player back into every live match where it holds a seat: the

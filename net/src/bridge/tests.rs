@@ -102,8 +102,8 @@ impl Bridge {
             player: conn.player.id,
             reply: crate::link::InputReply {
                 conn: conn.id,
-                codec: Codec::Json,
-                request_id: None,
+                codec: conn.outbox.codec(),
+                request_id: Some(RequestId::Text(format!("r{}", conn.id))),
             },
             input,
             route: conn.outbox.input_route(),
@@ -202,6 +202,27 @@ fn create_join_input_and_leave_answer_through_the_outboxes() {
         let got = take(conn);
         assert!(got.control.is_empty() && got.states.is_empty());
     }
+}
+
+/// The bridge keeps each open connection's outbox, where a refused input is answered, and
+/// forgets it when the connection closes.
+#[test]
+fn a_closed_connection_leaves_the_index_of_outboxes() {
+    let mut bridge = Bridge::new();
+    let conn = bridge.connect(7, Codec::Json);
+    bridge.step(1);
+    let known = |bridge: &Bridge| {
+        let lobby = bridge.sim.world.resource::<crate::link::Lobby>();
+        lobby.outboxes.contains_key(&conn.id)
+    };
+    assert!(known(&bridge));
+    let closed = Command::Disconnected {
+        conn: conn.id,
+        player: conn.player.id,
+    };
+    bridge.commands.send(closed).unwrap();
+    bridge.step(1);
+    assert!(!known(&bridge));
 }
 
 /// The last `acks` entry of player 2 in the states a connection holds.
